@@ -1,0 +1,127 @@
+-- oauthd schema, version 1. Embedded in the binary and applied to an empty file at open.
+-- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
+-- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
+-- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
+
+-- Marks the file as an oauthd database, so a foreign SQLite file is never mistaken for ours.
+CREATE TABLE oauthd_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+INSERT INTO oauthd_meta (key, value) VALUES ('application', 'oauthd');
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,                    -- UUID, the `sub` and `/api/me` id
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE, -- case-insensitive, unique
+    name          TEXT,
+    password_hash TEXT NOT NULL,                       -- $pbkdf2-sha256$i=…$salt$hash
+    disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE organizations (
+    id         TEXT PRIMARY KEY,                       -- UUID
+    name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE memberships (
+    org_id     TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+) STRICT;
+CREATE INDEX memberships_by_user ON memberships (user_id);
+
+CREATE TABLE brands (
+    domain            TEXT PRIMARY KEY COLLATE NOCASE, -- Host header without port
+    name              TEXT NOT NULL,
+    color             TEXT,                            -- #rrggbb
+    logo              BLOB,                            -- ≤ 512 KiB, checked by content
+    logo_content_type TEXT,
+    created_at        INTEGER NOT NULL,
+    CHECK ((logo IS NULL) = (logo_content_type IS NULL))
+) STRICT;
+
+CREATE TABLE clients (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    secret_hash  BLOB,                                 -- NULL for public clients
+    is_public    INTEGER NOT NULL CHECK (is_public IN (0, 1)),
+    require_pkce INTEGER NOT NULL DEFAULT 0 CHECK (require_pkce IN (0, 1)),
+    brand_domain TEXT REFERENCES brands (domain) ON DELETE SET NULL,
+    created_at   INTEGER NOT NULL,
+    CHECK ((is_public = 1) = (secret_hash IS NULL))
+) STRICT;
+CREATE INDEX clients_by_brand ON clients (brand_domain);
+
+CREATE TABLE client_redirect_uris (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    uri       TEXT NOT NULL,                           -- as registered
+    position  INTEGER NOT NULL,                        -- registration order
+    PRIMARY KEY (client_id, uri)
+) STRICT;
+
+-- One grant per authorization: the code and every token that descends from it.
+-- Revoking a grant kills all of them at once (code replay, theft, logout).
+CREATE TABLE grants (
+    id                INTEGER PRIMARY KEY,
+    user_id           TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id         TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope             TEXT,
+    bound_secret_hash BLOB,                            -- seed rule: a public client's secret
+    created_at        INTEGER NOT NULL,
+    revoked_at        INTEGER
+) STRICT;
+CREATE INDEX grants_by_user ON grants (user_id);
+CREATE INDEX grants_by_client ON grants (client_id);
+
+CREATE TABLE authorization_codes (
+    code_hash             BLOB PRIMARY KEY,
+    grant_id              INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    redirect_uri          TEXT NOT NULL,               -- as sent at authorization
+    code_challenge        TEXT,
+    code_challenge_method TEXT CHECK (code_challenge_method IN ('S256', 'plain')),
+    created_at            INTEGER NOT NULL,
+    expires_at            INTEGER NOT NULL,
+    used_at               INTEGER                      -- kept after use to detect replay
+) WITHOUT ROWID, STRICT;
+CREATE INDEX authorization_codes_by_grant ON authorization_codes (grant_id);
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes (expires_at);
+
+CREATE TABLE access_tokens (
+    token_hash BLOB PRIMARY KEY,
+    grant_id   INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX access_tokens_by_grant ON access_tokens (grant_id);
+CREATE INDEX access_tokens_by_expiry ON access_tokens (expires_at);
+
+-- Rotation (public clients): presenting a live token sets rotated_at and creates its
+-- successor; the rotated-out token is remembered to allow a grace retry or detect theft.
+CREATE TABLE refresh_tokens (
+    token_hash     BLOB PRIMARY KEY,
+    grant_id       INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER,                            -- NULL: never expires
+    rotated_at     INTEGER,                            -- NULL: live
+    successor_hash BLOB
+) WITHOUT ROWID, STRICT;
+CREATE INDEX refresh_tokens_by_grant ON refresh_tokens (grant_id);
+
+-- Never holds a secret: events, who, which client, from where.
+CREATE TABLE audit_log (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    event       TEXT NOT NULL,                         -- e.g. login_ok, token_issue, user_add
+    user_email  TEXT,
+    client_id   TEXT,
+    remote_addr TEXT,
+    detail      TEXT
+) STRICT;
+CREATE INDEX audit_log_by_at ON audit_log (at);
+CREATE INDEX audit_log_by_user ON audit_log (user_email COLLATE NOCASE, at);
+CREATE INDEX audit_log_by_client ON audit_log (client_id, at);

@@ -1,0 +1,84 @@
+//! Validated settings for `serve`, built once from the parsed flags and environment.
+//! Nothing after this point sees clap types or re-checks a value.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cli::ServeArgs;
+
+/// Everything the server needs to know, already checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash, e.g. `https://auth.example.com`.
+    pub issuer: String,
+    pub code_ttl_secs: i64,
+    pub access_ttl_secs: i64,
+    /// `None`: refresh tokens never expire.
+    pub refresh_ttl_secs: Option<i64>,
+    pub refresh_grace_secs: i64,
+    pub pbkdf2_iterations: u32,
+    pub allow_network_fs: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--issuer must be an absolute http(s) URL without query or fragment, got {0:?}")]
+    BadIssuer(String),
+}
+
+impl ServeConfig {
+    pub fn new(db: PathBuf, pbkdf2_iterations: u32, args: &ServeArgs) -> Result<Self, ConfigError> {
+        let issuer = match &args.issuer {
+            Some(raw) => validate_issuer(raw)?,
+            None => format!("http://{}", args.listen),
+        };
+        Ok(ServeConfig {
+            db,
+            listen: args.listen,
+            issuer,
+            code_ttl_secs: i64::from(args.code_ttl),
+            access_ttl_secs: i64::from(args.access_ttl),
+            refresh_ttl_secs: (args.refresh_ttl > 0).then_some(i64::from(args.refresh_ttl)),
+            refresh_grace_secs: i64::from(args.refresh_grace),
+            pbkdf2_iterations,
+            allow_network_fs: args.allow_network_fs,
+        })
+    }
+
+    /// When `--listen` used port 0, the issuer default must name the port actually bound.
+    pub fn with_bound_address(mut self, bound: SocketAddr, issuer_was_given: bool) -> Self {
+        if !issuer_was_given {
+            self.issuer = format!("http://{bound}");
+        }
+        self.listen = bound;
+        self
+    }
+}
+
+fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
+    let bad = || ConfigError::BadIssuer(raw.to_owned());
+    let url = url::Url::parse(raw).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad());
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_is_validated_and_trimmed() {
+        assert_eq!(validate_issuer("https://auth.example.com/").expect("ok"), "https://auth.example.com");
+        assert!(validate_issuer("auth.example.com").is_err());
+        assert!(validate_issuer("ftp://x").is_err());
+        assert!(validate_issuer("https://x/?a=b").is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! oauthd: a small self-hosted OAuth 2.0 authorization server in one binary and one SQLite
+//! file, compatible with the GroveStreams OAuth 2.0 API.
+//!
+//! Map of the crate:
+//! - `cli`, `config`: the command line (clap types) and the validated settings built from it.
+//! - `admin/`: the non-serve subcommands, synchronous, over the store.
+//! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
+//! - `password`, `secret`: PBKDF2 hashing on its own threads; token and secret generation.
+//! - `server`: the accept loop and the shared `App` state; `routes`: the one route table.
+//! - `http`: request parsing and response building; `error`: the only status-code mapping.
+//! - `oauth`: protocol rules without I/O; `authorize`, `login_api`, `token`, `resource`,
+//!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
+//!   login rate limiting.
+
+mod admin;
+mod assets;
+mod cli;
+mod config;
+mod error;
+mod fscheck;
+mod http;
+mod password;
+mod routes;
+mod secret;
+mod server;
+mod store;
+mod throttle;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "oauthd: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs one command; a runtime error comes back as the one line to print.
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = config::ServeConfig::new(cli.db, cli.pbkdf2_iterations, &args)
+                .map_err(|e| e.to_string())?;
+            server::serve(config, args.issuer.is_some()).map_err(|e| e.to_string())
+        }
+        command => {
+            let context = admin::Context { db: cli.db, iterations: cli.pbkdf2_iterations, json: cli.json };
+            admin::run(command, &context).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Logs go to stderr (stdout is reserved for command output and the `listening on` line).
+/// `RUST_LOG` overrides the default level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .compact()
+        .init();
+}

@@ -1,0 +1,65 @@
+//! Bearer secrets: generating codes, tokens and client secrets from the OS random
+//! generator, and hashing them to the SHA-256 digests the store keeps. Comparisons of
+//! digests are constant-time.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::password::fill_random;
+
+/// A SHA-256 digest of a secret, as stored.
+pub type SecretHash = [u8; 32];
+
+/// A new code or token in the seed's shape: lower-case UUID text (8-4-4-4-12 hex) with
+/// 122 random bits from the OS generator (a version-4 UUID).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    fill_random(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+}
+
+/// A new client secret: 32 random bytes, URL-safe base64 (43 characters).
+pub fn new_client_secret() -> String {
+    let mut bytes = [0u8; 32];
+    fill_random(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256(secret: &str) -> SecretHash {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Constant-time equality of a presented secret against a stored digest.
+pub fn matches(presented: &str, stored_hash: &[u8]) -> bool {
+    bool::from(sha256(presented).as_slice().ct_eq(stored_hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_lowercase_v4_uuids() {
+        let t = new_token();
+        assert_eq!(t.len(), 36);
+        assert!(t.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-'));
+        assert_eq!(&t[14..15], "4");
+        assert_ne!(new_token(), t);
+    }
+
+    #[test]
+    fn client_secrets_have_256_bits() {
+        let s = new_client_secret();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&s).expect("b64").len(), 32);
+    }
+
+    #[test]
+    fn matches_compares_against_digest() {
+        let h = sha256("s3cret");
+        assert!(matches("s3cret", &h));
+        assert!(!matches("s3cres", &h));
+        assert!(!matches("s3cret", &h[..31]));
+    }
+}

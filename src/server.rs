@@ -1,0 +1,167 @@
+//! The HTTP server: opening the store, binding, the accept loop (hyper http1 with
+//! hyper-util's graceful shutdown), and the shared [`App`] state every handler receives.
+//!
+//! `run` takes an already-bound listener and a shutdown future, so tests and `serve` use
+//! the same code; `serve` prints the one `listening on http://ADDR` line once bound.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::password::HashPool;
+use crate::store::{Store, StoreError};
+use crate::{fscheck, routes, store, throttle};
+
+/// Slow clients get this long to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests still in flight at shutdown get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Shared state of the running server.
+pub struct App {
+    pub store: Store,
+    pub config: ServeConfig,
+    pub hasher: HashPool,
+    pub throttle: throttle::Throttle,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    UnsafeFilesystem(String),
+    #[error("cannot listen on {addr}: {cause}")]
+    Bind { addr: SocketAddr, cause: std::io::Error },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Opens the database, binds, prints `listening on http://ADDR`, and serves until SIGINT
+/// or SIGTERM.
+pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeError> {
+    if !config.allow_network_fs {
+        fscheck::refuse_network_fs(&config.db).map_err(ServeError::UnsafeFilesystem)?;
+    }
+    let store = Store::open(&config.db)?;
+    let listen = config.listen;
+    let bind_error = move |cause| ServeError::Bind { addr: listen, cause };
+    let listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    let config = config.with_bound_address(bound, issuer_was_given);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let app = Arc::new(App {
+        hasher: HashPool::new(cores, config.pbkdf2_iterations),
+        throttle: throttle::Throttle::new(),
+        store,
+        config,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener).map_err(bind_error)?;
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "listening on http://{bound}");
+        let _ = stdout.flush();
+        tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
+        hint_when_empty(&app.store);
+        run(listener, app, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then stops accepting
+/// and waits (up to a grace period) for requests in flight.
+pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(64 * 1024);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Typically EMFILE: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(routes::handle(app, req, remote).await) }
+                });
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, %remote, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down; finishing requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for open connections"),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// On an empty database, says how to add the first user and client.
+fn hint_when_empty(store: &Store) {
+    let counts = store.with_conn(|conn| {
+        Ok((store::users::count(conn)?, store::clients::count(conn)?))
+    });
+    match counts {
+        Ok((0, _)) | Ok((_, 0)) => tracing::warn!(
+            "no users or no clients yet. Add them with: \
+             `oauthd user add you@example.com` and \
+             `oauthd client add --name \"My app\" --redirect-uri https://app.example.com/callback`"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not count users and clients"),
+    }
+}

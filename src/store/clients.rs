@@ -1,0 +1,131 @@
+//! OAuth clients and their registered redirect URIs. A confidential client's secret is
+//! stored only as its SHA-256 digest; public clients have none.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{conflict_as, iso8601, now, StoreError};
+
+/// A registered client. `secret_hash` is never serialised.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub require_pkce: bool,
+    pub brand: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub created_at: String,
+    #[serde(skip)]
+    pub secret_hash: Option<Vec<u8>>,
+}
+
+/// What `client add` registers.
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub name: &'a str,
+    pub secret_hash: Option<&'a [u8]>,
+    pub require_pkce: bool,
+    pub brand: Option<&'a str>,
+    pub redirect_uris: &'a [String],
+}
+
+/// Inserts the client and its redirect URIs in one transaction.
+/// `Conflict` when the id is taken; a `brand` that does not exist is a caller error
+/// checked before (the foreign key would reject it anyway).
+pub fn insert(conn: &mut Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
+    let tx = super::write_tx(conn)?;
+    tx.execute(
+        "INSERT INTO clients (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            new.client_id,
+            new.name,
+            new.secret_hash,
+            new.secret_hash.is_none(),
+            new.require_pkce,
+            new.brand,
+            now()
+        ],
+    )
+    .map_err(conflict_as("a client with this id"))?;
+    for (position, uri) in new.redirect_uris.iter().enumerate() {
+        tx.execute(
+            "INSERT OR IGNORE INTO client_redirect_uris (client_id, uri, position) VALUES (?1, ?2, ?3)",
+            params![new.client_id, uri, position as i64],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash
+         FROM clients WHERE id = ?1",
+    )?;
+    let Some(mut client) = stmt
+        .query_row([client_id], |row| {
+            Ok(Client {
+                client_id: row.get(0)?,
+                name: row.get(1)?,
+                public: row.get(2)?,
+                require_pkce: row.get(3)?,
+                brand: row.get(4)?,
+                created_at: iso8601(row.get(5)?),
+                secret_hash: row.get(6)?,
+                redirect_uris: Vec::new(),
+            })
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    client.redirect_uris = redirect_uris(conn, client_id)?;
+    Ok(Some(client))
+}
+
+fn redirect_uris(conn: &Connection, client_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT uri FROM client_redirect_uris WHERE client_id = ?1 ORDER BY position",
+    )?;
+    let uris = stmt.query_map([client_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(uris)
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Client>, StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT id FROM clients ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut clients = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(client) = find(conn, &id)? {
+            clients.push(client);
+        }
+    }
+    Ok(clients)
+}
+
+/// Deletes the client; its grants and every token descending from them go with it.
+pub fn remove(conn: &Connection, client_id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM clients WHERE id = ?1", [client_id])? > 0)
+}
+
+/// Replaces a confidential client's secret digest. Returns false when the client does not
+/// exist or is public (a public client has no secret to rotate).
+pub fn set_secret_hash(
+    conn: &Connection,
+    client_id: &str,
+    secret_hash: &[u8],
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE clients SET secret_hash = ?2 WHERE id = ?1 AND is_public = 0",
+        params![client_id, secret_hash],
+    )?;
+    Ok(changed > 0)
+}
+
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?)
+}

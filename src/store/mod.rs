@@ -1,0 +1,244 @@
+//! The SQLite store: opening the one database file, its pragmas and migrations, and the
+//! `Store` gate through which everything else reaches it.
+//!
+//! Only `store/` contains SQL or imports rusqlite. Each submodule is a list of typed verbs
+//! with the SQL beside the function that runs it. Async callers go through
+//! [`Store::call`], which runs the closure on a blocking thread, so SQLite never stalls a
+//! tokio worker; the synchronous admin CLI calls [`Store::with_conn`] directly.
+
+pub mod audit;
+pub mod brands;
+pub mod clients;
+pub mod grants;
+mod migrate;
+pub mod orgs;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+pub use migrate::SCHEMA_VERSION;
+
+/// How long a writer waits for the lock before SQLite reports "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors of the storage layer. Callers above map them to a stable message; the cause
+/// (which may include SQL) is only logged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}: is a directory, not a database file")]
+    IsDirectory(PathBuf),
+    #[error("{0}: not an SQLite database; refusing to touch it")]
+    NotSqlite(PathBuf),
+    #[error("{0}: an SQLite database, but not an oauthd one; refusing to touch it")]
+    Foreign(PathBuf),
+    #[error("{path}: written by a newer oauthd (schema version {found}, this binary knows up to {known}); refusing to touch it")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("cannot open database {path}: {cause}")]
+    Open { path: PathBuf, cause: String },
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database task was cancelled or panicked")]
+    TaskFailed,
+}
+
+/// A pool of connections to one oauthd database file. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+impl Store {
+    /// Opens (creating if absent) the database at `path`, refusing any file that is not an
+    /// oauthd database or is newer than this binary, without modifying it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        migrate::refuse_foreign_file(path)?;
+        let open_error = |cause: String| StoreError::Open { path: path.to_owned(), cause };
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .with_init(configure_connection);
+        let pool = Pool::builder()
+            .max_size(8)
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)
+            .map_err(|e| open_error(e.to_string()))?;
+        let store = Store { pool };
+        let mut conn = store.conn().map_err(|e| open_error(e.to_string()))?;
+        migrate::migrate(&mut conn, path)?;
+        Ok(store)
+    }
+
+    /// A pooled connection, for synchronous callers (the admin CLI, blocking threads).
+    pub fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` with a connection on the current (blocking) thread.
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` with a connection on tokio's blocking pool: the only way async code may
+    /// touch SQLite, because `pool.get()` and every statement can block.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with_conn(f))
+            .await
+            .map_err(|_| StoreError::TaskFailed)?
+    }
+}
+
+/// Pragmas every connection needs. WAL lets readers run beside the one writer;
+/// synchronous=FULL makes a commit durable before it returns (an acknowledged token
+/// survives power loss), at the cost of one fsync per commit.
+fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Starts a write transaction that takes the write lock at once (BEGIN IMMEDIATE), so two
+/// writers queue on the busy timeout instead of failing with SQLITE_BUSY on upgrade.
+pub fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Maps a UNIQUE / PRIMARY KEY violation to `Conflict(what)`; other errors pass through.
+pub(crate) fn conflict_as(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(what)
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+/// ISO 8601 UTC text for a Unix time, as shown by the CLI and JSON.
+pub fn iso8601(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_formats_known_instants() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn open_creates_schema_and_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).expect("open new");
+        let version: i64 = store
+            .with_conn(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(store);
+        Store::open(&path).expect("reopen");
+    }
+
+    #[test]
+    fn open_refuses_non_sqlite_file_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, b"hello, not a database\n").expect("write");
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(matches!(err, StoreError::NotSqlite(_)), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), b"hello, not a database\n");
+    }
+
+    #[test]
+    fn open_refuses_foreign_sqlite_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("other.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").expect("create");
+        }
+        let before = std::fs::read(&path).expect("read");
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(matches!(err, StoreError::Foreign(_)), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), before);
+    }
+
+    #[test]
+    fn open_refuses_newer_schema_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.db");
+        drop(Store::open(&path).expect("create"));
+        {
+            let c = Connection::open(&path).expect("open");
+            c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
+                .expect("bump");
+        }
+        let before = std::fs::read(&path).expect("read");
+        let err = Store::open(&path).err().expect("must refuse");
+        assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), before);
+    }
+
+    #[test]
+    fn open_refuses_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = Store::open(dir.path()).err().expect("must refuse");
+        assert!(matches!(err, StoreError::IsDirectory(_)), "{err}");
+    }
+}
