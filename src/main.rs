@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod fscheck;
 mod http;
+mod oauth;
 mod password;
 mod routes;
 mod secret;

@@ -1,0 +1,253 @@
+//! Spawning the real binary: a temporary database per test, CLI invocations, and a
+//! running server whose address is read from its one `listening on` stdout line.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_oauthd")
+}
+
+/// A temporary directory holding one database, with helpers to run the CLI against it.
+/// PBKDF2 runs at the minimum 1000 iterations unless a test says otherwise, so tests stay
+/// fast on a slow machine.
+pub struct Oauthd {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl Oauthd {
+    pub fn new() -> Oauthd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("oauthd.db");
+        Oauthd { dir, db }
+    }
+
+    /// A `Command` for the binary with `--db` and fast hashing set.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(bin());
+        command
+            .env_remove("OAUTHD_DB")
+            .env_remove("OAUTHD_LISTEN")
+            .env("OAUTHD_PBKDF2_ITERATIONS", "1000")
+            .arg("--db")
+            .arg(&self.db);
+        command
+    }
+
+    /// Runs the CLI with `args` and empty (non-terminal) stdin.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command().args(args).stdin(Stdio::null()).output().expect("run oauthd")
+    }
+
+    /// Runs the CLI with `args`, feeding `input` on stdin.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn oauthd");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Runs the CLI and insists it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs the CLI with `--json`, insists on success, parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let stdout = self.ok(&with_json);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {stdout}"))
+    }
+
+    /// Adds a user with `password` (via --password-stdin).
+    pub fn add_user(&self, email: &str, password: &str) -> serde_json::Value {
+        let out = self.cli_stdin(&["user", "add", email, "--password-stdin", "--json"], &format!("{password}\n"));
+        assert_success(&out, &["user", "add", email]);
+        serde_json::from_slice(&out.stdout).expect("user add json")
+    }
+
+    /// Registers a confidential client; returns its secret.
+    pub fn add_client(&self, id: &str, redirect_uris: &[&str]) -> String {
+        let mut args = vec!["client", "add", "--name", "Test App", "--id", id];
+        for uri in redirect_uris {
+            args.extend(["--redirect-uri", uri]);
+        }
+        let value = self.json(&args);
+        value["client_secret"].as_str().expect("client_secret").to_owned()
+    }
+
+    /// Registers a public client (no secret).
+    pub fn add_public_client(&self, id: &str, redirect_uris: &[&str], extra: &[&str]) {
+        let mut args = vec!["client", "add", "--name", "Public App", "--id", id, "--public"];
+        for uri in redirect_uris {
+            args.extend(["--redirect-uri", uri]);
+        }
+        args.extend(extra);
+        self.json(&args);
+    }
+
+    /// Starts `oauthd serve` on a free loopback port with `extra` serve flags.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        self.serve_with(extra, &[])
+    }
+
+    /// As [`Oauthd::serve`], with extra environment variables.
+    pub fn serve_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = self.command();
+        command.arg("serve").arg("--listen").arg("127.0.0.1:0").args(extra);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Server::spawn(command)
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "oauthd {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A running `oauthd serve`. Killed (SIGKILL) when dropped; use [`Server::stop`] for a
+/// graceful SIGTERM.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn oauthd serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        collect(child.stderr.take().expect("stderr"), Arc::clone(&stderr));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read stdout");
+        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            panic!("unexpected first stdout line {line:?}; stderr: {}", stderr.lock().expect("lock"));
+        };
+        let addr = addr.parse().expect("address");
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stdout.read_to_end(&mut sink);
+        });
+        Server { child, addr, stderr }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(self.child.id() as i32, 15);
+        }
+        self.child.wait().expect("wait")
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+fn collect(stream: ChildStderr, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            into.lock().expect("lock").push_str(&line);
+            line.clear();
+        }
+    });
+}
+
+/// A plain HTTP/1.1 client for tests: no redirects followed, any status returned.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Reads a response's status, headers of interest, and body text.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.expect("HTTP request failed");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Reply { status, headers, body }
+}
+
+/// A path inside the test's temp dir.
+pub fn path_in(o: &Oauthd, name: &str) -> PathBuf {
+    o.dir.path().join(name)
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
