@@ -13,7 +13,7 @@ pub fn file(path: &str) -> Option<&'static [u8]> {
     ASSETS.get_file(path).map(|f| f.contents())
 }
 
-fn template(path: &str) -> &'static str {
+pub fn template(path: &str) -> &'static str {
     file(path).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
 }
 

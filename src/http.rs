@@ -309,15 +309,29 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Res
 /// An HTML page with the headers SPEC §4.1 requires of every page: no caching, no
 /// framing, no referrer, and a CSP that allows only this origin's own assets.
 pub fn html(status: StatusCode, body: String) -> Response<Body> {
+    html_with_style_nonce(status, body, None)
+}
+
+/// As [`html`], also allowing the one inline `<style nonce=…>` block that carries the
+/// brand colour.
+pub fn html_with_style_nonce(status: StatusCode, body: String, style_nonce: Option<&str>) -> Response<Body> {
     let mut response = with_body(status, "text/html; charset=utf-8", Bytes::from(body));
     set_header(&mut response, "cache-control", "no-store");
+    set_header(&mut response, "pragma", "no-cache");
     set_header(&mut response, "x-frame-options", "DENY");
     set_header(&mut response, "referrer-policy", "no-referrer");
     set_header(&mut response, "x-content-type-options", "nosniff");
+    let style_src = match style_nonce {
+        Some(nonce) => format!("'self' 'nonce-{nonce}'"),
+        None => "'self'".to_owned(),
+    };
     set_header(
         &mut response,
         "content-security-policy",
-        "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        &format!(
+            "default-src 'none'; img-src 'self' data:; style-src {style_src}; script-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'"
+        ),
     );
     response
 }

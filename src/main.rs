@@ -14,18 +14,27 @@
 
 mod admin;
 mod assets;
+mod authorization;
+mod authorize;
+mod brand;
+mod client_auth;
 mod cli;
 mod config;
 mod error;
 mod fscheck;
 mod http;
+mod login_api;
+mod metadata;
 mod oauth;
 mod password;
+mod resource;
 mod routes;
 mod secret;
 mod server;
 mod store;
 mod throttle;
+mod token;
+mod token_management;
 
 use std::io::Write;
 use std::process::ExitCode;

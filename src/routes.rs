@@ -12,6 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::error::ApiError;
 use crate::http::{self, Body};
 use crate::server::App;
+use crate::{authorize, brand, login_api, metadata, resource, token, token_management};
 
 /// Answers one request and logs one line for it (method, path without query, status,
 /// duration, client): never a query string, header or body, which may carry secrets.
@@ -35,14 +36,44 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+    let app = app.as_ref();
     let method = req.method().clone();
-    match (method, req.uri().path()) {
-        (Method::GET | Method::HEAD, "/healthz") => healthz(&app).await,
-        (_, "/healthz") => Err(ApiError::MethodNotAllowed("GET, HEAD")),
-        _ => {
-            let _ = remote;
-            Err(ApiError::NotFound)
+    let path = req.uri().path().to_owned();
+    match (&method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/healthz") => healthz(app).await,
+        (&Method::GET, "/oauth/authorize") => authorize::show(app, req).await,
+        (&Method::POST, "/oauth/authorize") => authorize::submit(app, req, remote).await,
+        (&Method::GET, "/Modern/" | "/Modern") => Ok(authorize::modern(&req)),
+        (&Method::POST, "/api/oauth_login") => login_api::login(app, req, remote).await,
+        (&Method::POST, "/api/oauth_access_token" | "/oauth/token") => token::token(app, req, remote).await,
+        (&Method::POST, "/oauth/revoke") => token_management::revoke(app, req, remote).await,
+        (&Method::POST, "/oauth/introspect") => token_management::introspect(app, req).await,
+        (&Method::GET, "/api/me") => resource::me(app, req).await,
+        (&Method::GET | &Method::HEAD, "/api/auth/verify") => resource::verify(app, req).await,
+        (&Method::GET, "/.well-known/oauth-authorization-server") => Ok(metadata::metadata(app)),
+        (&Method::GET, "/brand/logo") => {
+            let query = http::query_params(&req).unwrap_or_default();
+            brand::logo(app, req.headers(), &query).await
         }
+        (&Method::GET, asset) if asset.starts_with("/assets/") => brand::static_asset(&asset["/assets/".len()..]),
+        (_, path) => match allowed_methods(path) {
+            Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
+            None => Err(ApiError::NotFound),
+        },
+    }
+}
+
+/// The `Allow` header for a known path requested with the wrong method.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/healthz" | "/api/auth/verify" => Some("GET, HEAD"),
+        "/oauth/authorize" => Some("GET, POST"),
+        "/Modern/" | "/Modern" | "/api/me" | "/.well-known/oauth-authorization-server" | "/brand/logo" => Some("GET"),
+        "/api/oauth_login" | "/api/oauth_access_token" | "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" => {
+            Some("POST")
+        }
+        _ if path.starts_with("/assets/") => Some("GET"),
+        _ => None,
     }
 }
 

@@ -125,11 +125,11 @@ pub fn issue_code(conn: &mut Connection, code: &NewCode<'_>, origin: Origin<'_>,
     audit::record(
         &tx,
         &audit::Event {
-            event: "code_issue",
+            event: "login_ok",
             user_email: Some(user_email),
             client_id: Some(code.client_id),
             remote_addr: Some(origin.remote_addr),
-            detail: None,
+            detail: Some("authorization code issued"),
         },
     )?;
     tx.commit()?;

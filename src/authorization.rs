@@ -1,0 +1,229 @@
+//! What the sign-in page and `/api/oauth_login` share: checking an authorization request
+//! against its client, signing a user in (throttled, timing-safe), and issuing the code.
+//! The two front ends differ only in how they read parameters and report errors.
+
+use std::net::IpAddr;
+
+use crate::http::Params;
+use crate::oauth::{self, PkceMethod, RedirectUri};
+use crate::password::Verdict;
+use crate::secret;
+use crate::server::App;
+use crate::store::{self, clients::Client, grants, StoreError};
+use crate::throttle::Gate;
+
+/// A checked authorization request: the client exists and the redirect URI is one of its
+/// own, so errors from here on may be sent to that URI.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub client: Client,
+    pub redirect_uri: RedirectUri,
+    pub state: Option<String>,
+    pub scope: Option<String>,
+    pub pkce: Option<(String, PkceMethod)>,
+}
+
+/// A request that cannot be trusted to redirect: shown as an error page (browser) or a
+/// 400 (headless). Never a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UntrustedRequest {
+    MissingClientId,
+    UnknownClient,
+    RedirectUriNotRegistered,
+}
+
+impl UntrustedRequest {
+    pub fn message(self) -> &'static str {
+        match self {
+            UntrustedRequest::MissingClientId => "The request names no client (client_id is missing).",
+            UntrustedRequest::UnknownClient => "The application that sent you here is not registered (unknown client_id).",
+            UntrustedRequest::RedirectUriNotRegistered => "The application's redirect_uri is not registered for it.",
+        }
+    }
+}
+
+/// An error that can be reported to the (trusted) redirect URI (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectableError {
+    pub error: &'static str,
+    pub description: &'static str,
+}
+
+/// Finds the client and its redirect URI; the first step of both front ends.
+pub async fn identify_client(
+    app: &App,
+    params: &Params,
+) -> Result<(Client, RedirectUri), UntrustedRequest> {
+    let client_id = params.non_empty("client_id").ok_or(UntrustedRequest::MissingClientId)?.to_owned();
+    let client = app
+        .store
+        .call(move |conn| store::clients::find(conn, &client_id))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "client lookup failed");
+            UntrustedRequest::UnknownClient
+        })?
+        .ok_or(UntrustedRequest::UnknownClient)?;
+    let redirect_uri = oauth::select_redirect_uri(&client.redirect_uris, params.non_empty("redirect_uri"))
+        .ok_or(UntrustedRequest::RedirectUriNotRegistered)?;
+    Ok((client, redirect_uri))
+}
+
+/// Checks the rest of the request once client and redirect URI are trusted.
+pub fn check_request(
+    client: Client,
+    redirect_uri: RedirectUri,
+    params: &Params,
+) -> Result<AuthorizationRequest, RedirectableError> {
+    match params.non_empty("response_type") {
+        Some("code") => {}
+        None => {
+            return Err(RedirectableError { error: "invalid_request", description: "response_type is required" })
+        }
+        Some(_) => {
+            return Err(RedirectableError {
+                error: "unsupported_response_type",
+                description: "only response_type=code is supported",
+            })
+        }
+    }
+    let pkce = match params.non_empty("code_challenge") {
+        Some(challenge) => {
+            let method = PkceMethod::parse(params.non_empty("code_challenge_method")).ok_or(RedirectableError {
+                error: "invalid_request",
+                description: "code_challenge_method must be S256 or plain",
+            })?;
+            if !oauth::is_valid_pkce_string(challenge) {
+                return Err(RedirectableError {
+                    error: "invalid_request",
+                    description: "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]",
+                });
+            }
+            Some((challenge.to_owned(), method))
+        }
+        None if params.non_empty("code_challenge_method").is_some() => {
+            return Err(RedirectableError {
+                error: "invalid_request",
+                description: "code_challenge_method given without code_challenge",
+            })
+        }
+        None => None,
+    };
+    if pkce.is_none() && client.require_pkce {
+        return Err(RedirectableError {
+            error: "invalid_request",
+            description: "this client requires PKCE (code_challenge)",
+        });
+    }
+    Ok(AuthorizationRequest {
+        client,
+        redirect_uri,
+        state: params.non_empty("state").map(str::to_owned),
+        scope: params.non_empty("scope").map(str::to_owned),
+        pkce,
+    })
+}
+
+/// The outcome of a sign-in attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    Succeeded { user_id: String, email: String },
+    WrongCredentials,
+    Disabled,
+    Throttled { retry_after_secs: u64 },
+}
+
+/// Verifies email and password. Throttled per account and per IP; an unknown email costs
+/// the same PBKDF2 work as a known one; failures are delayed and audited; a hash with too
+/// few iterations is upgraded.
+pub async fn sign_in(app: &App, email: &str, password: &str, ip: IpAddr, client_id: &str) -> Result<SignIn, StoreError> {
+    if let Gate::Locked { retry_after_secs } = app.throttle.check(email, ip) {
+        audit_login_failure(app, email, client_id, ip, "throttled").await;
+        return Ok(SignIn::Throttled { retry_after_secs });
+    }
+    let lookup_email = email.to_owned();
+    let credentials = app
+        .store
+        .call(move |conn| store::users::credentials_by_email(conn, &lookup_email))
+        .await?;
+    let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
+    let verdict = app.hasher.verify(password.to_owned(), stored_hash).await;
+    let Some(user) = credentials.filter(|_| verdict != Verdict::Wrong) else {
+        let delay = app.throttle.record_failure(email, ip);
+        audit_login_failure(app, email, client_id, ip, "wrong email or password").await;
+        tokio::time::sleep(delay).await;
+        return Ok(SignIn::WrongCredentials);
+    };
+    if user.disabled {
+        audit_login_failure(app, &user.email, client_id, ip, "account disabled").await;
+        return Ok(SignIn::Disabled);
+    }
+    app.throttle.record_success(email, ip);
+    if verdict == Verdict::CorrectNeedsRehash {
+        if let Some(new_hash) = app.hasher.hash(password.to_owned()).await {
+            let user_id = user.id.clone();
+            app.store.call(move |conn| store::users::rehash(conn, &user_id, &new_hash)).await?;
+        }
+    }
+    Ok(SignIn::Succeeded { user_id: user.id, email: user.email })
+}
+
+async fn audit_login_failure(app: &App, email: &str, client_id: &str, ip: IpAddr, detail: &'static str) {
+    let (email, client_id, ip) = (email.to_owned(), client_id.to_owned(), ip.to_string());
+    let recorded = app
+        .store
+        .call(move |conn| {
+            store::audit::record(
+                conn,
+                &store::audit::Event {
+                    event: "login_failed",
+                    user_email: Some(&email),
+                    client_id: Some(&client_id),
+                    remote_addr: Some(&ip),
+                    detail: Some(detail),
+                },
+            )
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not record a failed login");
+    }
+}
+
+/// Issues an authorization code for a signed-in user (grant, code and audit entry in one
+/// committed transaction) and returns the code's clear text.
+pub async fn issue_code(
+    app: &App,
+    request: &AuthorizationRequest,
+    user_id: String,
+    email: String,
+    ip: IpAddr,
+) -> Result<String, StoreError> {
+    let code = secret::new_token();
+    let code_hash = secret::sha256(&code);
+    let client_id = request.client.client_id.clone();
+    let scope = request.scope.clone();
+    let redirect_uri = request.redirect_uri.as_str().to_owned();
+    let pkce = request.pkce.clone();
+    let ttl_secs = app.config.code_ttl_secs;
+    app.store
+        .call(move |conn| {
+            grants::issue_code(
+                conn,
+                &grants::NewCode {
+                    code_hash,
+                    user_id: &user_id,
+                    client_id: &client_id,
+                    scope: scope.as_deref(),
+                    redirect_uri: &redirect_uri,
+                    code_challenge: pkce.as_ref().map(|(c, _)| c.as_str()),
+                    code_challenge_method: pkce.as_ref().map(|(_, m)| m.as_str()),
+                    ttl_secs,
+                },
+                grants::Origin { remote_addr: &ip.to_string() },
+                &email,
+            )
+        })
+        .await?;
+    Ok(code)
+}

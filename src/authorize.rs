@@ -1,0 +1,260 @@
+//! The browser flow (SPEC §4.1): the branded sign-in page at `/oauth/authorize`, its form
+//! post, and the GroveStreams `/Modern/` entry point. Errors before the client and its
+//! redirect URI are trusted show an error page and never redirect; later protocol errors
+//! go back to the client's redirect URI (RFC 6749 §4.1.2.1).
+
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::{Request, Response, StatusCode};
+
+use crate::assets::{self, escape};
+use crate::authorization::{self, AuthorizationRequest, RedirectableError, SignIn};
+use crate::brand::{self, PageBrand};
+use crate::error::ApiError;
+use crate::http::{self, Body, ParamError, Params};
+use crate::password::fill_random;
+use crate::secret;
+use crate::server::App;
+
+/// Name of the double-submit CSRF cookie; the form carries the same value.
+const CSRF_COOKIE: &str = "oauthd_csrf";
+
+/// `GET /oauth/authorize`: checks the request and shows the sign-in page.
+pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let params = http::query_params(&req).map_err(page_param_error)?;
+    let headers = req.headers();
+    let request = match trusted_request(app, &params).await? {
+        Ok(request) => request,
+        Err(redirect) => return Ok(redirect),
+    };
+    let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
+    let csrf = csrf_token_for(headers);
+    let email = params.non_empty("email").unwrap_or_default();
+    Ok(signin_page(StatusCode::OK, &brand, &request, email, None, &csrf))
+}
+
+/// `POST /oauth/authorize`: signs the user in and redirects back with a code, or shows
+/// the page again with the error.
+pub async fn submit(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = http::read_body(req).await.map_err(page_param_error)?;
+    let params = http::body_params(&parts.headers, &body).map_err(page_param_error)?;
+    let request = match trusted_request(app, &params).await? {
+        Ok(request) => request,
+        Err(redirect) => return Ok(redirect),
+    };
+    let headers = &parts.headers;
+    let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
+    let csrf = csrf_token_for(headers);
+    let email = params.get("email").unwrap_or_default().trim().to_owned();
+    let again = |status, message: &str| signin_page(status, &brand, &request, &email, Some(message), &csrf);
+
+    if !csrf_matches(headers, params.get("csrf_token")) || !same_origin(headers) {
+        return Ok(again(StatusCode::FORBIDDEN, "Your sign-in form expired. Please sign in again."));
+    }
+    let password = params.get("password").unwrap_or_default();
+    if email.is_empty() || password.is_empty() {
+        return Ok(again(StatusCode::BAD_REQUEST, "Enter your email and password."));
+    }
+    let ip = remote.ip();
+    match authorization::sign_in(app, &email, password, ip, &request.client.client_id).await? {
+        SignIn::Succeeded { user_id, email } => {
+            let code = authorization::issue_code(app, &request, user_id, email, ip).await?;
+            let mut answer = vec![("code", code.as_str())];
+            if let Some(state) = &request.state {
+                answer.push(("state", state));
+            }
+            Ok(http::redirect(&request.redirect_uri.with_query(&answer)))
+        }
+        SignIn::WrongCredentials => Ok(again(StatusCode::UNAUTHORIZED, "Invalid email or password.")),
+        SignIn::Disabled => Ok(again(StatusCode::FORBIDDEN, "This account is disabled.")),
+        SignIn::Throttled { retry_after_secs } => {
+            let mut page = again(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-in attempts. Please wait a few minutes and try again.",
+            );
+            http::set_header(&mut page, "retry-after", &retry_after_secs.to_string());
+            Ok(page)
+        }
+    }
+}
+
+/// `GET /Modern/`: the GroveStreams entry point. Its parameters usually sit after `#`,
+/// which only the browser sees, so a small script forwards them to `/oauth/authorize`.
+pub fn modern(req: &Request<Incoming>) -> Response<Body> {
+    let hint = match req.uri().query().filter(|q| !q.is_empty()) {
+        Some(query) => format!(
+            "JavaScript is off. <a href=\"/oauth/authorize?{}\">Continue to sign in</a>.",
+            escape(query)
+        ),
+        None => "This sign-in link needs JavaScript. Please enable it, or open the link in a browser.".to_owned(),
+    };
+    let page = assets::render(assets::template("modern.html"), &[("noscript_hint", &hint)]);
+    http::html(StatusCode::OK, page)
+}
+
+/// Resolves client and redirect URI (error page when untrusted) and checks the request
+/// (redirect with an error when not acceptable). The outer `Result` is for storage errors.
+async fn trusted_request(
+    app: &App,
+    params: &Params,
+) -> Result<Result<AuthorizationRequest, Response<Body>>, ApiError> {
+    let (client, redirect_uri) = authorization::identify_client(app, params)
+        .await
+        .map_err(|untrusted| ApiError::AuthorizePage(untrusted.message()))?;
+    match authorization::check_request(client, redirect_uri.clone(), params) {
+        Ok(request) => Ok(Ok(request)),
+        Err(RedirectableError { error, description }) => {
+            let mut answer = vec![("error", error), ("error_description", description)];
+            if let Some(state) = params.non_empty("state") {
+                answer.push(("state", state));
+            }
+            Ok(Err(http::redirect(&redirect_uri.with_query(&answer))))
+        }
+    }
+}
+
+fn page_param_error(error: ParamError) -> ApiError {
+    match error {
+        ParamError::TooLarge => ApiError::PayloadTooLarge,
+        ParamError::Duplicate => ApiError::AuthorizePage("A parameter was sent more than once."),
+        ParamError::BadEncoding
+        | ParamError::ValueTooLong
+        | ParamError::BadJson
+        | ParamError::UnsupportedContentType
+        | ParamError::Unreadable => ApiError::AuthorizePage("The sign-in request is malformed."),
+    }
+}
+
+/// Renders the sign-in page and sets the CSRF cookie it relies on.
+fn signin_page(
+    status: StatusCode,
+    brand: &PageBrand,
+    request: &AuthorizationRequest,
+    email: &str,
+    error: Option<&str>,
+    csrf: &str,
+) -> Response<Body> {
+    let mut hidden = vec![
+        ("response_type", "code"),
+        ("client_id", request.client.client_id.as_str()),
+        ("redirect_uri", request.redirect_uri.as_str()),
+        ("csrf_token", csrf),
+    ];
+    for (name, value) in [("state", &request.state), ("scope", &request.scope)] {
+        if let Some(value) = value {
+            hidden.push((name, value));
+        }
+    }
+    if let Some((challenge, method)) = &request.pkce {
+        hidden.push(("code_challenge", challenge));
+        hidden.push(("code_challenge_method", method.as_str()));
+    }
+    let hidden_fields: String = hidden
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n", escape(value)))
+        .collect();
+    let error_block = error
+        .map(|message| format!("<p id=\"error\" class=\"error\" role=\"alert\">{}</p>", escape(message)))
+        .unwrap_or_default();
+    let nonce = new_nonce();
+    let page = assets::render(
+        assets::template("signin.html"),
+        &[
+            ("brand_name", &escape(&brand.name)),
+            ("brand_color", &brand.color),
+            ("logo_url", &escape(&brand.logo_url)),
+            ("client_name", &escape(&request.client.name)),
+            ("email", &escape(email)),
+            ("email_autofocus", if email.is_empty() { " autofocus" } else { "" }),
+            ("password_autofocus", if email.is_empty() { "" } else { " autofocus" }),
+            ("error_block", &error_block),
+            ("hidden_fields", &hidden_fields),
+            ("style_nonce", &nonce),
+        ],
+    );
+    let mut response = http::html_with_style_nonce(status, page, Some(&nonce));
+    http::set_header(
+        &mut response,
+        "set-cookie",
+        &format!("{CSRF_COOKIE}={csrf}; Path=/oauth; HttpOnly; SameSite=Lax"),
+    );
+    response
+}
+
+/// The browser's existing CSRF value when it looks like one of ours, else a fresh one.
+fn csrf_token_for(headers: &HeaderMap) -> String {
+    match http::cookie(headers, CSRF_COOKIE) {
+        Some(existing) if existing.len() == 43 && existing.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            existing.to_owned()
+        }
+        _ => secret::new_client_secret(),
+    }
+}
+
+/// Double-submit check: the form's token must equal the cookie's, in constant time.
+fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
+    match (http::cookie(headers, CSRF_COOKIE), submitted) {
+        (Some(cookie), Some(submitted)) if !cookie.is_empty() => {
+            secret::matches(submitted, &secret::sha256(cookie))
+        }
+        _ => false,
+    }
+}
+
+/// A browser that sends a real `Origin` must be posting from this same host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` for form posts;
+    // that says nothing either way, and the CSRF token still has to match.
+    let Some(origin) = headers
+        .get(hyper::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    else {
+        return true;
+    };
+    let host = headers.get(hyper::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    origin
+        .split_once("://")
+        .map(|(_, authority)| authority.eq_ignore_ascii_case(host))
+        .unwrap_or(false)
+}
+
+/// A fresh nonce for the page's one inline style block.
+fn new_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    fill_random(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    #[test]
+    fn csrf_requires_matching_cookie_and_field() {
+        let token = secret::new_client_secret();
+        let mut headers = HeaderMap::new();
+        assert!(!csrf_matches(&headers, Some(&token)));
+        headers.insert(hyper::header::COOKIE, HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).expect("hv"));
+        assert!(csrf_matches(&headers, Some(&token)));
+        assert!(!csrf_matches(&headers, Some("other")));
+        assert!(!csrf_matches(&headers, None));
+        assert_eq!(csrf_token_for(&headers), token);
+    }
+
+    #[test]
+    fn origin_must_match_host_when_sent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(hyper::header::HOST, HeaderValue::from_static("login.example.com:8080"));
+        assert!(same_origin(&headers));
+        headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("http://login.example.com:8080"));
+        assert!(same_origin(&headers));
+        headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(!same_origin(&headers));
+        headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(same_origin(&headers), "opaque origin: the CSRF token decides");
+    }
+}

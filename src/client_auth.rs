@@ -1,0 +1,81 @@
+//! Client authentication at the token, revocation and introspection endpoints
+//! (RFC 6749 §2.3.1): HTTP Basic with form-url-encoded halves, or `client_id` +
+//! `client_secret` parameters — both accepted for every client, never both at once with
+//! different values. Secrets are compared as SHA-256 digests in constant time.
+
+use hyper::header::HeaderMap;
+
+use crate::error::{ApiError, OAuthErrorCode};
+use crate::http::{self, Params};
+use crate::secret;
+use crate::server::App;
+use crate::store::{self, clients::Client};
+
+/// A client that has identified itself, and (for confidential clients) proved it.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    pub client: Client,
+    /// The secret as presented, if any. For a public client this is the seed's "bound
+    /// secret", checked against the grant rather than the client.
+    pub presented_secret: Option<String>,
+}
+
+fn invalid_client(description: &'static str) -> ApiError {
+    ApiError::OAuth(OAuthErrorCode::InvalidClient, description)
+}
+
+fn invalid_request(description: &'static str) -> ApiError {
+    ApiError::OAuth(OAuthErrorCode::InvalidRequest, description)
+}
+
+/// The client id and secret the request presents, from Basic or parameters.
+pub fn presented_credentials(headers: &HeaderMap, params: &Params) -> Result<(Option<String>, Option<String>), ApiError> {
+    let basic = http::basic_auth(headers).map_err(|_| invalid_client("malformed HTTP Basic credentials"))?;
+    let id_param = params.non_empty("client_id");
+    let secret_param = params.non_empty("client_secret");
+    match basic {
+        Some(basic) => {
+            if id_param.is_some_and(|id| id != basic.username) {
+                return Err(invalid_request("client_id differs from the HTTP Basic user"));
+            }
+            if secret_param.is_some_and(|s| s != basic.password) {
+                return Err(invalid_request("client_secret differs from the HTTP Basic password"));
+            }
+            let secret = Some(basic.password).filter(|s| !s.is_empty());
+            Ok((Some(basic.username).filter(|s| !s.is_empty()), secret))
+        }
+        None => Ok((id_param.map(str::to_owned), secret_param.map(str::to_owned))),
+    }
+}
+
+/// Identifies the client; a confidential client must present its secret. A public client
+/// may present a secret too (kept for the seed's bound-secret rule).
+pub async fn authenticate(app: &App, headers: &HeaderMap, params: &Params) -> Result<AuthenticatedClient, ApiError> {
+    let (client_id, presented_secret) = presented_credentials(headers, params)?;
+    let client_id = client_id.ok_or(invalid_client("client authentication is required (client_id)"))?;
+    let client = app
+        .store
+        .call(move |conn| store::clients::find(conn, &client_id))
+        .await?
+        .ok_or(invalid_client("unknown client or wrong secret"))?;
+    if let Some(stored) = &client.secret_hash {
+        match &presented_secret {
+            Some(presented) if secret::matches(presented, stored) => {}
+            _ => return Err(invalid_client("unknown client or wrong secret")),
+        }
+    }
+    Ok(AuthenticatedClient { client, presented_secret })
+}
+
+/// As [`authenticate`], but only confidential clients qualify (introspection).
+pub async fn authenticate_confidential(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<AuthenticatedClient, ApiError> {
+    let authenticated = authenticate(app, headers, params).await?;
+    if authenticated.client.public {
+        return Err(invalid_client("only confidential clients may introspect tokens"));
+    }
+    Ok(authenticated)
+}

@@ -1,0 +1,75 @@
+//! `POST /api/oauth_login` (SPEC §4.2): the seed's headless sign-in. JSON in, the seed's
+//! JSON out; it issues the same authorization code the browser flow does.
+
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::authorization::{self, SignIn, UntrustedRequest};
+use crate::error::{ApiError, LoginFailure};
+use crate::http::{self, Body, ParamError};
+use crate::server::App;
+
+/// The seed's success answer, member order as in the seed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginSucceeded<'a> {
+    success: bool,
+    oauth_code: &'a str,
+    oauth_state: Option<&'a str>,
+    message: &'static str,
+    oauth_redirect_uri: &'a str,
+}
+
+pub async fn login(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = http::read_body(req).await.map_err(|e| match e {
+        ParamError::TooLarge => ApiError::PayloadTooLarge,
+        _ => bad_request("The request body could not be read."),
+    })?;
+    let params = http::parse_json(&body).map_err(|e| match e {
+        ParamError::Duplicate => bad_request("A field was sent more than once."),
+        ParamError::ValueTooLong => bad_request("A field value is too long."),
+        ParamError::BadEncoding => bad_request("Fields must be valid UTF-8 without NUL characters."),
+        _ => bad_request("The request body must be a JSON object."),
+    })?;
+    let _ = parts;
+    let email = params.non_empty("email").ok_or(bad_request("email is required."))?.trim().to_owned();
+    let password = params.non_empty("password").ok_or(bad_request("password is required."))?.to_owned();
+    match params.non_empty("response_type") {
+        Some("code") => {}
+        Some(_) => return Err(bad_request("response_type must be \"code\".")),
+        None => return Err(bad_request("response_type is required.")),
+    }
+    let (client, redirect_uri) = authorization::identify_client(app, &params).await.map_err(|e| match e {
+        UntrustedRequest::MissingClientId => bad_request("client_id is required."),
+        UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
+        UntrustedRequest::RedirectUriNotRegistered => bad_request("redirect_uri is not registered for this client."),
+    })?;
+    let request = authorization::check_request(client, redirect_uri, &params)
+        .map_err(|e| ApiError::Login(LoginFailure::BadRequest(e.description)))?;
+    let ip = remote.ip();
+    match authorization::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
+        SignIn::Succeeded { user_id, email } => {
+            let code = authorization::issue_code(app, &request, user_id, email, ip).await?;
+            let answer = LoginSucceeded {
+                success: true,
+                oauth_code: &code,
+                oauth_state: request.state.as_deref(),
+                message: "Login succeeded.",
+                oauth_redirect_uri: request.redirect_uri.as_str(),
+            };
+            let mut response = http::json_bytes(StatusCode::OK, serde_json::to_vec(&answer).unwrap_or_default());
+            http::no_store(&mut response);
+            Ok(response)
+        }
+        SignIn::WrongCredentials => Err(ApiError::Login(LoginFailure::WrongCredentials)),
+        SignIn::Disabled => Err(ApiError::Login(LoginFailure::Disabled)),
+        SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled { retry_after_secs, json_login: true }),
+    }
+}
+
+fn bad_request(message: &'static str) -> ApiError {
+    ApiError::Login(LoginFailure::BadRequest(message))
+}

@@ -1,0 +1,91 @@
+//! Protected calls of oauthd itself (SPEC §4.4): `GET /api/me` and the reverse-proxy
+//! forward-auth check `GET /api/auth/verify`. Both take `Authorization: Bearer …` and an
+//! optional organization (`org` parameter or cookie, by id or name).
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::error::{ApiError, BearerError};
+use crate::http::{self, Body};
+use crate::secret;
+use crate::server::App;
+use crate::store::{self, grants::AccessInfo, orgs::Membership};
+
+/// Who a valid token acts as, and in which organization.
+struct Caller {
+    token: AccessInfo,
+    orgs: Vec<Membership>,
+    org: Option<Membership>,
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: Option<&'a str>,
+    orgs: &'a [Membership],
+    org: Option<&'a Membership>,
+}
+
+/// `GET /api/me`.
+pub async fn me(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let caller = authenticate(app, &req).await?;
+    let me = Me {
+        id: &caller.token.user_id,
+        email: &caller.token.email,
+        name: caller.token.name.as_deref(),
+        orgs: &caller.orgs,
+        org: caller.org.as_ref(),
+    };
+    let mut response = http::json_bytes(StatusCode::OK, serde_json::to_vec(&me).unwrap_or_default());
+    http::set_header(&mut response, "cache-control", "no-store");
+    Ok(response)
+}
+
+/// `GET /api/auth/verify`: 200 with identity headers for the proxy to forward.
+pub async fn verify(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let caller = authenticate(app, &req).await?;
+    let mut response = http::text(StatusCode::OK, "ok\n");
+    http::set_header(&mut response, "x-auth-user-id", &caller.token.user_id);
+    http::set_header(&mut response, "x-auth-email", &caller.token.email);
+    if let Some(org) = &caller.org {
+        http::set_header(&mut response, "x-auth-org", &org.name);
+        http::set_header(&mut response, "x-auth-role", &org.role);
+    }
+    http::set_header(&mut response, "cache-control", "no-store");
+    Ok(response)
+}
+
+/// Validates the bearer token and resolves the selected organization. A selected
+/// organization the user is not a member of (or that does not exist) is 403.
+async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Caller, ApiError> {
+    let token = http::bearer_token(req.headers()).ok_or(ApiError::Bearer(BearerError::Missing))?;
+    let token_hash = secret::sha256(token);
+    let query = http::query_params(req).unwrap_or_default();
+    let selected = query
+        .non_empty("org")
+        .or_else(|| http::cookie(req.headers(), "org").filter(|v| !v.is_empty()))
+        .map(str::to_owned);
+    let found = app
+        .store
+        .call(move |conn| {
+            let Some(token) = store::grants::find_access(conn, &token_hash)? else {
+                return Ok(None);
+            };
+            let orgs = store::orgs::memberships_of(conn, &token.user_id)?;
+            Ok(Some((token, orgs)))
+        })
+        .await?;
+    let (token, orgs) = found.ok_or(ApiError::Bearer(BearerError::InvalidToken))?;
+    let org = match selected {
+        None => None,
+        Some(wanted) => Some(
+            orgs.iter()
+                .find(|m| m.id == wanted || m.name.eq_ignore_ascii_case(&wanted))
+                .cloned()
+                .ok_or(ApiError::Bearer(BearerError::Forbidden))?,
+        ),
+    };
+    Ok(Caller { token, orgs, org })
+}

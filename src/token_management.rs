@@ -1,0 +1,95 @@
+//! What clients do with tokens after issue: revoke them (RFC 7009, `POST /oauth/revoke`)
+//! and introspect them (RFC 7662, `POST /oauth/introspect`).
+
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use crate::client_auth;
+use crate::error::{ApiError, OAuthErrorCode};
+use crate::http::{self, Body};
+use crate::secret;
+use crate::server::App;
+use crate::store::grants::{self, AccessInfo, Origin};
+use crate::token::read_params;
+
+/// `POST /oauth/revoke`: 200 whether or not the token existed (RFC 7009 §2.2), so the
+/// answer reveals nothing. A refresh token revokes its whole grant.
+pub async fn revoke(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+    let (parts, params) = read_params(req).await?;
+    let client = client_auth::authenticate(app, &parts.headers, &params).await?;
+    let token = params
+        .non_empty("token")
+        .ok_or(ApiError::OAuth(OAuthErrorCode::InvalidRequest, "token is required"))?;
+    let token_hash = secret::sha256(token);
+    let client_id = client.client.client_id;
+    let remote = remote.ip().to_string();
+    app.store
+        .call(move |conn| grants::revoke_token(conn, &token_hash, &client_id, Origin { remote_addr: &remote }))
+        .await?;
+    let mut response = http::json_bytes(StatusCode::OK, b"{}".to_vec());
+    http::no_store(&mut response);
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    client_id: &'a str,
+    sub: &'a str,
+    username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    iat: i64,
+    token_type: &'static str,
+}
+
+/// `POST /oauth/introspect`: for a confidential client, what a token stands for, or
+/// exactly `{"active":false}`.
+pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (parts, params) = read_params(req).await?;
+    client_auth::authenticate_confidential(app, &parts.headers, &params).await?;
+    let token = params
+        .non_empty("token")
+        .ok_or(ApiError::OAuth(OAuthErrorCode::InvalidRequest, "token is required"))?;
+    let token_hash = secret::sha256(token);
+    let hint_refresh = params.get("token_type_hint") == Some("refresh_token");
+    let found = app
+        .store
+        .call(move |conn| {
+            let (first, second): (fn(_, _) -> _, fn(_, _) -> _) = if hint_refresh {
+                (grants::find_refresh, grants::find_access)
+            } else {
+                (grants::find_access, grants::find_refresh)
+            };
+            match first(conn, &token_hash)? {
+                Some(info) => Ok(Some(info)),
+                None => second(conn, &token_hash),
+            }
+        })
+        .await?;
+    let body = match &found {
+        Some(info) => serde_json::to_vec(&active(info)).unwrap_or_default(),
+        None => br#"{"active":false}"#.to_vec(),
+    };
+    let mut response = http::json_bytes(StatusCode::OK, body);
+    http::no_store(&mut response);
+    Ok(response)
+}
+
+fn active(info: &AccessInfo) -> Active<'_> {
+    Active {
+        active: true,
+        client_id: &info.client_id,
+        sub: &info.user_id,
+        username: &info.email,
+        scope: info.scope.as_deref(),
+        exp: (info.expires_at > 0).then_some(info.expires_at),
+        iat: info.issued_at,
+        token_type: "bearer",
+    }
+}
