@@ -4,3 +4,8 @@
 mod support;
 
 mod healthz;
+mod flow_support;
+mod seed_api;
+mod token_endpoint;
+mod resource_api;
+mod signin_page;
