@@ -131,6 +131,8 @@ pub enum SignIn {
     WrongCredentials,
     Disabled,
     Throttled { retry_after_secs: u64 },
+    /// Too many sign-ins are already waiting for password hashing.
+    Busy,
 }
 
 /// Verifies email and password. Throttled per account and per IP; an unknown email costs
@@ -147,7 +149,9 @@ pub async fn sign_in(app: &App, email: &str, password: &str, ip: IpAddr, client_
         .call(move |conn| store::users::credentials_by_email(conn, &lookup_email))
         .await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    let verdict = app.hasher.verify(password.to_owned(), stored_hash).await;
+    let Ok(verdict) = app.hasher.verify(password.to_owned(), stored_hash).await else {
+        return Ok(SignIn::Busy);
+    };
     let Some(user) = credentials.filter(|_| verdict != Verdict::Wrong) else {
         let delay = app.throttle.record_failure(email, ip);
         audit_login_failure(app, email, client_id, ip, "wrong email or password").await;
@@ -160,7 +164,7 @@ pub async fn sign_in(app: &App, email: &str, password: &str, ip: IpAddr, client_
     }
     app.throttle.record_success(email, ip);
     if verdict == Verdict::CorrectNeedsRehash {
-        if let Some(new_hash) = app.hasher.hash(password.to_owned()).await {
+        if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {
             let user_id = user.id.clone();
             app.store.call(move |conn| store::users::rehash(conn, &user_id, &new_hash)).await?;
         }

@@ -69,6 +69,7 @@ pub async fn submit(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Re
         }
         SignIn::WrongCredentials => Ok(again(StatusCode::UNAUTHORIZED, "Invalid email or password.")),
         SignIn::Disabled => Ok(again(StatusCode::FORBIDDEN, "This account is disabled.")),
+        SignIn::Busy => Err(ApiError::Busy),
         SignIn::Throttled { retry_after_secs } => {
             let mut page = again(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -118,6 +119,7 @@ async fn trusted_request(
 fn page_param_error(error: ParamError) -> ApiError {
     match error {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
+        ParamError::TimedOut => ApiError::RequestTimeout,
         ParamError::Duplicate => ApiError::AuthorizePage("A parameter was sent more than once."),
         ParamError::BadEncoding
         | ParamError::ValueTooLong

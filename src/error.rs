@@ -67,6 +67,10 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("request body not sent in time")]
+    RequestTimeout,
+    #[error("too many requests waiting for password hashing")]
+    Busy,
     #[error("token endpoint error {0:?}: {1}")]
     OAuth(OAuthErrorCode, &'static str),
     #[error("login failed: {0:?}")]
@@ -94,6 +98,12 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => {
                 http::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large (limit 64 KiB)\n")
+            }
+            ApiError::RequestTimeout => http::text(StatusCode::REQUEST_TIMEOUT, "request body not sent in time\n"),
+            ApiError::Busy => {
+                let mut response = http::text(StatusCode::SERVICE_UNAVAILABLE, "busy; try again shortly\n");
+                http::set_header(&mut response, "retry-after", "1");
+                response
             }
             ApiError::OAuth(code, description) => {
                 let status = match code {

@@ -15,6 +15,9 @@ use hyper::{Request, Response, StatusCode};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A single parameter value longer than this is refused: no OAuth parameter needs more.
 pub const MAX_PARAM_BYTES: usize = 4096;
+/// A client gets this long to send a request body, so a slow sender cannot hold a
+/// connection (and its task) forever. Headers have their own timeout in `server.rs`.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub type Body = Full<Bytes>;
 
@@ -35,6 +38,8 @@ pub enum ParamError {
     UnsupportedContentType,
     #[error("the request body could not be read")]
     Unreadable,
+    #[error("the request body was not sent in time")]
+    TimedOut,
 }
 
 /// Request parameters, each name at most once.
@@ -182,7 +187,10 @@ pub async fn read_body(req: Request<Incoming>) -> Result<(hyper::http::request::
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ParamError::TooLarge);
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect())
+        .await
+        .map_err(|_| ParamError::TimedOut)?;
+    match collected {
         Ok(collected) => Ok((parts, collected.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ParamError::TooLarge),
         Err(_) => Err(ParamError::Unreadable),

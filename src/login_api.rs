@@ -26,6 +26,7 @@ struct LoginSucceeded<'a> {
 pub async fn login(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
     let (parts, body) = http::read_body(req).await.map_err(|e| match e {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
+        ParamError::TimedOut => ApiError::RequestTimeout,
         _ => bad_request("The request body could not be read."),
     })?;
     let params = http::parse_json(&body).map_err(|e| match e {
@@ -66,6 +67,7 @@ pub async fn login(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Res
         }
         SignIn::WrongCredentials => Err(ApiError::Login(LoginFailure::WrongCredentials)),
         SignIn::Disabled => Err(ApiError::Login(LoginFailure::Disabled)),
+        SignIn::Busy => Err(ApiError::Busy),
         SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled { retry_after_secs, json_login: true }),
     }
 }

@@ -105,7 +105,17 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct HashPool {
     jobs: mpsc::Sender<Job>,
     iterations: u32,
+    /// Bounds the hashes queued or running; beyond it callers are told the pool is busy
+    /// instead of piling up connections behind a queue that would take minutes to drain.
+    admitted: Arc<tokio::sync::Semaphore>,
 }
+
+/// More password work is waiting than the pool will queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+/// Hashes that may wait per hashing thread before new ones are turned away.
+const QUEUE_PER_THREAD: usize = 32;
 
 impl HashPool {
     pub fn new(threads: usize, iterations: u32) -> HashPool {
@@ -132,7 +142,8 @@ impl HashPool {
                 tracing::error!(error = %e, "could not start a password hashing thread");
             }
         }
-        HashPool { jobs, iterations }
+        let admitted = Arc::new(tokio::sync::Semaphore::new(threads.max(1) * QUEUE_PER_THREAD));
+        HashPool { jobs, iterations, admitted }
     }
 
     pub fn iterations(&self) -> u32 {
@@ -140,28 +151,29 @@ impl HashPool {
     }
 
     /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
-    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        let permit = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| Busy)?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = done.send(work());
+            drop(permit);
         });
-        self.jobs.send(job).ok()?;
-        result.await.ok()
+        self.jobs.send(job).map_err(|_| Busy)?;
+        result.await.map_err(|_| Busy)
     }
 
     /// Verifies a password (or, for `None`, spends the same time on the dummy hash).
-    pub async fn verify(&self, password: String, phc: Option<String>) -> Verdict {
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<Verdict, Busy> {
         let iterations = self.iterations;
         self.run(move || match phc {
             Some(phc) => verify(&password, &phc, iterations),
             None => dummy_verify(&password, iterations),
         })
         .await
-        .unwrap_or(Verdict::Wrong)
     }
 
     /// Hashes a password at the current iteration count.
-    pub async fn hash(&self, password: String) -> Option<String> {
+    pub async fn hash(&self, password: String) -> Result<String, Busy> {
         let iterations = self.iterations;
         self.run(move || hash(&password, iterations)).await
     }
@@ -229,8 +241,35 @@ mod tests {
     async fn pool_verifies_off_the_runtime() {
         let pool = HashPool::new(2, 1000);
         let phc = pool.hash("pw".into()).await.expect("hash");
-        assert_eq!(pool.verify("pw".into(), Some(phc.clone())).await, Verdict::Correct);
-        assert_eq!(pool.verify("no".into(), Some(phc)).await, Verdict::Wrong);
-        assert_eq!(pool.verify("pw".into(), None).await, Verdict::Wrong);
+        assert_eq!(pool.verify("pw".into(), Some(phc.clone())).await, Ok(Verdict::Correct));
+        assert_eq!(pool.verify("no".into(), Some(phc)).await, Ok(Verdict::Wrong));
+        assert_eq!(pool.verify("pw".into(), None).await, Ok(Verdict::Wrong));
+    }
+
+    #[tokio::test]
+    async fn pool_turns_work_away_beyond_its_queue() {
+        let pool = HashPool::new(1, 1000);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || wait.recv().ok()).await })
+        };
+        tokio::task::yield_now().await;
+        let mut queued = Vec::new();
+        for _ in 0..QUEUE_PER_THREAD - 1 {
+            let pool = pool.clone();
+            queued.push(tokio::spawn(async move { pool.run(|| ()).await }));
+        }
+        // Let every queued task take its permit.
+        while pool.admitted.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| ()).await, Err(Busy));
+        release.send(()).expect("release");
+        assert!(blocker.await.expect("join").is_ok());
+        for task in queued {
+            assert!(task.await.expect("join").is_ok());
+        }
+        assert_eq!(pool.run(|| 7).await, Ok(7));
     }
 }

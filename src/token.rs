@@ -34,6 +34,7 @@ fn oauth_error(code: OAuthErrorCode, description: &'static str) -> ApiError {
 pub fn param_error(error: ParamError) -> ApiError {
     match error {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
+        ParamError::TimedOut => ApiError::RequestTimeout,
         ParamError::Duplicate => oauth_error(OAuthErrorCode::InvalidRequest, "a parameter was sent more than once"),
         ParamError::BadEncoding => oauth_error(OAuthErrorCode::InvalidRequest, "parameters must be UTF-8 without NUL bytes"),
         ParamError::ValueTooLong => oauth_error(OAuthErrorCode::InvalidRequest, "a parameter value is too long"),

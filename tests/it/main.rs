@@ -9,3 +9,4 @@ mod seed_api;
 mod token_endpoint;
 mod resource_api;
 mod signin_page;
+mod oauth2_client;
