@@ -1,11 +1,26 @@
 //! The non-serve subcommands: synchronous functions over the store, no async runtime.
 //! Each prints its result on stdout (text, or one JSON document with `--json`) and returns
 //! an [`AdminError`] whose message is the one line `main` prints before exiting 1.
+//!
+//! This file only dispatches. Each command family lives in its own module; input checks
+//! shared between them are in `validate`, printing in `output`. Every change is written in
+//! one transaction together with its audit entry (remote address `cli`), and no module
+//! here contains SQL.
+
+mod brands;
+mod clients;
+mod maintenance;
+mod orgs;
+mod output;
+mod since;
+mod users;
+mod validate;
 
 use std::path::PathBuf;
 
 use crate::cli::Command;
-use crate::store::{Store, StoreError};
+use crate::store::maintenance::BackupError;
+use crate::store::{audit, Store, StoreError};
 
 /// What every admin command needs besides its own arguments.
 pub struct Context {
@@ -19,13 +34,51 @@ pub enum AdminError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
+    Backup(#[from] BackupError),
+    #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("cannot write to standard output: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
-    let _store = Store::open(&context.db)?;
+    let store = Store::open(&context.db)?;
     match command {
         Command::Serve(_) => Err(AdminError::Invalid("serve is not an admin command".into())),
-        _ => Err(AdminError::Invalid("not implemented yet".into())),
+        Command::User(command) => users::run(command, &store, context),
+        Command::Client(command) => clients::run(command, &store, context),
+        Command::Brand(command) => brands::run(command, &store, context),
+        Command::Org(command) => orgs::run(command, &store, context),
+        Command::Token(command) => maintenance::token(command, &store, context),
+        Command::Backup { dest, force } => maintenance::backup(&store, context, &dest, force),
+        Command::Check => maintenance::check(&store, context),
+        Command::Audit {
+            user,
+            client,
+            since,
+            limit,
+        } => {
+            let filter = maintenance::AuditArgs {
+                user,
+                client,
+                since,
+                limit,
+            };
+            maintenance::audit(&store, context, filter)
+        }
+    }
+}
+
+/// Remote address recorded for changes made from the command line.
+const CLI_ADDR: &str = "cli";
+
+/// An audit event of an admin change, attributed to the command line.
+fn cli_event(event: &str) -> audit::Event<'_> {
+    audit::Event {
+        event,
+        remote_addr: Some(CLI_ADDR),
+        ..audit::Event::default()
     }
 }

@@ -35,7 +35,14 @@ pub struct NewClient<'a> {
 /// checked before (the foreign key would reject it anyway).
 pub fn insert(conn: &mut Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
     let tx = super::write_tx(conn)?;
-    tx.execute(
+    insert_in_tx(&tx, new)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`insert`] inside the caller's transaction, so its audit entry commits with it.
+pub fn insert_in_tx(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO clients (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -50,12 +57,11 @@ pub fn insert(conn: &mut Connection, new: &NewClient<'_>) -> Result<(), StoreErr
     )
     .map_err(conflict_as("a client with this id"))?;
     for (position, uri) in new.redirect_uris.iter().enumerate() {
-        tx.execute(
+        conn.execute(
             "INSERT OR IGNORE INTO client_redirect_uris (client_id, uri, position) VALUES (?1, ?2, ?3)",
             params![new.client_id, uri, position as i64],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 

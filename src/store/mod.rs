@@ -10,6 +10,7 @@ pub mod audit;
 pub mod brands;
 pub mod clients;
 pub mod grants;
+pub mod maintenance;
 mod migrate;
 pub mod orgs;
 pub mod users;
@@ -92,6 +93,21 @@ impl Store {
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         f(&mut conn)
+    }
+
+    /// Runs `f` inside one write transaction (BEGIN IMMEDIATE) on the current thread and
+    /// commits only when `f` succeeds: a change and its audit entry land together or not at
+    /// all. For synchronous callers such as the admin CLI.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(|conn| {
+            let tx = write_tx(conn)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
     }
 
     /// Runs `f` with a connection on tokio's blocking pool: the only way async code may

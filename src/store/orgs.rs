@@ -90,3 +90,7 @@ pub fn memberships_of(conn: &Connection, user_id: &str) -> Result<Vec<Membership
         .collect::<Result<_, _>>()?;
     Ok(memberships)
 }
+
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?)
+}

@@ -109,16 +109,26 @@ pub fn set_password(
     password_hash: &str,
 ) -> Result<bool, StoreError> {
     let tx = super::write_tx(conn)?;
-    let Some(user_id) = id_of(&tx, email)? else {
-        return Ok(false);
+    let found = set_password_in_tx(&tx, email, password_hash)?.is_some();
+    tx.commit()?;
+    Ok(found)
+}
+
+/// [`set_password`] inside the caller's transaction, so the caller can add its audit entry
+/// to the same commit. Returns how many grants were revoked, or `None` for no such user.
+pub fn set_password_in_tx(
+    conn: &Connection,
+    email: &str,
+    password_hash: &str,
+) -> Result<Option<usize>, StoreError> {
+    let Some(user_id) = id_of(conn, email)? else {
+        return Ok(None);
     };
-    tx.execute(
+    conn.execute(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         params![user_id, password_hash, now()],
     )?;
-    grants::revoke_where_user(&tx, &user_id)?;
-    tx.commit()?;
-    Ok(true)
+    Ok(Some(grants::revoke_where_user(conn, &user_id)?))
 }
 
 /// Upgrades a hash after a successful login with the current iteration count.
@@ -135,18 +145,27 @@ pub fn rehash(conn: &Connection, user_id: &str, password_hash: &str) -> Result<(
 /// stop working at once and stay dead after a later `enable`.
 pub fn set_disabled(conn: &mut Connection, email: &str, disabled: bool) -> Result<bool, StoreError> {
     let tx = super::write_tx(conn)?;
-    let Some(user_id) = id_of(&tx, email)? else {
-        return Ok(false);
+    let found = set_disabled_in_tx(&tx, email, disabled)?.is_some();
+    tx.commit()?;
+    Ok(found)
+}
+
+/// [`set_disabled`] inside the caller's transaction. Returns how many grants were revoked
+/// (always 0 when enabling), or `None` for no such user.
+pub fn set_disabled_in_tx(
+    conn: &Connection,
+    email: &str,
+    disabled: bool,
+) -> Result<Option<usize>, StoreError> {
+    let Some(user_id) = id_of(conn, email)? else {
+        return Ok(None);
     };
-    tx.execute(
+    conn.execute(
         "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
         params![user_id, disabled, now()],
     )?;
-    if disabled {
-        grants::revoke_where_user(&tx, &user_id)?;
-    }
-    tx.commit()?;
-    Ok(true)
+    let revoked = if disabled { grants::revoke_where_user(conn, &user_id)? } else { 0 };
+    Ok(Some(revoked))
 }
 
 /// Deletes a user; grants, tokens and memberships go with it (ON DELETE CASCADE).

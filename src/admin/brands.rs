@@ -1,0 +1,121 @@
+//! `oauthd brand …`: add, list, remove, set-logo. Domains, colours and logos are checked
+//! in `validate` before anything is written; the logo bytes go into the database so that
+//! a backup of the one file carries them.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{cli_event, output, validate, AdminError, Context};
+use crate::cli::BrandCommand;
+use crate::store::brands::{self, Brand};
+use crate::store::{audit, Store};
+
+pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
+    match command {
+        BrandCommand::Add {
+            domain,
+            name,
+            logo,
+            color,
+        } => {
+            let domain = validate::domain(&domain)?;
+            let name = validate::name("brand name", &name)?;
+            let color = color.as_deref().map(validate::color).transpose()?;
+            let logo = logo.as_deref().map(validate::logo).transpose()?;
+            let brand = store.write(|tx| {
+                brands::insert(tx, &domain, name, color.as_deref(), logo.as_ref())?;
+                audit::record(
+                    tx,
+                    &audit::Event {
+                        detail: Some(&domain),
+                        ..cli_event("brand_add")
+                    },
+                )?;
+                brands::find(tx, &domain)
+            })?;
+            let brand = brand.ok_or_else(|| no_such_brand(&domain))?;
+            output::either(context, &brand, |brand| {
+                vec![format!("added brand {} ({})", brand.domain, brand.name)]
+            })
+        }
+        BrandCommand::List => {
+            let brands = store.with_conn(|conn| brands::list(conn))?;
+            output::either(context, &brands, |brands| {
+                let rows: Vec<Vec<String>> = brands.iter().map(brand_row).collect();
+                output::table(
+                    &["DOMAIN", "NAME", "COLOR", "LOGO", "CREATED"],
+                    &rows,
+                    "no brands",
+                )
+            })
+        }
+        BrandCommand::Remove { domain } => {
+            let domain = validate::domain(&domain)?;
+            let removed = store.write(|tx| {
+                let removed = brands::remove(tx, &domain)?;
+                if removed {
+                    audit::record(
+                        tx,
+                        &audit::Event {
+                            detail: Some(&domain),
+                            ..cli_event("brand_remove")
+                        },
+                    )?;
+                }
+                Ok(removed)
+            })?;
+            if !removed {
+                return Err(no_such_brand(&domain));
+            }
+            output::either(context, &json!({"domain": domain, "removed": true}), |_| {
+                vec![format!(
+                    "removed brand {domain}; its clients fall back to the default look"
+                )]
+            })
+        }
+        BrandCommand::SetLogo { domain, file } => set_logo(store, context, &domain, &file),
+    }
+}
+
+fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Result<(), AdminError> {
+    let domain = validate::domain(domain)?;
+    let logo = validate::logo(file)?;
+    let brand = store.write(|tx| {
+        if !brands::set_logo(tx, &domain, &logo)? {
+            return Ok(None);
+        }
+        let detail = format!("{domain} {} {} bytes", logo.content_type, logo.bytes.len());
+        audit::record(
+            tx,
+            &audit::Event {
+                detail: Some(&detail),
+                ..cli_event("brand_set_logo")
+            },
+        )?;
+        brands::find(tx, &domain)
+    })?;
+    let brand = brand.ok_or_else(|| no_such_brand(&domain))?;
+    output::either(context, &brand, |brand| {
+        vec![format!(
+            "logo of {} set ({}, {} bytes)",
+            brand.domain,
+            logo.content_type,
+            logo.bytes.len()
+        )]
+    })
+}
+
+fn no_such_brand(domain: &str) -> AdminError {
+    AdminError::NotFound(format!("no brand for domain {domain:?}"))
+}
+
+fn brand_row(brand: &Brand) -> Vec<String> {
+    vec![
+        brand.domain.clone(),
+        brand.name.clone(),
+        output::or_dash(brand.color.as_deref()),
+        if brand.has_logo { "yes" } else { "no" }.to_owned(),
+        brand.created_at.clone(),
+    ]
+}

@@ -1,0 +1,162 @@
+//! Whole-database commands: `token revoke`, `backup`, `check` and `audit`. The SQLite
+//! work itself (online backup, integrity pragmas, audit query) lives in `store/`; this
+//! module checks arguments and prints.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{cli_event, output, since, AdminError, Context};
+use crate::cli::TokenCommand;
+use crate::store::{self, audit, brands, clients, grants, maintenance, orgs, users, Store};
+
+/// The `audit` command's filters, as typed.
+pub struct AuditArgs {
+    pub user: Option<String>,
+    pub client: Option<String>,
+    pub since: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// The summary `check` prints.
+#[derive(Debug, Serialize)]
+struct Summary {
+    integrity: &'static str,
+    problems: Vec<String>,
+    users: i64,
+    clients: i64,
+    brands: i64,
+    organizations: i64,
+    live_access_tokens: i64,
+    live_refresh_tokens: i64,
+}
+
+/// Revokes the grants of one user, one client, or all; clap guarantees exactly one
+/// selector. The revocation and its audit entry share one transaction.
+pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
+    let TokenCommand::Revoke { user, client, all } = command;
+    let revoked = store.write(|tx| {
+        let revoked = match (&user, &client) {
+            (Some(email), _) => match users::id_of(tx, email)? {
+                Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
+                None => None,
+            },
+            (None, Some(client_id)) => match clients::find(tx, client_id)? {
+                Some(_) => Some(grants::revoke_where_client(tx, client_id)?),
+                None => None,
+            },
+            (None, None) if all => Some(grants::revoke_all(tx)?),
+            (None, None) => None,
+        };
+        if let Some(count) = revoked {
+            let detail = format!("{count} grant(s)");
+            let event = audit::Event {
+                user_email: user.as_deref(),
+                client_id: client.as_deref(),
+                detail: Some(&detail),
+                ..cli_event("token_revoke_admin")
+            };
+            audit::record(tx, &event)?;
+        }
+        Ok(revoked)
+    })?;
+    let revoked = revoked.ok_or_else(|| match (&user, &client) {
+        (Some(email), _) => AdminError::NotFound(format!("no user with email {email:?}")),
+        (None, Some(id)) => AdminError::NotFound(format!("no client with id {id:?}")),
+        (None, None) => AdminError::Invalid("choose --user, --client or --all".into()),
+    })?;
+    output::either(context, &json!({"revoked_grants": revoked}), |_| {
+        vec![format!("revoked {revoked} grant(s) and all their tokens")]
+    })
+}
+
+pub fn backup(
+    store: &Store,
+    context: &Context,
+    dest: &Path,
+    force: bool,
+) -> Result<(), AdminError> {
+    maintenance::backup_to(store, &context.db, dest, force)?;
+    output::either(
+        context,
+        &json!({"backup": dest.display().to_string()}),
+        |_| vec![format!("backup written to {}", dest.display())],
+    )
+}
+
+/// Runs the integrity checks and prints the summary; a damaged database still gets its
+/// summary printed, then exits 1.
+pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
+    let summary = store.with_conn(|conn| {
+        let problems = maintenance::integrity_problems(conn)?;
+        let (live_access_tokens, live_refresh_tokens) = grants::count_live_tokens(conn)?;
+        Ok(Summary {
+            integrity: if problems.is_empty() { "ok" } else { "failed" },
+            problems,
+            users: users::count(conn)?,
+            clients: clients::count(conn)?,
+            brands: brands::count(conn)?,
+            organizations: orgs::count(conn)?,
+            live_access_tokens,
+            live_refresh_tokens,
+        })
+    })?;
+    output::either(context, &summary, |s| {
+        let mut lines = vec![format!("integrity: {}", s.integrity)];
+        lines.extend(s.problems.iter().map(|p| format!("  problem: {p}")));
+        lines.extend([
+            format!("users: {}", s.users),
+            format!("clients: {}", s.clients),
+            format!("brands: {}", s.brands),
+            format!("organizations: {}", s.organizations),
+            format!("live access tokens: {}", s.live_access_tokens),
+            format!("live refresh tokens: {}", s.live_refresh_tokens),
+        ]);
+        lines
+    })?;
+    match summary.problems.first() {
+        None => Ok(()),
+        Some(first) => Err(AdminError::Invalid(format!(
+            "integrity check failed ({} problem(s)), first: {first}",
+            summary.problems.len()
+        ))),
+    }
+}
+
+pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), AdminError> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|raw| since::parse(raw, store::now()))
+        .transpose()?;
+    let filter = audit::Filter {
+        user_email: args.user,
+        client_id: args.client,
+        since,
+        limit: args.limit.map(i64::from),
+    };
+    let entries = store.with_conn(|conn| audit::query(conn, &filter))?;
+    output::either(context, &entries, |entries| {
+        if entries.is_empty() {
+            return vec!["no audit events".to_owned()];
+        }
+        entries
+            .iter()
+            .map(|e| {
+                let mut line = format!("{} {}", e.at, e.event);
+                for (key, value) in [
+                    ("user", &e.user_email),
+                    ("client", &e.client_id),
+                    ("from", &e.remote_addr),
+                    ("detail", &e.detail),
+                ] {
+                    if let Some(value) = value {
+                        line.push_str(&format!(" {key}={value:?}"));
+                    }
+                }
+                line
+            })
+            .collect()
+    })
+}

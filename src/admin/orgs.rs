@@ -1,0 +1,96 @@
+//! `oauthd org …`: add, list, and membership (add with a role, remove). An organization is
+//! named by id or by name; users by email.
+
+use serde_json::json;
+
+use super::{cli_event, output, validate, AdminError, Context};
+use crate::cli::{MemberCommand, OrgCommand};
+use crate::store::orgs::{self, Org};
+use crate::store::{audit, users, Store};
+
+pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
+    match command {
+        OrgCommand::Add { name } => {
+            let name = validate::name("organization name", &name)?;
+            let org = store.write(|tx| {
+                let org = orgs::insert(tx, name)?;
+                audit::record(
+                    tx,
+                    &audit::Event {
+                        detail: Some(&org.name),
+                        ..cli_event("org_add")
+                    },
+                )?;
+                Ok(org)
+            })?;
+            output::either(context, &org, |org| {
+                vec![format!("created organization {} (id {})", org.name, org.id)]
+            })
+        }
+        OrgCommand::List => {
+            let orgs = store.with_conn(|conn| orgs::list(conn))?;
+            output::either(context, &orgs, |orgs| {
+                let rows: Vec<Vec<String>> = orgs
+                    .iter()
+                    .map(|o| vec![o.name.clone(), o.created_at.clone(), o.id.clone()])
+                    .collect();
+                output::table(&["NAME", "CREATED", "ID"], &rows, "no organizations")
+            })
+        }
+        OrgCommand::Member(MemberCommand::Add { org, email, role }) => {
+            let (org, user_id) = org_and_user(store, &org, &email)?;
+            let role = role.as_str();
+            store.write(|tx| {
+                orgs::member_upsert(tx, &org.id, &user_id, role)?;
+                let detail = format!("org={} role={role}", org.name);
+                let event = audit::Event {
+                    user_email: Some(&email),
+                    detail: Some(&detail),
+                    ..cli_event("org_member_add")
+                };
+                audit::record(tx, &event)
+            })?;
+            let value = json!({"org": org.name, "org_id": org.id, "email": email, "role": role});
+            output::either(context, &value, |_| {
+                vec![format!("{email} is now {role} of {}", org.name)]
+            })
+        }
+        OrgCommand::Member(MemberCommand::Remove { org, email }) => {
+            let (org, user_id) = org_and_user(store, &org, &email)?;
+            let removed = store.write(|tx| {
+                let removed = orgs::member_remove(tx, &org.id, &user_id)?;
+                if removed {
+                    let detail = format!("org={}", org.name);
+                    let event = audit::Event {
+                        user_email: Some(&email),
+                        detail: Some(&detail),
+                        ..cli_event("org_member_remove")
+                    };
+                    audit::record(tx, &event)?;
+                }
+                Ok(removed)
+            })?;
+            if !removed {
+                return Err(AdminError::NotFound(format!(
+                    "{email:?} is not a member of {}",
+                    org.name
+                )));
+            }
+            let value = json!({"org": org.name, "org_id": org.id, "email": email, "removed": true});
+            output::either(context, &value, |_| {
+                vec![format!("removed {email} from {}", org.name)]
+            })
+        }
+    }
+}
+
+/// The organization (by id or name) and the user's id, or which of them does not exist.
+fn org_and_user(store: &Store, org: &str, email: &str) -> Result<(Org, String), AdminError> {
+    let (found_org, user_id) =
+        store.with_conn(|conn| Ok((orgs::find(conn, org)?, users::id_of(conn, email)?)))?;
+    let found_org =
+        found_org.ok_or_else(|| AdminError::NotFound(format!("no organization {org:?}")))?;
+    let user_id =
+        user_id.ok_or_else(|| AdminError::NotFound(format!("no user with email {email:?}")))?;
+    Ok((found_org, user_id))
+}

@@ -1,0 +1,286 @@
+//! `oauthd user …`: add, list, show, passwd, disable, enable, remove. Also owns reading a
+//! password, from one line of stdin or from a terminal prompt; the password is hashed here
+//! and never printed, logged or audited.
+
+use std::io::{BufRead, IsTerminal};
+
+use serde_json::json;
+
+use super::{cli_event, output, validate, AdminError, Context};
+use crate::cli::UserCommand;
+use crate::password;
+use crate::store::users::{self, User};
+use crate::store::{audit, Store};
+
+/// Longer lines are refused rather than silently cut: a truncated password would lock
+/// its owner out.
+const MAX_PASSWORD_BYTES: u64 = 4096;
+
+pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
+    match command {
+        UserCommand::Add {
+            email,
+            name,
+            password_stdin,
+        } => add(store, context, &email, name.as_deref(), password_stdin),
+        UserCommand::List => {
+            let users = store.with_conn(|conn| users::list(conn))?;
+            output::either(context, &users, |users| {
+                let rows: Vec<Vec<String>> = users.iter().map(user_row).collect();
+                output::table(
+                    &["EMAIL", "NAME", "STATUS", "CREATED", "ID"],
+                    &rows,
+                    "no users",
+                )
+            })
+        }
+        UserCommand::Show { email } => {
+            let user = find(store, &email)?;
+            output::either(context, &user, |user| {
+                vec![
+                    format!("email:    {}", user.email),
+                    format!("name:     {}", output::or_dash(user.name.as_deref())),
+                    format!("status:   {}", status(user)),
+                    format!("created:  {}", user.created_at),
+                    format!("id:       {}", user.id),
+                ]
+            })
+        }
+        UserCommand::Passwd {
+            email,
+            password_stdin,
+        } => passwd(store, context, &email, password_stdin),
+        UserCommand::Disable { email } => set_disabled(store, context, &email, true),
+        UserCommand::Enable { email } => set_disabled(store, context, &email, false),
+        UserCommand::Remove { email } => {
+            let removed = store.write(|tx| {
+                let removed = users::remove(tx, &email)?;
+                if removed {
+                    audit::record(
+                        tx,
+                        &audit::Event {
+                            user_email: Some(&email),
+                            ..cli_event("user_remove")
+                        },
+                    )?;
+                }
+                Ok(removed)
+            })?;
+            if !removed {
+                return Err(no_such_user(&email));
+            }
+            output::either(context, &json!({"email": email, "removed": true}), |_| {
+                vec![format!(
+                    "removed user {email} and everything issued to them"
+                )]
+            })
+        }
+    }
+}
+
+fn add(
+    store: &Store,
+    context: &Context,
+    email: &str,
+    name: Option<&str>,
+    password_stdin: bool,
+) -> Result<(), AdminError> {
+    let email = validate::email(email)?;
+    let name = name.map(|n| validate::name("name", n)).transpose()?;
+    // Checked before asking for the password, so nobody types one for nothing; the
+    // UNIQUE constraint still decides if another process adds the same email meanwhile.
+    if store.with_conn(|conn| users::id_of(conn, email))?.is_some() {
+        return Err(AdminError::Invalid(format!(
+            "a user with email {email:?} already exists"
+        )));
+    }
+    let password = read_password(password_stdin)?;
+    let hash = password::hash(&password, context.iterations);
+    let user = store.write(|tx| {
+        let user = users::insert(tx, email, name, &hash)?;
+        audit::record(
+            tx,
+            &audit::Event {
+                user_email: Some(email),
+                ..cli_event("user_add")
+            },
+        )?;
+        Ok(user)
+    })?;
+    output::either(
+        context,
+        &json!({"id": user.id, "email": user.email, "name": user.name}),
+        |_| vec![format!("created user {} (id {})", user.email, user.id)],
+    )
+}
+
+fn passwd(
+    store: &Store,
+    context: &Context,
+    email: &str,
+    password_stdin: bool,
+) -> Result<(), AdminError> {
+    find(store, email)?;
+    let password = read_password(password_stdin)?;
+    let hash = password::hash(&password, context.iterations);
+    let revoked = store.write(|tx| {
+        let revoked = users::set_password_in_tx(tx, email, &hash)?;
+        if revoked.is_some() {
+            audit::record(
+                tx,
+                &audit::Event {
+                    user_email: Some(email),
+                    ..cli_event("user_passwd")
+                },
+            )?;
+        }
+        Ok(revoked)
+    })?;
+    let revoked = revoked.ok_or_else(|| no_such_user(email))?;
+    output::either(
+        context,
+        &json!({"email": email, "revoked_grants": revoked}),
+        |_| {
+            vec![format!(
+                "password changed for {email}; {revoked} grant(s) revoked"
+            )]
+        },
+    )
+}
+
+fn set_disabled(
+    store: &Store,
+    context: &Context,
+    email: &str,
+    disabled: bool,
+) -> Result<(), AdminError> {
+    let event = if disabled {
+        "user_disable"
+    } else {
+        "user_enable"
+    };
+    let user = store.write(|tx| {
+        if users::set_disabled_in_tx(tx, email, disabled)?.is_none() {
+            return Ok(None);
+        }
+        audit::record(
+            tx,
+            &audit::Event {
+                user_email: Some(email),
+                ..cli_event(event)
+            },
+        )?;
+        users::find_by_email(tx, email)
+    })?;
+    let user = user.ok_or_else(|| no_such_user(email))?;
+    output::either(context, &user, |user| {
+        vec![format!("user {} is now {}", user.email, status(user))]
+    })
+}
+
+fn find(store: &Store, email: &str) -> Result<User, AdminError> {
+    store
+        .with_conn(|conn| users::find_by_email(conn, email))?
+        .ok_or_else(|| no_such_user(email))
+}
+
+fn no_such_user(email: &str) -> AdminError {
+    AdminError::NotFound(format!("no user with email {email:?}"))
+}
+
+fn status(user: &User) -> &'static str {
+    if user.disabled {
+        "disabled"
+    } else {
+        "enabled"
+    }
+}
+
+fn user_row(user: &User) -> Vec<String> {
+    vec![
+        user.email.clone(),
+        output::or_dash(user.name.as_deref()),
+        status(user).to_owned(),
+        user.created_at.clone(),
+        user.id.clone(),
+    ]
+}
+
+/// The new password: one line of stdin with `--password-stdin`, else typed twice at a
+/// terminal. Refuses a non-terminal stdin without the flag, so a script never hangs on a
+/// prompt nobody sees.
+fn read_password(password_stdin: bool) -> Result<String, AdminError> {
+    if password_stdin {
+        return read_password_line(std::io::stdin().lock());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(AdminError::Invalid(
+            "standard input is not a terminal; pass the password with --password-stdin".into(),
+        ));
+    }
+    let prompt_error =
+        |e: std::io::Error| AdminError::Invalid(format!("cannot read the password: {e}"));
+    let first = rpassword::prompt_password("New password: ").map_err(prompt_error)?;
+    let second = rpassword::prompt_password("Repeat password: ").map_err(prompt_error)?;
+    if first != second {
+        return Err(AdminError::Invalid(
+            "the passwords do not match; nothing changed".into(),
+        ));
+    }
+    non_empty(first)
+}
+
+/// One line; only its line ending (`\n` or `\r\n`) is removed, other whitespace is part of
+/// the password.
+fn read_password_line(input: impl BufRead) -> Result<String, AdminError> {
+    let mut line = String::new();
+    input
+        .take(MAX_PASSWORD_BYTES + 1)
+        .read_line(&mut line)
+        .map_err(|e| {
+            AdminError::Invalid(format!("cannot read the password from standard input: {e}"))
+        })?;
+    if line.len() as u64 > MAX_PASSWORD_BYTES {
+        return Err(AdminError::Invalid(format!(
+            "password longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    non_empty(password.to_owned())
+}
+
+fn non_empty(password: String) -> Result<String, AdminError> {
+    if password.is_empty() {
+        return Err(AdminError::Invalid("the password must not be empty".into()));
+    }
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn password_line_loses_only_its_line_ending() {
+        let read = |s: &str| read_password_line(Cursor::new(s.as_bytes().to_vec())).ok();
+        assert_eq!(read("pw\n").as_deref(), Some("pw"));
+        assert_eq!(read("pw\r\n").as_deref(), Some("pw"));
+        assert_eq!(read(" p w \n").as_deref(), Some(" p w "));
+        assert_eq!(read("pw").as_deref(), Some("pw"));
+        assert_eq!(read("first\nsecond\n").as_deref(), Some("first"));
+        assert_eq!(read("pw\r\r\n").as_deref(), Some("pw\r"));
+    }
+
+    #[test]
+    fn password_line_refuses_empty_and_overlong() {
+        let read = |s: &str| read_password_line(Cursor::new(s.as_bytes().to_vec())).is_err();
+        assert!(read(""));
+        assert!(read("\n"));
+        assert!(read("\r\n"));
+        assert!(read(&"x".repeat(5000)));
+    }
+}
