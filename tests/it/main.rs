@@ -10,3 +10,4 @@ mod token_endpoint;
 mod resource_api;
 mod signin_page;
 mod oauth2_client;
+mod hardening;

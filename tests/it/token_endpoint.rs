@@ -242,12 +242,13 @@ fn token_public_client_refresh_rotates_with_grace_and_detects_theft() {
     let (_, third) = tokens(&public_refresh(&s, &first, None));
     assert_ne!(third, second);
     assert_oauth_error(&public_refresh(&s, &second, None), 400, "invalid_grant");
-    // The successor is used; presenting the rotated-out token again is theft.
-    let (access_four, fourth) = tokens(&public_refresh(&s, &third, None));
-    assert_eq!(get_bearer(&s.server, "/api/me", &access_four).status, 200);
+    // Once the successor has been used, presenting a rotated-out token again is theft.
+    let (_, fourth) = tokens(&public_refresh(&s, &third, None));
+    let (access_five, fifth) = tokens(&public_refresh(&s, &fourth, None));
+    assert_eq!(get_bearer(&s.server, "/api/me", &access_five).status, 200);
     assert_oauth_error(&public_refresh(&s, &third, None), 400, "invalid_grant");
-    assert_oauth_error(&public_refresh(&s, &fourth, None), 400, "invalid_grant");
-    assert_eq!(get_bearer(&s.server, "/api/me", &access_four).status, 401, "theft revokes the grant");
+    assert_oauth_error(&public_refresh(&s, &fifth, None), 400, "invalid_grant");
+    assert_eq!(get_bearer(&s.server, "/api/me", &access_five).status, 401, "theft revokes the grant");
 }
 
 #[test]
