@@ -4,3 +4,8 @@
 mod support;
 
 mod healthz;
+mod cli_brands;
+mod cli_clients;
+mod cli_maintenance;
+mod cli_orgs;
+mod cli_users;

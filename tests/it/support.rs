@@ -251,3 +251,29 @@ pub fn path_in(o: &Oauthd, name: &str) -> PathBuf {
 pub fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// Runs the CLI, insists it exited with `code` and printed nothing on stdout; returns
+/// stderr. For refusals: usage errors (2) and runtime errors (1).
+pub fn expect_exit(o: &Oauthd, args: &[&str], code: i32) -> String {
+    expect_output_exit(&o.cli(args), args, code)
+}
+
+/// As [`expect_exit`], for an `Output` already collected (e.g. with stdin input).
+pub fn expect_output_exit(out: &Output, args: &[&str], code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "oauthd {args:?}: expected exit {code}\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty(), "oauthd {args:?}: stdout not empty: {}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
+/// A runtime error is one line on stderr, prefixed `oauthd: `.
+pub fn assert_one_line_error(stderr: &str, contains: &str) {
+    assert!(stderr.starts_with("oauthd: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(contains), "expected {contains:?} in {stderr}");
+}
