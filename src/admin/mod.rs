@@ -9,9 +9,11 @@
 
 mod brands;
 mod clients;
+mod logo;
 mod maintenance;
 mod orgs;
 mod output;
+mod password_input;
 mod since;
 mod users;
 mod validate;

@@ -4,43 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::support::{assert_one_line_error, expect_exit, path_in, Oauthd};
-
-/// Inserts a live grant with one access and one refresh token straight into the
-/// database, as the server would after a login.
-fn seed_grant(o: &Oauthd, email: &str, client_id: &str) {
-    let conn = rusqlite::Connection::open(&o.db).expect("open");
-    let user_id: String = conn
-        .query_row("SELECT id FROM users WHERE email = ?1", [email], |r| {
-            r.get(0)
-        })
-        .expect("user");
-    conn.execute(
-        "INSERT INTO grants (user_id, client_id, created_at) VALUES (?1, ?2, 0)",
-        [&user_id, client_id],
-    )
-    .expect("grant");
-    let grant = conn.last_insert_rowid();
-    let hash = |tag: &str| -> Vec<u8> { format!("{tag}{grant:0>31}").into_bytes()[..32].to_vec() };
-    conn.execute(
-        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, 0, 99999999999)",
-        rusqlite::params![hash("a"), grant],
-    )
-    .expect("access");
-    conn.execute(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at) VALUES (?1, ?2, 0)",
-        rusqlite::params![hash("r"), grant],
-    )
-    .expect("refresh");
-}
-
-fn live_tokens(o: &Oauthd) -> (i64, i64) {
-    let check = o.json(&["check"]);
-    (
-        check["live_access_tokens"].as_i64().expect("n"),
-        check["live_refresh_tokens"].as_i64().expect("n"),
-    )
-}
+use crate::support::{
+    assert_one_line_error, expect_exit, live_tokens, path_in, seed_grant, Oauthd,
+};
 
 #[test]
 fn token_revoke_by_user_client_and_all() {
@@ -280,11 +246,13 @@ fn a_non_sqlite_db_file_is_refused_and_left_unchanged() {
     let o = Oauthd::new();
     let original = b"these are my notes, not a database\n".repeat(100);
     std::fs::write(&o.db, &original).expect("write");
+    let copy = path_in(&o, "never-written.db");
+    let copy = copy.to_str().expect("utf-8");
     for args in [
         &["user", "list"][..],
         &["check"],
         &["org", "add", "X"],
-        &["backup", "/tmp/never-written.db"],
+        &["backup", copy],
     ] {
         let stderr = expect_exit(&o, args, 1);
         assert_one_line_error(&stderr, "not an SQLite database");
@@ -306,4 +274,44 @@ fn a_directory_as_db_is_refused() {
     let o = Oauthd::new();
     std::fs::create_dir(&o.db).expect("mkdir");
     assert_one_line_error(&expect_exit(&o, &["user", "list"], 1), "is a directory");
+}
+
+#[test]
+fn user_disable_passwd_and_remove_revoke_the_users_tokens() {
+    let o = Oauthd::new();
+    o.add_user("ann@example.com", "pw");
+    o.add_user("ben@example.com", "pw");
+    o.add_client("one", &["https://a.example/cb"]);
+    seed_grant(&o, "ann@example.com", "one");
+    seed_grant(&o, "ben@example.com", "one");
+    o.ok(&["user", "disable", "ann@example.com"]);
+    assert_eq!(live_tokens(&o), (1, 1));
+    o.ok(&["user", "enable", "ann@example.com"]);
+    assert_eq!(live_tokens(&o), (1, 1), "enabling does not revive tokens");
+    let args = [
+        "user",
+        "passwd",
+        "ben@example.com",
+        "--password-stdin",
+        "--json",
+    ];
+    let out = o.cli_stdin(&args, "new\n");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(answer["revoked_grants"], 1);
+    assert_eq!(live_tokens(&o), (0, 0));
+    seed_grant(&o, "ann@example.com", "one");
+    o.ok(&["user", "remove", "ann@example.com"]);
+    assert_eq!(live_tokens(&o), (0, 0));
+}
+
+#[test]
+fn client_remove_revokes_its_tokens_only() {
+    let o = Oauthd::new();
+    o.add_user("ann@example.com", "pw");
+    o.add_client("one", &["https://a.example/cb"]);
+    o.add_client("two", &["https://a.example/cb"]);
+    seed_grant(&o, "ann@example.com", "one");
+    seed_grant(&o, "ann@example.com", "two");
+    o.ok(&["client", "remove", "one"]);
+    assert_eq!(live_tokens(&o), (1, 1));
 }
