@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{cli_event, logo, output, validate, AdminError, Context};
+use super::{cli_event, logo, no_such_brand, output, validate, AdminError, Context};
 use crate::cli::BrandCommand;
 use crate::store::brands::{self, Brand};
 use crate::store::{audit, Store};
@@ -104,10 +104,6 @@ fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Resu
             logo.bytes.len()
         )]
     })
-}
-
-fn no_such_brand(domain: &str) -> AdminError {
-    AdminError::NotFound(format!("no brand for domain {domain:?}"))
 }
 
 fn brand_row(brand: &Brand) -> Vec<String> {

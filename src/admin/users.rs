@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::password_input::read_password;
-use super::{cli_event, output, validate, AdminError, Context};
+use super::{cli_event, no_such_user, output, validate, AdminError, Context};
 use crate::cli::UserCommand;
 use crate::password;
 use crate::store::users::{self, User};
@@ -176,10 +176,6 @@ fn find(store: &Store, email: &str) -> Result<User, AdminError> {
     store
         .with_conn(|conn| users::find_by_email(conn, email))?
         .ok_or_else(|| no_such_user(email))
-}
-
-fn no_such_user(email: &str) -> AdminError {
-    AdminError::NotFound(format!("no user with email {email:?}"))
 }
 
 fn status(user: &User) -> &'static str {
