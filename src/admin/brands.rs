@@ -1,12 +1,12 @@
-//! `oauthd brand …`: add, list, remove, set-logo. Domains, colours and logos are checked
-//! in `validate` before anything is written; the logo bytes go into the database so that
-//! a backup of the one file carries them.
+//! `oauthd brand …`: add, list, remove, set-logo. Domains and colours are checked in
+//! `validate`, logos in `logo`, before anything is written; the logo bytes go into the
+//! database so that a backup of the one file carries them.
 
 use std::path::Path;
 
 use serde_json::json;
 
-use super::{cli_event, output, validate, AdminError, Context};
+use super::{cli_event, logo, no_such_brand, output, validate, AdminError, Context};
 use crate::cli::BrandCommand;
 use crate::store::brands::{self, Brand};
 use crate::store::{audit, Store};
@@ -16,13 +16,13 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
         BrandCommand::Add {
             domain,
             name,
-            logo,
+            logo: logo_file,
             color,
         } => {
             let domain = validate::domain(&domain)?;
             let name = validate::name("brand name", &name)?;
             let color = color.as_deref().map(validate::color).transpose()?;
-            let logo = logo.as_deref().map(validate::logo).transpose()?;
+            let logo = logo_file.as_deref().map(logo::read).transpose()?;
             let brand = store.write(|tx| {
                 brands::insert(tx, &domain, name, color.as_deref(), logo.as_ref())?;
                 audit::record(
@@ -80,7 +80,7 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
 
 fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Result<(), AdminError> {
     let domain = validate::domain(domain)?;
-    let logo = validate::logo(file)?;
+    let logo = logo::read(file)?;
     let brand = store.write(|tx| {
         if !brands::set_logo(tx, &domain, &logo)? {
             return Ok(None);
@@ -104,10 +104,6 @@ fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Resu
             logo.bytes.len()
         )]
     })
-}
-
-fn no_such_brand(domain: &str) -> AdminError {
-    AdminError::NotFound(format!("no brand for domain {domain:?}"))
 }
 
 fn brand_row(brand: &Brand) -> Vec<String> {

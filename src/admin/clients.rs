@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{cli_event, output, validate, AdminError, Context};
+use super::{cli_event, no_such_brand, no_such_client, output, validate, AdminError, Context};
 use crate::cli::ClientCommand;
 use crate::oauth::RedirectUri;
 use crate::password::fill_random;
@@ -121,11 +121,7 @@ fn add(store: &Store, context: &Context, args: AddArgs) -> Result<(), AdminError
         Some(raw) => {
             let domain = validate::domain(raw)?;
             let found = store.with_conn(|conn| brands::find(conn, &domain))?;
-            Some(
-                found
-                    .ok_or_else(|| AdminError::NotFound(format!("no brand for domain {domain:?}")))?
-                    .domain,
-            )
+            Some(found.ok_or_else(|| no_such_brand(&domain))?.domain)
         }
         None => None,
     };
@@ -206,10 +202,6 @@ fn random_client_id() -> String {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn no_such_client(id: &str) -> AdminError {
-    AdminError::NotFound(format!("no client with id {id:?}"))
 }
 
 fn kind(client: &Client) -> String {

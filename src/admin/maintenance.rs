@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{cli_event, output, since, AdminError, Context};
+use super::{cli_event, no_such_client, no_such_user, output, since, AdminError, Context};
 use crate::cli::TokenCommand;
 use crate::store::{self, audit, brands, clients, grants, maintenance, orgs, users, Store};
 
@@ -62,8 +62,8 @@ pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<
         Ok(revoked)
     })?;
     let revoked = revoked.ok_or_else(|| match (&user, &client) {
-        (Some(email), _) => AdminError::NotFound(format!("no user with email {email:?}")),
-        (None, Some(id)) => AdminError::NotFound(format!("no client with id {id:?}")),
+        (Some(email), _) => no_such_user(email),
+        (None, Some(id)) => no_such_client(id),
         (None, None) => AdminError::Invalid("choose --user, --client or --all".into()),
     })?;
     output::either(context, &json!({"revoked_grants": revoked}), |_| {

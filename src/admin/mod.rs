@@ -9,9 +9,11 @@
 
 mod brands;
 mod clients;
+mod logo;
 mod maintenance;
 mod orgs;
 mod output;
+mod password_input;
 mod since;
 mod users;
 mod validate;
@@ -73,6 +75,21 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
 
 /// Remote address recorded for changes made from the command line.
 const CLI_ADDR: &str = "cli";
+
+/// The error for an email that names no user.
+fn no_such_user(email: &str) -> AdminError {
+    AdminError::NotFound(format!("no user with email {email:?}"))
+}
+
+/// The error for an id that names no client.
+fn no_such_client(client_id: &str) -> AdminError {
+    AdminError::NotFound(format!("no client with id {client_id:?}"))
+}
+
+/// The error for a domain that names no brand.
+fn no_such_brand(domain: &str) -> AdminError {
+    AdminError::NotFound(format!("no brand for domain {domain:?}"))
+}
 
 /// An audit event of an admin change, attributed to the command line.
 fn cli_event(event: &str) -> audit::Event<'_> {

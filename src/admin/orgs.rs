@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{cli_event, output, validate, AdminError, Context};
+use super::{cli_event, no_such_user, output, validate, AdminError, Context};
 use crate::cli::{MemberCommand, OrgCommand};
 use crate::store::orgs::{self, Org};
 use crate::store::{audit, users, Store};
@@ -90,7 +90,6 @@ fn org_and_user(store: &Store, org: &str, email: &str) -> Result<(Org, String), 
         store.with_conn(|conn| Ok((orgs::find(conn, org)?, users::id_of(conn, email)?)))?;
     let found_org =
         found_org.ok_or_else(|| AdminError::NotFound(format!("no organization {org:?}")))?;
-    let user_id =
-        user_id.ok_or_else(|| AdminError::NotFound(format!("no user with email {email:?}")))?;
+    let user_id = user_id.ok_or_else(|| no_such_user(email))?;
     Ok((found_org, user_id))
 }

@@ -1,13 +1,18 @@
 //! The one integration test binary: every module drives the real `oauthd` executable
 //! (spawned with a temporary database) through its CLI or over HTTP.
 
+mod flow_support;
 mod support;
 
-mod healthz;
-mod flow_support;
-mod seed_api;
-mod token_endpoint;
-mod resource_api;
-mod signin_page;
-mod oauth2_client;
+mod cli_brands;
+mod cli_clients;
+mod cli_maintenance;
+mod cli_orgs;
+mod cli_users;
 mod hardening;
+mod healthz;
+mod oauth2_client;
+mod resource_api;
+mod seed_api;
+mod signin_page;
+mod token_endpoint;

@@ -251,3 +251,67 @@ pub fn path_in(o: &Oauthd, name: &str) -> PathBuf {
 pub fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// Runs the CLI, insists it exited with `code` and printed nothing on stdout; returns
+/// stderr. For refusals: usage errors (2) and runtime errors (1).
+pub fn expect_exit(o: &Oauthd, args: &[&str], code: i32) -> String {
+    expect_output_exit(&o.cli(args), args, code)
+}
+
+/// As [`expect_exit`], for an `Output` already collected (e.g. with stdin input).
+pub fn expect_output_exit(out: &Output, args: &[&str], code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "oauthd {args:?}: expected exit {code}\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty(), "oauthd {args:?}: stdout not empty: {}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
+/// A runtime error is one line on stderr, prefixed `oauthd: `.
+pub fn assert_one_line_error(stderr: &str, contains: &str) {
+    assert!(stderr.starts_with("oauthd: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(contains), "expected {contains:?} in {stderr}");
+}
+
+/// Inserts a live grant with one access and one refresh token straight into the
+/// database, as the server would after a login, so admin commands that revoke tokens can
+/// be tested without driving the sign-in flow.
+pub fn seed_grant(o: &Oauthd, email: &str, client_id: &str) {
+    let conn = rusqlite::Connection::open(&o.db).expect("open");
+    let user_id: String = conn
+        .query_row("SELECT id FROM users WHERE email = ?1", [email], |r| {
+            r.get(0)
+        })
+        .expect("user");
+    conn.execute(
+        "INSERT INTO grants (user_id, client_id, created_at) VALUES (?1, ?2, 0)",
+        [&user_id, client_id],
+    )
+    .expect("grant");
+    let grant = conn.last_insert_rowid();
+    let hash = |tag: &str| -> Vec<u8> { format!("{tag}{grant:0>31}").into_bytes()[..32].to_vec() };
+    conn.execute(
+        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, 0, 99999999999)",
+        rusqlite::params![hash("a"), grant],
+    )
+    .expect("access");
+    conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at) VALUES (?1, ?2, 0)",
+        rusqlite::params![hash("r"), grant],
+    )
+    .expect("refresh");
+}
+
+/// (live access tokens, live refresh tokens) as `oauthd check` counts them.
+pub fn live_tokens(o: &Oauthd) -> (i64, i64) {
+    let check = o.json(&["check"]);
+    (
+        check["live_access_tokens"].as_i64().expect("n"),
+        check["live_refresh_tokens"].as_i64().expect("n"),
+    )
+}
