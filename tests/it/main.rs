@@ -4,3 +4,5 @@
 mod support;
 
 mod healthz;
+mod browser;
+mod webdriver;
