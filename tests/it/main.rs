@@ -3,6 +3,6 @@
 
 mod support;
 
-mod healthz;
 mod browser;
+mod healthz;
 mod webdriver;
