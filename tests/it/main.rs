@@ -3,7 +3,9 @@
 
 mod flow_support;
 mod support;
+mod webdriver;
 
+mod browser;
 mod cli_brands;
 mod cli_clients;
 mod cli_maintenance;

@@ -314,4 +314,66 @@ pub fn live_tokens(o: &Oauthd) -> (i64, i64) {
         check["live_access_tokens"].as_i64().expect("n"),
         check["live_refresh_tokens"].as_i64().expect("n"),
     )
+/// A valid `width`×`height` PNG filled with one `rgb` colour, built by hand (stored
+/// deflate blocks, CRC-32, Adler-32) so tests need no image crate. Small sizes only: the
+/// whole image must fit one stored block (≤ 65535 bytes of scanlines).
+pub fn solid_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
+    // Each scanline: filter type 0 (none), then the pixels.
+    let mut row = vec![0u8];
+    row.extend(rgb.iter().copied().cycle().take(3 * width as usize));
+    let scanlines = row.repeat(height as usize);
+    assert!(
+        scanlines.len() <= 0xffff,
+        "solid_png is for small images only"
+    );
+    let len = scanlines.len() as u16;
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend_from_slice(&len.to_le_bytes());
+    zlib.extend_from_slice(&(!len).to_le_bytes());
+    zlib.extend_from_slice(&scanlines);
+    zlib.extend_from_slice(&adler32(&scanlines).to_be_bytes());
+
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png_chunk(&mut png, b"IHDR", &header);
+    png_chunk(&mut png, b"IDAT", &zlib);
+    png_chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn png_chunk(png: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = png.len();
+    png.extend_from_slice(kind);
+    png.extend_from_slice(data);
+    let crc = crc32(&png[start..]);
+    png.extend_from_slice(&crc.to_be_bytes());
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn adler32(bytes: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in bytes {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
 }
