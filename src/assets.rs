@@ -14,7 +14,9 @@ pub fn file(path: &str) -> Option<&'static [u8]> {
 }
 
 pub fn template(path: &str) -> &'static str {
-    file(path).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+    file(path)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or_default()
 }
 
 /// Escapes text for an HTML element body or a double-quoted attribute.
@@ -57,7 +59,10 @@ mod tests {
 
     #[test]
     fn escape_neutralises_markup() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

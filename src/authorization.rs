@@ -35,9 +35,15 @@ pub enum UntrustedRequest {
 impl UntrustedRequest {
     pub fn message(self) -> &'static str {
         match self {
-            UntrustedRequest::MissingClientId => "The request names no client (client_id is missing).",
-            UntrustedRequest::UnknownClient => "The application that sent you here is not registered (unknown client_id).",
-            UntrustedRequest::RedirectUriNotRegistered => "The application's redirect_uri is not registered for it.",
+            UntrustedRequest::MissingClientId => {
+                "The request names no client (client_id is missing)."
+            }
+            UntrustedRequest::UnknownClient => {
+                "The application that sent you here is not registered (unknown client_id)."
+            }
+            UntrustedRequest::RedirectUriNotRegistered => {
+                "The application's redirect_uri is not registered for it."
+            }
         }
     }
 }
@@ -54,7 +60,10 @@ pub async fn identify_client(
     app: &App,
     params: &Params,
 ) -> Result<(Client, RedirectUri), UntrustedRequest> {
-    let client_id = params.non_empty("client_id").ok_or(UntrustedRequest::MissingClientId)?.to_owned();
+    let client_id = params
+        .non_empty("client_id")
+        .ok_or(UntrustedRequest::MissingClientId)?
+        .to_owned();
     let client = app
         .store
         .call(move |conn| store::clients::find(conn, &client_id))
@@ -64,8 +73,9 @@ pub async fn identify_client(
             UntrustedRequest::UnknownClient
         })?
         .ok_or(UntrustedRequest::UnknownClient)?;
-    let redirect_uri = oauth::select_redirect_uri(&client.redirect_uris, params.non_empty("redirect_uri"))
-        .ok_or(UntrustedRequest::RedirectUriNotRegistered)?;
+    let redirect_uri =
+        oauth::select_redirect_uri(&client.redirect_uris, params.non_empty("redirect_uri"))
+            .ok_or(UntrustedRequest::RedirectUriNotRegistered)?;
     Ok((client, redirect_uri))
 }
 
@@ -78,7 +88,10 @@ pub fn check_request(
     match params.non_empty("response_type") {
         Some("code") => {}
         None => {
-            return Err(RedirectableError { error: "invalid_request", description: "response_type is required" })
+            return Err(RedirectableError {
+                error: "invalid_request",
+                description: "response_type is required",
+            })
         }
         Some(_) => {
             return Err(RedirectableError {
@@ -89,10 +102,12 @@ pub fn check_request(
     }
     let pkce = match params.non_empty("code_challenge") {
         Some(challenge) => {
-            let method = PkceMethod::parse(params.non_empty("code_challenge_method")).ok_or(RedirectableError {
-                error: "invalid_request",
-                description: "code_challenge_method must be S256 or plain",
-            })?;
+            let method = PkceMethod::parse(params.non_empty("code_challenge_method")).ok_or(
+                RedirectableError {
+                    error: "invalid_request",
+                    description: "code_challenge_method must be S256 or plain",
+                },
+            )?;
             if !oauth::is_valid_pkce_string(challenge) {
                 return Err(RedirectableError {
                     error: "invalid_request",
@@ -127,10 +142,15 @@ pub fn check_request(
 /// The outcome of a sign-in attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignIn {
-    Succeeded { user_id: String, email: String },
+    Succeeded {
+        user_id: String,
+        email: String,
+    },
     WrongCredentials,
     Disabled,
-    Throttled { retry_after_secs: u64 },
+    Throttled {
+        retry_after_secs: u64,
+    },
     /// Too many sign-ins are already waiting for password hashing.
     Busy,
 }
@@ -138,7 +158,13 @@ pub enum SignIn {
 /// Verifies email and password. Throttled per account and per IP; an unknown email costs
 /// the same PBKDF2 work as a known one; failures are delayed and audited; a hash with too
 /// few iterations is upgraded.
-pub async fn sign_in(app: &App, email: &str, password: &str, ip: IpAddr, client_id: &str) -> Result<SignIn, StoreError> {
+pub async fn sign_in(
+    app: &App,
+    email: &str,
+    password: &str,
+    ip: IpAddr,
+    client_id: &str,
+) -> Result<SignIn, StoreError> {
     if let Gate::Locked { retry_after_secs } = app.throttle.check(email, ip) {
         audit_login_failure(app, email, client_id, ip, "throttled").await;
         return Ok(SignIn::Throttled { retry_after_secs });
@@ -166,13 +192,24 @@ pub async fn sign_in(app: &App, email: &str, password: &str, ip: IpAddr, client_
     if verdict == Verdict::CorrectNeedsRehash {
         if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {
             let user_id = user.id.clone();
-            app.store.call(move |conn| store::users::rehash(conn, &user_id, &new_hash)).await?;
+            app.store
+                .call(move |conn| store::users::rehash(conn, &user_id, &new_hash))
+                .await?;
         }
     }
-    Ok(SignIn::Succeeded { user_id: user.id, email: user.email })
+    Ok(SignIn::Succeeded {
+        user_id: user.id,
+        email: user.email,
+    })
 }
 
-async fn audit_login_failure(app: &App, email: &str, client_id: &str, ip: IpAddr, detail: &'static str) {
+async fn audit_login_failure(
+    app: &App,
+    email: &str,
+    client_id: &str,
+    ip: IpAddr,
+    detail: &'static str,
+) {
     let (email, client_id, ip) = (email.to_owned(), client_id.to_owned(), ip.to_string());
     let recorded = app
         .store
@@ -224,7 +261,9 @@ pub async fn issue_code(
                     code_challenge_method: pkce.as_ref().map(|(_, m)| m.as_str()),
                     ttl_secs,
                 },
-                grants::Origin { remote_addr: &ip.to_string() },
+                grants::Origin {
+                    remote_addr: &ip.to_string(),
+                },
                 &email,
             )
         })

@@ -32,12 +32,23 @@ pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
     let csrf = csrf_token_for(headers);
     let email = params.non_empty("email").unwrap_or_default();
-    Ok(signin_page(StatusCode::OK, &brand, &request, email, None, &csrf))
+    Ok(signin_page(
+        StatusCode::OK,
+        &brand,
+        &request,
+        email,
+        None,
+        &csrf,
+    ))
 }
 
 /// `POST /oauth/authorize`: signs the user in and redirects back with a code, or shows
 /// the page again with the error.
-pub async fn submit(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+pub async fn submit(
+    app: &App,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
     let (parts, body) = http::read_body(req).await.map_err(page_param_error)?;
     let params = http::body_params(&parts.headers, &body).map_err(page_param_error)?;
     let request = match trusted_request(app, &params).await? {
@@ -48,14 +59,21 @@ pub async fn submit(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Re
     let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
     let csrf = csrf_token_for(headers);
     let email = params.get("email").unwrap_or_default().trim().to_owned();
-    let again = |status, message: &str| signin_page(status, &brand, &request, &email, Some(message), &csrf);
+    let again =
+        |status, message: &str| signin_page(status, &brand, &request, &email, Some(message), &csrf);
 
     if !csrf_matches(headers, params.get("csrf_token")) || !same_origin(headers) {
-        return Ok(again(StatusCode::FORBIDDEN, "Your sign-in form expired. Please sign in again."));
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "Your sign-in form expired. Please sign in again.",
+        ));
     }
     let password = params.get("password").unwrap_or_default();
     if email.is_empty() || password.is_empty() {
-        return Ok(again(StatusCode::BAD_REQUEST, "Enter your email and password."));
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "Enter your email and password.",
+        ));
     }
     let ip = remote.ip();
     match authorization::sign_in(app, &email, password, ip, &request.client.client_id).await? {
@@ -67,7 +85,10 @@ pub async fn submit(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Re
             }
             Ok(http::redirect(&request.redirect_uri.with_query(&answer)))
         }
-        SignIn::WrongCredentials => Ok(again(StatusCode::UNAUTHORIZED, "Invalid email or password.")),
+        SignIn::WrongCredentials => Ok(again(
+            StatusCode::UNAUTHORIZED,
+            "Invalid email or password.",
+        )),
         SignIn::Disabled => Ok(again(StatusCode::FORBIDDEN, "This account is disabled.")),
         SignIn::Busy => Err(ApiError::Busy),
         SignIn::Throttled { retry_after_secs } => {
@@ -89,7 +110,10 @@ pub fn modern(req: &Request<Incoming>) -> Response<Body> {
             "JavaScript is off. <a href=\"/oauth/authorize?{}\">Continue to sign in</a>.",
             escape(query)
         ),
-        None => "This sign-in link needs JavaScript. Please enable it, or open the link in a browser.".to_owned(),
+        None => {
+            "This sign-in link needs JavaScript. Please enable it, or open the link in a browser."
+                .to_owned()
+        }
     };
     let page = assets::render(assets::template("modern.html"), &[("noscript_hint", &hint)]);
     http::html(StatusCode::OK, page)
@@ -155,10 +179,20 @@ fn signin_page(
     }
     let hidden_fields: String = hidden
         .iter()
-        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n", escape(value)))
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
+                escape(value)
+            )
+        })
         .collect();
     let error_block = error
-        .map(|message| format!("<p id=\"error\" class=\"error\" role=\"alert\">{}</p>", escape(message)))
+        .map(|message| {
+            format!(
+                "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
+                escape(message)
+            )
+        })
         .unwrap_or_default();
     let nonce = new_nonce();
     let page = assets::render(
@@ -169,8 +203,14 @@ fn signin_page(
             ("logo_url", &escape(&brand.logo_url)),
             ("client_name", &escape(&request.client.name)),
             ("email", &escape(email)),
-            ("email_autofocus", if email.is_empty() { " autofocus" } else { "" }),
-            ("password_autofocus", if email.is_empty() { "" } else { " autofocus" }),
+            (
+                "email_autofocus",
+                if email.is_empty() { " autofocus" } else { "" },
+            ),
+            (
+                "password_autofocus",
+                if email.is_empty() { "" } else { " autofocus" },
+            ),
             ("error_block", &error_block),
             ("hidden_fields", &hidden_fields),
             ("style_nonce", &nonce),
@@ -188,7 +228,12 @@ fn signin_page(
 /// The browser's existing CSRF value when it looks like one of ours, else a fresh one.
 fn csrf_token_for(headers: &HeaderMap) -> String {
     match http::cookie(headers, CSRF_COOKIE) {
-        Some(existing) if existing.len() == 43 && existing.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+        Some(existing)
+            if existing.len() == 43
+                && existing
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
             existing.to_owned()
         }
         _ => secret::new_client_secret(),
@@ -216,7 +261,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
     else {
         return true;
     };
-    let host = headers.get(hyper::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     origin
         .split_once("://")
         .map(|(_, authority)| authority.eq_ignore_ascii_case(host))
@@ -240,7 +288,10 @@ mod tests {
         let token = secret::new_client_secret();
         let mut headers = HeaderMap::new();
         assert!(!csrf_matches(&headers, Some(&token)));
-        headers.insert(hyper::header::COOKIE, HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).expect("hv"));
+        headers.insert(
+            hyper::header::COOKIE,
+            HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).expect("hv"),
+        );
         assert!(csrf_matches(&headers, Some(&token)));
         assert!(!csrf_matches(&headers, Some("other")));
         assert!(!csrf_matches(&headers, None));
@@ -250,13 +301,25 @@ mod tests {
     #[test]
     fn origin_must_match_host_when_sent() {
         let mut headers = HeaderMap::new();
-        headers.insert(hyper::header::HOST, HeaderValue::from_static("login.example.com:8080"));
+        headers.insert(
+            hyper::header::HOST,
+            HeaderValue::from_static("login.example.com:8080"),
+        );
         assert!(same_origin(&headers));
-        headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("http://login.example.com:8080"));
+        headers.insert(
+            hyper::header::ORIGIN,
+            HeaderValue::from_static("http://login.example.com:8080"),
+        );
         assert!(same_origin(&headers));
-        headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        headers.insert(
+            hyper::header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(!same_origin(&headers));
         headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(same_origin(&headers), "opaque origin: the CSRF token decides");
+        assert!(
+            same_origin(&headers),
+            "opaque origin: the CSRF token decides"
+        );
     }
 }

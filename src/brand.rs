@@ -28,7 +28,11 @@ pub struct PageBrand {
 
 impl PageBrand {
     fn default_brand() -> PageBrand {
-        PageBrand { name: DEFAULT_NAME.into(), color: DEFAULT_COLOR.into(), logo_url: "/brand/logo".into() }
+        PageBrand {
+            name: DEFAULT_NAME.into(),
+            color: DEFAULT_COLOR.into(),
+            logo_url: "/brand/logo".into(),
+        }
     }
 }
 
@@ -39,7 +43,12 @@ pub async fn resolve(app: &App, headers: &HeaderMap, client_brand: Option<&str>)
     let found = app
         .store
         .call(move |conn| {
-            if let Some(brand) = host.as_deref().map(|h| store::brands::find(conn, h)).transpose()?.flatten() {
+            if let Some(brand) = host
+                .as_deref()
+                .map(|h| store::brands::find(conn, h))
+                .transpose()?
+                .flatten()
+            {
                 return Ok(Some((brand, true)));
             }
             match client_brand {
@@ -55,7 +64,10 @@ pub async fn resolve(app: &App, headers: &HeaderMap, client_brand: Option<&str>)
             } else {
                 format!("/brand/logo?brand={}", form_encode(&brand.domain))
             },
-            color: brand.color.filter(|c| is_hex_color(c)).unwrap_or_else(|| DEFAULT_COLOR.into()),
+            color: brand
+                .color
+                .filter(|c| is_hex_color(c))
+                .unwrap_or_else(|| DEFAULT_COLOR.into()),
             name: brand.name,
         },
         Ok(None) => PageBrand::default_brand(),
@@ -67,21 +79,42 @@ pub async fn resolve(app: &App, headers: &HeaderMap, client_brand: Option<&str>)
 }
 
 /// `GET /brand/logo[?brand=DOMAIN]`: the brand's stored logo, or the built-in one.
-pub async fn logo(app: &App, headers: &HeaderMap, query: &Params) -> Result<Response<Body>, ApiError> {
-    let domain = query.non_empty("brand").map(str::to_ascii_lowercase).or_else(|| http::host_name(headers));
+pub async fn logo(
+    app: &App,
+    headers: &HeaderMap,
+    query: &Params,
+) -> Result<Response<Body>, ApiError> {
+    let domain = query
+        .non_empty("brand")
+        .map(str::to_ascii_lowercase)
+        .or_else(|| http::host_name(headers));
     let stored = match domain {
-        Some(domain) => app.store.call(move |conn| store::brands::logo(conn, &domain)).await?,
+        Some(domain) => {
+            app.store
+                .call(move |conn| store::brands::logo(conn, &domain))
+                .await?
+        }
         None => None,
     };
     let (content_type, bytes) = match stored {
-        Some(logo) => (static_content_type(&logo.content_type), Bytes::from(logo.bytes)),
-        None => ("image/svg+xml", Bytes::from_static(assets::file("default-logo.svg").unwrap_or_default())),
+        Some(logo) => (
+            static_content_type(&logo.content_type),
+            Bytes::from(logo.bytes),
+        ),
+        None => (
+            "image/svg+xml",
+            Bytes::from_static(assets::file("default-logo.svg").unwrap_or_default()),
+        ),
     };
     let mut response = http::bytes(StatusCode::OK, content_type, bytes);
     http::set_header(&mut response, "cache-control", "public, max-age=300");
     http::set_header(&mut response, "x-content-type-options", "nosniff");
     // An SVG opened on its own must not run script in our origin.
-    http::set_header(&mut response, "content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+    http::set_header(
+        &mut response,
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    );
     Ok(response)
 }
 

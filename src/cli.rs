@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::password::{DEFAULT_ITERATIONS, MIN_ITERATIONS};
 
 #[derive(Debug, Parser)]
-#[command(name = "oauthd", version, about = "A small self-hosted OAuth 2.0 authorization server")]
+#[command(
+    name = "oauthd",
+    version,
+    about = "A small self-hosted OAuth 2.0 authorization server"
+)]
 pub struct Cli {
     /// The SQLite database file (created with the schema on first use).
     #[arg(long, env = "OAUTHD_DB", default_value = "oauthd.db", global = true)]

@@ -29,17 +29,25 @@ fn invalid_request(description: &'static str) -> ApiError {
 }
 
 /// The client id and secret the request presents, from Basic or parameters.
-pub fn presented_credentials(headers: &HeaderMap, params: &Params) -> Result<(Option<String>, Option<String>), ApiError> {
-    let basic = http::basic_auth(headers).map_err(|_| invalid_client("malformed HTTP Basic credentials"))?;
+pub fn presented_credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let basic = http::basic_auth(headers)
+        .map_err(|_| invalid_client("malformed HTTP Basic credentials"))?;
     let id_param = params.non_empty("client_id");
     let secret_param = params.non_empty("client_secret");
     match basic {
         Some(basic) => {
             if id_param.is_some_and(|id| id != basic.username) {
-                return Err(invalid_request("client_id differs from the HTTP Basic user"));
+                return Err(invalid_request(
+                    "client_id differs from the HTTP Basic user",
+                ));
             }
             if secret_param.is_some_and(|s| s != basic.password) {
-                return Err(invalid_request("client_secret differs from the HTTP Basic password"));
+                return Err(invalid_request(
+                    "client_secret differs from the HTTP Basic password",
+                ));
             }
             let secret = Some(basic.password).filter(|s| !s.is_empty());
             Ok((Some(basic.username).filter(|s| !s.is_empty()), secret))
@@ -50,9 +58,15 @@ pub fn presented_credentials(headers: &HeaderMap, params: &Params) -> Result<(Op
 
 /// Identifies the client; a confidential client must present its secret. A public client
 /// may present a secret too (kept for the seed's bound-secret rule).
-pub async fn authenticate(app: &App, headers: &HeaderMap, params: &Params) -> Result<AuthenticatedClient, ApiError> {
+pub async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<AuthenticatedClient, ApiError> {
     let (client_id, presented_secret) = presented_credentials(headers, params)?;
-    let client_id = client_id.ok_or(invalid_client("client authentication is required (client_id)"))?;
+    let client_id = client_id.ok_or(invalid_client(
+        "client authentication is required (client_id)",
+    ))?;
     let client = app
         .store
         .call(move |conn| store::clients::find(conn, &client_id))
@@ -64,7 +78,10 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, params: &Params) -> Re
             _ => return Err(invalid_client("unknown client or wrong secret")),
         }
     }
-    Ok(AuthenticatedClient { client, presented_secret })
+    Ok(AuthenticatedClient {
+        client,
+        presented_secret,
+    })
 }
 
 /// As [`authenticate`], but only confidential clients qualify (introspection).
@@ -75,7 +92,9 @@ pub async fn authenticate_confidential(
 ) -> Result<AuthenticatedClient, ApiError> {
     let authenticated = authenticate(app, headers, params).await?;
     if authenticated.client.public {
-        return Err(invalid_client("only confidential clients may introspect tokens"));
+        return Err(invalid_client(
+            "only confidential clients may introspect tokens",
+        ));
     }
     Ok(authenticated)
 }

@@ -76,7 +76,10 @@ mod tests {
 
     #[test]
     fn issuer_is_validated_and_trimmed() {
-        assert_eq!(validate_issuer("https://auth.example.com/").expect("ok"), "https://auth.example.com");
+        assert_eq!(
+            validate_issuer("https://auth.example.com/").expect("ok"),
+            "https://auth.example.com"
+        );
         assert!(validate_issuer("auth.example.com").is_err());
         assert!(validate_issuer("ftp://x").is_err());
         assert!(validate_issuer("https://x/?a=b").is_err());

@@ -78,7 +78,10 @@ pub enum ApiError {
     #[error("bearer error: {0:?}")]
     Bearer(BearerError),
     #[error("throttled for {retry_after_secs}s")]
-    Throttled { retry_after_secs: u64, json_login: bool },
+    Throttled {
+        retry_after_secs: u64,
+        json_login: bool,
+    },
     #[error("bad authorization request: {0}")]
     AuthorizePage(&'static str),
     #[error("storage failure: {0}")]
@@ -92,16 +95,22 @@ impl ApiError {
         match self {
             ApiError::NotFound => http::text(StatusCode::NOT_FOUND, "not found\n"),
             ApiError::MethodNotAllowed(allow) => {
-                let mut response = http::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+                let mut response =
+                    http::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
                 http::set_header(&mut response, "allow", allow);
                 response
             }
-            ApiError::PayloadTooLarge => {
-                http::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large (limit 64 KiB)\n")
-            }
-            ApiError::RequestTimeout => http::text(StatusCode::REQUEST_TIMEOUT, "request body not sent in time\n"),
+            ApiError::PayloadTooLarge => http::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large (limit 64 KiB)\n",
+            ),
+            ApiError::RequestTimeout => http::text(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not sent in time\n",
+            ),
             ApiError::Busy => {
-                let mut response = http::text(StatusCode::SERVICE_UNAVAILABLE, "busy; try again shortly\n");
+                let mut response =
+                    http::text(StatusCode::SERVICE_UNAVAILABLE, "busy; try again shortly\n");
                 http::set_header(&mut response, "retry-after", "1");
                 response
             }
@@ -114,7 +123,8 @@ impl ApiError {
                     | OAuthErrorCode::UnsupportedGrantType
                     | OAuthErrorCode::InvalidScope => StatusCode::BAD_REQUEST,
                 };
-                let body = serde_json::json!({"error": code.as_str(), "error_description": description});
+                let body =
+                    serde_json::json!({"error": code.as_str(), "error_description": description});
                 let mut response = http::json(status, &body);
                 http::no_store(&mut response);
                 if code == OAuthErrorCode::InvalidClient {
@@ -130,8 +140,10 @@ impl ApiError {
                     }
                     LoginFailure::Disabled => (StatusCode::FORBIDDEN, "This account is disabled."),
                 };
-                let mut response =
-                    http::json(status, &serde_json::json!({"success": false, "message": message}));
+                let mut response = http::json(
+                    status,
+                    &serde_json::json!({"success": false, "message": message}),
+                );
                 http::no_store(&mut response);
                 response
             }
@@ -148,15 +160,22 @@ impl ApiError {
                     ),
                 };
                 let body = match error {
-                    BearerError::Missing => serde_json::json!({"error": "invalid_request", "error_description": "missing bearer token"}),
-                    BearerError::InvalidToken => serde_json::json!({"error": "invalid_token", "error_description": "unknown, expired or revoked token"}),
+                    BearerError::Missing => {
+                        serde_json::json!({"error": "invalid_request", "error_description": "missing bearer token"})
+                    }
+                    BearerError::InvalidToken => {
+                        serde_json::json!({"error": "invalid_token", "error_description": "unknown, expired or revoked token"})
+                    }
                     BearerError::Forbidden => serde_json::json!({"error": "forbidden"}),
                 };
                 let mut response = http::json(status, &body);
                 http::set_header(&mut response, "www-authenticate", challenge);
                 response
             }
-            ApiError::Throttled { retry_after_secs, json_login } => {
+            ApiError::Throttled {
+                retry_after_secs,
+                json_login,
+            } => {
                 let message = "Too many failed sign-in attempts. Try again later.";
                 let mut response = if json_login {
                     http::json(
@@ -169,10 +188,15 @@ impl ApiError {
                 http::set_header(&mut response, "retry-after", &retry_after_secs.to_string());
                 response
             }
-            ApiError::AuthorizePage(message) => crate::assets::error_page(StatusCode::BAD_REQUEST, message),
+            ApiError::AuthorizePage(message) => {
+                crate::assets::error_page(StatusCode::BAD_REQUEST, message)
+            }
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
-                http::text(StatusCode::SERVICE_UNAVAILABLE, "service temporarily unavailable\n")
+                http::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service temporarily unavailable\n",
+                )
             }
         }
     }

@@ -43,7 +43,10 @@ fn filesystem_kind(dir: &Path) -> Option<&'static str> {
     }
     #[allow(clippy::unnecessary_cast)]
     let kind = stats.f_type as i64;
-    UNSAFE_FILESYSTEMS.iter().find(|(magic, _)| *magic == kind).map(|(_, name)| *name)
+    UNSAFE_FILESYSTEMS
+        .iter()
+        .find(|(magic, _)| *magic == kind)
+        .map(|(_, name)| *name)
 }
 
 #[cfg(not(target_os = "linux"))]

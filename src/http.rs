@@ -98,7 +98,10 @@ pub fn parse_form(bytes: &[u8]) -> Result<Params, ParamError> {
 }
 
 fn decode_component(raw: &[u8]) -> Result<String, ParamError> {
-    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
     let decoded: Vec<u8> = percent_decode(&plus_as_space);
     String::from_utf8(decoded).map_err(|_| ParamError::BadEncoding)
 }
@@ -146,7 +149,10 @@ impl<'de> serde::Deserialize<'de> for StrictObject {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictObject, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StrictObject, A::Error> {
                 let mut entries: Vec<(String, Option<String>)> = Vec::new();
                 while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
                     if entries.iter().any(|(k, _)| *k == key) {
@@ -177,7 +183,9 @@ pub fn query_params<B>(req: &Request<B>) -> Result<Params, ParamError> {
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (by Content-Length up
 /// front, and by counting for chunked bodies).
-pub async fn read_body(req: Request<Incoming>) -> Result<(hyper::http::request::Parts, Bytes), ParamError> {
+pub async fn read_body(
+    req: Request<Incoming>,
+) -> Result<(hyper::http::request::Parts, Bytes), ParamError> {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -187,9 +195,12 @@ pub async fn read_body(req: Request<Incoming>) -> Result<(hyper::http::request::
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ParamError::TooLarge);
     }
-    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect())
-        .await
-        .map_err(|_| ParamError::TimedOut)?;
+    let collected = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| ParamError::TimedOut)?;
     match collected {
         Ok(collected) => Ok((parts, collected.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ParamError::TooLarge),
@@ -202,7 +213,13 @@ pub fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, ParamErro
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     match content_type.as_deref() {
         _ if body.iter().all(u8::is_ascii_whitespace) => Ok(Params::default()),
         Some("application/x-www-form-urlencoded") => parse_form(body),
@@ -238,7 +255,9 @@ pub fn basic_auth(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Param
     if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
     }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| ParamError::BadEncoding)?;
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| ParamError::BadEncoding)?;
     let Some(colon) = decoded.iter().position(|b| *b == b':') else {
         return Err(ParamError::BadEncoding);
     };
@@ -253,7 +272,10 @@ pub fn basic_auth(headers: &HeaderMap) -> Result<Option<BasicCredentials>, Param
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The value of cookie `name`, if sent.
@@ -294,7 +316,9 @@ pub fn no_store(response: &mut Response<Body>) {
 fn with_body(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -307,7 +331,11 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
 }
 
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    with_body(status, "text/plain; charset=utf-8", Bytes::from_static(body.as_bytes()))
+    with_body(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from_static(body.as_bytes()),
+    )
 }
 
 pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
@@ -322,7 +350,11 @@ pub fn html(status: StatusCode, body: String) -> Response<Body> {
 
 /// As [`html`], also allowing the one inline `<style nonce=…>` block that carries the
 /// brand colour.
-pub fn html_with_style_nonce(status: StatusCode, body: String, style_nonce: Option<&str>) -> Response<Body> {
+pub fn html_with_style_nonce(
+    status: StatusCode,
+    body: String,
+    style_nonce: Option<&str>,
+) -> Response<Body> {
     let mut response = with_body(status, "text/html; charset=utf-8", Bytes::from(body));
     set_header(&mut response, "cache-control", "no-store");
     set_header(&mut response, "pragma", "no-cache");
@@ -392,17 +424,26 @@ mod tests {
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("n"), Some("5"));
         assert_eq!(p.get("t"), Some("true"));
-        assert_eq!(parse_json(br#"{"a":"1","a":"2"}"#), Err(ParamError::BadJson));
+        assert_eq!(
+            parse_json(br#"{"a":"1","a":"2"}"#),
+            Err(ParamError::BadJson)
+        );
         assert_eq!(parse_json(br#"{"a":["x"]}"#), Err(ParamError::BadJson));
         assert_eq!(parse_json(br#"["a"]"#), Err(ParamError::BadJson));
         assert_eq!(parse_json(b"{"), Err(ParamError::BadJson));
-        assert_eq!(parse_json(br#"{"a":"x\u0000"}"#), Err(ParamError::BadEncoding));
+        assert_eq!(
+            parse_json(br#"{"a":"x\u0000"}"#),
+            Err(ParamError::BadEncoding)
+        );
     }
 
     #[test]
     fn merge_refuses_a_name_in_both() {
         let mut a = parse_form(b"x=1").expect("a");
-        assert_eq!(a.merge(parse_form(b"x=1").expect("b")), Err(ParamError::Duplicate));
+        assert_eq!(
+            a.merge(parse_form(b"x=1").expect("b")),
+            Err(ParamError::Duplicate)
+        );
         let mut a = parse_form(b"x=1").expect("a");
         a.merge(parse_form(b"y=2").expect("b")).expect("merge");
         assert_eq!(a.get("y"), Some("2"));
@@ -412,7 +453,10 @@ mod tests {
     fn basic_auth_decodes_form_encoded_halves() {
         let mut headers = HeaderMap::new();
         let encoded = STANDARD.encode("my%20client:p%3Ass");
-        headers.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Basic {encoded}")).expect("hv"));
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).expect("hv"),
+        );
         let creds = basic_auth(&headers).expect("ok").expect("some");
         assert_eq!(creds.username, "my client");
         assert_eq!(creds.password, "p:ss");
@@ -426,7 +470,10 @@ mod tests {
     #[test]
     fn host_name_strips_port_and_case() {
         let mut headers = HeaderMap::new();
-        headers.insert(hyper::header::HOST, HeaderValue::from_static("Auth.Example.com:8443"));
+        headers.insert(
+            hyper::header::HOST,
+            HeaderValue::from_static("Auth.Example.com:8443"),
+        );
         assert_eq!(host_name(&headers).as_deref(), Some("auth.example.com"));
         headers.insert(hyper::header::HOST, HeaderValue::from_static("[::1]:80"));
         assert_eq!(host_name(&headers).as_deref(), Some("[::1]"));
@@ -435,7 +482,10 @@ mod tests {
     #[test]
     fn cookie_finds_named_value() {
         let mut headers = HeaderMap::new();
-        headers.insert(hyper::header::COOKIE, HeaderValue::from_static("a=1; org=acme; b=2"));
+        headers.insert(
+            hyper::header::COOKIE,
+            HeaderValue::from_static("a=1; org=acme; b=2"),
+        );
         assert_eq!(cookie(&headers, "org"), Some("acme"));
         assert_eq!(cookie(&headers, "zz"), None);
     }

@@ -23,7 +23,11 @@ struct LoginSucceeded<'a> {
     oauth_redirect_uri: &'a str,
 }
 
-pub async fn login(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+pub async fn login(
+    app: &App,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
     let (parts, body) = http::read_body(req).await.map_err(|e| match e {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
         ParamError::TimedOut => ApiError::RequestTimeout,
@@ -32,22 +36,36 @@ pub async fn login(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Res
     let params = http::parse_json(&body).map_err(|e| match e {
         ParamError::Duplicate => bad_request("A field was sent more than once."),
         ParamError::ValueTooLong => bad_request("A field value is too long."),
-        ParamError::BadEncoding => bad_request("Fields must be valid UTF-8 without NUL characters."),
+        ParamError::BadEncoding => {
+            bad_request("Fields must be valid UTF-8 without NUL characters.")
+        }
         _ => bad_request("The request body must be a JSON object."),
     })?;
     let _ = parts;
-    let email = params.non_empty("email").ok_or(bad_request("email is required."))?.trim().to_owned();
-    let password = params.non_empty("password").ok_or(bad_request("password is required."))?.to_owned();
+    let email = params
+        .non_empty("email")
+        .ok_or(bad_request("email is required."))?
+        .trim()
+        .to_owned();
+    let password = params
+        .non_empty("password")
+        .ok_or(bad_request("password is required."))?
+        .to_owned();
     match params.non_empty("response_type") {
         Some("code") => {}
         Some(_) => return Err(bad_request("response_type must be \"code\".")),
         None => return Err(bad_request("response_type is required.")),
     }
-    let (client, redirect_uri) = authorization::identify_client(app, &params).await.map_err(|e| match e {
-        UntrustedRequest::MissingClientId => bad_request("client_id is required."),
-        UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
-        UntrustedRequest::RedirectUriNotRegistered => bad_request("redirect_uri is not registered for this client."),
-    })?;
+    let (client, redirect_uri) =
+        authorization::identify_client(app, &params)
+            .await
+            .map_err(|e| match e {
+                UntrustedRequest::MissingClientId => bad_request("client_id is required."),
+                UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
+                UntrustedRequest::RedirectUriNotRegistered => {
+                    bad_request("redirect_uri is not registered for this client.")
+                }
+            })?;
     let request = authorization::check_request(client, redirect_uri, &params)
         .map_err(|e| ApiError::Login(LoginFailure::BadRequest(e.description)))?;
     let ip = remote.ip();
@@ -61,14 +79,20 @@ pub async fn login(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Res
                 message: "Login succeeded.",
                 oauth_redirect_uri: request.redirect_uri.as_str(),
             };
-            let mut response = http::json_bytes(StatusCode::OK, serde_json::to_vec(&answer).unwrap_or_default());
+            let mut response = http::json_bytes(
+                StatusCode::OK,
+                serde_json::to_vec(&answer).unwrap_or_default(),
+            );
             http::no_store(&mut response);
             Ok(response)
         }
         SignIn::WrongCredentials => Err(ApiError::Login(LoginFailure::WrongCredentials)),
         SignIn::Disabled => Err(ApiError::Login(LoginFailure::Disabled)),
         SignIn::Busy => Err(ApiError::Busy),
-        SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled { retry_after_secs, json_login: true }),
+        SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled {
+            retry_after_secs,
+            json_login: true,
+        }),
     }
 }
 

@@ -17,8 +17,8 @@ mod assets;
 mod authorization;
 mod authorize;
 mod brand;
-mod client_auth;
 mod cli;
+mod client_auth;
 mod config;
 mod error;
 mod fscheck;
@@ -64,7 +64,11 @@ fn run(cli: Cli) -> Result<(), String> {
             server::serve(config, args.issuer.is_some()).map_err(|e| e.to_string())
         }
         command => {
-            let context = admin::Context { db: cli.db, iterations: cli.pbkdf2_iterations, json: cli.json };
+            let context = admin::Context {
+                db: cli.db,
+                iterations: cli.pbkdf2_iterations,
+                json: cli.json,
+            };
             admin::run(command, &context).map_err(|e| e.to_string())
         }
     }

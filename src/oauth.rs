@@ -43,7 +43,10 @@ impl RedirectUri {
         if matches!(parsed.scheme(), "javascript" | "data" | "vbscript" | "file") {
             return Err(RedirectUriError::NotAbsolute);
         }
-        Ok(RedirectUri { original: raw.to_owned(), parsed })
+        Ok(RedirectUri {
+            original: raw.to_owned(),
+            parsed,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -70,10 +73,7 @@ impl RedirectUri {
 
 /// Finds which of a client's registered URIs `requested` names, or — when none was
 /// requested — the only one registered.
-pub fn select_redirect_uri(
-    registered: &[String],
-    requested: Option<&str>,
-) -> Option<RedirectUri> {
+pub fn select_redirect_uri(registered: &[String], requested: Option<&str>) -> Option<RedirectUri> {
     match requested {
         Some(raw) => {
             let requested = RedirectUri::parse(raw).ok()?;
@@ -119,7 +119,8 @@ impl PkceMethod {
 /// (RFC 7636 §4.1).
 pub fn is_valid_pkce_string(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// Checks a verifier against the stored challenge, in constant time.
@@ -143,25 +144,51 @@ mod tests {
         assert!(RedirectUri::parse("https://app.example.com/cb").is_ok());
         assert!(RedirectUri::parse("http://acme.com").is_ok());
         assert!(RedirectUri::parse("com.example.app:/oauth").is_ok());
-        assert_eq!(RedirectUri::parse("/relative/cb").err(), Some(RedirectUriError::NotAbsolute));
-        assert_eq!(RedirectUri::parse("cb").err(), Some(RedirectUriError::NotAbsolute));
-        assert_eq!(RedirectUri::parse("https://x/cb#frag").err(), Some(RedirectUriError::HasFragment));
-        assert_eq!(RedirectUri::parse("javascript:alert(1)").err(), Some(RedirectUriError::NotAbsolute));
-        assert_eq!(RedirectUri::parse("https://x/ cb").err(), Some(RedirectUriError::BadCharacters));
+        assert_eq!(
+            RedirectUri::parse("/relative/cb").err(),
+            Some(RedirectUriError::NotAbsolute)
+        );
+        assert_eq!(
+            RedirectUri::parse("cb").err(),
+            Some(RedirectUriError::NotAbsolute)
+        );
+        assert_eq!(
+            RedirectUri::parse("https://x/cb#frag").err(),
+            Some(RedirectUriError::HasFragment)
+        );
+        assert_eq!(
+            RedirectUri::parse("javascript:alert(1)").err(),
+            Some(RedirectUriError::NotAbsolute)
+        );
+        assert_eq!(
+            RedirectUri::parse("https://x/ cb").err(),
+            Some(RedirectUriError::BadCharacters)
+        );
     }
 
     #[test]
     fn matching_is_exact_after_parsing() {
-        let registered = vec!["http://acme.com".to_owned(), "https://x.example/cb?a=1".to_owned()];
+        let registered = vec![
+            "http://acme.com".to_owned(),
+            "https://x.example/cb?a=1".to_owned(),
+        ];
         assert!(select_redirect_uri(&registered, Some("http://acme.com")).is_some());
         assert!(select_redirect_uri(&registered, Some("HTTP://ACME.com/")).is_some());
         assert!(select_redirect_uri(&registered, Some("http://acme.com/evil")).is_none());
         assert!(select_redirect_uri(&registered, Some("http://acme.com.evil.org")).is_none());
         assert!(select_redirect_uri(&registered, Some("https://x.example/cb")).is_none());
         assert!(select_redirect_uri(&registered, Some("https://x.example/cb?a=1&b=2")).is_none());
-        assert!(select_redirect_uri(&registered, None).is_none(), "two registered: must name one");
+        assert!(
+            select_redirect_uri(&registered, None).is_none(),
+            "two registered: must name one"
+        );
         let one = vec!["https://only.example/cb".to_owned()];
-        assert_eq!(select_redirect_uri(&one, None).map(|r| r.as_str().to_owned()).as_deref(), Some("https://only.example/cb"));
+        assert_eq!(
+            select_redirect_uri(&one, None)
+                .map(|r| r.as_str().to_owned())
+                .as_deref(),
+            Some("https://only.example/cb")
+        );
     }
 
     #[test]
@@ -169,7 +196,10 @@ mod tests {
         let registered = vec!["http://acme.com".to_owned()];
         let chosen = select_redirect_uri(&registered, Some("http://acme.com")).expect("match");
         assert_eq!(chosen.as_str(), "http://acme.com");
-        assert_eq!(chosen.with_query(&[("code", "c"), ("state", "a b")]), "http://acme.com/?code=c&state=a+b");
+        assert_eq!(
+            chosen.with_query(&[("code", "c"), ("state", "a b")]),
+            "http://acme.com/?code=c&state=a+b"
+        );
     }
 
     #[test]
@@ -178,7 +208,11 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_verifies(PkceMethod::S256, challenge, verifier));
-        assert!(!pkce_verifies(PkceMethod::S256, challenge, &verifier.replace('d', "e")));
+        assert!(!pkce_verifies(
+            PkceMethod::S256,
+            challenge,
+            &verifier.replace('d', "e")
+        ));
         assert!(pkce_verifies(PkceMethod::Plain, verifier, verifier));
         assert!(!pkce_verifies(PkceMethod::Plain, verifier, "short"));
     }

@@ -142,8 +142,14 @@ impl HashPool {
                 tracing::error!(error = %e, "could not start a password hashing thread");
             }
         }
-        let admitted = Arc::new(tokio::sync::Semaphore::new(threads.max(1) * QUEUE_PER_THREAD));
-        HashPool { jobs, iterations, admitted }
+        let admitted = Arc::new(tokio::sync::Semaphore::new(
+            threads.max(1) * QUEUE_PER_THREAD,
+        ));
+        HashPool {
+            jobs,
+            iterations,
+            admitted,
+        }
     }
 
     pub fn iterations(&self) -> u32 {
@@ -151,8 +157,13 @@ impl HashPool {
     }
 
     /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
-    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
-        let permit = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| Busy)?;
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let permit = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| Busy)?;
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = done.send(work());
@@ -227,7 +238,12 @@ mod tests {
 
     #[test]
     fn malformed_hash_never_matches() {
-        for bad in ["", "$pbkdf2-sha256$i=x$a$b", "$argon2id$v=19$m=1$a$b", "$pbkdf2-sha256$i=0$c2FsdA$AA"] {
+        for bad in [
+            "",
+            "$pbkdf2-sha256$i=x$a$b",
+            "$argon2id$v=19$m=1$a$b",
+            "$pbkdf2-sha256$i=0$c2FsdA$AA",
+        ] {
             assert_eq!(verify("password", bad, 1000), Verdict::Wrong, "{bad}");
         }
     }
@@ -241,8 +257,14 @@ mod tests {
     async fn pool_verifies_off_the_runtime() {
         let pool = HashPool::new(2, 1000);
         let phc = pool.hash("pw".into()).await.expect("hash");
-        assert_eq!(pool.verify("pw".into(), Some(phc.clone())).await, Ok(Verdict::Correct));
-        assert_eq!(pool.verify("no".into(), Some(phc)).await, Ok(Verdict::Wrong));
+        assert_eq!(
+            pool.verify("pw".into(), Some(phc.clone())).await,
+            Ok(Verdict::Correct)
+        );
+        assert_eq!(
+            pool.verify("no".into(), Some(phc)).await,
+            Ok(Verdict::Wrong)
+        );
         assert_eq!(pool.verify("pw".into(), None).await, Ok(Verdict::Wrong));
     }
 

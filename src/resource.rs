@@ -38,7 +38,8 @@ pub async fn me(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Api
         orgs: &caller.orgs,
         org: caller.org.as_ref(),
     };
-    let mut response = http::json_bytes(StatusCode::OK, serde_json::to_vec(&me).unwrap_or_default());
+    let mut response =
+        http::json_bytes(StatusCode::OK, serde_json::to_vec(&me).unwrap_or_default());
     http::set_header(&mut response, "cache-control", "no-store");
     Ok(response)
 }

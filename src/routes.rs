@@ -35,7 +35,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
     response
 }
 
-async fn route(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+async fn route(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
     let app = app.as_ref();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -45,7 +49,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Res
         (&Method::POST, "/oauth/authorize") => authorize::submit(app, req, remote).await,
         (&Method::GET, "/Modern/" | "/Modern") => Ok(authorize::modern(&req)),
         (&Method::POST, "/api/oauth_login") => login_api::login(app, req, remote).await,
-        (&Method::POST, "/api/oauth_access_token" | "/oauth/token") => token::token(app, req, remote).await,
+        (&Method::POST, "/api/oauth_access_token" | "/oauth/token") => {
+            token::token(app, req, remote).await
+        }
         (&Method::POST, "/oauth/revoke") => token_management::revoke(app, req, remote).await,
         (&Method::POST, "/oauth/introspect") => token_management::introspect(app, req).await,
         (&Method::GET, "/api/me") => resource::me(app, req).await,
@@ -55,7 +61,9 @@ async fn route(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Res
             let query = http::query_params(&req).unwrap_or_default();
             brand::logo(app, req.headers(), &query).await
         }
-        (&Method::GET, asset) if asset.starts_with("/assets/") => brand::static_asset(&asset["/assets/".len()..]),
+        (&Method::GET, asset) if asset.starts_with("/assets/") => {
+            brand::static_asset(&asset["/assets/".len()..])
+        }
         (_, path) => match allowed_methods(path) {
             Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
             None => Err(ApiError::NotFound),
@@ -68,10 +76,16 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/healthz" | "/api/auth/verify" => Some("GET, HEAD"),
         "/oauth/authorize" => Some("GET, POST"),
-        "/Modern/" | "/Modern" | "/api/me" | "/.well-known/oauth-authorization-server" | "/brand/logo" => Some("GET"),
-        "/api/oauth_login" | "/api/oauth_access_token" | "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" => {
-            Some("POST")
-        }
+        "/Modern/"
+        | "/Modern"
+        | "/api/me"
+        | "/.well-known/oauth-authorization-server"
+        | "/brand/logo" => Some("GET"),
+        "/api/oauth_login"
+        | "/api/oauth_access_token"
+        | "/oauth/token"
+        | "/oauth/revoke"
+        | "/oauth/introspect" => Some("POST"),
         _ if path.starts_with("/assets/") => Some("GET"),
         _ => None,
     }

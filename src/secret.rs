@@ -17,7 +17,10 @@ pub type SecretHash = [u8; 32];
 pub fn new_token() -> String {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// A new client secret: 32 random bytes, URL-safe base64 (43 characters).
@@ -44,7 +47,9 @@ mod tests {
     fn tokens_are_lowercase_v4_uuids() {
         let t = new_token();
         assert_eq!(t.len(), 36);
-        assert!(t.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-'));
+        assert!(t
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase() || c == '-'));
         assert_eq!(&t[14..15], "4");
         assert_ne!(new_token(), t);
     }

@@ -47,7 +47,10 @@ pub enum ServeError {
     #[error("{0}")]
     UnsafeFilesystem(String),
     #[error("cannot listen on {addr}: {cause}")]
-    Bind { addr: SocketAddr, cause: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -60,7 +63,10 @@ pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeErr
     }
     let store = Store::open(&config.db)?;
     let listen = config.listen;
-    let bind_error = move |cause| ServeError::Bind { addr: listen, cause };
+    let bind_error = move |cause| ServeError::Bind {
+        addr: listen,
+        cause,
+    };
     let listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
@@ -93,7 +99,10 @@ pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeErr
 pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(64 * 1024);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -162,9 +171,8 @@ async fn shutdown_signal() {
 
 /// On an empty database, says how to add the first user and client.
 fn hint_when_empty(store: &Store) {
-    let counts = store.with_conn(|conn| {
-        Ok((store::users::count(conn)?, store::clients::count(conn)?))
-    });
+    let counts =
+        store.with_conn(|conn| Ok((store::users::count(conn)?, store::clients::count(conn)?)));
     match counts {
         Ok((0, _)) | Ok((_, 0)) => tracing::warn!(
             "no users or no clients yet. Add them with: \

@@ -61,7 +61,10 @@ impl Default for Throttle {
 
 impl Throttle {
     pub fn new() -> Throttle {
-        Throttle { entries: Mutex::new(HashMap::new()), hasher_seed: Default::default() }
+        Throttle {
+            entries: Mutex::new(HashMap::new()),
+            hasher_seed: Default::default(),
+        }
     }
 
     fn keys(&self, email: &str, ip: IpAddr) -> [Key; 2] {
@@ -105,7 +108,11 @@ impl Throttle {
             sweep(&mut entries, now);
         }
         let mut delay = Duration::ZERO;
-        for (key, limit) in self.keys(email, ip).into_iter().zip([ACCOUNT_LIMIT, IP_LIMIT]) {
+        for (key, limit) in self
+            .keys(email, ip)
+            .into_iter()
+            .zip([ACCOUNT_LIMIT, IP_LIMIT])
+        {
             let entry = entries.entry(key).or_insert(Entry {
                 failures: 0,
                 lockouts: 0,
@@ -118,7 +125,9 @@ impl Throttle {
             entry.failures += 1;
             entry.last_failure = now;
             if entry.failures >= limit {
-                let lockout = FIRST_LOCKOUT.saturating_mul(1 << entry.lockouts.min(8)).min(MAX_LOCKOUT);
+                let lockout = FIRST_LOCKOUT
+                    .saturating_mul(1 << entry.lockouts.min(8))
+                    .min(MAX_LOCKOUT);
                 entry.locked_until = Some(now + lockout);
                 entry.lockouts += 1;
                 entry.failures = 0;
@@ -176,17 +185,26 @@ mod tests {
     fn delays_grow_then_account_locks() {
         let t = Throttle::new();
         let now = Instant::now();
-        let delays: Vec<Duration> =
-            (0..4).map(|_| t.record_failure_at("a@x.org", IP, now)).collect();
+        let delays: Vec<Duration> = (0..4)
+            .map(|_| t.record_failure_at("a@x.org", IP, now))
+            .collect();
         assert!(delays.windows(2).all(|w| w[1] > w[0]), "{delays:?}");
         assert_eq!(t.check_at("a@x.org", IP, now), Gate::Open);
         t.record_failure_at("A@X.org", IP, now);
-        assert!(matches!(t.check_at("a@x.org", IP, now), Gate::Locked { retry_after_secs: 60 }));
+        assert!(matches!(
+            t.check_at("a@x.org", IP, now),
+            Gate::Locked {
+                retry_after_secs: 60
+            }
+        ));
         // Another account from another address is unaffected.
         let other: IpAddr = "198.51.100.7".parse().expect("ip");
         assert_eq!(t.check_at("b@x.org", other, now), Gate::Open);
         // The lockout ends.
-        assert_eq!(t.check_at("a@x.org", IP, now + Duration::from_secs(61)), Gate::Open);
+        assert_eq!(
+            t.check_at("a@x.org", IP, now + Duration::from_secs(61)),
+            Gate::Open
+        );
     }
 
     #[test]
@@ -196,10 +214,16 @@ mod tests {
         for _ in 0..ACCOUNT_LIMIT {
             t.record_failure_at("a@x.org", IP, now);
         }
-        assert!(matches!(t.check_at("a@x.org", IP, now), Gate::Locked { .. }));
+        assert!(matches!(
+            t.check_at("a@x.org", IP, now),
+            Gate::Locked { .. }
+        ));
         // Callers check before verifying, so a correct password never reaches
         // record_success while locked; the lock holds regardless.
-        assert!(matches!(t.check_at("a@x.org", IP, now + Duration::from_secs(30)), Gate::Locked { .. }));
+        assert!(matches!(
+            t.check_at("a@x.org", IP, now + Duration::from_secs(30)),
+            Gate::Locked { .. }
+        ));
     }
 
     #[test]
@@ -209,7 +233,10 @@ mod tests {
         for n in 0..IP_LIMIT {
             t.record_failure_at(&format!("user{n}@x.org"), IP, now);
         }
-        assert!(matches!(t.check_at("fresh@x.org", IP, now), Gate::Locked { .. }));
+        assert!(matches!(
+            t.check_at("fresh@x.org", IP, now),
+            Gate::Locked { .. }
+        ));
     }
 
     #[test]
@@ -224,7 +251,12 @@ mod tests {
         for _ in 0..ACCOUNT_LIMIT {
             t.record_failure_at("a@x.org", other, now);
         }
-        assert!(matches!(t.check_at("a@x.org", other, now), Gate::Locked { retry_after_secs: 120 }));
+        assert!(matches!(
+            t.check_at("a@x.org", other, now),
+            Gate::Locked {
+                retry_after_secs: 120
+            }
+        ));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::http::{self, Body, ParamError, Params};
 use crate::oauth::{self, PkceMethod, RedirectUri};
 use crate::secret;
 use crate::server::App;
-use crate::store::grants::{self, CodeGrant, NewTokens, Origin, RefreshGrant, RefreshOutcome, Refusal};
+use crate::store::grants::{
+    self, CodeGrant, NewTokens, Origin, RefreshGrant, RefreshOutcome, Refusal,
+};
 
 /// The success answer: exactly these members (`scope` only when one was granted).
 #[derive(Serialize)]
@@ -35,31 +37,55 @@ pub fn param_error(error: ParamError) -> ApiError {
     match error {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
         ParamError::TimedOut => ApiError::RequestTimeout,
-        ParamError::Duplicate => oauth_error(OAuthErrorCode::InvalidRequest, "a parameter was sent more than once"),
-        ParamError::BadEncoding => oauth_error(OAuthErrorCode::InvalidRequest, "parameters must be UTF-8 without NUL bytes"),
-        ParamError::ValueTooLong => oauth_error(OAuthErrorCode::InvalidRequest, "a parameter value is too long"),
+        ParamError::Duplicate => oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "a parameter was sent more than once",
+        ),
+        ParamError::BadEncoding => oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "parameters must be UTF-8 without NUL bytes",
+        ),
+        ParamError::ValueTooLong => oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "a parameter value is too long",
+        ),
         ParamError::BadJson => oauth_error(OAuthErrorCode::InvalidRequest, "malformed JSON body"),
-        ParamError::UnsupportedContentType => {
-            oauth_error(OAuthErrorCode::InvalidRequest, "send parameters as a form, JSON, or query string")
-        }
-        ParamError::Unreadable => oauth_error(OAuthErrorCode::InvalidRequest, "the request body could not be read"),
+        ParamError::UnsupportedContentType => oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "send parameters as a form, JSON, or query string",
+        ),
+        ParamError::Unreadable => oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "the request body could not be read",
+        ),
     }
 }
 
 /// Reads the parameters from the query string and the body (form or JSON) together; a
 /// name in both counts as sent twice.
-pub async fn read_params(req: Request<Incoming>) -> Result<(hyper::http::request::Parts, Params), ApiError> {
+pub async fn read_params(
+    req: Request<Incoming>,
+) -> Result<(hyper::http::request::Parts, Params), ApiError> {
     let mut params = http::query_params(&req).map_err(param_error)?;
     let (parts, body) = http::read_body(req).await.map_err(param_error)?;
-    params.merge(http::body_params(&parts.headers, &body).map_err(param_error)?).map_err(param_error)?;
+    params
+        .merge(http::body_params(&parts.headers, &body).map_err(param_error)?)
+        .map_err(param_error)?;
     Ok((parts, params))
 }
 
-pub async fn token(app: &App, req: Request<Incoming>, remote: std::net::SocketAddr) -> Result<Response<Body>, ApiError> {
+pub async fn token(
+    app: &App,
+    req: Request<Incoming>,
+    remote: std::net::SocketAddr,
+) -> Result<Response<Body>, ApiError> {
     let (parts, params) = read_params(req).await?;
     let grant_type = params
         .non_empty("grant_type")
-        .ok_or(oauth_error(OAuthErrorCode::InvalidRequest, "grant_type is required"))?
+        .ok_or(oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "grant_type is required",
+        ))?
         .to_owned();
     if !matches!(grant_type.as_str(), "authorization_code" | "refresh_token") {
         return Err(oauth_error(
@@ -81,13 +107,18 @@ async fn exchange_code(
     params: &Params,
     remote: String,
 ) -> Result<Response<Body>, ApiError> {
-    let code = params.non_empty("code").ok_or(oauth_error(OAuthErrorCode::InvalidRequest, "code is required"))?;
+    let code = params.non_empty("code").ok_or(oauth_error(
+        OAuthErrorCode::InvalidRequest,
+        "code is required",
+    ))?;
     let code_hash = secret::sha256(code);
     let redirect_uri = match params.non_empty("redirect_uri") {
-        Some(raw) => Some(
-            RedirectUri::parse(raw)
-                .map_err(|_| oauth_error(OAuthErrorCode::InvalidGrant, "redirect_uri does not match the authorization"))?,
-        ),
+        Some(raw) => Some(RedirectUri::parse(raw).map_err(|_| {
+            oauth_error(
+                OAuthErrorCode::InvalidGrant,
+                "redirect_uri does not match the authorization",
+            )
+        })?),
         None => None,
     };
     let verifier = params.non_empty("code_verifier").map(str::to_owned);
@@ -97,9 +128,15 @@ async fn exchange_code(
     let outcome = app
         .store
         .call(move |conn| {
-            Ok(grants::exchange_code(conn, &code_hash, &tokens, Origin { remote_addr: &remote }, |grant| {
-                check_exchange(grant, &client, redirect_uri.as_ref(), verifier.as_deref())
-            }))
+            Ok(grants::exchange_code(
+                conn,
+                &code_hash,
+                &tokens,
+                Origin {
+                    remote_addr: &remote,
+                },
+                |grant| check_exchange(grant, &client, redirect_uri.as_ref(), verifier.as_deref()),
+            ))
         })
         .await?;
     match outcome {
@@ -118,25 +155,43 @@ fn check_exchange(
     verifier: Option<&str>,
 ) -> Result<Option<secret::SecretHash>, ApiError> {
     if grant.client_id != client.client.client_id {
-        return Err(oauth_error(OAuthErrorCode::InvalidGrant, "the code was issued to another client"));
+        return Err(oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "the code was issued to another client",
+        ));
     }
     if let Some(given) = redirect_uri {
         let matches = RedirectUri::parse(&grant.redirect_uri).is_ok_and(|used| used.matches(given));
         if !matches {
-            return Err(oauth_error(OAuthErrorCode::InvalidGrant, "redirect_uri does not match the authorization"));
+            return Err(oauth_error(
+                OAuthErrorCode::InvalidGrant,
+                "redirect_uri does not match the authorization",
+            ));
         }
     }
     match (&grant.code_challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
-            let method = PkceMethod::parse(grant.code_challenge_method.as_deref()).unwrap_or(PkceMethod::Plain);
+            let method = PkceMethod::parse(grant.code_challenge_method.as_deref())
+                .unwrap_or(PkceMethod::Plain);
             if !oauth::pkce_verifies(method, challenge, verifier) {
-                return Err(oauth_error(OAuthErrorCode::InvalidGrant, "code_verifier does not match the code_challenge"));
+                return Err(oauth_error(
+                    OAuthErrorCode::InvalidGrant,
+                    "code_verifier does not match the code_challenge",
+                ));
             }
         }
-        (Some(_), None) => return Err(oauth_error(OAuthErrorCode::InvalidRequest, "code_verifier is required")),
+        (Some(_), None) => {
+            return Err(oauth_error(
+                OAuthErrorCode::InvalidRequest,
+                "code_verifier is required",
+            ))
+        }
         // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
         (None, Some(_)) => {
-            return Err(oauth_error(OAuthErrorCode::InvalidGrant, "code_verifier sent but no code_challenge was given"))
+            return Err(oauth_error(
+                OAuthErrorCode::InvalidGrant,
+                "code_verifier sent but no code_challenge was given",
+            ))
         }
         (None, None) => {}
     }
@@ -155,44 +210,89 @@ async fn refresh(
 ) -> Result<Response<Body>, ApiError> {
     let presented = params
         .non_empty("refresh_token")
-        .ok_or(oauth_error(OAuthErrorCode::InvalidRequest, "refresh_token is required"))?
+        .ok_or(oauth_error(
+            OAuthErrorCode::InvalidRequest,
+            "refresh_token is required",
+        ))?
         .to_owned();
     let requested_scope = params.non_empty("scope").map(str::to_owned);
     let refresh_hash = secret::sha256(&presented);
     let (access, successor) = (secret::new_token(), secret::new_token());
     let tokens = new_tokens(app, &access, &successor);
-    let (ttl, grace, client_id) = (app.config.access_ttl_secs, app.config.refresh_grace_secs, client.client.client_id.clone());
+    let (ttl, grace, client_id) = (
+        app.config.access_ttl_secs,
+        app.config.refresh_grace_secs,
+        client.client.client_id.clone(),
+    );
     let outcome = app
         .store
         .call(move |conn| {
-            Ok(grants::refresh(conn, &refresh_hash, &tokens, grace, Origin { remote_addr: &remote }, |grant| {
-                check_refresh(grant, &client, requested_scope.as_deref())
-            }))
+            Ok(grants::refresh(
+                conn,
+                &refresh_hash,
+                &tokens,
+                grace,
+                Origin {
+                    remote_addr: &remote,
+                },
+                |grant| check_refresh(grant, &client, requested_scope.as_deref()),
+            ))
         })
         .await?;
     match outcome {
-        Ok((grant, RefreshOutcome::Kept)) => Ok(token_answer(&access, ttl, &presented, grant.scope.as_deref())),
-        Ok((grant, RefreshOutcome::Rotated)) => Ok(token_answer(&access, ttl, &successor, grant.scope.as_deref())),
+        Ok((grant, RefreshOutcome::Kept)) => Ok(token_answer(
+            &access,
+            ttl,
+            &presented,
+            grant.scope.as_deref(),
+        )),
+        Ok((grant, RefreshOutcome::Rotated)) => Ok(token_answer(
+            &access,
+            ttl,
+            &successor,
+            grant.scope.as_deref(),
+        )),
         Err(refusal) => Err(refusal_error(refusal, &client_id)),
     }
 }
 
 /// The client must be the one the token was issued to and, when the grant has a bound
 /// secret, present that same secret. A requested scope may not exceed the granted one.
-fn check_refresh(grant: &RefreshGrant, client: &AuthenticatedClient, requested_scope: Option<&str>) -> Result<(), ApiError> {
+fn check_refresh(
+    grant: &RefreshGrant,
+    client: &AuthenticatedClient,
+    requested_scope: Option<&str>,
+) -> Result<(), ApiError> {
     if grant.client_id != client.client.client_id {
-        return Err(oauth_error(OAuthErrorCode::InvalidGrant, "the refresh token was issued to another client"));
+        return Err(oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "the refresh token was issued to another client",
+        ));
     }
     if let Some(bound) = &grant.bound_secret_hash {
-        let proves = client.presented_secret.as_deref().is_some_and(|s| secret::matches(s, bound));
+        let proves = client
+            .presented_secret
+            .as_deref()
+            .is_some_and(|s| secret::matches(s, bound));
         if !proves {
-            return Err(oauth_error(OAuthErrorCode::InvalidClient, "this grant requires the client_secret sent at the exchange"));
+            return Err(oauth_error(
+                OAuthErrorCode::InvalidClient,
+                "this grant requires the client_secret sent at the exchange",
+            ));
         }
     }
     if let Some(requested) = requested_scope {
-        let granted: Vec<&str> = grant.scope.as_deref().unwrap_or_default().split_whitespace().collect();
+        let granted: Vec<&str> = grant
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
         if !requested.split_whitespace().all(|s| granted.contains(&s)) {
-            return Err(oauth_error(OAuthErrorCode::InvalidScope, "the requested scope exceeds the granted scope"));
+            return Err(oauth_error(
+                OAuthErrorCode::InvalidScope,
+                "the requested scope exceeds the granted scope",
+            ));
         }
     }
     Ok(())
@@ -209,24 +309,53 @@ fn new_tokens(app: &App, access: &str, refresh: &str) -> NewTokens {
 
 fn refusal_error(refusal: Refusal<ApiError>, client_id: &str) -> ApiError {
     match refusal {
-        Refusal::Unknown => oauth_error(OAuthErrorCode::InvalidGrant, "unknown, revoked or already used grant"),
+        Refusal::Unknown => oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "unknown, revoked or already used grant",
+        ),
         Refusal::Expired => oauth_error(OAuthErrorCode::InvalidGrant, "the grant has expired"),
         Refusal::Replayed => {
-            tracing::warn!(client_id, "authorization code replayed; its tokens were revoked");
-            oauth_error(OAuthErrorCode::InvalidGrant, "unknown, revoked or already used grant")
+            tracing::warn!(
+                client_id,
+                "authorization code replayed; its tokens were revoked"
+            );
+            oauth_error(
+                OAuthErrorCode::InvalidGrant,
+                "unknown, revoked or already used grant",
+            )
         }
         Refusal::TheftDetected => {
-            tracing::warn!(client_id, "rotated-out refresh token reused; the grant was revoked");
-            oauth_error(OAuthErrorCode::InvalidGrant, "unknown, revoked or already used grant")
+            tracing::warn!(
+                client_id,
+                "rotated-out refresh token reused; the grant was revoked"
+            );
+            oauth_error(
+                OAuthErrorCode::InvalidGrant,
+                "unknown, revoked or already used grant",
+            )
         }
         Refusal::Rejected(error) => error,
         Refusal::Store(e) => ApiError::Store(e),
     }
 }
 
-fn token_answer(access: &str, expires_in: i64, refresh: &str, scope: Option<&str>) -> Response<Body> {
-    let answer = TokenAnswer { access_token: access, token_type: "bearer", expires_in, refresh_token: refresh, scope };
-    let mut response = http::json_bytes(StatusCode::OK, serde_json::to_vec(&answer).unwrap_or_default());
+fn token_answer(
+    access: &str,
+    expires_in: i64,
+    refresh: &str,
+    scope: Option<&str>,
+) -> Response<Body> {
+    let answer = TokenAnswer {
+        access_token: access,
+        token_type: "bearer",
+        expires_in,
+        refresh_token: refresh,
+        scope,
+    };
+    let mut response = http::json_bytes(
+        StatusCode::OK,
+        serde_json::to_vec(&answer).unwrap_or_default(),
+    );
     http::no_store(&mut response);
     response
 }

@@ -17,17 +17,31 @@ use crate::token::read_params;
 
 /// `POST /oauth/revoke`: 200 whether or not the token existed (RFC 7009 §2.2), so the
 /// answer reveals nothing. A refresh token revokes its whole grant.
-pub async fn revoke(app: &App, req: Request<Incoming>, remote: SocketAddr) -> Result<Response<Body>, ApiError> {
+pub async fn revoke(
+    app: &App,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
     let (parts, params) = read_params(req).await?;
     let client = client_auth::authenticate(app, &parts.headers, &params).await?;
-    let token = params
-        .non_empty("token")
-        .ok_or(ApiError::OAuth(OAuthErrorCode::InvalidRequest, "token is required"))?;
+    let token = params.non_empty("token").ok_or(ApiError::OAuth(
+        OAuthErrorCode::InvalidRequest,
+        "token is required",
+    ))?;
     let token_hash = secret::sha256(token);
     let client_id = client.client.client_id;
     let remote = remote.ip().to_string();
     app.store
-        .call(move |conn| grants::revoke_token(conn, &token_hash, &client_id, Origin { remote_addr: &remote }))
+        .call(move |conn| {
+            grants::revoke_token(
+                conn,
+                &token_hash,
+                &client_id,
+                Origin {
+                    remote_addr: &remote,
+                },
+            )
+        })
         .await?;
     let mut response = http::json_bytes(StatusCode::OK, b"{}".to_vec());
     http::no_store(&mut response);
@@ -53,9 +67,10 @@ struct Active<'a> {
 pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, params) = read_params(req).await?;
     client_auth::authenticate_confidential(app, &parts.headers, &params).await?;
-    let token = params
-        .non_empty("token")
-        .ok_or(ApiError::OAuth(OAuthErrorCode::InvalidRequest, "token is required"))?;
+    let token = params.non_empty("token").ok_or(ApiError::OAuth(
+        OAuthErrorCode::InvalidRequest,
+        "token is required",
+    ))?;
     let token_hash = secret::sha256(token);
     let hint_refresh = params.get("token_type_hint") == Some("refresh_token");
     let found = app

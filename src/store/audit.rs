@@ -66,7 +66,12 @@ pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreErro
     )?;
     let entries = stmt
         .query_map(
-            params![filter.user_email, filter.client_id, filter.since, filter.limit.unwrap_or(-1)],
+            params![
+                filter.user_email,
+                filter.client_id,
+                filter.since,
+                filter.limit.unwrap_or(-1)
+            ],
             |r| {
                 Ok(Entry {
                     at: iso8601(r.get(0)?),

@@ -57,7 +57,9 @@ pub fn list(conn: &Connection) -> Result<Vec<Brand>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT domain, name, color, logo IS NOT NULL, created_at FROM brands ORDER BY domain",
     )?;
-    let brands = stmt.query_map([], brand_from_row)?.collect::<Result<_, _>>()?;
+    let brands = stmt
+        .query_map([], brand_from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(brands)
 }
 
@@ -76,7 +78,12 @@ pub fn logo(conn: &Connection, domain: &str) -> Result<Option<Logo>, StoreError>
         "SELECT logo_content_type, logo FROM brands WHERE domain = ?1 AND logo IS NOT NULL",
     )?;
     let found = stmt
-        .query_row([domain], |r| Ok(Logo { content_type: r.get(0)?, bytes: r.get(1)? }))
+        .query_row([domain], |r| {
+            Ok(Logo {
+                content_type: r.get(0)?,
+                bytes: r.get(1)?,
+            })
+        })
         .optional()?;
     Ok(found)
 }

@@ -95,7 +95,9 @@ fn redirect_uris(conn: &Connection, client_id: &str) -> Result<Vec<String>, Stor
     let mut stmt = conn.prepare_cached(
         "SELECT uri FROM client_redirect_uris WHERE client_id = ?1 ORDER BY position",
     )?;
-    let uris = stmt.query_map([client_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let uris = stmt
+        .query_map([client_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(uris)
 }
 

@@ -100,7 +100,12 @@ pub struct Origin<'a> {
 }
 
 /// Creates a grant and its authorization code in one transaction, with an audit entry.
-pub fn issue_code(conn: &mut Connection, code: &NewCode<'_>, origin: Origin<'_>, user_email: &str) -> Result<(), StoreError> {
+pub fn issue_code(
+    conn: &mut Connection,
+    code: &NewCode<'_>,
+    origin: Origin<'_>,
+    user_email: &str,
+) -> Result<(), StoreError> {
     let tx = write_tx(conn)?;
     let at = now();
     tx.prepare_cached(
@@ -208,7 +213,13 @@ pub fn exchange_code<E>(
             .execute(params![grant.grant_id, secret_hash])?;
     }
     insert_access_token(&tx, grant.grant_id, tokens, at)?;
-    insert_refresh_token(&tx, grant.grant_id, &tokens.refresh_hash, tokens.refresh_ttl_secs, at)?;
+    insert_refresh_token(
+        &tx,
+        grant.grant_id,
+        &tokens.refresh_hash,
+        tokens.refresh_ttl_secs,
+        at,
+    )?;
     audit::record(
         &tx,
         &audit::Event {
@@ -347,7 +358,13 @@ fn rotate_to(
          WHERE token_hash = ?1",
     )?
     .execute(params![old, tokens.refresh_hash, rotated_at.unwrap_or(at)])?;
-    insert_refresh_token(tx, grant_id, &tokens.refresh_hash, tokens.refresh_ttl_secs, at)
+    insert_refresh_token(
+        tx,
+        grant_id,
+        &tokens.refresh_hash,
+        tokens.refresh_ttl_secs,
+        at,
+    )
 }
 
 fn insert_access_token(
@@ -390,7 +407,10 @@ pub struct AccessInfo {
 }
 
 /// Looks up a live access token: not expired, grant not revoked, user not disabled.
-pub fn find_access(conn: &Connection, token_hash: &TokenHash) -> Result<Option<AccessInfo>, StoreError> {
+pub fn find_access(
+    conn: &Connection,
+    token_hash: &TokenHash,
+) -> Result<Option<AccessInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.email, u.name, g.client_id, g.scope, a.created_at, a.expires_at
          FROM access_tokens a
@@ -415,7 +435,10 @@ pub fn find_access(conn: &Connection, token_hash: &TokenHash) -> Result<Option<A
 }
 
 /// Looks up a live (never rotated-out, unexpired) refresh token, for introspection.
-pub fn find_refresh(conn: &Connection, token_hash: &TokenHash) -> Result<Option<AccessInfo>, StoreError> {
+pub fn find_refresh(
+    conn: &Connection,
+    token_hash: &TokenHash,
+) -> Result<Option<AccessInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, coalesce(r.expires_at, 0)
          FROM refresh_tokens r
@@ -455,7 +478,9 @@ pub fn revoke_token(
             "SELECT g.id, u.email FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
              JOIN users u ON u.id = g.user_id WHERE r.token_hash = ?1 AND g.client_id = ?2",
         )?
-        .query_row(params![token_hash, client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![token_hash, client_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let revoked_email = if let Some((grant_id, email)) = refresh_grant {
         revoke_grant(&tx, grant_id)?;
@@ -496,8 +521,10 @@ pub fn revoke_grant(conn: &Connection, grant_id: i64) -> Result<(), StoreError> 
     let at = now();
     conn.prepare_cached("UPDATE grants SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")?
         .execute(params![grant_id, at])?;
-    conn.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1")?.execute([grant_id])?;
-    conn.prepare_cached("DELETE FROM refresh_tokens WHERE grant_id = ?1")?.execute([grant_id])?;
+    conn.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1")?
+        .execute([grant_id])?;
+    conn.prepare_cached("DELETE FROM refresh_tokens WHERE grant_id = ?1")?
+        .execute([grant_id])?;
     conn.prepare_cached(
         "UPDATE authorization_codes SET used_at = coalesce(used_at, ?2) WHERE grant_id = ?1",
     )?
@@ -505,7 +532,11 @@ pub fn revoke_grant(conn: &Connection, grant_id: i64) -> Result<(), StoreError> 
     Ok(())
 }
 
-fn revoke_grants_matching(conn: &Connection, sql_select_ids: &str, arg: &str) -> Result<usize, StoreError> {
+fn revoke_grants_matching(
+    conn: &Connection,
+    sql_select_ids: &str,
+    arg: &str,
+) -> Result<usize, StoreError> {
     let ids: Vec<i64> = conn
         .prepare(sql_select_ids)?
         .query_map([arg], |r| r.get(0))?
@@ -536,7 +567,11 @@ pub fn revoke_where_client(conn: &Connection, client_id: &str) -> Result<usize, 
 
 /// Revokes every live grant. Call inside the caller's transaction.
 pub fn revoke_all(conn: &Connection) -> Result<usize, StoreError> {
-    revoke_grants_matching(conn, "SELECT id FROM grants WHERE revoked_at IS NULL AND ?1 = ?1", "")
+    revoke_grants_matching(
+        conn,
+        "SELECT id FROM grants WHERE revoked_at IS NULL AND ?1 = ?1",
+        "",
+    )
 }
 
 /// Live access and refresh tokens, for `oauthd check`.

@@ -23,7 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[];
 /// application, or an oauthd database newer than this binary. It opens existing files
 /// read-only, so a refused file is left byte-for-byte unchanged.
 pub fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
-    let open_error = |cause: String| StoreError::Open { path: path.to_owned(), cause };
+    let open_error = |cause: String| StoreError::Open {
+        path: path.to_owned(),
+        cause,
+    };
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -38,7 +38,11 @@ pub enum StoreError {
     #[error("{0}: an SQLite database, but not an oauthd one; refusing to touch it")]
     Foreign(PathBuf),
     #[error("{path}: written by a newer oauthd (schema version {found}, this binary knows up to {known}); refusing to touch it")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("cannot open database {path}: {cause}")]
     Open { path: PathBuf, cause: String },
     #[error("{0} already exists")]
@@ -62,7 +66,10 @@ impl Store {
     /// oauthd database or is newer than this binary, without modifying it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         migrate::refuse_foreign_file(path)?;
-        let open_error = |cause: String| StoreError::Open { path: path.to_owned(), cause };
+        let open_error = |cause: String| StoreError::Open {
+            path: path.to_owned(),
+            cause,
+        };
         let manager = SqliteConnectionManager::file(path)
             .with_flags(
                 OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -218,7 +225,10 @@ mod tests {
         std::fs::write(&path, b"hello, not a database\n").expect("write");
         let err = Store::open(&path).err().expect("must refuse");
         assert!(matches!(err, StoreError::NotSqlite(_)), "{err}");
-        assert_eq!(std::fs::read(&path).expect("read"), b"hello, not a database\n");
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            b"hello, not a database\n"
+        );
     }
 
     #[test]
@@ -227,7 +237,8 @@ mod tests {
         let path = dir.path().join("other.db");
         {
             let c = Connection::open(&path).expect("open");
-            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").expect("create");
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .expect("create");
         }
         let before = std::fs::read(&path).expect("read");
         let err = Store::open(&path).err().expect("must refuse");
@@ -247,7 +258,10 @@ mod tests {
         }
         let before = std::fs::read(&path).expect("read");
         let err = Store::open(&path).err().expect("must refuse");
-        assert!(matches!(err, StoreError::TooNew { found: 999, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::TooNew { found: 999, .. }),
+            "{err}"
+        );
         assert_eq!(std::fs::read(&path).expect("read"), before);
     }
 

@@ -29,7 +29,11 @@ pub fn insert(conn: &Connection, name: &str) -> Result<Org, StoreError> {
         params![id, name, at],
     )
     .map_err(conflict_as("an organization with this name"))?;
-    Ok(Org { id, name: name.to_owned(), created_at: iso8601(at) })
+    Ok(Org {
+        id,
+        name: name.to_owned(),
+        created_at: iso8601(at),
+    })
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Org>, StoreError> {
@@ -37,7 +41,13 @@ pub fn list(conn: &Connection) -> Result<Vec<Org>, StoreError> {
         "SELECT id, name, created_at FROM organizations ORDER BY name COLLATE NOCASE",
     )?;
     let orgs = stmt
-        .query_map([], |r| Ok(Org { id: r.get(0)?, name: r.get(1)?, created_at: iso8601(r.get(2)?) }))?
+        .query_map([], |r| {
+            Ok(Org {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: iso8601(r.get(2)?),
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(orgs)
 }
@@ -50,7 +60,11 @@ pub fn find(conn: &Connection, id_or_name: &str) -> Result<Option<Org>, StoreErr
     )?;
     let found = stmt
         .query_row([id_or_name], |r| {
-            Ok(Org { id: r.get(0)?, name: r.get(1)?, created_at: iso8601(r.get(2)?) })
+            Ok(Org {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: iso8601(r.get(2)?),
+            })
         })
         .optional()?;
     Ok(found)
@@ -86,7 +100,13 @@ pub fn memberships_of(conn: &Connection, user_id: &str) -> Result<Vec<Membership
          WHERE m.user_id = ?1 ORDER BY o.name COLLATE NOCASE",
     )?;
     let memberships = stmt
-        .query_map([user_id], |r| Ok(Membership { id: r.get(0)?, name: r.get(1)?, role: r.get(2)? }))?
+        .query_map([user_id], |r| {
+            Ok(Membership {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(memberships)
 }

@@ -65,13 +65,16 @@ pub fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY email COLLATE NOCASE"
     ))?;
-    let users = stmt.query_map([], user_from_row)?.collect::<Result<_, _>>()?;
+    let users = stmt
+        .query_map([], user_from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(users)
 }
 
 pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+    ))?;
     Ok(stmt.query_row([email], user_from_row).optional()?)
 }
 
@@ -85,9 +88,8 @@ pub fn credentials_by_email(
     conn: &Connection,
     email: &str,
 ) -> Result<Option<Credentials>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, email, password_hash, disabled FROM users WHERE email = ?1",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT id, email, password_hash, disabled FROM users WHERE email = ?1")?;
     let found = stmt
         .query_row([email], |row| {
             Ok(Credentials {
@@ -143,7 +145,11 @@ pub fn rehash(conn: &Connection, user_id: &str, password_hash: &str) -> Result<(
 
 /// Disables or enables a user. Disabling also revokes every grant, so the user's tokens
 /// stop working at once and stay dead after a later `enable`.
-pub fn set_disabled(conn: &mut Connection, email: &str, disabled: bool) -> Result<bool, StoreError> {
+pub fn set_disabled(
+    conn: &mut Connection,
+    email: &str,
+    disabled: bool,
+) -> Result<bool, StoreError> {
     let tx = super::write_tx(conn)?;
     let found = set_disabled_in_tx(&tx, email, disabled)?.is_some();
     tx.commit()?;
@@ -164,7 +170,11 @@ pub fn set_disabled_in_tx(
         "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
         params![user_id, disabled, now()],
     )?;
-    let revoked = if disabled { grants::revoke_where_user(conn, &user_id)? } else { 0 };
+    let revoked = if disabled {
+        grants::revoke_where_user(conn, &user_id)?
+    } else {
+        0
+    };
     Ok(Some(revoked))
 }
 

@@ -59,19 +59,34 @@ pub fn login(server: &Server, body: &Value) -> Reply {
 pub fn login_code(server: &Server, overrides: Value) -> String {
     let r = login(server, &login_body(overrides));
     assert_eq!(r.status, 200, "login failed: {}", r.body);
-    r.json()["oauthCode"].as_str().expect("oauthCode").to_owned()
+    r.json()["oauthCode"]
+        .as_str()
+        .expect("oauthCode")
+        .to_owned()
 }
 
 pub fn basic(id: &str, secret: &str) -> String {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let raw = format!("{}:{}", enc(id), enc(secret));
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 /// POSTs a form to `path`, optionally with an Authorization header.
-pub fn post_form(server: &Server, path: &str, form: &[(&str, &str)], authorization: Option<&str>) -> Reply {
-    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    let mut request = agent().post(&server.url(path)).header("content-type", "application/x-www-form-urlencoded");
+pub fn post_form(
+    server: &Server,
+    path: &str,
+    form: &[(&str, &str)],
+    authorization: Option<&str>,
+) -> Reply {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut request = agent()
+        .post(&server.url(path))
+        .header("content-type", "application/x-www-form-urlencoded");
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }
@@ -83,7 +98,11 @@ pub fn exchange(s: &Seeded, code: &str) -> Reply {
     post_form(
         &s.server,
         "/api/oauth_access_token",
-        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     )
 }
@@ -92,27 +111,42 @@ pub fn refresh(s: &Seeded, refresh_token: &str) -> Reply {
     post_form(
         &s.server,
         "/api/oauth_access_token",
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     )
 }
 
 pub fn get_bearer(server: &Server, path: &str, token: &str) -> Reply {
-    reply(agent().get(&server.url(path)).header("authorization", &format!("Bearer {token}")).call())
+    reply(
+        agent()
+            .get(&server.url(path))
+            .header("authorization", &format!("Bearer {token}"))
+            .call(),
+    )
 }
 
 /// True for lower-case 8-4-4-4-12 hex UUID text, as the seed's tokens look.
 pub fn is_uuid_text(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
-        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Asserts an RFC 6749 §5.2 error answer.
 pub fn assert_oauth_error(r: &Reply, status: u16, error: &str) {
     assert_eq!(r.status, status, "body: {}", r.body);
     assert_eq!(r.json()["error"], error, "body: {}", r.body);
-    assert!(r.json()["error_description"].is_string(), "body: {}", r.body);
+    assert!(
+        r.json()["error_description"].is_string(),
+        "body: {}",
+        r.body
+    );
     assert_eq!(r.header("cache-control"), Some("no-store"));
 }
 
@@ -127,7 +161,9 @@ impl RawReply {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|line| {
             let (k, v) = line.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
         })
     }
 }
@@ -137,17 +173,31 @@ impl RawReply {
 pub fn raw_http(server: &Server, request: &[u8]) -> RawReply {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
     stream.write_all(request).expect("write");
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    RawReply { status, head: head.to_owned(), body: body.to_owned() }
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    RawReply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
 }
 
 /// GET `path_and_query` with the given Host header.
 pub fn get_with_host(server: &Server, host: &str, path_and_query: &str) -> RawReply {
-    raw_http(server, format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+    raw_http(
+        server,
+        format!("GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
 }

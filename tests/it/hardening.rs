@@ -25,9 +25,19 @@ fn same_code_posted_concurrently_yields_exactly_one_success() {
                 })
             })
             .collect();
-        let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-        assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
+        let statuses: Vec<u16> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 400),
+            "{statuses:?}"
+        );
     }
 }
 
@@ -45,13 +55,19 @@ fn hundreds_of_parallel_logins_and_exchanges_complete_without_lock_errors() {
                         failures.push(format!("login {}: {}", r.status, r.body));
                         continue;
                     }
-                    let code = r.json()["oauthCode"].as_str().unwrap_or_default().to_owned();
+                    let code = r.json()["oauthCode"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                     let t = exchange(&s, &code);
                     if t.status != 200 {
                         failures.push(format!("exchange {}: {}", t.status, t.body));
                         continue;
                     }
-                    let access = t.json()["access_token"].as_str().unwrap_or_default().to_owned();
+                    let access = t.json()["access_token"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                     let me = get_bearer(&s.server, "/api/auth/verify", &access);
                     if me.status != 200 {
                         failures.push(format!("verify {}", me.status));
@@ -61,8 +77,16 @@ fn hundreds_of_parallel_logins_and_exchanges_complete_without_lock_errors() {
             })
         })
         .collect();
-    let failures: Vec<String> = handles.into_iter().flat_map(|h| h.join().expect("thread")).collect();
-    assert!(failures.is_empty(), "{} failures, first: {:?}", failures.len(), failures.first());
+    let failures: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
     let logs = s.server.logs();
     assert!(!logs.contains("database is locked"), "{logs}");
     assert!(!logs.contains("storage failure"), "{logs}");
@@ -77,7 +101,12 @@ fn issued_tokens_survive_sigkill_and_the_database_stays_intact() {
     let secret = s.secret.clone();
     let workers: Vec<_> = (0..6)
         .map(|_| {
-            let (issued, stop, server_url, secret) = (Arc::clone(&issued), Arc::clone(&stop), server_url.clone(), secret.clone());
+            let (issued, stop, server_url, secret) = (
+                Arc::clone(&issued),
+                Arc::clone(&stop),
+                server_url.clone(),
+                secret.clone(),
+            );
             std::thread::spawn(move || {
                 let agent = agent();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -86,8 +115,13 @@ fn issued_tokens_survive_sigkill_and_the_database_stays_intact() {
                         .header("content-type", "application/json")
                         .send(login_body(json!({})).to_string());
                     let Ok(mut login) = login else { break };
-                    let Ok(body) = login.body_mut().read_to_string() else { break };
-                    let Some(code) = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["oauthCode"].as_str().map(str::to_owned)) else {
+                    let Ok(body) = login.body_mut().read_to_string() else {
+                        break;
+                    };
+                    let Some(code) = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["oauthCode"].as_str().map(str::to_owned))
+                    else {
                         continue;
                     };
                     let form = format!("grant_type=authorization_code&code={code}");
@@ -100,8 +134,13 @@ fn issued_tokens_survive_sigkill_and_the_database_stays_intact() {
                     if exchange.status() != 200 {
                         continue;
                     }
-                    let Ok(body) = exchange.body_mut().read_to_string() else { break };
-                    if let Some(token) = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["access_token"].as_str().map(str::to_owned)) {
+                    let Ok(body) = exchange.body_mut().read_to_string() else {
+                        break;
+                    };
+                    if let Some(token) = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["access_token"].as_str().map(str::to_owned))
+                    {
                         issued.lock().expect("lock").push(token);
                     }
                 }
@@ -120,14 +159,26 @@ fn issued_tokens_survive_sigkill_and_the_database_stays_intact() {
         w.join().expect("worker");
     }
     let tokens = issued.lock().expect("lock").clone();
-    assert!(tokens.len() >= 60, "only {} tokens issued before the deadline", tokens.len());
+    assert!(
+        tokens.len() >= 60,
+        "only {} tokens issued before the deadline",
+        tokens.len()
+    );
     let check = s.o.cli(&["check", "--json"]);
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&check.stdout).expect("check json");
     assert_eq!(summary["integrity"], "ok");
     s.server = s.o.serve(&[]);
     for token in &tokens {
-        assert_eq!(get_bearer(&s.server, "/api/auth/verify", token).status, 200, "acknowledged token lost after SIGKILL");
+        assert_eq!(
+            get_bearer(&s.server, "/api/auth/verify", token).status,
+            200,
+            "acknowledged token lost after SIGKILL"
+        );
     }
 }
 
@@ -136,9 +187,18 @@ fn malformed_parameters_get_clear_errors() {
     let s = seeded(&[]);
     let auth = basic(CLIENT_ID, &s.secret);
     for (body, why) in [
-        (b"grant_type=authorization_code&code=%ff%fe".to_vec(), "non-UTF-8"),
-        (b"grant_type=authorization_code&code=a%00b".to_vec(), "NUL byte"),
-        (format!("grant_type=authorization_code&code={}", "x".repeat(5000)).into_bytes(), "oversized value"),
+        (
+            b"grant_type=authorization_code&code=%ff%fe".to_vec(),
+            "non-UTF-8",
+        ),
+        (
+            b"grant_type=authorization_code&code=a%00b".to_vec(),
+            "NUL byte",
+        ),
+        (
+            format!("grant_type=authorization_code&code={}", "x".repeat(5000)).into_bytes(),
+            "oversized value",
+        ),
     ] {
         let r = reply(
             agent()
@@ -148,7 +208,13 @@ fn malformed_parameters_get_clear_errors() {
                 .send(&body[..]),
         );
         assert_oauth_error(&r, 400, "invalid_request");
-        assert!(!r.json()["error_description"].as_str().unwrap_or_default().is_empty(), "{why}");
+        assert!(
+            !r.json()["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{why}"
+        );
     }
     let r = reply(
         agent()
@@ -164,7 +230,14 @@ fn malformed_parameters_get_clear_errors() {
             .send(&[b'{', b'"', 0xff, b'"', b':', b'1', b'}'][..]),
     );
     assert_eq!(r.status, 400, "non-UTF-8 JSON");
-    let r = reply(agent().get(&s.server.url("/oauth/authorize?client_id=123&response_type=code&state=%ff")).call());
+    let r = reply(
+        agent()
+            .get(
+                &s.server
+                    .url("/oauth/authorize?client_id=123&response_type=code&state=%ff"),
+            )
+            .call(),
+    );
     assert_eq!(r.status, 400);
     let r = reply(
         agent()
@@ -175,7 +248,10 @@ fn malformed_parameters_get_clear_errors() {
     );
     assert_oauth_error(&r, 400, "invalid_request");
     // The server is still up and well.
-    assert_eq!(reply(agent().get(&s.server.url("/healthz")).call()).status, 200);
+    assert_eq!(
+        reply(agent().get(&s.server.url("/healthz")).call()).status,
+        200
+    );
 }
 
 #[test]
@@ -185,22 +261,38 @@ fn slow_clients_cannot_hold_connections() {
     let started = Instant::now();
     // Headers that never finish.
     let mut headers_only = std::net::TcpStream::connect(s.server.addr).expect("connect");
-    headers_only.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n").expect("write");
+    headers_only
+        .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
     // A body that never finishes.
     let mut slow_body = std::net::TcpStream::connect(s.server.addr).expect("connect");
     slow_body
         .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type")
         .expect("write");
     for stream in [&mut headers_only, &mut slow_body] {
-        stream.set_read_timeout(Some(Duration::from_secs(40))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(40)))
+            .expect("timeout");
     }
     let mut answer = Vec::new();
     let _ = slow_body.read_to_end(&mut answer);
-    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     let mut rest = Vec::new();
     let n = headers_only.read_to_end(&mut rest).unwrap_or(0);
-    assert!(n == 0 || String::from_utf8_lossy(&rest).contains("408"), "{}", String::from_utf8_lossy(&rest));
-    assert!(started.elapsed() < Duration::from_secs(35), "connections were held for {:?}", started.elapsed());
+    assert!(
+        n == 0 || String::from_utf8_lossy(&rest).contains("408"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "connections were held for {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -209,7 +301,14 @@ fn a_burst_of_logins_does_not_stall_token_validation() {
     // Real-cost hashes: the storm below keeps every core busy with PBKDF2.
     let out = o
         .command()
-        .args(["--pbkdf2-iterations", "600000", "user", "add", EMAIL, "--password-stdin"])
+        .args([
+            "--pbkdf2-iterations",
+            "600000",
+            "user",
+            "add",
+            EMAIL,
+            "--password-stdin",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -224,7 +323,10 @@ fn a_burst_of_logins_does_not_stall_token_validation() {
     let server = o.serve_with(&[], &[("OAUTHD_PBKDF2_ITERATIONS", "600000")]);
     let s = Arc::new(Seeded { o, server, secret });
     let code = login_code(&s.server, json!({}));
-    let access = exchange(&s, &code).json()["access_token"].as_str().expect("at").to_owned();
+    let access = exchange(&s, &code).json()["access_token"]
+        .as_str()
+        .expect("at")
+        .to_owned();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stormers: Vec<_> = (0..6)
         .map(|_| {
@@ -244,14 +346,23 @@ fn a_burst_of_logins_does_not_stall_token_validation() {
     let mut worst = Duration::ZERO;
     for _ in 0..40 {
         let started = Instant::now();
-        assert_eq!(get_bearer(&s.server, "/api/auth/verify", &access).status, 200);
+        assert_eq!(
+            get_bearer(&s.server, "/api/auth/verify", &access).status,
+            200
+        );
         worst = worst.max(started.elapsed());
         std::thread::sleep(Duration::from_millis(25));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let logins: usize = stormers.into_iter().map(|h| h.join().expect("stormer")).sum();
+    let logins: usize = stormers
+        .into_iter()
+        .map(|h| h.join().expect("stormer"))
+        .sum();
     assert!(logins > 0);
     // Generous: one PBKDF2 at 600k iterations takes ~0.2 s of a core here; validation
     // queued behind the storm would take seconds.
-    assert!(worst < Duration::from_millis(750), "validation took {worst:?} during a login storm");
+    assert!(
+        worst < Duration::from_millis(750),
+        "validation took {worst:?} during a login storm"
+    );
 }

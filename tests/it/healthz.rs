@@ -13,7 +13,10 @@ fn serve_prints_address_and_answers_healthz() {
     assert_eq!(r.status, 404);
     let r = reply(agent().post(&server.url("/healthz")).send(""));
     assert_eq!(r.status, 405);
-    assert!(server.stop().success(), "SIGTERM must stop the server cleanly");
+    assert!(
+        server.stop().success(),
+        "SIGTERM must stop the server cleanly"
+    );
 }
 
 #[test]
@@ -31,7 +34,11 @@ fn serve_refuses_a_port_in_use() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let o = Oauthd::new();
-    let out = o.command().args(["serve", "--listen", &addr]).output().expect("run");
+    let out = o
+        .command()
+        .args(["serve", "--listen", &addr])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot listen on"), "{stderr}");

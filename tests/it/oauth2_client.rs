@@ -4,8 +4,8 @@
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, RefreshToken,
-    Scope, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
+    RefreshToken, Scope, TokenResponse, TokenUrl,
 };
 
 use crate::flow_support::*;
@@ -21,10 +21,20 @@ fn http_client(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, std
 
 /// Plays the user at the sign-in page: opens `authorize_url`, posts the form with the
 /// password, and returns the redirect's query pairs.
-fn sign_in_at(authorize_url: &str, email: &str, password: &str) -> std::collections::HashMap<String, String> {
+fn sign_in_at(
+    authorize_url: &str,
+    email: &str,
+    password: &str,
+) -> std::collections::HashMap<String, String> {
     let page = reply(agent().get(authorize_url).call());
     assert_eq!(page.status, 200, "{}", page.body);
-    let cookie = page.header("set-cookie").expect("cookie").split(';').next().expect("pair").to_owned();
+    let cookie = page
+        .header("set-cookie")
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
     let mut form: Vec<(String, String)> = page
         .body
         .split("<input type=\"hidden\" name=\"")
@@ -37,9 +47,19 @@ fn sign_in_at(authorize_url: &str, email: &str, password: &str) -> std::collecti
         .collect();
     form.push(("email".into(), email.into()));
     form.push(("password".into(), password.into()));
-    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
     let origin = url::Url::parse(authorize_url).expect("url");
-    let post_url = format!("{}://{}/oauth/authorize", origin.scheme(), origin.host_str().zip(origin.port()).map(|(h, p)| format!("{h}:{p}")).expect("host"));
+    let post_url = format!(
+        "{}://{}/oauth/authorize",
+        origin.scheme(),
+        origin
+            .host_str()
+            .zip(origin.port())
+            .map(|(h, p)| format!("{h}:{p}"))
+            .expect("host")
+    );
     let r = reply(
         agent()
             .post(&post_url)
@@ -78,8 +98,14 @@ fn oauth2_crate_runs_code_flow_with_pkce_and_refresh() {
         .request(&http_client)
         .expect("code exchange through the oauth2 crate");
     assert_eq!(tokens.token_type(), &oauth2::basic::BasicTokenType::Bearer);
-    assert_eq!(tokens.expires_in(), Some(std::time::Duration::from_secs(86400)));
-    assert_eq!(tokens.scopes().map(|s| s[0].to_string()).as_deref(), Some("read"));
+    assert_eq!(
+        tokens.expires_in(),
+        Some(std::time::Duration::from_secs(86400))
+    );
+    assert_eq!(
+        tokens.scopes().map(|s| s[0].to_string()).as_deref(),
+        Some("read")
+    );
     let me = get_bearer(&server, "/api/me", tokens.access_token().secret());
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["email"], "carol@example.com");
@@ -89,10 +115,23 @@ fn oauth2_crate_runs_code_flow_with_pkce_and_refresh() {
         .request(&http_client)
         .expect("refresh through the oauth2 crate");
     let rotated = refreshed.refresh_token().expect("rotated refresh token");
-    assert_ne!(rotated.secret(), first_refresh.secret(), "a public client's refresh token rotates");
-    assert_eq!(get_bearer(&server, "/api/me", refreshed.access_token().secret()).status, 200);
-    let again = client.exchange_refresh_token(rotated).request(&http_client).expect("second refresh");
-    assert_eq!(get_bearer(&server, "/api/me", again.access_token().secret()).status, 200);
+    assert_ne!(
+        rotated.secret(),
+        first_refresh.secret(),
+        "a public client's refresh token rotates"
+    );
+    assert_eq!(
+        get_bearer(&server, "/api/me", refreshed.access_token().secret()).status,
+        200
+    );
+    let again = client
+        .exchange_refresh_token(rotated)
+        .request(&http_client)
+        .expect("second refresh");
+    assert_eq!(
+        get_bearer(&server, "/api/me", again.access_token().secret()).status,
+        200
+    );
 }
 
 #[test]
@@ -109,7 +148,10 @@ fn oauth2_crate_reports_a_wrong_verifier_as_invalid_grant() {
         .set_redirect_uri(RedirectUrl::new(redirect.into()).expect("redirect"));
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
     let (_, wrong_verifier) = PkceCodeChallenge::new_random_sha256();
-    let (authorize_url, _) = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge).url();
+    let (authorize_url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
     let answer = sign_in_at(authorize_url.as_str(), "carol@example.com", "hunter22");
     let error = client
         .exchange_code(AuthorizationCode::new(answer["code"].clone()))
@@ -118,7 +160,10 @@ fn oauth2_crate_reports_a_wrong_verifier_as_invalid_grant() {
         .expect_err("a wrong verifier must fail");
     match error {
         oauth2::RequestTokenError::ServerResponse(response) => {
-            assert_eq!(response.error(), &oauth2::basic::BasicErrorResponseType::InvalidGrant);
+            assert_eq!(
+                response.error(),
+                &oauth2::basic::BasicErrorResponseType::InvalidGrant
+            );
         }
         other => panic!("expected invalid_grant, got {other:?}"),
     }
@@ -150,7 +195,11 @@ fn alexa_style_account_linking_exchange_and_refresh() {
         let r = post_form(
             &server,
             "/api/oauth_access_token",
-            &[("grant_type", "authorization_code"), ("code", &answer["code"]), ("redirect_uri", redirect)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &answer["code"]),
+                ("redirect_uri", redirect),
+            ],
             Some(&basic("alexa-skill", &secret)),
         );
         assert_eq!(r.status, 200, "{}", r.body);
@@ -162,12 +211,23 @@ fn alexa_style_account_linking_exchange_and_refresh() {
             let r = post_form(
                 &server,
                 "/api/oauth_access_token",
-                &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)],
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh_token),
+                ],
                 Some(&basic("alexa-skill", &secret)),
             );
             assert_eq!(r.status, 200, "{}", r.body);
             assert_eq!(r.json()["refresh_token"], refresh_token.as_str());
-            assert_eq!(get_bearer(&server, "/api/me", r.json()["access_token"].as_str().expect("at")).status, 200);
+            assert_eq!(
+                get_bearer(
+                    &server,
+                    "/api/me",
+                    r.json()["access_token"].as_str().expect("at")
+                )
+                .status,
+                200
+            );
         }
     }
 }
@@ -182,8 +242,13 @@ fn oauth2_crate_refresh_token_type_is_usable_as_seed_refresh() {
         .set_client_secret(ClientSecret::new(s.secret.clone()))
         .set_token_uri(TokenUrl::new(s.server.url("/api/oauth_access_token")).expect("token url"));
     let refreshed = client
-        .exchange_refresh_token(&RefreshToken::new(v["refresh_token"].as_str().expect("rt").into()))
+        .exchange_refresh_token(&RefreshToken::new(
+            v["refresh_token"].as_str().expect("rt").into(),
+        ))
         .request(&http_client)
         .expect("refresh");
-    assert_eq!(refreshed.refresh_token().map(|t| t.secret().as_str()), v["refresh_token"].as_str());
+    assert_eq!(
+        refreshed.refresh_token().map(|t| t.secret().as_str()),
+        v["refresh_token"].as_str()
+    );
 }

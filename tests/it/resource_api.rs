@@ -9,7 +9,10 @@ use crate::support::{agent, reply};
 fn access_and_refresh(s: &Seeded) -> (String, String) {
     let code = login_code(&s.server, json!({}));
     let v = exchange(s, &code).json();
-    (v["access_token"].as_str().expect("at").to_owned(), v["refresh_token"].as_str().expect("rt").to_owned())
+    (
+        v["access_token"].as_str().expect("at").to_owned(),
+        v["refresh_token"].as_str().expect("rt").to_owned(),
+    )
 }
 
 #[test]
@@ -17,13 +20,31 @@ fn me_lists_orgs_and_selects_one_by_parameter_or_cookie() {
     let s = seeded(&[]);
     let org = s.o.json(&["org", "add", "Acme Farms"]);
     s.o.json(&["org", "add", "Other Org"]);
-    s.o.ok(&["org", "member", "add", "Acme Farms", EMAIL, "--role", "admin"]);
+    s.o.ok(&[
+        "org",
+        "member",
+        "add",
+        "Acme Farms",
+        EMAIL,
+        "--role",
+        "admin",
+    ]);
     let (access, _) = access_and_refresh(&s);
     let me = get_bearer(&s.server, "/api/me", &access);
     assert_eq!(me.status, 200, "{}", me.body);
     let v = me.json();
-    assert_eq!(v.as_object().expect("obj").keys().cloned().collect::<Vec<_>>(), ["id", "email", "name", "orgs", "org"]);
-    assert_eq!(v["orgs"], json!([{"id": org["id"], "name": "Acme Farms", "role": "admin"}]));
+    assert_eq!(
+        v.as_object()
+            .expect("obj")
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+        ["id", "email", "name", "orgs", "org"]
+    );
+    assert_eq!(
+        v["orgs"],
+        json!([{"id": org["id"], "name": "Acme Farms", "role": "admin"}])
+    );
     assert_eq!(v["org"], serde_json::Value::Null);
     let by_param = get_bearer(&s.server, "/api/me?org=acme%20farms", &access).json();
     assert_eq!(by_param["org"]["role"], "admin");
@@ -39,14 +60,25 @@ fn me_lists_orgs_and_selects_one_by_parameter_or_cookie() {
     let not_member = get_bearer(&s.server, "/api/me?org=Other%20Org", &access);
     assert_eq!(not_member.status, 403);
     assert_eq!(not_member.json(), json!({"error": "forbidden"}));
-    assert_eq!(get_bearer(&s.server, "/api/me?org=no-such-org", &access).status, 403);
+    assert_eq!(
+        get_bearer(&s.server, "/api/me?org=no-such-org", &access).status,
+        403
+    );
 }
 
 #[test]
 fn verify_answers_forward_auth_with_identity_headers() {
     let s = seeded(&[]);
     s.o.json(&["org", "add", "Acme Farms"]);
-    s.o.ok(&["org", "member", "add", "Acme Farms", EMAIL, "--role", "viewer"]);
+    s.o.ok(&[
+        "org",
+        "member",
+        "add",
+        "Acme Farms",
+        EMAIL,
+        "--role",
+        "viewer",
+    ]);
     let (access, _) = access_and_refresh(&s);
     let r = get_bearer(&s.server, "/api/auth/verify?org=Acme%20Farms", &access);
     assert_eq!(r.status, 200);
@@ -57,7 +89,10 @@ fn verify_answers_forward_auth_with_identity_headers() {
     let plain = get_bearer(&s.server, "/api/auth/verify", &access);
     assert_eq!(plain.status, 200);
     assert_eq!(plain.header("x-auth-org"), None);
-    assert_eq!(get_bearer(&s.server, "/api/auth/verify", "bogus").status, 401);
+    assert_eq!(
+        get_bearer(&s.server, "/api/auth/verify", "bogus").status,
+        401
+    );
 }
 
 #[test]
@@ -65,10 +100,16 @@ fn bearer_errors_follow_rfc6750() {
     let s = seeded(&[]);
     let missing = reply(agent().get(&s.server.url("/api/me")).call());
     assert_eq!(missing.status, 401);
-    assert_eq!(missing.header("www-authenticate"), Some("Bearer realm=\"oauthd\""));
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some("Bearer realm=\"oauthd\"")
+    );
     let unknown = get_bearer(&s.server, "/api/me", "70d9e020-5ada-37c2-a653-e9052bda32d3");
     assert_eq!(unknown.status, 401);
-    assert_eq!(unknown.header("www-authenticate"), Some("Bearer realm=\"oauthd\", error=\"invalid_token\""));
+    assert_eq!(
+        unknown.header("www-authenticate"),
+        Some("Bearer realm=\"oauthd\", error=\"invalid_token\"")
+    );
 }
 
 #[test]
@@ -78,7 +119,10 @@ fn expired_access_tokens_stop_working() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let r = get_bearer(&s.server, "/api/me", &access);
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"oauthd\", error=\"invalid_token\""));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"oauthd\", error=\"invalid_token\"")
+    );
 }
 
 #[test]
@@ -98,13 +142,19 @@ fn disabling_or_removing_a_user_kills_their_tokens_at_once() {
 fn password_change_and_admin_revocation_kill_tokens() {
     let s = seeded(&[]);
     let (access, _) = access_and_refresh(&s);
-    let out = s.o.cli_stdin(&["user", "passwd", EMAIL, "--password-stdin"], "new password\n");
+    let out = s.o.cli_stdin(
+        &["user", "passwd", EMAIL, "--password-stdin"],
+        "new password\n",
+    );
     assert!(out.status.success());
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
     let r = login(&s.server, &login_body(json!({"password": "new password"})));
     assert_eq!(r.status, 200);
     let code = r.json()["oauthCode"].as_str().expect("code").to_owned();
-    let access = exchange(&s, &code).json()["access_token"].as_str().expect("at").to_owned();
+    let access = exchange(&s, &code).json()["access_token"]
+        .as_str()
+        .expect("at")
+        .to_owned();
     s.o.ok(&["token", "revoke", "--client", CLIENT_ID]);
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
 }
@@ -114,23 +164,58 @@ fn revocation_of_a_refresh_token_revokes_its_grant() {
     let s = seeded(&[]);
     let (access, refresh_token) = access_and_refresh(&s);
     let auth = basic(CLIENT_ID, &s.secret);
-    let r = post_form(&s.server, "/oauth/revoke", &[("token", &refresh_token), ("token_type_hint", "refresh_token")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/revoke",
+        &[
+            ("token", &refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ],
+        Some(&auth),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
     assert_eq!(refresh(&s, &refresh_token).status, 400);
     // Unknown tokens still answer 200 (RFC 7009 §2.2).
-    assert_eq!(post_form(&s.server, "/oauth/revoke", &[("token", "unknown")], Some(&auth)).status, 200);
+    assert_eq!(
+        post_form(
+            &s.server,
+            "/oauth/revoke",
+            &[("token", "unknown")],
+            Some(&auth)
+        )
+        .status,
+        200
+    );
     // Revocation needs client authentication.
-    assert_oauth_error(&post_form(&s.server, "/oauth/revoke", &[("token", "x")], Some(&basic(CLIENT_ID, "bad"))), 401, "invalid_client");
-    assert_oauth_error(&post_form(&s.server, "/oauth/revoke", &[], Some(&auth)), 400, "invalid_request");
+    assert_oauth_error(
+        &post_form(
+            &s.server,
+            "/oauth/revoke",
+            &[("token", "x")],
+            Some(&basic(CLIENT_ID, "bad")),
+        ),
+        401,
+        "invalid_client",
+    );
+    assert_oauth_error(
+        &post_form(&s.server, "/oauth/revoke", &[], Some(&auth)),
+        400,
+        "invalid_request",
+    );
 }
 
 #[test]
 fn revocation_of_an_access_token_leaves_the_refresh_token() {
     let s = seeded(&[]);
     let (access, refresh_token) = access_and_refresh(&s);
-    let r = post_form(&s.server, "/oauth/revoke", &[("token", &access)], Some(&basic(CLIENT_ID, &s.secret)));
+    let r = post_form(
+        &s.server,
+        "/oauth/revoke",
+        &[("token", &access)],
+        Some(&basic(CLIENT_ID, &s.secret)),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
     assert_eq!(refresh(&s, &refresh_token).status, 200);
@@ -141,7 +226,12 @@ fn a_client_cannot_revoke_another_clients_tokens() {
     let s = seeded(&[]);
     let other_secret = s.o.add_client("other", &["http://acme.com"]);
     let (access, _) = access_and_refresh(&s);
-    let r = post_form(&s.server, "/oauth/revoke", &[("token", &access)], Some(&basic("other", &other_secret)));
+    let r = post_form(
+        &s.server,
+        "/oauth/revoke",
+        &[("token", &access)],
+        Some(&basic("other", &other_secret)),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
 }
@@ -152,7 +242,12 @@ fn introspection_describes_live_tokens_and_nothing_else() {
     let (access, refresh_token) = access_and_refresh(&s);
     let user_id = get_bearer(&s.server, "/api/me", &access).json()["id"].clone();
     let auth = basic(CLIENT_ID, &s.secret);
-    let r = post_form(&s.server, "/oauth/introspect", &[("token", &access)], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/introspect",
+        &[("token", &access)],
+        Some(&auth),
+    );
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["active"], true);
@@ -161,36 +256,82 @@ fn introspection_describes_live_tokens_and_nothing_else() {
     assert_eq!(v["username"], EMAIL);
     assert_eq!(v["scope"], "xx");
     assert_eq!(v["token_type"], "bearer");
-    let (exp, iat) = (v["exp"].as_i64().expect("exp"), v["iat"].as_i64().expect("iat"));
+    let (exp, iat) = (
+        v["exp"].as_i64().expect("exp"),
+        v["iat"].as_i64().expect("iat"),
+    );
     assert_eq!(exp - iat, 86400);
-    let r = post_form(&s.server, "/oauth/introspect", &[("token", &refresh_token), ("token_type_hint", "refresh_token")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/introspect",
+        &[
+            ("token", &refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ],
+        Some(&auth),
+    );
     assert_eq!(r.json()["active"], true);
-    let r = post_form(&s.server, "/oauth/introspect", &[("token", "nope")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/introspect",
+        &[("token", "nope")],
+        Some(&auth),
+    );
     assert_eq!(r.body, r#"{"active":false}"#);
-    assert_oauth_error(&post_form(&s.server, "/oauth/introspect", &[("token", &access)], None), 401, "invalid_client");
+    assert_oauth_error(
+        &post_form(&s.server, "/oauth/introspect", &[("token", &access)], None),
+        401,
+        "invalid_client",
+    );
     s.o.add_public_client("pub", &["https://app.example/cb"], &[]);
-    let r = post_form(&s.server, "/oauth/introspect", &[("token", &access), ("client_id", "pub")], None);
+    let r = post_form(
+        &s.server,
+        "/oauth/introspect",
+        &[("token", &access), ("client_id", "pub")],
+        None,
+    );
     assert_oauth_error(&r, 401, "invalid_client");
 }
 
 #[test]
 fn metadata_names_the_endpoints_under_the_issuer() {
     let s = seeded(&["--issuer", "https://auth.example.com/"]);
-    let r = reply(agent().get(&s.server.url("/.well-known/oauth-authorization-server")).call());
+    let r = reply(
+        agent()
+            .get(&s.server.url("/.well-known/oauth-authorization-server"))
+            .call(),
+    );
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["issuer"], "https://auth.example.com");
-    assert_eq!(v["authorization_endpoint"], "https://auth.example.com/oauth/authorize");
+    assert_eq!(
+        v["authorization_endpoint"],
+        "https://auth.example.com/oauth/authorize"
+    );
     assert_eq!(v["token_endpoint"], "https://auth.example.com/oauth/token");
-    assert_eq!(v["revocation_endpoint"], "https://auth.example.com/oauth/revoke");
-    assert_eq!(v["introspection_endpoint"], "https://auth.example.com/oauth/introspect");
-    assert_eq!(v["code_challenge_methods_supported"], json!(["S256", "plain"]));
+    assert_eq!(
+        v["revocation_endpoint"],
+        "https://auth.example.com/oauth/revoke"
+    );
+    assert_eq!(
+        v["introspection_endpoint"],
+        "https://auth.example.com/oauth/introspect"
+    );
+    assert_eq!(
+        v["code_challenge_methods_supported"],
+        json!(["S256", "plain"])
+    );
     assert_eq!(v["response_types_supported"], json!(["code"]));
 }
 
 #[test]
 fn metadata_issuer_defaults_to_the_bound_address() {
     let s = seeded(&[]);
-    let v = reply(agent().get(&s.server.url("/.well-known/oauth-authorization-server")).call()).json();
+    let v = reply(
+        agent()
+            .get(&s.server.url("/.well-known/oauth-authorization-server"))
+            .call(),
+    )
+    .json();
     assert_eq!(v["issuer"], format!("http://{}", s.server.addr));
 }

@@ -14,11 +14,27 @@ fn seed_headless_login_answers_exactly_the_seed_shape() {
     let s = seeded(&[]);
     let r = login(&s.server, &login_body(json!({})));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.header("content-type"), Some("application/json;charset=UTF-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json;charset=UTF-8")
+    );
     let v = r.json();
     // Member order as in the seed.
-    assert_eq!(keys(&v), ["success", "oauthCode", "oauthState", "message", "oauthRedirectUri"]);
-    assert!(r.body.starts_with("{\"success\":true,\"oauthCode\":\""), "{}", r.body);
+    assert_eq!(
+        keys(&v),
+        [
+            "success",
+            "oauthCode",
+            "oauthState",
+            "message",
+            "oauthRedirectUri"
+        ]
+    );
+    assert!(
+        r.body.starts_with("{\"success\":true,\"oauthCode\":\""),
+        "{}",
+        r.body
+    );
     assert_eq!(v["success"], true);
     assert_eq!(v["oauthState"], "zzz");
     assert_eq!(v["message"], "Login succeeded.");
@@ -29,7 +45,10 @@ fn seed_headless_login_answers_exactly_the_seed_shape() {
 #[test]
 fn seed_login_without_state_or_redirect_uses_null_and_the_registered_uri() {
     let s = seeded(&[]);
-    let r = login(&s.server, &login_body(json!({"state": null, "redirect_uri": null})));
+    let r = login(
+        &s.server,
+        &login_body(json!({"state": null, "redirect_uri": null})),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["oauthState"], Value::Null);
     assert_eq!(r.json()["oauthRedirectUri"], "http://acme.com");
@@ -41,11 +60,17 @@ fn seed_access_token_answer_has_exactly_the_seed_members_and_headers() {
     let code = login_code(&s.server, json!({"scope": null}));
     let r = exchange(&s, &code);
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.header("content-type"), Some("application/json;charset=UTF-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json;charset=UTF-8")
+    );
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("pragma"), Some("no-cache"));
     let v = r.json();
-    assert_eq!(keys(&v), ["access_token", "token_type", "expires_in", "refresh_token"]);
+    assert_eq!(
+        keys(&v),
+        ["access_token", "token_type", "expires_in", "refresh_token"]
+    );
     assert_eq!(v["token_type"], "bearer");
     assert_eq!(v["expires_in"], 86400);
     assert!(is_uuid_text(v["access_token"].as_str().expect("at")));
@@ -57,7 +82,16 @@ fn seed_access_token_includes_scope_when_one_was_asked() {
     let s = seeded(&[]);
     let code = login_code(&s.server, json!({}));
     let v = exchange(&s, &code).json();
-    assert_eq!(keys(&v), ["access_token", "token_type", "expires_in", "refresh_token", "scope"]);
+    assert_eq!(
+        keys(&v),
+        [
+            "access_token",
+            "token_type",
+            "expires_in",
+            "refresh_token",
+            "scope"
+        ]
+    );
     assert_eq!(v["scope"], "xx");
 }
 
@@ -78,7 +112,12 @@ fn seed_parameters_work_in_query_string_form_body_and_json_body() {
     let r = post_form(
         &s.server,
         "/api/oauth_access_token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("client_id", CLIENT_ID), ("client_secret", &s.secret)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", CLIENT_ID),
+            ("client_secret", &s.secret),
+        ],
         None,
     );
     assert_eq!(r.status, 200, "form: {}", r.body);
@@ -105,7 +144,10 @@ fn seed_token_is_used_as_bearer_and_refreshes() {
     assert_eq!(r.json()["email"], EMAIL);
     let refreshed = refresh(&s, tokens["refresh_token"].as_str().expect("rt"));
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
-    let new_access = refreshed.json()["access_token"].as_str().expect("at").to_owned();
+    let new_access = refreshed.json()["access_token"]
+        .as_str()
+        .expect("at")
+        .to_owned();
     assert_ne!(new_access, access);
     assert_eq!(get_bearer(&s.server, "/api/me", &new_access).status, 200);
 }
@@ -114,7 +156,10 @@ fn seed_token_is_used_as_bearer_and_refreshes() {
 fn seed_login_failures_have_their_statuses() {
     let s = seeded(&[]);
     let malformed = reply(
-        agent().post(&s.server.url("/api/oauth_login")).header("content-type", "application/json").send("{\"email\":"),
+        agent()
+            .post(&s.server.url("/api/oauth_login"))
+            .header("content-type", "application/json")
+            .send("{\"email\":"),
     );
     assert_eq!(malformed.status, 400);
     assert_eq!(malformed.json()["success"], false);
@@ -126,8 +171,14 @@ fn seed_login_failures_have_their_statuses() {
         (json!({"client_id": null}), "missing client_id"),
         (json!({"response_type": "token"}), "response_type not code"),
         (json!({"client_id": "nope"}), "unknown client"),
-        (json!({"redirect_uri": "http://evil.example"}), "unregistered redirect"),
-        (json!({"redirect_uri": "http://acme.com/other"}), "prefix of a registered redirect"),
+        (
+            json!({"redirect_uri": "http://evil.example"}),
+            "unregistered redirect",
+        ),
+        (
+            json!({"redirect_uri": "http://acme.com/other"}),
+            "prefix of a registered redirect",
+        ),
     ] {
         let r = login(&s.server, &login_body(overrides));
         assert_eq!(r.status, 400, "{why}: {}", r.body);
@@ -140,7 +191,10 @@ fn seed_login_failures_have_their_statuses() {
 fn seed_login_wrong_password_and_unknown_email_look_the_same() {
     let s = seeded(&[]);
     let wrong = login(&s.server, &login_body(json!({"password": "nope"})));
-    let unknown = login(&s.server, &login_body(json!({"email": "nobody@example.com"})));
+    let unknown = login(
+        &s.server,
+        &login_body(json!({"email": "nobody@example.com"})),
+    );
     assert_eq!(wrong.status, 401);
     assert_eq!(unknown.status, 401);
     assert_eq!(wrong.body, unknown.body);
@@ -159,6 +213,9 @@ fn seed_login_of_a_disabled_user_is_403() {
 #[test]
 fn seed_login_email_is_case_insensitive() {
     let s = seeded(&[]);
-    let r = login(&s.server, &login_body(json!({"email": "BBB@GroveStreams.com"})));
+    let r = login(
+        &s.server,
+        &login_body(json!({"email": "BBB@GroveStreams.com"})),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
 }

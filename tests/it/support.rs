@@ -44,7 +44,11 @@ impl Oauthd {
 
     /// Runs the CLI with `args` and empty (non-terminal) stdin.
     pub fn cli(&self, args: &[&str]) -> Output {
-        self.command().args(args).stdin(Stdio::null()).output().expect("run oauthd")
+        self.command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run oauthd")
     }
 
     /// Runs the CLI with `args`, feeding `input` on stdin.
@@ -57,7 +61,12 @@ impl Oauthd {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn oauthd");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
         child.wait_with_output().expect("wait")
     }
 
@@ -73,12 +82,16 @@ impl Oauthd {
         let mut with_json = args.to_vec();
         with_json.push("--json");
         let stdout = self.ok(&with_json);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {stdout}"))
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {stdout}"))
     }
 
     /// Adds a user with `password` (via --password-stdin).
     pub fn add_user(&self, email: &str, password: &str) -> serde_json::Value {
-        let out = self.cli_stdin(&["user", "add", email, "--password-stdin", "--json"], &format!("{password}\n"));
+        let out = self.cli_stdin(
+            &["user", "add", email, "--password-stdin", "--json"],
+            &format!("{password}\n"),
+        );
         assert_success(&out, &["user", "add", email]);
         serde_json::from_slice(&out.stdout).expect("user add json")
     }
@@ -90,12 +103,23 @@ impl Oauthd {
             args.extend(["--redirect-uri", uri]);
         }
         let value = self.json(&args);
-        value["client_secret"].as_str().expect("client_secret").to_owned()
+        value["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_owned()
     }
 
     /// Registers a public client (no secret).
     pub fn add_public_client(&self, id: &str, redirect_uris: &[&str], extra: &[&str]) {
-        let mut args = vec!["client", "add", "--name", "Public App", "--id", id, "--public"];
+        let mut args = vec![
+            "client",
+            "add",
+            "--name",
+            "Public App",
+            "--id",
+            id,
+            "--public",
+        ];
         for uri in redirect_uris {
             args.extend(["--redirect-uri", uri]);
         }
@@ -111,7 +135,11 @@ impl Oauthd {
     /// As [`Oauthd::serve`], with extra environment variables.
     pub fn serve_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = self.command();
-        command.arg("serve").arg("--listen").arg("127.0.0.1:0").args(extra);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(extra);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -154,7 +182,10 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
             std::thread::sleep(Duration::from_millis(100));
-            panic!("unexpected first stdout line {line:?}; stderr: {}", stderr.lock().expect("lock"));
+            panic!(
+                "unexpected first stdout line {line:?}; stderr: {}",
+                stderr.lock().expect("lock")
+            );
         };
         let addr = addr.parse().expect("address");
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -162,7 +193,11 @@ impl Server {
             let mut sink = Vec::new();
             let _ = stdout.read_to_end(&mut sink);
         });
-        Server { child, addr, stderr }
+        Server {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -240,7 +275,11 @@ pub fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) ->
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.body_mut().read_to_string().unwrap_or_default();
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A path inside the test's temp dir.
@@ -267,7 +306,11 @@ pub fn expect_output_exit(out: &Output, args: &[&str], code: i32) -> String {
         "oauthd {args:?}: expected exit {code}\nstdout: {}\nstderr: {stderr}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(out.stdout.is_empty(), "oauthd {args:?}: stdout not empty: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "oauthd {args:?}: stdout not empty: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     stderr
 }
 
@@ -275,7 +318,10 @@ pub fn expect_output_exit(out: &Output, args: &[&str], code: i32) -> String {
 pub fn assert_one_line_error(stderr: &str, contains: &str) {
     assert!(stderr.starts_with("oauthd: "), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(contains), "expected {contains:?} in {stderr}");
+    assert!(
+        stderr.contains(contains),
+        "expected {contains:?} in {stderr}"
+    );
 }
 
 /// Inserts a live grant with one access and one refresh token straight into the
@@ -314,6 +360,8 @@ pub fn live_tokens(o: &Oauthd) -> (i64, i64) {
         check["live_access_tokens"].as_i64().expect("n"),
         check["live_refresh_tokens"].as_i64().expect("n"),
     )
+}
+
 /// A valid `width`×`height` PNG filled with one `rgb` colour, built by hand (stored
 /// deflate blocks, CRC-32, Adler-32) so tests need no image crate. Small sizes only: the
 /// whole image must fit one stored block (≤ 65535 bytes of scanlines).

@@ -9,7 +9,10 @@ use crate::support::{agent, reply};
 fn tokens(r: &crate::support::Reply) -> (String, String) {
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
-    (v["access_token"].as_str().expect("at").to_owned(), v["refresh_token"].as_str().expect("rt").to_owned())
+    (
+        v["access_token"].as_str().expect("at").to_owned(),
+        v["refresh_token"].as_str().expect("rt").to_owned(),
+    )
 }
 
 #[test]
@@ -18,10 +21,17 @@ fn token_rejects_reused_code_and_revokes_what_it_issued() {
     let code = login_code(&s.server, json!({}));
     let (access, refresh_token) = tokens(&exchange(&s, &code));
     let (refreshed_access, _) = tokens(&refresh(&s, &refresh_token));
-    assert_eq!(get_bearer(&s.server, "/api/me", &refreshed_access).status, 200);
+    assert_eq!(
+        get_bearer(&s.server, "/api/me", &refreshed_access).status,
+        200
+    );
     assert_oauth_error(&exchange(&s, &code), 400, "invalid_grant");
     for token in [&access, &refreshed_access] {
-        assert_eq!(get_bearer(&s.server, "/api/me", token).status, 401, "replay must revoke every token of the code");
+        assert_eq!(
+            get_bearer(&s.server, "/api/me", token).status,
+            401,
+            "replay must revoke every token of the code"
+        );
     }
     assert_oauth_error(&refresh(&s, &refresh_token), 400, "invalid_grant");
 }
@@ -51,7 +61,11 @@ fn token_failures_for_other_reasons_do_not_use_the_code_up() {
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://acme.com/else")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://acme.com/else"),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     );
     assert_oauth_error(&r, 400, "invalid_grant");
@@ -72,9 +86,21 @@ fn token_failures_for_other_reasons_do_not_use_the_code_up() {
 fn token_client_authentication_errors() {
     let s = seeded(&[]);
     let code = login_code(&s.server, json!({}));
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+    ];
     // No authentication at all for a confidential client.
-    let r = post_form(&s.server, "/oauth/token", &[("grant_type", "authorization_code"), ("code", &code), ("client_id", CLIENT_ID)], None);
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", CLIENT_ID),
+        ],
+        None,
+    );
     assert_oauth_error(&r, 401, "invalid_client");
     // Unknown client.
     let r = post_form(&s.server, "/oauth/token", &form, Some(&basic("nope", "x")));
@@ -83,14 +109,22 @@ fn token_client_authentication_errors() {
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("client_id", "other")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "other"),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     );
     assert_oauth_error(&r, 400, "invalid_request");
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("client_secret", "different")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_secret", "different"),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     );
     assert_oauth_error(&r, 400, "invalid_request");
@@ -98,7 +132,12 @@ fn token_client_authentication_errors() {
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("client_id", CLIENT_ID), ("client_secret", &s.secret)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", CLIENT_ID),
+            ("client_secret", &s.secret),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     );
     tokens(&r);
@@ -110,15 +149,40 @@ fn token_request_errors() {
     let auth = basic(CLIENT_ID, &s.secret);
     let r = post_form(&s.server, "/oauth/token", &[("code", "x")], Some(&auth));
     assert_oauth_error(&r, 400, "invalid_request");
-    let r = post_form(&s.server, "/oauth/token", &[("grant_type", "password")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[("grant_type", "password")],
+        Some(&auth),
+    );
     assert_oauth_error(&r, 400, "unsupported_grant_type");
-    let r = post_form(&s.server, "/oauth/token", &[("grant_type", "authorization_code")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[("grant_type", "authorization_code")],
+        Some(&auth),
+    );
     assert_oauth_error(&r, 400, "invalid_request");
-    let r = post_form(&s.server, "/oauth/token", &[("grant_type", "refresh_token")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[("grant_type", "refresh_token")],
+        Some(&auth),
+    );
     assert_oauth_error(&r, 400, "invalid_request");
-    let r = post_form(&s.server, "/oauth/token", &[("grant_type", "authorization_code"), ("code", "not-a-code")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[("grant_type", "authorization_code"), ("code", "not-a-code")],
+        Some(&auth),
+    );
     assert_oauth_error(&r, 400, "invalid_grant");
-    let r = post_form(&s.server, "/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", "nope")], Some(&auth));
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", "nope")],
+        Some(&auth),
+    );
     assert_oauth_error(&r, 400, "invalid_grant");
     // A parameter sent twice (RFC 6749 §3.1), also across query string and body.
     let r = reply(
@@ -147,7 +211,11 @@ fn token_refresh_scope_cannot_widen() {
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token), ("scope", "read write")],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("scope", "read write"),
+        ],
         Some(&basic(CLIENT_ID, &s.secret)),
     );
     assert_oauth_error(&r, 400, "invalid_scope");
@@ -174,29 +242,55 @@ fn exchange_with_verifier(s: &Seeded, code: &str, verifier: Option<&str>) -> cra
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }
-    post_form(&s.server, "/oauth/token", &form, Some(&basic(CLIENT_ID, &s.secret)))
+    post_form(
+        &s.server,
+        "/oauth/token",
+        &form,
+        Some(&basic(CLIENT_ID, &s.secret)),
+    )
 }
 
 #[test]
 fn token_pkce_s256_and_plain() {
     let s = seeded(&[]);
-    let code = login_code(&s.server, json!({"code_challenge": CHALLENGE_S256, "code_challenge_method": "S256"}));
-    assert_oauth_error(&exchange_with_verifier(&s, &code, None), 400, "invalid_request");
+    let code = login_code(
+        &s.server,
+        json!({"code_challenge": CHALLENGE_S256, "code_challenge_method": "S256"}),
+    );
+    assert_oauth_error(
+        &exchange_with_verifier(&s, &code, None),
+        400,
+        "invalid_request",
+    );
     let wrong = VERIFIER.replace('d', "e");
-    assert_oauth_error(&exchange_with_verifier(&s, &code, Some(&wrong)), 400, "invalid_grant");
+    assert_oauth_error(
+        &exchange_with_verifier(&s, &code, Some(&wrong)),
+        400,
+        "invalid_grant",
+    );
     tokens(&exchange_with_verifier(&s, &code, Some(VERIFIER)));
-    let code = login_code(&s.server, json!({"code_challenge": VERIFIER, "code_challenge_method": "plain"}));
+    let code = login_code(
+        &s.server,
+        json!({"code_challenge": VERIFIER, "code_challenge_method": "plain"}),
+    );
     tokens(&exchange_with_verifier(&s, &code, Some(VERIFIER)));
     // A verifier for a code issued without a challenge is refused (downgrade).
     let code = login_code(&s.server, json!({}));
-    assert_oauth_error(&exchange_with_verifier(&s, &code, Some(VERIFIER)), 400, "invalid_grant");
+    assert_oauth_error(
+        &exchange_with_verifier(&s, &code, Some(VERIFIER)),
+        400,
+        "invalid_grant",
+    );
 }
 
 #[test]
 fn token_pkce_is_required_for_clients_registered_with_require_pkce() {
     let s = seeded(&[]);
     s.o.add_public_client("spa", &["https://spa.example/cb"], &["--require-pkce"]);
-    let r = login(&s.server, &login_body(json!({"client_id": "spa", "redirect_uri": "https://spa.example/cb"})));
+    let r = login(
+        &s.server,
+        &login_body(json!({"client_id": "spa", "redirect_uri": "https://spa.example/cb"})),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
     let code = login_code(
         &s.server,
@@ -205,7 +299,12 @@ fn token_pkce_is_required_for_clients_registered_with_require_pkce() {
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("client_id", "spa"), ("code_verifier", VERIFIER)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
         None,
     );
     tokens(&r);
@@ -214,8 +313,15 @@ fn token_pkce_is_required_for_clients_registered_with_require_pkce() {
 const PUBLIC_REDIRECT: &str = "https://app.example/cb";
 
 fn public_exchange(s: &Seeded, secret: Option<&str>) -> (String, String) {
-    let code = login_code(&s.server, json!({"client_id": "pub", "redirect_uri": PUBLIC_REDIRECT}));
-    let mut form = vec![("grant_type", "authorization_code"), ("code", code.as_str()), ("client_id", "pub")];
+    let code = login_code(
+        &s.server,
+        json!({"client_id": "pub", "redirect_uri": PUBLIC_REDIRECT}),
+    );
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", "pub"),
+    ];
     if let Some(secret) = secret {
         form.push(("client_secret", secret));
     }
@@ -223,7 +329,11 @@ fn public_exchange(s: &Seeded, secret: Option<&str>) -> (String, String) {
 }
 
 fn public_refresh(s: &Seeded, refresh_token: &str, secret: Option<&str>) -> crate::support::Reply {
-    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "pub")];
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", "pub"),
+    ];
     if let Some(secret) = secret {
         form.push(("client_secret", secret));
     }
@@ -248,7 +358,11 @@ fn token_public_client_refresh_rotates_with_grace_and_detects_theft() {
     assert_eq!(get_bearer(&s.server, "/api/me", &access_five).status, 200);
     assert_oauth_error(&public_refresh(&s, &third, None), 400, "invalid_grant");
     assert_oauth_error(&public_refresh(&s, &fifth, None), 400, "invalid_grant");
-    assert_eq!(get_bearer(&s.server, "/api/me", &access_five).status, 401, "theft revokes the grant");
+    assert_eq!(
+        get_bearer(&s.server, "/api/me", &access_five).status,
+        401,
+        "theft revokes the grant"
+    );
 }
 
 #[test]
@@ -266,10 +380,21 @@ fn token_public_client_with_bound_secret_must_repeat_it_and_keeps_its_refresh_to
     let s = seeded(&[]);
     s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
     let (_, refresh_token) = public_exchange(&s, Some("device-secret"));
-    assert_oauth_error(&public_refresh(&s, &refresh_token, None), 401, "invalid_client");
-    assert_oauth_error(&public_refresh(&s, &refresh_token, Some("other")), 401, "invalid_client");
+    assert_oauth_error(
+        &public_refresh(&s, &refresh_token, None),
+        401,
+        "invalid_client",
+    );
+    assert_oauth_error(
+        &public_refresh(&s, &refresh_token, Some("other")),
+        401,
+        "invalid_client",
+    );
     let (_, again) = tokens(&public_refresh(&s, &refresh_token, Some("device-secret")));
-    assert_eq!(again, refresh_token, "a bound grant keeps its refresh token");
+    assert_eq!(
+        again, refresh_token,
+        "a bound grant keeps its refresh token"
+    );
 }
 
 #[test]
@@ -281,7 +406,11 @@ fn token_confidential_client_keeps_its_refresh_token() {
         let (_, again) = tokens(&refresh(&s, &refresh_token));
         assert_eq!(again, refresh_token);
     }
-    assert_eq!(get_bearer(&s.server, "/api/me", &first_access).status, 200, "old access tokens stay valid until expiry");
+    assert_eq!(
+        get_bearer(&s.server, "/api/me", &first_access).status,
+        200,
+        "old access tokens stay valid until expiry"
+    );
 }
 
 #[test]
@@ -293,7 +422,10 @@ fn token_refresh_by_another_client_is_refused() {
     let r = post_form(
         &s.server,
         "/oauth/token",
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ],
         Some(&basic("other", &other_secret)),
     );
     assert_oauth_error(&r, 400, "invalid_grant");
