@@ -19,7 +19,6 @@ pub enum OAuthErrorCode {
     InvalidRequest,
     InvalidClient,
     InvalidGrant,
-    UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
 }
@@ -30,7 +29,6 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidRequest => "invalid_request",
             OAuthErrorCode::InvalidClient => "invalid_client",
             OAuthErrorCode::InvalidGrant => "invalid_grant",
-            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
         }
@@ -119,7 +117,6 @@ impl ApiError {
                     OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
                     OAuthErrorCode::InvalidRequest
                     | OAuthErrorCode::InvalidGrant
-                    | OAuthErrorCode::UnauthorizedClient
                     | OAuthErrorCode::UnsupportedGrantType
                     | OAuthErrorCode::InvalidScope => StatusCode::BAD_REQUEST,
                 };

@@ -12,6 +12,10 @@
 //!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
 //!   login rate limiting.
 
+// Request-controlled input must never reach an unwrap; tests may use them freely.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(clippy::await_holding_lock, clippy::todo, clippy::dbg_macro)]
+
 mod admin;
 mod assets;
 mod authorization;

@@ -152,10 +152,6 @@ impl HashPool {
         }
     }
 
-    pub fn iterations(&self) -> u32 {
-        self.iterations
-    }
-
     /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
     pub async fn run<T: Send + 'static>(
         &self,

@@ -136,7 +136,7 @@ fn add(store: &Store, context: &Context, args: AddArgs) -> Result<(), AdminError
         redirect_uris: &redirect_uris,
     };
     store.write(|tx| {
-        clients::insert_in_tx(tx, &new)?;
+        clients::insert(tx, &new)?;
         audit::record(
             tx,
             &audit::Event {

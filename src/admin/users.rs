@@ -118,7 +118,7 @@ fn passwd(
     let password = read_password(password_stdin)?;
     let hash = password::hash(&password, context.iterations);
     let revoked = store.write(|tx| {
-        let revoked = users::set_password_in_tx(tx, email, &hash)?;
+        let revoked = users::set_password(tx, email, &hash)?;
         if revoked.is_some() {
             audit::record(
                 tx,
@@ -154,7 +154,7 @@ fn set_disabled(
         "user_enable"
     };
     let user = store.write(|tx| {
-        if users::set_disabled_in_tx(tx, email, disabled)?.is_none() {
+        if users::set_disabled(tx, email, disabled)?.is_none() {
             return Ok(None);
         }
         audit::record(

@@ -30,18 +30,9 @@ pub struct NewClient<'a> {
     pub redirect_uris: &'a [String],
 }
 
-/// Inserts the client and its redirect URIs in one transaction.
-/// `Conflict` when the id is taken; a `brand` that does not exist is a caller error
-/// checked before (the foreign key would reject it anyway).
-pub fn insert(conn: &mut Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
-    let tx = super::write_tx(conn)?;
-    insert_in_tx(&tx, new)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// [`insert`] inside the caller's transaction, so its audit entry commits with it.
-pub fn insert_in_tx(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
+/// Inserts the client and its redirect URIs inside the caller's transaction, so its audit
+/// entry commits with it. `Conflict` when the id is taken.
+pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO clients (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

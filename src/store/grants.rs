@@ -30,7 +30,6 @@ pub struct NewCode<'a> {
 #[derive(Debug, Clone)]
 pub struct CodeGrant {
     pub grant_id: i64,
-    pub user_id: String,
     pub user_email: String,
     pub client_id: String,
     pub scope: Option<String>,
@@ -156,7 +155,7 @@ pub fn exchange_code<E>(
     let at = now();
     let found = tx
         .prepare_cached(
-            "SELECT g.id, g.user_id, u.email, g.client_id, g.scope, c.redirect_uri,
+            "SELECT g.id, u.email, g.client_id, g.scope, c.redirect_uri,
                     c.code_challenge, c.code_challenge_method, c.expires_at, c.used_at,
                     g.revoked_at IS NOT NULL OR u.disabled
              FROM authorization_codes c
@@ -167,17 +166,16 @@ pub fn exchange_code<E>(
         .query_row([code_hash], |r| {
             let grant = CodeGrant {
                 grant_id: r.get(0)?,
-                user_id: r.get(1)?,
-                user_email: r.get(2)?,
-                client_id: r.get(3)?,
-                scope: r.get(4)?,
-                redirect_uri: r.get(5)?,
-                code_challenge: r.get(6)?,
-                code_challenge_method: r.get(7)?,
+                user_email: r.get(1)?,
+                client_id: r.get(2)?,
+                scope: r.get(3)?,
+                redirect_uri: r.get(4)?,
+                code_challenge: r.get(5)?,
+                code_challenge_method: r.get(6)?,
             };
-            let expires_at: i64 = r.get(8)?;
-            let used_at: Option<i64> = r.get(9)?;
-            let dead: bool = r.get(10)?;
+            let expires_at: i64 = r.get(7)?;
+            let used_at: Option<i64> = r.get(8)?;
+            let dead: bool = r.get(9)?;
             Ok((grant, expires_at, used_at, dead))
         })
         .optional()?;

@@ -22,8 +22,6 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-pub use migrate::SCHEMA_VERSION;
-
 /// How long a writer waits for the lock before SQLite reports "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -213,7 +211,7 @@ mod tests {
         let version: i64 = store
             .with_conn(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version, migrate::SCHEMA_VERSION);
         drop(store);
         Store::open(&path).expect("reopen");
     }

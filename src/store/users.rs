@@ -78,12 +78,6 @@ pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, Sto
     Ok(stmt.query_row([email], user_from_row).optional()?)
 }
 
-pub fn find_by_id(conn: &Connection, id: &str) -> Result<Option<User>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], user_from_row).optional()?)
-}
-
 pub fn credentials_by_email(
     conn: &Connection,
     email: &str,
@@ -103,22 +97,10 @@ pub fn credentials_by_email(
     Ok(found)
 }
 
-/// Replaces the password hash and revokes every grant of the user, in one transaction.
-/// Returns false when no such user exists.
+/// Replaces the password hash and revokes every grant of the user, inside the caller's
+/// transaction so the audit entry joins the same commit.
+/// Returns how many grants were revoked, or `None` for no such user.
 pub fn set_password(
-    conn: &mut Connection,
-    email: &str,
-    password_hash: &str,
-) -> Result<bool, StoreError> {
-    let tx = super::write_tx(conn)?;
-    let found = set_password_in_tx(&tx, email, password_hash)?.is_some();
-    tx.commit()?;
-    Ok(found)
-}
-
-/// [`set_password`] inside the caller's transaction, so the caller can add its audit entry
-/// to the same commit. Returns how many grants were revoked, or `None` for no such user.
-pub fn set_password_in_tx(
     conn: &Connection,
     email: &str,
     password_hash: &str,
@@ -143,22 +125,10 @@ pub fn rehash(conn: &Connection, user_id: &str, password_hash: &str) -> Result<(
     Ok(())
 }
 
-/// Disables or enables a user. Disabling also revokes every grant, so the user's tokens
-/// stop working at once and stay dead after a later `enable`.
-pub fn set_disabled(
-    conn: &mut Connection,
-    email: &str,
-    disabled: bool,
-) -> Result<bool, StoreError> {
-    let tx = super::write_tx(conn)?;
-    let found = set_disabled_in_tx(&tx, email, disabled)?.is_some();
-    tx.commit()?;
-    Ok(found)
-}
-
-/// [`set_disabled`] inside the caller's transaction. Returns how many grants were revoked
+/// Disables or enables a user inside the caller's transaction; disabling revokes every
+/// grant, so tokens stay dead after a later enable. Returns how many grants were revoked
 /// (always 0 when enabling), or `None` for no such user.
-pub fn set_disabled_in_tx(
+pub fn set_disabled(
     conn: &Connection,
     email: &str,
     disabled: bool,
