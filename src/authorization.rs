@@ -66,7 +66,7 @@ pub async fn identify_client(
         .to_owned();
     let client = app
         .store
-        .call(move |conn| store::clients::find(conn, &client_id))
+        .read(move |conn| store::clients::find(conn, &client_id))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
@@ -172,7 +172,7 @@ pub async fn sign_in(
     let lookup_email = email.to_owned();
     let credentials = app
         .store
-        .call(move |conn| store::users::credentials_by_email(conn, &lookup_email))
+        .read(move |conn| store::users::credentials_by_email(conn, &lookup_email))
         .await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
     let Ok(verdict) = app.hasher.verify(password.to_owned(), stored_hash).await else {
@@ -193,7 +193,7 @@ pub async fn sign_in(
         if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {
             let user_id = user.id.clone();
             app.store
-                .call(move |conn| store::users::rehash(conn, &user_id, &new_hash))
+                .write(move |conn| store::users::rehash(conn, &user_id, &new_hash))
                 .await?;
         }
     }
@@ -213,7 +213,7 @@ async fn audit_login_failure(
     let (email, client_id, ip) = (email.to_owned(), client_id.to_owned(), ip.to_string());
     let recorded = app
         .store
-        .call(move |conn| {
+        .write(move |conn| {
             store::audit::record(
                 conn,
                 &store::audit::Event {
@@ -248,7 +248,7 @@ pub async fn issue_code(
     let pkce = request.pkce.clone();
     let ttl_secs = app.config.code_ttl_secs;
     app.store
-        .call(move |conn| {
+        .write(move |conn| {
             grants::issue_code(
                 conn,
                 &grants::NewCode {

@@ -42,7 +42,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap, client_brand: Option<&str>)
     let client_brand = client_brand.map(str::to_owned);
     let found = app
         .store
-        .call(move |conn| {
+        .read(move |conn| {
             if let Some(brand) = host
                 .as_deref()
                 .map(|h| store::brands::find(conn, h))
@@ -91,7 +91,7 @@ pub async fn logo(
     let stored = match domain {
         Some(domain) => {
             app.store
-                .call(move |conn| store::brands::logo(conn, &domain))
+                .read(move |conn| store::brands::logo(conn, &domain))
                 .await?
         }
         None => None,

@@ -69,7 +69,7 @@ pub async fn authenticate(
     ))?;
     let client = app
         .store
-        .call(move |conn| store::clients::find(conn, &client_id))
+        .read(move |conn| store::clients::find(conn, &client_id))
         .await?
         .ok_or(invalid_client("unknown client or wrong secret"))?;
     if let Some(stored) = &client.secret_hash {

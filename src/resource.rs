@@ -70,7 +70,7 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Caller, ApiE
         .map(str::to_owned);
     let found = app
         .store
-        .call(move |conn| {
+        .read(move |conn| {
             let Some(token) = store::grants::find_access(conn, &token_hash)? else {
                 return Ok(None);
             };

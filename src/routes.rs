@@ -95,7 +95,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
 async fn healthz(app: &App) -> Result<Response<Body>, ApiError> {
     let answered = app
         .store
-        .call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await;
     Ok(match answered {
         Ok(_) => http::text(StatusCode::OK, "ok\n"),

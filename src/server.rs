@@ -61,7 +61,8 @@ pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeErr
     if !config.allow_network_fs {
         fscheck::refuse_network_fs(&config.db).map_err(ServeError::UnsafeFilesystem)?;
     }
-    let store = Store::open(&config.db)?;
+    let mut store = Store::open(&config.db)?;
+    store.start_writer()?;
     let listen = config.listen;
     let bind_error = move |cause| ServeError::Bind {
         addr: listen,

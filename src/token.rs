@@ -127,8 +127,8 @@ async fn exchange_code(
     let (ttl, client_id) = (app.config.access_ttl_secs, client.client.client_id.clone());
     let outcome = app
         .store
-        .call(move |conn| {
-            Ok(grants::exchange_code(
+        .write(move |conn| {
+            grants::exchange_code(
                 conn,
                 &code_hash,
                 &tokens,
@@ -136,7 +136,7 @@ async fn exchange_code(
                     remote_addr: &remote,
                 },
                 |grant| check_exchange(grant, &client, redirect_uri.as_ref(), verifier.as_deref()),
-            ))
+            )
         })
         .await?;
     match outcome {
@@ -226,8 +226,8 @@ async fn refresh(
     );
     let outcome = app
         .store
-        .call(move |conn| {
-            Ok(grants::refresh(
+        .write(move |conn| {
+            grants::refresh(
                 conn,
                 &refresh_hash,
                 &tokens,
@@ -236,7 +236,7 @@ async fn refresh(
                     remote_addr: &remote,
                 },
                 |grant| check_refresh(grant, &client, requested_scope.as_deref()),
-            ))
+            )
         })
         .await?;
     match outcome {
@@ -335,7 +335,6 @@ fn refusal_error(refusal: Refusal<ApiError>, client_id: &str) -> ApiError {
             )
         }
         Refusal::Rejected(error) => error,
-        Refusal::Store(e) => ApiError::Store(e),
     }
 }
 

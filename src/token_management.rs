@@ -32,7 +32,7 @@ pub async fn revoke(
     let client_id = client.client.client_id;
     let remote = remote.ip().to_string();
     app.store
-        .call(move |conn| {
+        .write(move |conn| {
             grants::revoke_token(
                 conn,
                 &token_hash,
@@ -75,7 +75,7 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let hint_refresh = params.get("token_type_hint") == Some("refresh_token");
     let found = app
         .store
-        .call(move |conn| {
+        .read(move |conn| {
             let (first, second): (fn(_, _) -> _, fn(_, _) -> _) = if hint_refresh {
                 (grants::find_refresh, grants::find_access)
             } else {

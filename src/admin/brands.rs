@@ -23,7 +23,7 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
             let name = validate::name("brand name", &name)?;
             let color = color.as_deref().map(validate::color).transpose()?;
             let logo = logo_file.as_deref().map(logo::read).transpose()?;
-            let brand = store.write(|tx| {
+            let brand = store.transaction(|tx| {
                 brands::insert(tx, &domain, name, color.as_deref(), logo.as_ref())?;
                 audit::record(
                     tx,
@@ -52,7 +52,7 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
         }
         BrandCommand::Remove { domain } => {
             let domain = validate::domain(&domain)?;
-            let removed = store.write(|tx| {
+            let removed = store.transaction(|tx| {
                 let removed = brands::remove(tx, &domain)?;
                 if removed {
                     audit::record(
@@ -81,7 +81,7 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
 fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Result<(), AdminError> {
     let domain = validate::domain(domain)?;
     let logo = logo::read(file)?;
-    let brand = store.write(|tx| {
+    let brand = store.transaction(|tx| {
         if !brands::set_logo(tx, &domain, &logo)? {
             return Ok(None);
         }

@@ -79,7 +79,7 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
             })
         }
         ClientCommand::Remove { id } => {
-            let removed = store.write(|tx| {
+            let removed = store.transaction(|tx| {
                 let removed = clients::remove(tx, &id)?;
                 if removed {
                     audit::record(
@@ -135,7 +135,7 @@ fn add(store: &Store, context: &Context, args: AddArgs) -> Result<(), AdminError
         brand: brand.as_deref(),
         redirect_uris: &redirect_uris,
     };
-    store.write(|tx| {
+    store.transaction(|tx| {
         clients::insert(tx, &new)?;
         audit::record(
             tx,
@@ -158,7 +158,7 @@ fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), Admin
         )));
     }
     let client_secret = secret::new_client_secret();
-    let rotated = store.write(|tx| {
+    let rotated = store.transaction(|tx| {
         let rotated = clients::set_secret_hash(tx, id, &secret::sha256(&client_secret))?;
         if rotated {
             audit::record(

@@ -36,7 +36,7 @@ struct Summary {
 /// selector. The revocation and its audit entry share one transaction.
 pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     let TokenCommand::Revoke { user, client, all } = command;
-    let revoked = store.write(|tx| {
+    let revoked = store.transaction(|tx| {
         let revoked = match (&user, &client) {
             (Some(email), _) => match users::id_of(tx, email)? {
                 Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),

@@ -12,7 +12,7 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
     match command {
         OrgCommand::Add { name } => {
             let name = validate::name("organization name", &name)?;
-            let org = store.write(|tx| {
+            let org = store.transaction(|tx| {
                 let org = orgs::insert(tx, name)?;
                 audit::record(
                     tx,
@@ -40,7 +40,7 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
         OrgCommand::Member(MemberCommand::Add { org, email, role }) => {
             let (org, user_id) = org_and_user(store, &org, &email)?;
             let role = role.as_str();
-            store.write(|tx| {
+            store.transaction(|tx| {
                 orgs::member_upsert(tx, &org.id, &user_id, role)?;
                 let detail = format!("org={} role={role}", org.name);
                 let event = audit::Event {
@@ -57,7 +57,7 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
         }
         OrgCommand::Member(MemberCommand::Remove { org, email }) => {
             let (org, user_id) = org_and_user(store, &org, &email)?;
-            let removed = store.write(|tx| {
+            let removed = store.transaction(|tx| {
                 let removed = orgs::member_remove(tx, &org.id, &user_id)?;
                 if removed {
                     let detail = format!("org={}", org.name);

@@ -47,7 +47,7 @@ pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(),
         UserCommand::Disable { email } => set_disabled(store, context, &email, true),
         UserCommand::Enable { email } => set_disabled(store, context, &email, false),
         UserCommand::Remove { email } => {
-            let removed = store.write(|tx| {
+            let removed = store.transaction(|tx| {
                 let removed = users::remove(tx, &email)?;
                 if removed {
                     audit::record(
@@ -90,7 +90,7 @@ fn add(
     }
     let password = read_password(password_stdin)?;
     let hash = password::hash(&password, context.iterations);
-    let user = store.write(|tx| {
+    let user = store.transaction(|tx| {
         let user = users::insert(tx, email, name, &hash)?;
         audit::record(
             tx,
@@ -117,7 +117,7 @@ fn passwd(
     find(store, email)?;
     let password = read_password(password_stdin)?;
     let hash = password::hash(&password, context.iterations);
-    let revoked = store.write(|tx| {
+    let revoked = store.transaction(|tx| {
         let revoked = users::set_password(tx, email, &hash)?;
         if revoked.is_some() {
             audit::record(
@@ -153,7 +153,7 @@ fn set_disabled(
     } else {
         "user_enable"
     };
-    let user = store.write(|tx| {
+    let user = store.transaction(|tx| {
         if users::set_disabled(tx, email, disabled)?.is_none() {
             return Ok(None);
         }

@@ -1,15 +1,17 @@
 //! Grants and everything that descends from them: authorization codes, access tokens and
-//! refresh tokens. Every function that changes more than one row runs in one IMMEDIATE
-//! transaction, so a failure leaves nothing half-written and concurrent exchanges of one
-//! code serialise on SQLite's write lock (exactly one of them wins).
+//! refresh tokens. The writing functions expect to run inside a write transaction (the
+//! server's writer runs each in a savepoint of its group commit): a `StoreError` undoes
+//! everything the function wrote, and writes serialise, so of many concurrent exchanges
+//! of one code exactly one wins. A protocol refusal (`Ok(Err(Refusal))`) keeps what the
+//! function wrote on purpose, e.g. the revocation that follows a replayed code.
 //!
 //! Codes and tokens arrive here already hashed (`TokenHash`); the clear text never does.
 //! Protocol checks that need no I/O (client match, redirect match, PKCE) are passed in as
 //! closures by the token endpoint, so they run inside the transaction but live elsewhere.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{audit, now, write_tx, StoreError};
+use super::{audit, now, StoreError};
 
 /// A SHA-256 digest of a code, token or secret.
 pub type TokenHash = [u8; 32];
@@ -70,19 +72,6 @@ pub enum Refusal<E> {
     /// A rotated-out refresh token presented outside the grace rule: grant revoked.
     TheftDetected,
     Rejected(E),
-    Store(StoreError),
-}
-
-impl<E> From<StoreError> for Refusal<E> {
-    fn from(e: StoreError) -> Self {
-        Refusal::Store(e)
-    }
-}
-
-impl<E> From<rusqlite::Error> for Refusal<E> {
-    fn from(e: rusqlite::Error) -> Self {
-        Refusal::Store(StoreError::Sqlite(e))
-    }
 }
 
 /// The outcome of a refresh: whether a new refresh token replaced the presented one.
@@ -98,14 +87,13 @@ pub struct Origin<'a> {
     pub remote_addr: &'a str,
 }
 
-/// Creates a grant and its authorization code in one transaction, with an audit entry.
+/// Creates a grant and its authorization code, with an audit entry.
 pub fn issue_code(
-    conn: &mut Connection,
+    tx: &Connection,
     code: &NewCode<'_>,
     origin: Origin<'_>,
     user_email: &str,
 ) -> Result<(), StoreError> {
-    let tx = write_tx(conn)?;
     let at = now();
     tx.prepare_cached(
         "INSERT INTO grants (user_id, client_id, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -127,7 +115,7 @@ pub fn issue_code(
         at.saturating_add(code.ttl_secs)
     ])?;
     audit::record(
-        &tx,
+        tx,
         &audit::Event {
             event: "login_ok",
             user_email: Some(user_email),
@@ -136,22 +124,20 @@ pub fn issue_code(
             detail: Some("authorization code issued"),
         },
     )?;
-    tx.commit()?;
     Ok(())
 }
 
-/// Exchanges a code for tokens. In one transaction: finds the code; a used code revokes
+/// Exchanges a code for tokens: finds the code; a used code revokes
 /// its grant (`Replayed`); an expired one is refused; `check` runs the protocol checks
 /// (a refusal there leaves the code unused); then the code is marked used, the optional
 /// `bind_secret_hash` bound to the grant, and the tokens stored.
 pub fn exchange_code<E>(
-    conn: &mut Connection,
+    tx: &Connection,
     code_hash: &TokenHash,
     tokens: &NewTokens,
     origin: Origin<'_>,
     check: impl FnOnce(&CodeGrant) -> Result<Option<TokenHash>, E>,
-) -> Result<CodeGrant, Refusal<E>> {
-    let tx = write_tx(conn)?;
+) -> Result<Result<CodeGrant, Refusal<E>>, StoreError> {
     let at = now();
     let found = tx
         .prepare_cached(
@@ -180,12 +166,12 @@ pub fn exchange_code<E>(
         })
         .optional()?;
     let Some((grant, expires_at, used_at, dead)) = found else {
-        return Err(Refusal::Unknown);
+        return Ok(Err(Refusal::Unknown));
     };
     if used_at.is_some() {
-        revoke_grant(&tx, grant.grant_id)?;
+        revoke_grant(tx, grant.grant_id)?;
         audit::record(
-            &tx,
+            tx,
             &audit::Event {
                 event: "code_replay",
                 user_email: Some(&grant.user_email),
@@ -194,32 +180,34 @@ pub fn exchange_code<E>(
                 detail: Some("grant revoked"),
             },
         )?;
-        tx.commit()?;
-        return Err(Refusal::Replayed);
+        return Ok(Err(Refusal::Replayed));
     }
     if dead {
-        return Err(Refusal::Unknown);
+        return Ok(Err(Refusal::Unknown));
     }
     if expires_at <= at {
-        return Err(Refusal::Expired);
+        return Ok(Err(Refusal::Expired));
     }
-    let bind_secret_hash = check(&grant).map_err(Refusal::Rejected)?;
+    let bind_secret_hash = match check(&grant) {
+        Ok(bind) => bind,
+        Err(e) => return Ok(Err(Refusal::Rejected(e))),
+    };
     tx.prepare_cached("UPDATE authorization_codes SET used_at = ?2 WHERE code_hash = ?1")?
         .execute(params![code_hash, at])?;
     if let Some(secret_hash) = bind_secret_hash {
         tx.prepare_cached("UPDATE grants SET bound_secret_hash = ?2 WHERE id = ?1")?
             .execute(params![grant.grant_id, secret_hash])?;
     }
-    insert_access_token(&tx, grant.grant_id, tokens, at)?;
+    insert_access_token(tx, grant.grant_id, tokens, at)?;
     insert_refresh_token(
-        &tx,
+        tx,
         grant.grant_id,
         &tokens.refresh_hash,
         tokens.refresh_ttl_secs,
         at,
     )?;
     audit::record(
-        &tx,
+        tx,
         &audit::Event {
             event: "token_issue",
             user_email: Some(&grant.user_email),
@@ -228,24 +216,22 @@ pub fn exchange_code<E>(
             detail: Some("authorization_code"),
         },
     )?;
-    tx.commit()?;
-    Ok(grant)
+    Ok(Ok(grant))
 }
 
-/// Refreshes a grant. In one transaction: finds the refresh token and its grant; `check`
+/// Refreshes a grant: finds the refresh token and its grant; `check`
 /// verifies the client (a refusal changes nothing); then either keeps the refresh token
 /// (confidential clients and public clients with a bound secret) or rotates it, applying
 /// the grace rule for a rotated-out token presented again within `grace_secs`, and
 /// revoking the grant on any other reuse.
 pub fn refresh<E>(
-    conn: &mut Connection,
+    tx: &Connection,
     refresh_hash: &TokenHash,
     tokens: &NewTokens,
     grace_secs: i64,
     origin: Origin<'_>,
     check: impl FnOnce(&RefreshGrant) -> Result<(), E>,
-) -> Result<(RefreshGrant, RefreshOutcome), Refusal<E>> {
-    let tx = write_tx(conn)?;
+) -> Result<Result<(RefreshGrant, RefreshOutcome), Refusal<E>>, StoreError> {
     let at = now();
     let found = tx
         .prepare_cached(
@@ -275,15 +261,17 @@ pub fn refresh<E>(
         })
         .optional()?;
     let Some((grant, expires_at, rotated_at, successor, dead)) = found else {
-        return Err(Refusal::Unknown);
+        return Ok(Err(Refusal::Unknown));
     };
     if dead {
-        return Err(Refusal::Unknown);
+        return Ok(Err(Refusal::Unknown));
     }
     if expires_at.is_some_and(|e| e <= at) {
-        return Err(Refusal::Expired);
+        return Ok(Err(Refusal::Expired));
     }
-    check(&grant).map_err(Refusal::Rejected)?;
+    if let Err(e) = check(&grant) {
+        return Ok(Err(Refusal::Rejected(e)));
+    }
     let rotates = grant.client_is_public && grant.bound_secret_hash.is_none();
     let outcome = if !rotates {
         RefreshOutcome::Kept
@@ -299,9 +287,9 @@ pub fn refresh<E>(
             None => false,
         };
         if !(successor_unused && at - rotated_at <= grace_secs) {
-            revoke_grant(&tx, grant.grant_id)?;
+            revoke_grant(tx, grant.grant_id)?;
             audit::record(
-                &tx,
+                tx,
                 &audit::Event {
                     event: "refresh_reuse",
                     user_email: Some(&grant.user_email),
@@ -310,22 +298,21 @@ pub fn refresh<E>(
                     detail: Some("rotated-out refresh token reused; grant revoked"),
                 },
             )?;
-            tx.commit()?;
-            return Err(Refusal::TheftDetected);
+            return Ok(Err(Refusal::TheftDetected));
         }
         // Grace retry: drop the successor nobody used and hand out a new one. rotated_at
         // keeps the first rotation time, so retries cannot extend the window.
         tx.prepare_cached("DELETE FROM refresh_tokens WHERE token_hash = ?1")?
             .execute([&successor])?;
-        rotate_to(&tx, refresh_hash, grant.grant_id, tokens, None, at)?;
+        rotate_to(tx, refresh_hash, grant.grant_id, tokens, None, at)?;
         RefreshOutcome::Rotated
     } else {
-        rotate_to(&tx, refresh_hash, grant.grant_id, tokens, Some(at), at)?;
+        rotate_to(tx, refresh_hash, grant.grant_id, tokens, Some(at), at)?;
         RefreshOutcome::Rotated
     };
-    insert_access_token(&tx, grant.grant_id, tokens, at)?;
+    insert_access_token(tx, grant.grant_id, tokens, at)?;
     audit::record(
-        &tx,
+        tx,
         &audit::Event {
             event: "token_refresh",
             user_email: Some(&grant.user_email),
@@ -337,14 +324,13 @@ pub fn refresh<E>(
             }),
         },
     )?;
-    tx.commit()?;
-    Ok((grant, outcome))
+    Ok(Ok((grant, outcome)))
 }
 
 /// Points `old` at a new successor and stores it. `rotated_at` is set only on the first
 /// rotation of `old`.
 fn rotate_to(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     old: &TokenHash,
     grant_id: i64,
     tokens: &NewTokens,
@@ -366,7 +352,7 @@ fn rotate_to(
 }
 
 fn insert_access_token(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     grant_id: i64,
     tokens: &NewTokens,
     at: i64,
@@ -379,7 +365,7 @@ fn insert_access_token(
 }
 
 fn insert_refresh_token(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     grant_id: i64,
     refresh_hash: &TokenHash,
     ttl_secs: Option<i64>,
@@ -465,12 +451,11 @@ pub fn find_refresh(
 /// a refresh token revokes its whole grant. Tokens of other clients are left alone.
 /// Returns whether anything was revoked.
 pub fn revoke_token(
-    conn: &mut Connection,
+    tx: &Connection,
     token_hash: &TokenHash,
     client_id: &str,
     origin: Origin<'_>,
 ) -> Result<bool, StoreError> {
-    let tx = write_tx(conn)?;
     let refresh_grant: Option<(i64, String)> = tx
         .prepare_cached(
             "SELECT g.id, u.email FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
@@ -481,7 +466,7 @@ pub fn revoke_token(
         })
         .optional()?;
     let revoked_email = if let Some((grant_id, email)) = refresh_grant {
-        revoke_grant(&tx, grant_id)?;
+        revoke_grant(tx, grant_id)?;
         Some(email)
     } else {
         let email: Option<String> = tx
@@ -499,7 +484,7 @@ pub fn revoke_token(
     };
     if let Some(email) = &revoked_email {
         audit::record(
-            &tx,
+            tx,
             &audit::Event {
                 event: "token_revoke",
                 user_email: Some(email),
@@ -509,7 +494,6 @@ pub fn revoke_token(
             },
         )?;
     }
-    tx.commit()?;
     Ok(revoked_email.is_some())
 }
 

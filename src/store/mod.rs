@@ -14,6 +14,7 @@ pub mod maintenance;
 mod migrate;
 pub mod orgs;
 pub mod users;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,12 +52,17 @@ pub enum StoreError {
     Pool(#[from] r2d2::Error),
     #[error("database task was cancelled or panicked")]
     TaskFailed,
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
 }
 
-/// A pool of connections to one oauthd database file. Cheap to clone.
+/// A pool of connections to one oauthd database file, plus (for the server) the one
+/// group-committing writer. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
+    path: std::path::PathBuf,
+    writer: Option<writer::Writer>,
 }
 
 impl Store {
@@ -80,7 +86,11 @@ impl Store {
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| open_error(e.to_string()))?;
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            path: path.to_owned(),
+            writer: None,
+        };
         let mut conn = store.conn().map_err(|e| open_error(e.to_string()))?;
         migrate::migrate(&mut conn, path)?;
         Ok(store)
@@ -100,10 +110,17 @@ impl Store {
         f(&mut conn)
     }
 
+    /// Starts the group-committing writer thread used by [`Store::write`]; the server
+    /// calls this once after opening.
+    pub fn start_writer(&mut self) -> Result<(), StoreError> {
+        self.writer = Some(writer::Writer::start(&self.path)?);
+        Ok(())
+    }
+
     /// Runs `f` inside one write transaction (BEGIN IMMEDIATE) on the current thread and
     /// commits only when `f` succeeds: a change and its audit entry land together or not at
     /// all. For synchronous callers such as the admin CLI.
-    pub fn write<T>(
+    pub fn transaction<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -115,9 +132,29 @@ impl Store {
         })
     }
 
-    /// Runs `f` with a connection on tokio's blocking pool: the only way async code may
-    /// touch SQLite, because `pool.get()` and every statement can block.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs the write `f` on the writer thread, batched with concurrent writes into one
+    /// transaction, and returns once that transaction is committed (durable). `f` runs in
+    /// its own savepoint: an `Err` undoes its changes only. Without a started writer (tests,
+    /// tools) it runs in its own transaction on the blocking pool.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(f).await,
+            None => {
+                let store = self.clone();
+                tokio::task::spawn_blocking(move || store.transaction(f))
+                    .await
+                    .map_err(|_| StoreError::TaskFailed)?
+            }
+        }
+    }
+
+    /// Runs the read `f` with a pooled connection on tokio's blocking pool: the only way
+    /// async code may read SQLite, because `pool.get()` and every statement can block.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,

@@ -1,0 +1,227 @@
+//! The server's one writer: a dedicated thread with its own connection that runs every
+//! write of the HTTP path, batching concurrent writes into one transaction (group
+//! commit). SQLite allows one writer at a time anyway; funnelling writes through one
+//! thread makes them queue in FIFO order instead of sleeping in the busy handler, and
+//! lets one fsync (synchronous=FULL) make a whole batch durable.
+//!
+//! Each job runs inside its own SAVEPOINT: a job that fails with a `StoreError` is rolled
+//! back alone, and the others in the batch still commit. Results are handed back only
+//! after COMMIT returns, so a caller never reports success for a write that could still be
+//! lost.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+
+/// Jobs committed together at most; a bigger backlog is split over several commits.
+const MAX_BATCH: usize = 256;
+
+/// One queued write: runs in the open transaction, then learns whether COMMIT succeeded.
+trait Job: Send {
+    fn run(&mut self, conn: &Connection);
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct TypedJob<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else { return };
+        let result = in_savepoint(conn, work);
+        self.result = Some(result);
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::TaskFailed),
+            (Err(cause), _) => Err(StoreError::CommitFailed(cause)),
+        };
+        // The caller may have gone away (client disconnected); the write stands anyway.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs `work` inside a savepoint, rolling back to it when `work` fails.
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let result = work(conn);
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE job")?.execute([])?;
+    result
+}
+
+/// The sending side of the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::UnboundedSender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Opens the writer's own connection and starts its thread.
+    pub fn start(path: &Path) -> Result<Writer, StoreError> {
+        let mut conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            cause: e.to_string(),
+        })?;
+        super::configure_connection(&mut conn)?;
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("oauthd-writer".into())
+            .spawn(move || write_loop(conn, receiver))
+            .map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                cause: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Writer { jobs })
+    }
+
+    /// Queues `work` and waits until its batch is committed.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.jobs
+            .send(Box::new(job))
+            .map_err(|_| StoreError::TaskFailed)?;
+        answer.await.map_err(|_| StoreError::TaskFailed)?
+    }
+}
+
+/// Takes the first waiting job, then every job already queued behind it (up to
+/// [`MAX_BATCH`]), runs them in one transaction and commits once.
+fn write_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&conn, &mut batch);
+        if let Err(cause) = &committed {
+            tracing::error!(%cause, jobs = batch.len(), "write batch failed");
+        }
+        for job in batch.drain(..) {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        job.run(conn);
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_job_rolls_back_alone_and_others_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).expect("open");
+        let writer = Writer::start(&path).expect("writer");
+        let insert = |name: &'static str| {
+            move |conn: &Connection| -> Result<(), StoreError> {
+                conn.execute(
+                    "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
+                    [name],
+                )?;
+                Ok(())
+            }
+        };
+        let failing = |conn: &Connection| -> Result<(), StoreError> {
+            conn.execute(
+                "INSERT INTO organizations (id, name, created_at) VALUES ('x', 'x', 0)",
+                [],
+            )?;
+            Err(StoreError::Conflict("test"))
+        };
+        let (a, b, c) = tokio::join!(
+            writer.write(insert("a")),
+            writer.write(failing),
+            writer.write(insert("c"))
+        );
+        assert!(a.is_ok() && c.is_ok());
+        assert!(matches!(b, Err(StoreError::Conflict("test"))));
+        let names: Vec<String> = store
+            .with_conn(|conn| {
+                let mut stmt = conn.prepare("SELECT name FROM organizations ORDER BY name")?;
+                let names = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(names)
+            })
+            .expect("names");
+        assert_eq!(names, ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_writes_all_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).expect("open");
+        let writer = Writer::start(&path).expect("writer");
+        let tasks: Vec<_> = (0..500)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .write(move |conn| {
+                            conn.execute(
+                                "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
+                                [format!("org{n}")],
+                            )?;
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("join").expect("write");
+        }
+        let count: i64 = store
+            .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?))
+            .expect("count");
+        assert_eq!(count, 500);
+    }
+}
