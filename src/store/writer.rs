@@ -18,6 +18,13 @@ use super::StoreError;
 
 /// Jobs committed together at most; a bigger backlog is split over several commits.
 const MAX_BATCH: usize = 256;
+/// The writer checkpoints (copies the WAL into the database file and lets SQLite reuse
+/// the WAL) after this many batches, instead of SQLite's page-count autocheckpoint.
+/// Measured on a 2-core VM: every 8 batches halves throughput (each checkpoint fsyncs the
+/// main file); every 64 makes each checkpoint long enough (12–15 ms) to dominate p99; a
+/// background checkpointer thread never catches up under load, so the WAL grew without
+/// bound. 32 was the best of these.
+const CHECKPOINT_EVERY_BATCHES: u32 = 32;
 
 /// One queued write: runs in the open transaction, then learns whether COMMIT succeeded.
 trait Job: Send {
@@ -81,6 +88,8 @@ impl Writer {
             cause: e.to_string(),
         })?;
         super::configure_connection(&mut conn)?;
+        // Checkpoints are scheduled by the write loop, between batches.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (jobs, receiver) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("oauthd-writer".into())
@@ -115,6 +124,7 @@ impl Writer {
 /// [`MAX_BATCH`]), runs them in one transaction and commits once.
 fn write_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Box<dyn Job>>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut batches_since_checkpoint = 0u32;
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -123,12 +133,27 @@ fn write_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Box<dyn Jo
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let committed = run_batch(&conn, &mut batch);
+        tracing::debug!(
+            jobs = batch.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "write batch"
+        );
         if let Err(cause) = &committed {
             tracing::error!(%cause, jobs = batch.len(), "write batch failed");
         }
         for job in batch.drain(..) {
             job.finish(committed.clone());
+        }
+        batches_since_checkpoint += 1;
+        if batches_since_checkpoint >= CHECKPOINT_EVERY_BATCHES {
+            batches_since_checkpoint = 0;
+            let started = std::time::Instant::now();
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+            tracing::debug!(micros = started.elapsed().as_micros() as u64, "checkpoint");
         }
     }
 }
