@@ -246,6 +246,49 @@ fn mem(pid: Option<&str>) -> Value {
     json!({"rss_kb": field("VmRSS:"), "hwm_kb": field("VmHWM:")})
 }
 
+/// CPU seconds (user + system) used so far by `pid` ("self" for the generator).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU used by the generator and the server during a measured run.
+struct CpuMeter {
+    pid: Option<String>,
+    at: Instant,
+    gen: Option<f64>,
+    server: Option<f64>,
+}
+
+impl CpuMeter {
+    fn start(args: &Args) -> CpuMeter {
+        let pid = args.opt("pid").map(str::to_owned);
+        CpuMeter {
+            gen: cpu_seconds("self"),
+            server: pid.as_deref().and_then(cpu_seconds),
+            pid,
+            at: Instant::now(),
+        }
+    }
+    /// Cores busy on average (1.0 = one core) for each side since `start`.
+    fn json(&self) -> Value {
+        let wall = self.at.elapsed().as_secs_f64();
+        let cores = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if wall > 0.0 => json!(load::round((b - a) / wall, 2)),
+            _ => Value::Null,
+        };
+        json!({
+            "wall_s": load::round(wall, 2),
+            "generator_cores": cores(self.gen, cpu_seconds("self")),
+            "server_cores": cores(self.server, self.pid.as_deref().and_then(cpu_seconds)),
+        })
+    }
+}
+
 fn emit(args: &Args, mut record: Value) -> Res<()> {
     if let Value::Object(m) = &mut record {
         m.insert("memory_end".into(), mem(args.opt("pid")));
@@ -305,7 +348,9 @@ async fn w1(args: &Args) -> Res<()> {
     let mut c = cfg(args, "W1 code exchange", &t)?;
     c.warmup = args.secs("warmup", 1.0)?;
     c.duration = args.secs("max-secs", 90.0)?;
+    let meter = CpuMeter::start(args);
     let o = load::run(c, Plan::Queue(reqs)).await;
+    let cpu = meter.json();
     summary(&o);
     let used = o.measured + o.warmup_requests;
     emit(
@@ -316,6 +361,7 @@ async fn w1(args: &Args) -> Res<()> {
             "codes_minted": codes.len(),
             "codes_used": used,
             "mint": mint.to_json(),
+            "cpu": cpu,
             "memory_start": memory_start,
         }),
     )
@@ -330,11 +376,13 @@ async fn w2(args: &Args) -> Res<()> {
     let (access, _) = t.grant(&mut conn, false).await?;
     drop(conn);
     let (id, name, req) = w2_request(&t, mode, &access)?;
+    let meter = CpuMeter::start(args);
     let o = load::run(cfg(args, name, &t)?, Plan::Repeat(vec![req])).await;
+    let cpu = meter.json();
     summary(&o);
     emit(
         args,
-        json!({"workload": id, "result": o.to_json(), "memory_start": memory_start}),
+        json!({"workload": id, "result": o.to_json(), "cpu": cpu, "memory_start": memory_start}),
     )
 }
 
@@ -414,11 +462,13 @@ async fn w3(args: &Args) -> Res<()> {
     } else {
         ("W3a", "W3a refresh confidential", Plan::Repeat(reqs))
     };
+    let meter = CpuMeter::start(args);
     let o = load::run(cfg(args, name, &t)?, plan).await;
+    let cpu = meter.json();
     summary(&o);
     emit(
         args,
-        json!({"workload": id, "result": o.to_json(), "grants": conns, "memory_start": memory_start}),
+        json!({"workload": id, "result": o.to_json(), "cpu": cpu, "grants": conns, "memory_start": memory_start}),
     )
 }
 
@@ -461,10 +511,12 @@ async fn w5(args: &Args) -> Res<()> {
     let mut login_cfg = cfg(args, "W5 logins (600k)", &t)?;
     login_cfg.conns = login_conns;
     let storm_cfg = cfg(args, "W5 W2b during storm", &t)?;
+    let meter = CpuMeter::start(args);
     let (logins, storm) = tokio::join!(
         load::run(login_cfg, Plan::Repeat(vec![t.login_request(&t.client_id)])),
         load::run(storm_cfg, Plan::Repeat(vec![verify]))
     );
+    let cpu = meter.json();
     summary(&logins);
     summary(&storm);
     emit(
@@ -480,6 +532,7 @@ async fn w5(args: &Args) -> Res<()> {
             "logins": logins.to_json(),
             "w2_solo": solo.to_json(),
             "w2_storm": storm.to_json(),
+            "cpu_storm": cpu,
             "memory_start": memory_start,
         }),
     )

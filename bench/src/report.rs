@@ -32,6 +32,10 @@ fn load_row(r: &Value, label: &str, min_rate: f64, peers: &str, extra: &str) -> 
     let errors = res["errors"].as_u64().unwrap_or(0);
     let met = rate >= min_rate && p99 <= P99_TARGET_MS && errors == 0;
     let mut notes = format!("c={}, {} req in {:.1} s", res["connections"], res["requests"], f(res, "seconds"));
+    let cpu = &r["cpu"];
+    if let (Some(g), Some(s)) = (cpu["generator_cores"].as_f64(), cpu["server_cores"].as_f64()) {
+        notes.push_str(&format!("; CPU cores: server {s:.2}, generator {g:.2}"));
+    }
     if !extra.is_empty() {
         notes.push_str("; ");
         notes.push_str(extra);
