@@ -49,7 +49,17 @@ echo "== building the release server and the load generator" >&2
 (cd "$root" && cargo build --release --quiet)
 (cd "$here" && cargo build --release --quiet)
 oauthd="$root/target/release/oauthd"
+release_bin="$oauthd"
 gen="$here/target/release/oauthd-bench"
+if [[ $perf == 1 ]]; then
+    # The release binary is stripped: profile a copy of the same release build with
+    # symbols and frame pointers (the server's code and Cargo.toml are untouched).
+    echo "== building a symbolised release server for perf (bench/target/oauthd-prof)" >&2
+    (cd "$root" && CARGO_TARGET_DIR="$here/target/oauthd-prof" \
+        RUSTFLAGS="-C force-frame-pointers=yes" CARGO_PROFILE_RELEASE_STRIP=false \
+        CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --quiet)
+    oauthd="$here/target/oauthd-prof/release/oauthd"
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/oauthd-bench.XXXXXX")"
 server_pid=""
@@ -115,8 +125,14 @@ stop() {
 perf_pid=""
 profile_start() {
     [[ $perf == 1 ]] || return 0
-    perf record -g -F 999 -o "$work/$1.perf.data" -p "$server_pid" \
-        -- sleep "$((warmup + duration))" >/dev/null 2>&1 &
+    local mark="$work/$1.mark" pid="$server_pid"
+    rm -f "$mark"
+    (
+        for _ in $(seq 1 1200); do [[ -e "$mark" ]] && break; sleep 0.05; done
+        [[ -e "$mark" ]] || exit 0
+        exec perf record -g -F 999 -o "$work/$1.perf.data" -p "$pid" \
+            -- sleep "$((warmup + duration))" >"$work/$1.perf.log" 2>&1
+    ) &
     perf_pid=$!
 }
 profile_end() {
@@ -124,8 +140,12 @@ profile_end() {
     wait "$perf_pid" 2>/dev/null || true
     perf_pid=""
     mkdir -p "$here/results"
-    perf report -i "$work/$1.perf.data" --no-children --stdio --percent-limit 1 \
-        >"$here/results/perf-$1.txt" 2>/dev/null || true
+    {
+        echo "# self time (top frames)"
+        perf report -i "$work/$1.perf.data" --no-children -g none --stdio --percent-limit 0.5 2>/dev/null
+        echo "# inclusive time (frame and its callees)"
+        perf report -i "$work/$1.perf.data" --children -g none --stdio --percent-limit 3 2>/dev/null
+    } >"$here/results/perf-$1.txt" || true
     echo "   perf report: bench/results/perf-$1.txt" >&2
 }
 
@@ -141,7 +161,7 @@ run_load() {
     "$gen" "$subcommand" --addr "$addr" --pid "$server_pid" --out "$results" \
         --email "$email" --password "$password" --client-id bench --secret "$secret" \
         --public-id benchpub --redirect "$redirect" --conns "$conns" \
-        --warmup "$warmup" --duration "$duration" "$@" >/dev/null
+        --warmup "$warmup" --duration "$duration" --mark "$work/$id.mark" "$@" >/dev/null
     profile_end "$id"
     stop
 }
@@ -184,7 +204,7 @@ meta="$(printf '{"timestamp":"%s","commit":"%s","cores":%s,"cpu":"%s","kernel":"
     "$([[ $quick == 1 ]] && echo true || echo false)" "$conns" "$warmup" "$duration")"
 echo
 echo "oauthd benchmark — commit $commit, $(nproc) cores ($cpu), $stamp$([[ $quick == 1 ]] && echo ', --quick')"
-"$gen" report --in "$results" --bin "$oauthd" --meta "$meta" \
+"$gen" report --in "$results" --bin "$release_bin" --meta "$meta" \
     --json-out "$here/results/latest.json" --json-copy "$here/results/$stamp.json"
 echo
 echo "results: bench/results/latest.json (and bench/results/$stamp.json)"
