@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# oauthd benchmark suite (issue 5). One command: bench/run.sh [--quick] [--only W1,W2,...]
+#   [--conns N] [--codes N] [--perf]
+# Builds the release server and the load generator, runs each workload against a fresh
+# server on a fresh temporary database (loopback only), prints one table and writes
+# bench/results/latest.json plus a timestamped copy. See bench/README.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+
+quick=0
+only="W1,W2,W3,W4,W5"
+conns=16
+codes=""
+perf=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --only) only="${2:?--only needs a list, e.g. W1,W3}"; shift ;;
+        --conns) conns="${2:?}"; shift ;;
+        --codes) codes="${2:?}"; shift ;;
+        --perf) perf=1 ;;
+        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+only="${only^^}"
+wants() { [[ ",$only," == *",$1,"* ]]; }
+
+if [[ $quick == 1 ]]; then
+    warmup=1; duration=3; w5_duration=5; codes="${codes:-3000}"; startup_runs=5
+else
+    warmup=2; duration=10; w5_duration=10; codes="${codes:-20000}"; startup_runs=10
+fi
+
+# --- tools ---------------------------------------------------------------------------
+if ! command -v cargo >/dev/null; then
+    echo "run.sh: cargo is required (install Rust with rustup)" >&2
+    exit 1
+fi
+if [[ $perf == 1 ]] && ! command -v perf >/dev/null; then
+    echo "== installing linux-perf (asked for by --perf)" >&2
+    apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null
+fi
+
+echo "== building the release server and the load generator" >&2
+(cd "$root" && cargo build --release --quiet)
+(cd "$here" && cargo build --release --quiet)
+oauthd="$root/target/release/oauthd"
+release_bin="$oauthd"
+gen="$here/target/release/oauthd-bench"
+if [[ $perf == 1 ]]; then
+    # The release binary is stripped: profile a copy of the same release build with
+    # symbols and frame pointers (the server's code and Cargo.toml are untouched).
+    echo "== building a symbolised release server for perf (bench/target/oauthd-prof)" >&2
+    (cd "$root" && CARGO_TARGET_DIR="$here/target/oauthd-prof" \
+        RUSTFLAGS="-C force-frame-pointers=yes" CARGO_PROFILE_RELEASE_STRIP=false \
+        CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --quiet)
+    oauthd="$here/target/oauthd-prof/release/oauthd"
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/oauthd-bench.XXXXXX")"
+server_pid=""
+cleanup() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+results="$work/results.jsonl"
+: >"$results"
+email="bench@example.com"
+password="bench-password-1"
+slow_email="slow@example.com"
+redirect="http://127.0.0.1/cb"
+fast=(--pbkdf2-iterations 1000)
+
+# seed DB [--slow]: a user at 1000 PBKDF2 iterations, a confidential client "bench" and a
+# public client "benchpub"; with --slow also a user at the default (600000) iterations.
+# Prints the confidential client's secret.
+seed() {
+    local db="$1" slow="${2:-}"
+    printf '%s\n' "$password" | "$oauthd" --db "$db" "${fast[@]}" user add "$email" --password-stdin >/dev/null
+    if [[ "$slow" == --slow ]]; then
+        printf '%s\n' "$password" | "$oauthd" --db "$db" user add "$slow_email" --password-stdin >/dev/null
+    fi
+    "$oauthd" --db "$db" client add --name "Bench Public" --id benchpub --redirect-uri "$redirect" --public --json >/dev/null
+    "$oauthd" --db "$db" client add --name "Bench" --id bench --redirect-uri "$redirect" --json \
+        | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p'
+}
+
+# start DB [serve flags...]: starts a server, sets server_pid and addr.
+start() {
+    local db="$1"; shift
+    local out="$work/server.out"
+    : >"$out"
+    "$oauthd" --db "$db" "$@" serve --listen 127.0.0.1:0 >"$out" 2>"$work/server.log" &
+    server_pid=$!
+    addr=""
+    for _ in $(seq 1 200); do
+        addr="$(sed -n 's|^listening on http://||p' "$out")"
+        [[ -n "$addr" ]] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [[ -z "$addr" ]]; then
+        echo "run.sh: the server did not start; its log:" >&2
+        tail -20 "$work/server.log" >&2
+        exit 1
+    fi
+}
+
+stop() {
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+# profile NAME: with --perf, samples the server for the measured part of the next run.
+perf_pid=""
+profile_start() {
+    [[ $perf == 1 ]] || return 0
+    local mark="$work/$1.mark" pid="$server_pid"
+    rm -f "$mark"
+    (
+        for _ in $(seq 1 1200); do [[ -e "$mark" ]] && break; sleep 0.05; done
+        [[ -e "$mark" ]] || exit 0
+        exec perf record -g -F 999 -o "$work/$1.perf.data" -p "$pid" \
+            -- sleep "$((warmup + duration))" >"$work/$1.perf.log" 2>&1
+    ) &
+    perf_pid=$!
+}
+profile_end() {
+    [[ $perf == 1 && -n "$perf_pid" ]] || return 0
+    wait "$perf_pid" 2>/dev/null || true
+    perf_pid=""
+    mkdir -p "$here/results"
+    {
+        echo "# self time (top frames)"
+        perf report -i "$work/$1.perf.data" --no-children -g none --stdio --percent-limit 0.5 2>/dev/null
+        echo "# inclusive time (frame and its callees)"
+        perf report -i "$work/$1.perf.data" --children -g none --stdio --percent-limit 3 2>/dev/null
+    } >"$here/results/perf-$1.txt" || true
+    echo "   perf report: bench/results/perf-$1.txt" >&2
+}
+
+# workload ID DB-FLAGS... -- GENERATOR ARGS...: fresh DB, seed, serve, run, stop.
+run_load() {
+    local id="$1" subcommand="$2"; shift 2
+    local db="$work/$id.db"
+    local secret
+    secret="$(seed "$db")"
+    start "$db" "${fast[@]}"
+    echo "== $id (server $addr, pid $server_pid)" >&2
+    profile_start "$id"
+    "$gen" "$subcommand" --addr "$addr" --pid "$server_pid" --out "$results" \
+        --email "$email" --password "$password" --client-id bench --secret "$secret" \
+        --public-id benchpub --redirect "$redirect" --conns "$conns" \
+        --warmup "$warmup" --duration "$duration" --mark "$work/$id.mark" "$@" >/dev/null
+    profile_end "$id"
+    stop
+}
+
+if wants W1; then
+    run_load W1 w1 --codes "$codes" --warmup 1
+fi
+if wants W2; then
+    run_load W2a w2 --mode introspect
+    run_load W2b w2 --mode verify
+fi
+if wants W3; then
+    run_load W3a w3 --mode confidential
+    run_load W3b w3 --mode public
+fi
+if wants W4; then
+    echo "== W4 footprint" >&2
+    db="$work/W4.db"
+    seed "$db" >/dev/null
+    "$gen" startup --bin "$oauthd" --db "$db" --runs "$startup_runs" --out "$results" >/dev/null
+fi
+if wants W5; then
+    db="$work/W5.db"
+    secret="$(seed "$db" --slow)"
+    start "$db"   # default PBKDF2 iterations (600000)
+    echo "== W5 (server $addr, pid $server_pid)" >&2
+    "$gen" w5 --addr "$addr" --pid "$server_pid" --out "$results" \
+        --email "$slow_email" --password "$password" --client-id bench --secret "$secret" \
+        --redirect "$redirect" --conns "$conns" --warmup "$warmup" --duration "$w5_duration" >/dev/null
+    stop
+fi
+
+# --- report ----------------------------------------------------------------------------
+mkdir -p "$here/results"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+meta="$(printf '{"timestamp":"%s","commit":"%s","cores":%s,"cpu":"%s","kernel":"%s","quick":%s,"connections":%s,"warmup_s":%s,"duration_s":%s}' \
+    "$stamp" "$commit" "$(nproc)" "${cpu//\"/}" "$(uname -r)" \
+    "$([[ $quick == 1 ]] && echo true || echo false)" "$conns" "$warmup" "$duration")"
+echo
+echo "oauthd benchmark — commit $commit, $(nproc) cores ($cpu), $stamp$([[ $quick == 1 ]] && echo ', --quick')"
+"$gen" report --in "$results" --bin "$release_bin" --meta "$meta" \
+    --json-out "$here/results/latest.json" --json-copy "$here/results/$stamp.json"
+echo
+echo "results: bench/results/latest.json (and bench/results/$stamp.json)"
