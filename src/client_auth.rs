@@ -64,14 +64,29 @@ pub async fn authenticate(
     params: &Params,
 ) -> Result<AuthenticatedClient, ApiError> {
     let (client_id, presented_secret) = presented_credentials(headers, params)?;
-    let client_id = client_id.ok_or(invalid_client(
-        "client authentication is required (client_id)",
-    ))?;
+    let client_id = require_client_id(client_id)?;
     let client = app
         .store
         .read(move |conn| store::clients::find(conn, &client_id))
-        .await?
-        .ok_or(invalid_client("unknown client or wrong secret"))?;
+        .await?;
+    verify(client, presented_secret)
+}
+
+/// The client id, which every authenticated call must name.
+pub fn require_client_id(client_id: Option<String>) -> Result<String, ApiError> {
+    client_id.ok_or(invalid_client(
+        "client authentication is required (client_id)",
+    ))
+}
+
+/// Checks the presented secret against the stored client (found by the caller, possibly
+/// together with other data in one database round trip). Unknown client and wrong secret
+/// get the same answer.
+pub fn verify(
+    client: Option<Client>,
+    presented_secret: Option<String>,
+) -> Result<AuthenticatedClient, ApiError> {
+    let client = client.ok_or(invalid_client("unknown client or wrong secret"))?;
     if let Some(stored) = &client.secret_hash {
         match &presented_secret {
             Some(presented) if secret::matches(presented, stored) => {}
@@ -84,13 +99,10 @@ pub async fn authenticate(
     })
 }
 
-/// As [`authenticate`], but only confidential clients qualify (introspection).
-pub async fn authenticate_confidential(
-    app: &App,
-    headers: &HeaderMap,
-    params: &Params,
+/// Only confidential clients qualify (introspection).
+pub fn require_confidential(
+    authenticated: AuthenticatedClient,
 ) -> Result<AuthenticatedClient, ApiError> {
-    let authenticated = authenticate(app, headers, params).await?;
     if authenticated.client.public {
         return Err(invalid_client(
             "only confidential clients may introspect tokens",

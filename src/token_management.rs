@@ -12,6 +12,7 @@ use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body};
 use crate::secret;
 use crate::server::App;
+use crate::store;
 use crate::store::grants::{self, AccessInfo, Origin};
 use crate::token::read_params;
 
@@ -66,27 +67,39 @@ struct Active<'a> {
 /// exactly `{"active":false}`.
 pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, params) = read_params(req).await?;
-    client_auth::authenticate_confidential(app, &parts.headers, &params).await?;
-    let token = params.non_empty("token").ok_or(ApiError::OAuth(
-        OAuthErrorCode::InvalidRequest,
-        "token is required",
-    ))?;
-    let token_hash = secret::sha256(token);
+    let (client_id, presented_secret) =
+        client_auth::presented_credentials(&parts.headers, &params)?;
+    let client_id = client_auth::require_client_id(client_id)?;
+    let token = params.non_empty("token").map(secret::sha256);
     let hint_refresh = params.get("token_type_hint") == Some("refresh_token");
-    let found = app
+    // One database round trip for the client and the token: this is the hot path of
+    // resource servers that validate every call.
+    let (client, found) = app
         .store
         .read(move |conn| {
+            let client = store::clients::find(conn, &client_id)?;
+            let Some(token_hash) = token else {
+                return Ok((client, None));
+            };
             let (first, second): (fn(_, _) -> _, fn(_, _) -> _) = if hint_refresh {
                 (grants::find_refresh, grants::find_access)
             } else {
                 (grants::find_access, grants::find_refresh)
             };
-            match first(conn, &token_hash)? {
-                Some(info) => Ok(Some(info)),
-                None => second(conn, &token_hash),
-            }
+            let found = match first(conn, &token_hash)? {
+                Some(info) => Some(info),
+                None => second(conn, &token_hash)?,
+            };
+            Ok((client, found))
         })
         .await?;
+    client_auth::require_confidential(client_auth::verify(client, presented_secret)?)?;
+    if token.is_none() {
+        return Err(ApiError::OAuth(
+            OAuthErrorCode::InvalidRequest,
+            "token is required",
+        ));
+    }
     let body = match &found {
         Some(info) => serde_json::to_vec(&active(info)).unwrap_or_default(),
         None => br#"{"active":false}"#.to_vec(),
