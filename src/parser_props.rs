@@ -649,10 +649,18 @@ impl UriParts {
     }
 }
 
+/// A lower-case DNS host name. Labels starting `xn--` are punycode, which the URL parser
+/// decodes and may reject; those are not what these properties are about.
+fn host() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,5}(\\.[a-z]{2,3}){0,2}".prop_filter("no punycode labels", |h| {
+        !h.split('.').any(|l| l.starts_with("xn--"))
+    })
+}
+
 fn uri_parts() -> impl Strategy<Value = UriParts> {
     (
         prop::sample::select(vec!["http", "https", "com.example.app"]),
-        "[a-z][a-z0-9-]{0,5}(\\.[a-z]{2,3}){0,2}",
+        host(),
         proptest::option::of(prop_oneof![Just(80u16), Just(443), Just(8080), 1u16..]),
         prop::collection::vec("[A-Za-z0-9_~-]{1,5}", 0..3),
         proptest::option::of(prop::collection::vec(("[a-z]{1,4}", clean_text(6)), 0..3)),
@@ -715,7 +723,7 @@ proptest! {
     #[test]
     fn redirect_never_matches_a_changed_component(
         a in uri_parts().prop_filter("needs an authority", |a| a.scheme != "com.example.app"),
-        other_host in "[a-z][a-z0-9-]{0,5}",
+        other_host in host(),
         other_port in 1u16..,
         other_segment in "[A-Za-z0-9_~-]{1,5}",
         other_pair in ("[a-z]{1,4}", clean_text(6)),
