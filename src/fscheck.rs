@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// `statfs` f_type values of filesystems SQLite's documentation warns against.
-#[cfg(target_os = "linux")]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const UNSAFE_FILESYSTEMS: &[(i64, &str)] = &[
     (0x6969, "NFS"),
     (0x517B, "SMB"),
@@ -43,9 +43,18 @@ fn filesystem_kind(dir: &Path) -> Option<&'static str> {
     }
     #[allow(clippy::unnecessary_cast)]
     let kind = stats.f_type as i64;
+    unsafe_filesystem(kind)
+}
+
+/// The name of the filesystem whose `statfs` magic number is `f_type`, when it is one
+/// SQLite cannot lock safely; `None` for local filesystems. Pure, so it is unit-tested
+/// for every magic number without mounting anything. `f_type` is compared as the kernel
+/// reports it on 64-bit targets (a positive number, even for 0xFF534D42).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn unsafe_filesystem(f_type: i64) -> Option<&'static str> {
     UNSAFE_FILESYSTEMS
         .iter()
-        .find(|(magic, _)| *magic == kind)
+        .find(|(magic, _)| *magic == f_type)
         .map(|(_, name)| *name)
 }
 
@@ -57,6 +66,36 @@ fn filesystem_kind(_dir: &Path) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_and_fuse_filesystems_are_named() {
+        for (magic, name) in [
+            (0x6969, "NFS"),
+            (0x517B, "SMB"),
+            (0xFF53_4D42, "CIFS"),
+            (0xFE53_4D42, "SMB2"),
+            (0x6573_5546, "FUSE"),
+            (0x0102_1997, "9P"),
+        ] {
+            assert_eq!(unsafe_filesystem(magic), Some(name), "{magic:#x}");
+        }
+    }
+
+    #[test]
+    fn local_filesystems_pass() {
+        for (magic, what) in [
+            (0xEF53, "ext2/3/4"),
+            (0x0102_1994, "tmpfs"),
+            (0x9123_683E, "btrfs"),
+            (0x5846_5342, "xfs"),
+            (0x794C_7630, "overlayfs"),
+            (0xF2F5_2010, "f2fs"),
+            (0x2FC1_2FC1, "zfs"),
+            (0, "zero"),
+        ] {
+            assert_eq!(unsafe_filesystem(magic), None, "{what}");
+        }
+    }
 
     #[test]
     fn local_temp_dir_is_accepted() {

@@ -30,6 +30,8 @@ mod http;
 mod login_api;
 mod metadata;
 mod oauth;
+#[cfg(test)]
+mod parser_props;
 mod password;
 mod resource;
 mod routes;

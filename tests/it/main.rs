@@ -5,6 +5,8 @@ mod flow_support;
 mod support;
 mod webdriver;
 
+mod audit_trail;
+mod backup_live;
 mod browser;
 mod cli_brands;
 mod cli_clients;
@@ -13,6 +15,7 @@ mod cli_orgs;
 mod cli_users;
 mod hardening;
 mod healthz;
+mod netfs;
 mod oauth2_client;
 mod resource_api;
 mod seed_api;

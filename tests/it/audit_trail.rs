@@ -1,0 +1,195 @@
+//! The audit trail as recorded by a running server (SPEC §5): logins (ok and failed),
+//! token issue, refresh, revocation and admin changes, each with user, client and remote
+//! address, and filterable with `oauthd audit`. No secret reaches the trail, the server's
+//! log, or the database file (SPEC §2: secrets are stored only as hashes).
+
+use serde_json::{json, Value};
+
+use crate::flow_support::*;
+use crate::support::Oauthd;
+
+const USER: &str = "auditee@example.com";
+/// Long and unique, so finding it anywhere means it leaked.
+const USER_PASSWORD: &str = "Pa55-unique-audit-secret-7f3e";
+const WRONG_PASSWORD: &str = "Wrong-guess-unique-2b9c41";
+
+fn events(entries: &Value) -> Vec<&str> {
+    entries
+        .as_array()
+        .expect("audit array")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect()
+}
+
+fn entry<'a>(entries: &'a Value, event: &str) -> &'a Value {
+    entries
+        .as_array()
+        .expect("audit array")
+        .iter()
+        .find(|e| e["event"] == event)
+        .unwrap_or_else(|| panic!("no {event} in {entries}"))
+}
+
+#[test]
+fn server_events_are_audited_with_who_and_where_and_no_secrets() {
+    let o = Oauthd::new();
+    o.add_user(USER, USER_PASSWORD);
+    let secret = o.add_client(CLIENT_ID, &[REDIRECT]);
+    let server = o.serve(&[]);
+    let s = Seeded { o, server, secret };
+
+    let failed = login(
+        &s.server,
+        &login_body(json!({"email": USER, "password": WRONG_PASSWORD})),
+    );
+    assert_eq!(failed.status, 401, "{}", failed.body);
+    let code = login_code(&s.server, json!({"email": USER, "password": USER_PASSWORD}));
+    let issued = exchange(&s, &code);
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let access = issued.json()["access_token"]
+        .as_str()
+        .expect("at")
+        .to_owned();
+    let refresh_token = issued.json()["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_owned();
+    let refreshed = refresh(&s, &refresh_token);
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let access2 = refreshed.json()["access_token"]
+        .as_str()
+        .expect("at")
+        .to_owned();
+    let refresh2 = refreshed.json()["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_owned();
+    let revoked = post_form(
+        &s.server,
+        "/oauth/revoke",
+        &[("token", &refresh2), ("token_type_hint", "refresh_token")],
+        Some(&basic(CLIENT_ID, &s.secret)),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(
+        get_bearer(&s.server, "/api/auth/verify", &access2).status,
+        401
+    );
+    s.o.ok(&["org", "add", "Audit Org"]);
+    s.o.ok(&[
+        "org",
+        "member",
+        "add",
+        "Audit Org",
+        USER,
+        "--role",
+        "member",
+    ]);
+
+    let all = s.o.json(&["audit"]);
+    let names = events(&all);
+    for expected in [
+        "login_failed",
+        "login_ok",
+        "token_issue",
+        "token_refresh",
+        "token_revoke",
+        "org_member_add",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for server_event in [
+        "login_failed",
+        "login_ok",
+        "token_issue",
+        "token_refresh",
+        "token_revoke",
+    ] {
+        let e = entry(&all, server_event);
+        assert_eq!(e["user_email"], USER, "{e}");
+        assert_eq!(e["client_id"], CLIENT_ID, "{e}");
+        assert_eq!(e["remote_addr"], "127.0.0.1", "{e}");
+        assert!(e["at"].as_str().is_some_and(|at| !at.is_empty()), "{e}");
+    }
+    let admin = entry(&all, "org_member_add");
+    assert_eq!(admin["user_email"], USER, "{admin}");
+    assert_eq!(admin["remote_addr"], "cli", "{admin}");
+
+    // Filters: by user (any case), by client, by time.
+    let by_user = s.o.json(&["audit", "--user", &USER.to_uppercase()]);
+    assert!(events(&by_user).contains(&"org_member_add"));
+    assert!(by_user
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|e| e["user_email"].as_str().map(str::to_lowercase).as_deref() == Some(USER)));
+    let by_client = s.o.json(&["audit", "--client", CLIENT_ID]);
+    for expected in [
+        "login_failed",
+        "login_ok",
+        "token_issue",
+        "token_refresh",
+        "token_revoke",
+    ] {
+        assert!(
+            events(&by_client).contains(&expected),
+            "{expected}: {by_client}"
+        );
+    }
+    assert!(by_client
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|e| e["client_id"] == CLIENT_ID));
+    let recent = s.o.json(&["audit", "--since", "1h"]);
+    assert_eq!(recent, all, "everything happened within the hour");
+    let text = s.o.ok(&["audit"]);
+
+    // No secret anywhere: audit output, server log, database file and its WAL.
+    let secrets = [
+        ("password", USER_PASSWORD),
+        ("attempted password", WRONG_PASSWORD),
+        ("client secret", s.secret.as_str()),
+        ("authorization code", code.as_str()),
+        ("access token", access.as_str()),
+        ("refreshed access token", access2.as_str()),
+        ("refresh token", refresh_token.as_str()),
+        ("rotated refresh token", refresh2.as_str()),
+    ];
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
+        ("audit --json".into(), all.to_string().into_bytes()),
+        ("audit --user".into(), by_user.to_string().into_bytes()),
+        ("audit --client".into(), by_client.to_string().into_bytes()),
+        ("audit (text)".into(), text.into_bytes()),
+        ("server log".into(), s.server.logs().into_bytes()),
+    ];
+    let mut wal_seen = false;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = format!("{}{suffix}", s.o.db.display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            wal_seen |= suffix == "-wal" && !bytes.is_empty();
+            haystacks.push((path, bytes));
+        }
+    }
+    assert!(
+        wal_seen,
+        "the live server's WAL file should be there to search"
+    );
+    for (what, bytes) in &haystacks {
+        for (name, secret) in secrets {
+            assert!(!secret.is_empty());
+            assert!(
+                !contains(bytes, secret.as_bytes()),
+                "the {name} appears in {what}"
+            );
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
