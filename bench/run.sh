@@ -32,7 +32,7 @@ wants() { [[ ",$only," == *",$1,"* ]]; }
 if [[ $quick == 1 ]]; then
     warmup=1; duration=3; w5_duration=5; codes="${codes:-3000}"; startup_runs=5
 else
-    warmup=2; duration=10; w5_duration=10; codes="${codes:-20000}"; startup_runs=10
+    warmup=2; duration=10; w5_duration=10; codes="${codes:-60000}"; startup_runs=10
 fi
 
 # --- tools ---------------------------------------------------------------------------

@@ -249,6 +249,33 @@ mod tests {
         assert_eq!(dummy_verify("anything", 1000), Verdict::Wrong);
     }
 
+    /// No user enumeration by timing: an unknown email (dummy hash) must cost about what a
+    /// wrong password for a real account costs. Medians of several runs, generous bound.
+    #[test]
+    fn dummy_verify_costs_as_much_as_a_real_verify() {
+        let iterations = 20_000;
+        let phc = hash("real password", iterations);
+        let _ = dummy_verify("warm-up", iterations);
+        let median = |f: &dyn Fn()| {
+            let mut times: Vec<std::time::Duration> = (0..5)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    f();
+                    started.elapsed()
+                })
+                .collect();
+            times.sort();
+            times[2]
+        };
+        let real = median(&|| {
+            let _ = verify("wrong", &phc, iterations);
+        });
+        let dummy = median(&|| {
+            let _ = dummy_verify("wrong", iterations);
+        });
+        assert!(dummy * 2 > real && real * 2 > dummy, "real {real:?} vs dummy {dummy:?}");
+    }
+
     #[tokio::test]
     async fn pool_verifies_off_the_runtime() {
         let pool = HashPool::new(2, 1000);
