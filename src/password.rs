@@ -273,7 +273,10 @@ mod tests {
         let dummy = median(&|| {
             let _ = dummy_verify("wrong", iterations);
         });
-        assert!(dummy * 2 > real && real * 2 > dummy, "real {real:?} vs dummy {dummy:?}");
+        assert!(
+            dummy * 2 > real && real * 2 > dummy,
+            "real {real:?} vs dummy {dummy:?}"
+        );
     }
 
     #[tokio::test]

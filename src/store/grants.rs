@@ -402,20 +402,22 @@ pub fn find_access(
          JOIN users u ON u.id = g.user_id
          WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND g.revoked_at IS NULL AND u.disabled = 0",
     )?;
-    let found = stmt
-        .query_row(params![token_hash, now()], |r| {
-            Ok(AccessInfo {
-                user_id: r.get(0)?,
-                email: r.get(1)?,
-                name: r.get(2)?,
-                client_id: r.get(3)?,
-                scope: r.get(4)?,
-                issued_at: r.get(5)?,
-                expires_at: r.get(6)?,
-            })
-        })
-        .optional()?;
-    Ok(found)
+    Ok(stmt
+        .query_row(params![token_hash, now()], access_info_from_row)
+        .optional()?)
+}
+
+/// Reads the columns both token lookups select, in their order.
+fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessInfo> {
+    Ok(AccessInfo {
+        user_id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        client_id: r.get(3)?,
+        scope: r.get(4)?,
+        issued_at: r.get(5)?,
+        expires_at: r.get(6)?,
+    })
 }
 
 /// Looks up a live (never rotated-out, unexpired) refresh token, for introspection.
@@ -431,20 +433,9 @@ pub fn find_refresh(
          WHERE r.token_hash = ?1 AND r.rotated_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > ?2)
            AND g.revoked_at IS NULL AND u.disabled = 0",
     )?;
-    let found = stmt
-        .query_row(params![token_hash, now()], |r| {
-            Ok(AccessInfo {
-                user_id: r.get(0)?,
-                email: r.get(1)?,
-                name: r.get(2)?,
-                client_id: r.get(3)?,
-                scope: r.get(4)?,
-                issued_at: r.get(5)?,
-                expires_at: r.get(6)?,
-            })
-        })
-        .optional()?;
-    Ok(found)
+    Ok(stmt
+        .query_row(params![token_hash, now()], access_info_from_row)
+        .optional()?)
 }
 
 /// RFC 7009 revocation by a client of one of its own tokens: an access token is deleted;

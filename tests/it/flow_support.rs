@@ -201,3 +201,33 @@ pub fn get_with_host(server: &Server, host: &str, path_and_query: &str) -> RawRe
             .as_bytes(),
     )
 }
+
+/// The CSRF cookie (as a `Cookie` header value) and the hidden fields of a sign-in page,
+/// as a browser would submit them.
+pub fn page_form(page: &Reply) -> (String, Vec<(String, String)>) {
+    let cookie = page
+        .header("set-cookie")
+        .expect("csrf cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let unescape = |v: &str| {
+        v.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let fields = page
+        .body
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"")?;
+            let (value, _) = rest.split_once('"')?;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect();
+    (cookie, fields)
+}

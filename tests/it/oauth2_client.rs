@@ -28,23 +28,7 @@ fn sign_in_at(
 ) -> std::collections::HashMap<String, String> {
     let page = reply(agent().get(authorize_url).call());
     assert_eq!(page.status, 200, "{}", page.body);
-    let cookie = page
-        .header("set-cookie")
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
-    let mut form: Vec<(String, String)> = page
-        .body
-        .split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"")?;
-            let (value, _) = rest.split_once('"')?;
-            Some((name.to_owned(), value.replace("&amp;", "&")))
-        })
-        .collect();
+    let (cookie, mut form) = page_form(&page);
     form.push(("email".into(), email.into()));
     form.push(("password".into(), password.into()));
     let body: String = form_urlencoded::Serializer::new(String::new())

@@ -159,27 +159,7 @@ fn signin_protocol_errors_redirect_back_with_error_and_state() {
 fn open_page(s: &Seeded, query: &str) -> (String, Vec<(String, String)>) {
     let r = reply(agent().get(&s.server.url(query)).call());
     assert_eq!(r.status, 200, "{}", r.body);
-    let cookie = r
-        .header("set-cookie")
-        .expect("csrf cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
-    let fields = r
-        .body
-        .split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .filter_map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"")?;
-            let (value, _) = rest.split_once('"')?;
-            Some((
-                name.to_owned(),
-                value.replace("&amp;", "&").replace("&quot;", "\""),
-            ))
-        })
-        .collect();
-    (cookie, fields)
+    page_form(&r)
 }
 
 fn post_page(
