@@ -106,6 +106,11 @@ pub struct ServeArgs {
     /// Start even if the database is on a network or FUSE filesystem (unsafe locking).
     #[arg(long, env = "OAUTHD_ALLOW_NETWORK_FS")]
     pub allow_network_fs: bool,
+    /// Behind a reverse proxy on this host: for connections from a loopback address, take
+    /// the client's address from the last X-Forwarded-For entry (for throttling and the
+    /// audit trail).
+    #[arg(long, env = "OAUTHD_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,7 @@ pub struct ServeConfig {
     pub refresh_grace_secs: i64,
     pub pbkdf2_iterations: u32,
     pub allow_network_fs: bool,
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,7 @@ impl ServeConfig {
             refresh_grace_secs: i64::from(args.refresh_grace),
             pbkdf2_iterations,
             allow_network_fs: args.allow_network_fs,
+            trust_forwarded_for: args.trust_forwarded_for,
         })
     }
 

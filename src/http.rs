@@ -290,6 +290,27 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim_matches('"'))
 }
 
+/// The client's address as a reverse proxy on this host reports it: for a connection from
+/// a loopback address, the last (proxy-appended) X-Forwarded-For entry; otherwise, or
+/// when that entry is not an IP address, the connection's own address. Only the last
+/// entry counts, because a client can put anything in the ones before it.
+pub fn forwarded_client(headers: &HeaderMap, peer: std::net::SocketAddr) -> std::net::SocketAddr {
+    if !peer.ip().is_loopback() {
+        return peer;
+    }
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .and_then(|entry| entry.trim().parse::<std::net::IpAddr>().ok());
+    match last {
+        Some(ip) => std::net::SocketAddr::new(ip, peer.port()),
+        None => peer,
+    }
+}
+
 /// The request's host name from the Host header, without port, lower-cased.
 pub fn host_name(headers: &HeaderMap) -> Option<String> {
     let host = headers.get(hyper::header::HOST)?.to_str().ok()?;
@@ -477,6 +498,29 @@ mod tests {
         assert_eq!(host_name(&headers).as_deref(), Some("auth.example.com"));
         headers.insert(hyper::header::HOST, HeaderValue::from_static("[::1]:80"));
         assert_eq!(host_name(&headers).as_deref(), Some("[::1]"));
+    }
+
+    #[test]
+    fn forwarded_client_trusts_only_a_local_proxy_and_its_last_entry() {
+        let local: std::net::SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let remote: std::net::SocketAddr = "203.0.113.9:5000".parse().expect("addr");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("10.9.9.9, 198.51.100.7"),
+        );
+        assert_eq!(
+            forwarded_client(&headers, local).ip().to_string(),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            forwarded_client(&headers, remote),
+            remote,
+            "only a loopback peer is a trusted proxy"
+        );
+        headers.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(forwarded_client(&headers, local), local);
+        assert_eq!(forwarded_client(&HeaderMap::new(), local), local);
     }
 
     #[test]

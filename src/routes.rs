@@ -20,6 +20,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let remote = if app.config.trust_forwarded_for {
+        http::forwarded_client(req.headers(), remote)
+    } else {
+        remote
+    };
     let response = match route(app, req, remote).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

@@ -366,3 +366,39 @@ fn a_burst_of_logins_does_not_stall_token_validation() {
         "validation took {worst:?} during a login storm"
     );
 }
+
+fn failed_login_from(s: &Seeded, forwarded_for: &str) -> String {
+    let r = reply(
+        agent()
+            .post(&s.server.url("/api/oauth_login"))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", forwarded_for)
+            .send(login_body(json!({"password": "wrong"})).to_string()),
+    );
+    assert_eq!(r.status, 401);
+    let audit = s.o.json(&["audit", "--user", EMAIL]);
+    let last = audit
+        .as_array()
+        .and_then(|a| a.last())
+        .expect("an audit entry");
+    assert_eq!(last["event"], "login_failed");
+    last["remote_addr"]
+        .as_str()
+        .expect("remote_addr")
+        .to_owned()
+}
+
+#[test]
+fn forwarded_for_is_ignored_unless_trusted() {
+    let s = seeded(&[]);
+    assert_eq!(failed_login_from(&s, "198.51.100.7"), "127.0.0.1");
+}
+
+#[test]
+fn forwarded_for_from_a_local_proxy_names_the_client_when_trusted() {
+    let s = seeded(&["--trust-forwarded-for"]);
+    assert_eq!(
+        failed_login_from(&s, "203.0.113.1, 198.51.100.7"),
+        "198.51.100.7"
+    );
+}
