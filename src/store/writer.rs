@@ -66,7 +66,10 @@ fn in_savepoint<T>(
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let result = work(conn);
+    // A panicking job must not take the writer thread (and with it every later write)
+    // down: it is rolled back and reported like any failed job.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+        .unwrap_or(Err(StoreError::TaskFailed));
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
@@ -217,6 +220,31 @@ mod tests {
             })
             .expect("names");
         assert_eq!(names, ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_rolled_back_and_the_writer_survives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let _store = Store::open(&path).expect("open");
+        let writer = Writer::start(&path).expect("writer");
+        let panicked = writer
+            .write(|conn: &Connection| -> Result<(), StoreError> {
+                conn.execute(
+                    "INSERT INTO organizations (id, name, created_at) VALUES ('p', 'p', 0)",
+                    [],
+                )?;
+                panic!("a bug in a job");
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::TaskFailed)));
+        let count = writer
+            .write(|conn: &Connection| -> Result<i64, StoreError> {
+                Ok(conn.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?)
+            })
+            .await
+            .expect("the writer still works");
+        assert_eq!(count, 0, "the panicking job's insert was rolled back");
     }
 
     #[tokio::test]
