@@ -83,6 +83,8 @@ impl Store {
             .with_init(configure_connection);
         let pool = Pool::builder()
             .max_size(8)
+            // Connections open on demand: an idle server keeps one, not eight (memory, start time).
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| open_error(e.to_string()))?;
