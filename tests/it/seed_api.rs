@@ -219,3 +219,37 @@ fn seed_login_email_is_case_insensitive() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+fn stored_hash(o: &crate::support::Oauthd) -> String {
+    let conn = rusqlite::Connection::open(&o.db).expect("open");
+    conn.query_row(
+        "SELECT password_hash FROM users WHERE email = ?1",
+        [EMAIL],
+        |r| r.get(0),
+    )
+    .expect("hash")
+}
+
+#[test]
+fn login_rehashes_a_password_stored_with_fewer_iterations() {
+    let s = seeded(&[]);
+    assert!(stored_hash(&s.o).starts_with("$pbkdf2-sha256$i=1000$"));
+    drop(s.server);
+    let server = s.o.serve_with(&[], &[("OAUTHD_PBKDF2_ITERATIONS", "2000")]);
+    let r = login(&server, &login_body(json!({})));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        stored_hash(&s.o).starts_with("$pbkdf2-sha256$i=2000$"),
+        "{}",
+        stored_hash(&s.o)
+    );
+    // The upgraded hash still verifies.
+    assert_eq!(login(&server, &login_body(json!({}))).status, 200);
+    // A wrong password never rehashes.
+    let before = stored_hash(&s.o);
+    assert_eq!(
+        login(&server, &login_body(json!({"password": "nope"}))).status,
+        401
+    );
+    assert_eq!(stored_hash(&s.o), before);
+}
