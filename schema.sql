@@ -97,7 +97,9 @@ CREATE TABLE access_tokens (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID, STRICT;
-CREATE INDEX access_tokens_by_grant ON access_tokens (grant_id);
+-- (grant_id, expires_at): revocation by grant, and each issue deleting the grant's
+-- expired tokens with a range seek.
+CREATE INDEX access_tokens_by_grant ON access_tokens (grant_id, expires_at);
 
 -- Rotation (public clients): presenting a live token sets rotated_at and creates its
 -- successor; the rotated-out token is remembered to allow a grace retry or detect theft.

@@ -13,6 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{audit, now, StoreError};
 
+/// How long an expired code is kept, so a replay shortly after expiry is still recognised.
+const CODE_KEEP_AFTER_EXPIRY_SECS: i64 = 86_400;
+
 /// A SHA-256 digest of a code, token or secret.
 pub type TokenHash = [u8; 32];
 
@@ -95,6 +98,13 @@ pub fn issue_code(
     user_email: &str,
 ) -> Result<(), StoreError> {
     let at = now();
+    // Amortised housekeeping: each new code deletes a few codes that expired over a day
+    // ago (a day keeps replay detection for late retries; after it a code is useless).
+    tx.prepare_cached(
+        "DELETE FROM authorization_codes WHERE code_hash IN
+             (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16)",
+    )?
+    .execute([at - CODE_KEEP_AFTER_EXPIRY_SECS])?;
     tx.prepare_cached(
         "INSERT INTO grants (user_id, client_id, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -351,12 +361,18 @@ fn rotate_to(
     )
 }
 
+/// Stores a new access token for the grant, and deletes the grant's expired ones: each
+/// refresh cleans up after the previous, so a grant holds at most its live tokens and one
+/// expired one, without a housekeeping job. The (grant_id, expires_at) index makes the
+/// delete a range seek that usually finds nothing.
 fn insert_access_token(
     tx: &Connection,
     grant_id: i64,
     tokens: &NewTokens,
     at: i64,
 ) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2")?
+        .execute(params![grant_id, at])?;
     tx.prepare_cached(
         "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -563,4 +579,115 @@ pub fn count_live_tokens(conn: &Connection) -> Result<(i64, i64), StoreError> {
         |r| r.get(0),
     )?;
     Ok((access, refresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn setup() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("g.db")).expect("open");
+        store
+            .transaction(|tx| {
+                tx.execute_batch(
+                    "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
+                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);
+                     INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
+                )?;
+                Ok(())
+            })
+            .expect("seed");
+        (dir, store)
+    }
+
+    fn count(store: &Store, sql: &str) -> i64 {
+        store
+            .with_conn(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .expect("count")
+    }
+
+    #[test]
+    fn issuing_an_access_token_deletes_the_grants_expired_ones_only() {
+        let (_dir, store) = setup();
+        store
+            .transaction(|tx| {
+                tx.execute_batch(
+                    "INSERT INTO grants (id, user_id, client_id, created_at) VALUES (8, 'u', 'c', 0);
+                     INSERT INTO access_tokens VALUES (x'01', 7, 0, 1);
+                     INSERT INTO access_tokens VALUES (x'02', 8, 0, 1);",
+                )?;
+                let tokens = NewTokens {
+                    access_hash: [3; 32],
+                    access_ttl_secs: 60,
+                    refresh_hash: [4; 32],
+                    refresh_ttl_secs: None,
+                };
+                insert_access_token(tx, 7, &tokens, now())
+            })
+            .expect("insert");
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM access_tokens WHERE grant_id = 7"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM access_tokens WHERE grant_id = 8"
+            ),
+            1,
+            "other grants untouched"
+        );
+    }
+
+    #[test]
+    fn issuing_a_code_deletes_codes_expired_over_a_day_ago() {
+        let (_dir, store) = setup();
+        let old = now() - CODE_KEEP_AFTER_EXPIRY_SECS - 10;
+        let recent = now() - 10;
+        store
+            .transaction(|tx| {
+                tx.execute(
+                    "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, created_at, expires_at)
+                     VALUES (x'01', 7, 'r', 0, ?1), (x'02', 7, 'r', 0, ?2)",
+                    params![old, recent],
+                )?;
+                issue_code(
+                    tx,
+                    &NewCode {
+                        code_hash: [9; 32],
+                        user_id: "u",
+                        client_id: "c",
+                        scope: None,
+                        redirect_uri: "https://x/cb",
+                        code_challenge: None,
+                        code_challenge_method: None,
+                        ttl_secs: 60,
+                    },
+                    Origin { remote_addr: "test" },
+                    "u@x.org",
+                )
+            })
+            .expect("issue");
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM authorization_codes WHERE code_hash = x'01'"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM authorization_codes WHERE code_hash = x'02'"
+            ),
+            1,
+            "recently expired kept for replay detection"
+        );
+        assert_eq!(count(&store, "SELECT count(*) FROM authorization_codes"), 2);
+    }
 }
