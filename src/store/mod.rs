@@ -290,6 +290,9 @@ mod tests {
         drop(Store::open(&path).expect("create"));
         {
             let c = Connection::open(&path).expect("open");
+            // The pool's background thread may still be closing its last connection.
+            c.busy_timeout(Duration::from_secs(10))
+                .expect("busy timeout");
             c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
                 .expect("bump");
         }
