@@ -74,28 +74,36 @@ impl Store {
             path: path.to_owned(),
             cause,
         };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // Open and migrate on one plain connection first: a path that cannot be opened or
+        // created fails here at once with SQLite's reason, instead of the pool retrying
+        // for its whole connection timeout.
+        let mut first = Connection::open_with_flags(path, flags).map_err(|e| {
+            open_error(format!(
+                "{e} (does the directory exist, and may this user write to it?)"
+            ))
+        })?;
+        configure_connection(&mut first).map_err(|e| open_error(e.to_string()))?;
+        migrate::migrate(&mut first, path)?;
+        drop(first);
         let manager = SqliteConnectionManager::file(path)
-            .with_flags(
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
+            .with_flags(flags)
             .with_init(configure_connection);
         let pool = Pool::builder()
             .max_size(8)
             // Connections open on demand: an idle server keeps one, not eight (memory, start time).
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
-            .build(manager)
-            .map_err(|e| open_error(e.to_string()))?;
-        let store = Store {
+            // Failures reach callers as errors of `get()`; don't also log each retry.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        Ok(Store {
             pool,
             path: path.to_owned(),
             writer: None,
-        };
-        let mut conn = store.conn().map_err(|e| open_error(e.to_string()))?;
-        migrate::migrate(&mut conn, path)?;
-        Ok(store)
+        })
     }
 
     /// A pooled connection, for synchronous callers (the admin CLI, blocking threads).

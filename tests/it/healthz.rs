@@ -44,3 +44,31 @@ fn serve_refuses_a_port_in_use() {
     assert!(stderr.contains("cannot listen on"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn an_unopenable_db_path_fails_at_once_with_one_line() {
+    let o = Oauthd::new();
+    let missing_dir = o.dir.path().join("no/such/dir/oauthd.db");
+    for args in [
+        &["user", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(crate::support::bin())
+            .arg("--db")
+            .arg(&missing_dir)
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("cannot open database"), "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
