@@ -1,0 +1,175 @@
+//! Authorization codes: issuing one (with its grant) and exchanging it for tokens,
+//! including replay detection.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::super::{audit, now, StoreError};
+use super::{
+    insert_access_token, insert_refresh_token, revoke_grant, NewTokens, Origin, Refusal, TokenHash,
+};
+
+/// How long an expired code is kept, so a replay shortly after expiry is still recognised.
+pub(super) const CODE_KEEP_AFTER_EXPIRY_SECS: i64 = 86_400;
+
+/// What the store needs to issue an authorization code for a fresh grant.
+pub struct NewCode<'a> {
+    pub code_hash: TokenHash,
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub scope: Option<&'a str>,
+    pub redirect_uri: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub ttl_secs: i64,
+}
+
+/// A stored code and its grant, handed to the exchange's checks.
+#[derive(Debug, Clone)]
+pub struct CodeGrant {
+    pub grant_id: i64,
+    pub user_email: String,
+    pub client_id: String,
+    pub scope: Option<String>,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+/// Creates a grant and its authorization code, with an audit entry.
+pub fn issue_code(
+    tx: &Connection,
+    code: &NewCode<'_>,
+    origin: Origin<'_>,
+    user_email: &str,
+) -> Result<(), StoreError> {
+    let at = now();
+    // Amortised housekeeping: each new code deletes a few codes that expired over a day
+    // ago (a day keeps replay detection for late retries; after it a code is useless).
+    tx.prepare_cached(
+        "DELETE FROM authorization_codes WHERE code_hash IN
+             (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16)",
+    )?
+    .execute([at - CODE_KEEP_AFTER_EXPIRY_SECS])?;
+    tx.prepare_cached(
+        "INSERT INTO grants (user_id, client_id, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![code.user_id, code.client_id, code.scope, at])?;
+    let grant_id = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "INSERT INTO authorization_codes
+             (code_hash, grant_id, redirect_uri, code_challenge, code_challenge_method, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        code.code_hash,
+        grant_id,
+        code.redirect_uri,
+        code.code_challenge,
+        code.code_challenge_method,
+        at,
+        at.saturating_add(code.ttl_secs)
+    ])?;
+    audit::record(
+        tx,
+        &audit::Event {
+            event: "login_ok",
+            user_email: Some(user_email),
+            client_id: Some(code.client_id),
+            remote_addr: Some(origin.remote_addr),
+            detail: Some("authorization code issued"),
+        },
+    )?;
+    Ok(())
+}
+
+/// Exchanges a code for tokens: finds the code; a used code revokes
+/// its grant (`Replayed`); an expired one is refused; `check` runs the protocol checks
+/// (a refusal there leaves the code unused); then the code is marked used, the optional
+/// `bind_secret_hash` bound to the grant, and the tokens stored.
+pub fn exchange_code<E>(
+    tx: &Connection,
+    code_hash: &TokenHash,
+    tokens: &NewTokens,
+    origin: Origin<'_>,
+    check: impl FnOnce(&CodeGrant) -> Result<Option<TokenHash>, E>,
+) -> Result<Result<CodeGrant, Refusal<E>>, StoreError> {
+    let at = now();
+    let found = tx
+        .prepare_cached(
+            "SELECT g.id, u.email, g.client_id, g.scope, c.redirect_uri,
+                    c.code_challenge, c.code_challenge_method, c.expires_at, c.used_at,
+                    g.revoked_at IS NOT NULL OR u.disabled
+             FROM authorization_codes c
+             JOIN grants g ON g.id = c.grant_id
+             JOIN users u ON u.id = g.user_id
+             WHERE c.code_hash = ?1",
+        )?
+        .query_row([code_hash], |r| {
+            let grant = CodeGrant {
+                grant_id: r.get(0)?,
+                user_email: r.get(1)?,
+                client_id: r.get(2)?,
+                scope: r.get(3)?,
+                redirect_uri: r.get(4)?,
+                code_challenge: r.get(5)?,
+                code_challenge_method: r.get(6)?,
+            };
+            let expires_at: i64 = r.get(7)?;
+            let used_at: Option<i64> = r.get(8)?;
+            let dead: bool = r.get(9)?;
+            Ok((grant, expires_at, used_at, dead))
+        })
+        .optional()?;
+    let Some((grant, expires_at, used_at, dead)) = found else {
+        return Ok(Err(Refusal::Unknown));
+    };
+    if used_at.is_some() {
+        revoke_grant(tx, grant.grant_id)?;
+        audit::record(
+            tx,
+            &audit::Event {
+                event: "code_replay",
+                user_email: Some(&grant.user_email),
+                client_id: Some(&grant.client_id),
+                remote_addr: Some(origin.remote_addr),
+                detail: Some("grant revoked"),
+            },
+        )?;
+        return Ok(Err(Refusal::Replayed));
+    }
+    if dead {
+        return Ok(Err(Refusal::Unknown));
+    }
+    if expires_at <= at {
+        return Ok(Err(Refusal::Expired));
+    }
+    let bind_secret_hash = match check(&grant) {
+        Ok(bind) => bind,
+        Err(e) => return Ok(Err(Refusal::Rejected(e))),
+    };
+    tx.prepare_cached("UPDATE authorization_codes SET used_at = ?2 WHERE code_hash = ?1")?
+        .execute(params![code_hash, at])?;
+    if let Some(secret_hash) = bind_secret_hash {
+        tx.prepare_cached("UPDATE grants SET bound_secret_hash = ?2 WHERE id = ?1")?
+            .execute(params![grant.grant_id, secret_hash])?;
+    }
+    insert_access_token(tx, grant.grant_id, tokens, at)?;
+    insert_refresh_token(
+        tx,
+        grant.grant_id,
+        &tokens.refresh_hash,
+        tokens.refresh_ttl_secs,
+        at,
+    )?;
+    audit::record(
+        tx,
+        &audit::Event {
+            event: "token_issue",
+            user_email: Some(&grant.user_email),
+            client_id: Some(&grant.client_id),
+            remote_addr: Some(origin.remote_addr),
+            detail: Some("authorization_code"),
+        },
+    )?;
+    Ok(Ok(grant))
+}

@@ -1,0 +1,202 @@
+//! Grants and everything that descends from them: authorization codes, access tokens and
+//! refresh tokens. The writing functions expect to run inside a write transaction (the
+//! server's writer runs each in a savepoint of its group commit): a `StoreError` undoes
+//! everything the function wrote, and writes serialise, so of many concurrent exchanges
+//! of one code exactly one wins. A protocol refusal (`Ok(Err(Refusal))`) keeps what the
+//! function wrote on purpose, e.g. the revocation that follows a replayed code.
+//!
+//! Codes and tokens arrive here already hashed (`TokenHash`); the clear text never does.
+//! Protocol checks that need no I/O (client match, redirect match, PKCE) are passed in as
+//! closures by the token endpoint, so they run inside the transaction but live elsewhere.
+
+mod codes;
+mod lookup;
+mod refresh;
+mod revoke;
+
+pub use codes::{exchange_code, issue_code, CodeGrant, NewCode};
+pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
+pub use refresh::{refresh, RefreshGrant, RefreshOutcome};
+pub use revoke::{revoke_all, revoke_grant, revoke_token, revoke_where_client, revoke_where_user};
+
+use rusqlite::{params, Connection};
+
+use super::StoreError;
+
+/// A SHA-256 digest of a code, token or secret.
+pub type TokenHash = [u8; 32];
+
+/// Fresh tokens to store for a successful exchange or refresh.
+pub struct NewTokens {
+    pub access_hash: TokenHash,
+    pub access_ttl_secs: i64,
+    pub refresh_hash: TokenHash,
+    /// `None`: the refresh token never expires.
+    pub refresh_ttl_secs: Option<i64>,
+}
+
+/// Why an exchange or refresh produced no tokens. `Rejected` carries the caller's own
+/// error from its checks; the store changed nothing in that case.
+#[derive(Debug)]
+pub enum Refusal<E> {
+    /// No such code/token, or its grant is revoked, or its user disabled.
+    Unknown,
+    Expired,
+    /// A used code presented again: the grant was revoked (RFC 6749 §4.1.2).
+    Replayed,
+    /// A rotated-out refresh token presented outside the grace rule: grant revoked.
+    TheftDetected,
+    Rejected(E),
+}
+
+/// Who, which client and from where, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub remote_addr: &'a str,
+}
+
+/// Stores a new access token for the grant, and deletes the grant's expired ones: each
+/// refresh cleans up after the previous, so a grant holds at most its live tokens and one
+/// expired one, without a housekeeping job. The (grant_id, expires_at) index makes the
+/// delete a range seek that usually finds nothing.
+pub(super) fn insert_access_token(
+    tx: &Connection,
+    grant_id: i64,
+    tokens: &NewTokens,
+    at: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2")?
+        .execute(params![grant_id, at])?;
+    tx.prepare_cached(
+        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![tokens.access_hash, grant_id, at, at.saturating_add(tokens.access_ttl_secs)])?;
+    Ok(())
+}
+
+pub(super) fn insert_refresh_token(
+    tx: &Connection,
+    grant_id: i64,
+    refresh_hash: &TokenHash,
+    ttl_secs: Option<i64>,
+    at: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![refresh_hash, grant_id, at, ttl_secs.map(|t| at.saturating_add(t))])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::codes::CODE_KEEP_AFTER_EXPIRY_SECS;
+    use super::*;
+    use crate::store::now;
+    use crate::store::Store;
+
+    fn setup() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("g.db")).expect("open");
+        store
+            .transaction(|tx| {
+                tx.execute_batch(
+                    "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
+                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);
+                     INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
+                )?;
+                Ok(())
+            })
+            .expect("seed");
+        (dir, store)
+    }
+
+    fn count(store: &Store, sql: &str) -> i64 {
+        store
+            .with_conn(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .expect("count")
+    }
+
+    #[test]
+    fn issuing_an_access_token_deletes_the_grants_expired_ones_only() {
+        let (_dir, store) = setup();
+        store
+            .transaction(|tx| {
+                tx.execute_batch(
+                    "INSERT INTO grants (id, user_id, client_id, created_at) VALUES (8, 'u', 'c', 0);
+                     INSERT INTO access_tokens VALUES (x'01', 7, 0, 1);
+                     INSERT INTO access_tokens VALUES (x'02', 8, 0, 1);",
+                )?;
+                let tokens = NewTokens {
+                    access_hash: [3; 32],
+                    access_ttl_secs: 60,
+                    refresh_hash: [4; 32],
+                    refresh_ttl_secs: None,
+                };
+                insert_access_token(tx, 7, &tokens, now())
+            })
+            .expect("insert");
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM access_tokens WHERE grant_id = 7"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM access_tokens WHERE grant_id = 8"
+            ),
+            1,
+            "other grants untouched"
+        );
+    }
+
+    #[test]
+    fn issuing_a_code_deletes_codes_expired_over_a_day_ago() {
+        let (_dir, store) = setup();
+        let old = now() - CODE_KEEP_AFTER_EXPIRY_SECS - 10;
+        let recent = now() - 10;
+        store
+            .transaction(|tx| {
+                tx.execute(
+                    "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, created_at, expires_at)
+                     VALUES (x'01', 7, 'r', 0, ?1), (x'02', 7, 'r', 0, ?2)",
+                    params![old, recent],
+                )?;
+                issue_code(
+                    tx,
+                    &NewCode {
+                        code_hash: [9; 32],
+                        user_id: "u",
+                        client_id: "c",
+                        scope: None,
+                        redirect_uri: "https://x/cb",
+                        code_challenge: None,
+                        code_challenge_method: None,
+                        ttl_secs: 60,
+                    },
+                    Origin { remote_addr: "test" },
+                    "u@x.org",
+                )
+            })
+            .expect("issue");
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM authorization_codes WHERE code_hash = x'01'"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM authorization_codes WHERE code_hash = x'02'"
+            ),
+            1,
+            "recently expired kept for replay detection"
+        );
+        assert_eq!(count(&store, "SELECT count(*) FROM authorization_codes"), 2);
+    }
+}
