@@ -42,6 +42,24 @@ pub enum ParamError {
     TimedOut,
 }
 
+impl ParamError {
+    /// A constant, client-facing description (the `Display` text, as a `&'static str`).
+    pub fn description(self) -> &'static str {
+        match self {
+            ParamError::TooLarge => "request body too large",
+            ParamError::Duplicate => "a parameter was sent more than once",
+            ParamError::BadEncoding => "parameters must be valid UTF-8 without NUL bytes",
+            ParamError::ValueTooLong => "a parameter value is too long",
+            ParamError::BadJson => "malformed JSON body: expected one object of string values",
+            ParamError::UnsupportedContentType => {
+                "unsupported content type: send a form, JSON, or a query string"
+            }
+            ParamError::Unreadable => "the request body could not be read",
+            ParamError::TimedOut => "the request body was not sent in time",
+        }
+    }
+}
+
 /// Request parameters, each name at most once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Params(BTreeMap<String, String>);

@@ -37,27 +37,14 @@ pub fn param_error(error: ParamError) -> ApiError {
     match error {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
         ParamError::TimedOut => ApiError::RequestTimeout,
-        ParamError::Duplicate => oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "a parameter was sent more than once",
-        ),
-        ParamError::BadEncoding => oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "parameters must be UTF-8 without NUL bytes",
-        ),
-        ParamError::ValueTooLong => oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "a parameter value is too long",
-        ),
-        ParamError::BadJson => oauth_error(OAuthErrorCode::InvalidRequest, "malformed JSON body"),
-        ParamError::UnsupportedContentType => oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "send parameters as a form, JSON, or query string",
-        ),
-        ParamError::Unreadable => oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "the request body could not be read",
-        ),
+        ParamError::Duplicate
+        | ParamError::BadEncoding
+        | ParamError::ValueTooLong
+        | ParamError::BadJson
+        | ParamError::UnsupportedContentType
+        | ParamError::Unreadable => {
+            oauth_error(OAuthErrorCode::InvalidRequest, error.description())
+        }
     }
 }
 
