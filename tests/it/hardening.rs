@@ -328,7 +328,7 @@ fn a_burst_of_logins_does_not_stall_token_validation() {
         .expect("at")
         .to_owned();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stormers: Vec<_> = (0..6)
+    let stormers: Vec<_> = (0..12)
         .map(|_| {
             let (s, stop) = (Arc::clone(&s), Arc::clone(&stop));
             std::thread::spawn(move || {
