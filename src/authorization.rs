@@ -165,8 +165,14 @@ pub async fn sign_in(
     ip: IpAddr,
     client_id: &str,
 ) -> Result<SignIn, StoreError> {
-    if let Gate::Locked { retry_after_secs } = app.throttle.check(email, ip) {
-        audit_login_failure(app, email, client_id, ip, "throttled").await;
+    if let Gate::Locked {
+        retry_after_secs,
+        first_refusal,
+    } = app.throttle.check(email, ip)
+    {
+        if first_refusal {
+            audit_login_failure(app, email, client_id, ip, "throttled").await;
+        }
         return Ok(SignIn::Throttled { retry_after_secs });
     }
     let lookup_email = email.to_owned();

@@ -38,6 +38,9 @@ struct Entry {
     lockouts: u32,
     last_failure: Instant,
     locked_until: Option<Instant>,
+    /// Whether a refusal during the current lockout was already reported, so the audit
+    /// trail gets one line per lockout instead of one write per hammered request.
+    lockout_reported: bool,
 }
 
 /// Login throttle state, shared by the sign-in page and `/api/oauth_login`.
@@ -50,7 +53,11 @@ pub struct Throttle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
     Open,
-    Locked { retry_after_secs: u64 },
+    Locked {
+        retry_after_secs: u64,
+        /// The first refusal of this lockout (worth an audit entry).
+        first_refusal: bool,
+    },
 }
 
 impl Default for Throttle {
@@ -81,17 +88,24 @@ impl Throttle {
     }
 
     fn check_at(&self, email: &str, ip: IpAddr, now: Instant) -> Gate {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let retry_after = self
-            .keys(email, ip)
-            .iter()
-            .filter_map(|k| entries.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retry_after: Option<Duration> = None;
+        let mut first_refusal = false;
+        for key in self.keys(email, ip) {
+            let Some(entry) = entries.get_mut(&key) else {
+                continue;
+            };
+            let Some(until) = entry.locked_until.filter(|until| *until > now) else {
+                continue;
+            };
+            retry_after = retry_after.max(Some(until - now));
+            first_refusal |= !entry.lockout_reported;
+            entry.lockout_reported = true;
+        }
         match retry_after {
             Some(wait) => Gate::Locked {
                 retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+                first_refusal,
             },
             None => Gate::Open,
         }
@@ -118,6 +132,7 @@ impl Throttle {
                 lockouts: 0,
                 last_failure: now,
                 locked_until: None,
+                lockout_reported: false,
             });
             if now.duration_since(entry.last_failure) > WINDOW {
                 entry.failures = 0;
@@ -129,6 +144,7 @@ impl Throttle {
                     .saturating_mul(1 << entry.lockouts.min(8))
                     .min(MAX_LOCKOUT);
                 entry.locked_until = Some(now + lockout);
+                entry.lockout_reported = false;
                 entry.lockouts += 1;
                 entry.failures = 0;
             }
@@ -194,7 +210,8 @@ mod tests {
         assert!(matches!(
             t.check_at("a@x.org", IP, now),
             Gate::Locked {
-                retry_after_secs: 60
+                retry_after_secs: 60,
+                first_refusal: true
             }
         ));
         // Another account from another address is unaffected.
@@ -227,6 +244,37 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_refusal_of_a_lockout_is_reported() {
+        let t = Throttle::new();
+        let now = Instant::now();
+        for _ in 0..ACCOUNT_LIMIT {
+            t.record_failure_at("a@x.org", IP, now);
+        }
+        let first = t.check_at("a@x.org", IP, now);
+        let second = t.check_at("a@x.org", IP, now);
+        assert!(
+            matches!(
+                first,
+                Gate::Locked {
+                    first_refusal: true,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        assert!(
+            matches!(
+                second,
+                Gate::Locked {
+                    first_refusal: false,
+                    ..
+                }
+            ),
+            "{second:?}"
+        );
+    }
+
+    #[test]
     fn ip_locks_after_many_accounts() {
         let t = Throttle::new();
         let now = Instant::now();
@@ -254,7 +302,8 @@ mod tests {
         assert!(matches!(
             t.check_at("a@x.org", other, now),
             Gate::Locked {
-                retry_after_secs: 120
+                retry_after_secs: 120,
+                first_refusal: true
             }
         ));
     }
