@@ -30,6 +30,8 @@ pub enum UntrustedRequest {
     MissingClientId,
     UnknownClient,
     RedirectUriNotRegistered,
+    /// No redirect_uri sent, and the client has several registered.
+    RedirectUriRequired,
 }
 
 impl UntrustedRequest {
@@ -44,6 +46,9 @@ impl UntrustedRequest {
             UntrustedRequest::RedirectUriNotRegistered => {
                 "The application's redirect_uri is not registered for it."
             }
+            UntrustedRequest::RedirectUriRequired => {
+                "The request names no redirect_uri, and the application has several registered."
+            }
         }
     }
 }
@@ -55,28 +60,28 @@ pub struct RedirectableError {
     pub description: &'static str,
 }
 
-/// Finds the client and its redirect URI; the first step of both front ends.
+/// Finds the client and its redirect URI; the first step of both front ends. The outer
+/// `Result` is for storage failures (503), the inner one for untrusted requests.
 pub async fn identify_client(
     app: &App,
     params: &Params,
-) -> Result<(Client, RedirectUri), UntrustedRequest> {
-    let client_id = params
-        .non_empty("client_id")
-        .ok_or(UntrustedRequest::MissingClientId)?
-        .to_owned();
-    let client = app
+) -> Result<Result<(Client, RedirectUri), UntrustedRequest>, StoreError> {
+    let Some(client_id) = params.non_empty("client_id").map(str::to_owned) else {
+        return Ok(Err(UntrustedRequest::MissingClientId));
+    };
+    let found = app
         .store
         .read(move |conn| store::clients::find(conn, &client_id))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "client lookup failed");
-            UntrustedRequest::UnknownClient
-        })?
-        .ok_or(UntrustedRequest::UnknownClient)?;
-    let redirect_uri =
-        oauth::select_redirect_uri(&client.redirect_uris, params.non_empty("redirect_uri"))
-            .ok_or(UntrustedRequest::RedirectUriNotRegistered)?;
-    Ok((client, redirect_uri))
+        .await?;
+    let Some(client) = found else {
+        return Ok(Err(UntrustedRequest::UnknownClient));
+    };
+    let requested = params.non_empty("redirect_uri");
+    match oauth::select_redirect_uri(&client.redirect_uris, requested) {
+        Some(redirect_uri) => Ok(Ok((client, redirect_uri))),
+        None if requested.is_none() => Ok(Err(UntrustedRequest::RedirectUriRequired)),
+        None => Ok(Err(UntrustedRequest::RedirectUriNotRegistered)),
+    }
 }
 
 /// Checks the rest of the request once client and redirect URI are trusted.

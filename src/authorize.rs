@@ -126,7 +126,7 @@ async fn trusted_request(
     params: &Params,
 ) -> Result<Result<AuthorizationRequest, Response<Body>>, ApiError> {
     let (client, redirect_uri) = authorization::identify_client(app, params)
-        .await
+        .await?
         .map_err(|untrusted| ApiError::AuthorizePage(untrusted.message()))?;
     match authorization::check_request(client, redirect_uri.clone(), params) {
         Ok(request) => Ok(Ok(request)),

@@ -56,16 +56,18 @@ pub async fn login(
         Some(_) => return Err(bad_request("response_type must be \"code\".")),
         None => return Err(bad_request("response_type is required.")),
     }
-    let (client, redirect_uri) =
-        authorization::identify_client(app, &params)
-            .await
-            .map_err(|e| match e {
-                UntrustedRequest::MissingClientId => bad_request("client_id is required."),
-                UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
-                UntrustedRequest::RedirectUriNotRegistered => {
-                    bad_request("redirect_uri is not registered for this client.")
-                }
-            })?;
+    let (client, redirect_uri) = authorization::identify_client(app, &params)
+        .await?
+        .map_err(|e| match e {
+            UntrustedRequest::MissingClientId => bad_request("client_id is required."),
+            UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
+            UntrustedRequest::RedirectUriNotRegistered => {
+                bad_request("redirect_uri is not registered for this client.")
+            }
+            UntrustedRequest::RedirectUriRequired => {
+                bad_request("redirect_uri is required: this client has several registered.")
+            }
+        })?;
     let request = authorization::check_request(client, redirect_uri, &params)
         .map_err(|e| ApiError::Login(LoginFailure::BadRequest(e.description)))?;
     let ip = remote.ip();

@@ -253,3 +253,32 @@ fn login_rehashes_a_password_stored_with_fewer_iterations() {
     );
     assert_eq!(stored_hash(&s.o), before);
 }
+
+#[test]
+fn login_without_redirect_uri_needs_one_when_several_are_registered() {
+    let s = seeded(&[]);
+    s.o.add_client("two", &["https://a.example/cb", "https://b.example/cb"]);
+    let r = login(
+        &s.server,
+        &login_body(json!({"client_id": "two", "redirect_uri": null})),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("required"),
+        "{}",
+        r.body
+    );
+    let page = reply(
+        agent()
+            .get(
+                &s.server
+                    .url("/oauth/authorize?response_type=code&client_id=two"),
+            )
+            .call(),
+    );
+    assert_eq!(page.status, 400);
+    assert_eq!(page.header("location"), None);
+}
