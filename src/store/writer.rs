@@ -20,11 +20,12 @@ use super::StoreError;
 const MAX_BATCH: usize = 256;
 /// The writer checkpoints (copies the WAL into the database file and lets SQLite reuse
 /// the WAL) after this many batches, instead of SQLite's page-count autocheckpoint.
-/// Measured on a 2-core VM (bench/run.sh, W3): every 8 batches halves throughput (each
-/// checkpoint fsyncs the main file); every 32 or 64 makes each checkpoint long enough
-/// (6–15 ms) to dominate p99; a background checkpointer thread never catches up under
-/// load, so the WAL grew without bound. 16 was the best of these (W3b p99 ~8 ms).
-const CHECKPOINT_EVERY_BATCHES: u32 = 16;
+/// Measured on a 2-core VM (bench/run.sh W1/W3, fresh databases): every 32 or 64 batches
+/// makes each checkpoint long enough (6–15 ms) to dominate p99; every 8 costs ~10 %
+/// throughput (each checkpoint fsyncs the main file, dearer on a big database); a
+/// background checkpointer thread never catches up under load, so the WAL grew without
+/// bound. 12 kept W3b p99 at ~6 ms with the throughput of 16.
+const CHECKPOINT_EVERY_BATCHES: u32 = 12;
 
 /// One queued write: runs in the open transaction, then learns whether COMMIT succeeded.
 trait Job: Send {
