@@ -98,10 +98,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
 
 /// 200 `ok` when the database answers a query, 503 otherwise.
 async fn healthz(app: &App) -> Result<Response<Body>, ApiError> {
-    let answered = app
-        .store
-        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await;
+    let answered = app.store.read(|conn| crate::store::ping(conn)).await;
     Ok(match answered {
         Ok(_) => http::text(StatusCode::OK, "ok\n"),
         Err(e) => {

@@ -196,6 +196,12 @@ pub fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, Stor
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
+/// A trivial query: whether the database answers at all (`/healthz`).
+pub fn ping(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
+}
+
 /// Current Unix time in seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
