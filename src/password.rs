@@ -258,7 +258,9 @@ mod tests {
     }
 
     /// No user enumeration by timing: an unknown email (dummy hash) must cost about what a
-    /// wrong password for a real account costs. Medians of several runs, generous bound.
+    /// wrong password for a real account costs. Medians of several runs and a factor-4
+    /// bound, so a busy test machine cannot fail it, while a skipped hash (~1000× faster)
+    /// still does.
     #[test]
     fn dummy_verify_costs_as_much_as_a_real_verify() {
         let iterations = 20_000;
@@ -282,7 +284,7 @@ mod tests {
             let _ = dummy_verify("wrong", iterations);
         });
         assert!(
-            dummy * 2 > real && real * 2 > dummy,
+            dummy * 4 > real && real * 4 > dummy,
             "real {real:?} vs dummy {dummy:?}"
         );
     }
