@@ -46,53 +46,45 @@ async fn route(
     remote: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
     let app = app.as_ref();
-    let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    match (&method, path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/healthz") => healthz(app).await,
-        (&Method::GET, "/oauth/authorize") => authorize::show(app, req).await,
-        (&Method::POST, "/oauth/authorize") => authorize::submit(app, req, remote).await,
-        (&Method::GET, "/Modern/" | "/Modern") => Ok(authorize::modern(&req)),
-        (&Method::POST, "/api/oauth_login") => login_api::login(app, req, remote).await,
-        (&Method::POST, "/api/oauth_access_token" | "/oauth/token") => {
-            token::token(app, req, remote).await
-        }
-        (&Method::POST, "/oauth/revoke") => token_management::revoke(app, req, remote).await,
-        (&Method::POST, "/oauth/introspect") => token_management::introspect(app, req).await,
-        (&Method::GET, "/api/me") => resource::me(app, req).await,
-        (&Method::GET | &Method::HEAD, "/api/auth/verify") => resource::verify(app, req).await,
-        (&Method::GET, "/.well-known/oauth-authorization-server") => Ok(metadata::metadata(app)),
-        (&Method::GET, "/brand/logo") => {
-            let query = http::query_params(&req).unwrap_or_default();
-            brand::logo(app, req.headers(), &query).await
-        }
-        (&Method::GET, asset) if asset.starts_with("/assets/") => {
-            brand::static_asset(&asset["/assets/".len()..])
-        }
-        (_, path) => match allowed_methods(path) {
-            Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
-            None => Err(ApiError::NotFound),
-        },
-    }
-}
-
-/// The `Allow` header for a known path requested with the wrong method.
-fn allowed_methods(path: &str) -> Option<&'static str> {
-    match path {
-        "/healthz" | "/api/auth/verify" => Some("GET, HEAD"),
-        "/oauth/authorize" => Some("GET, POST"),
-        "/Modern/"
-        | "/Modern"
-        | "/api/me"
-        | "/.well-known/oauth-authorization-server"
-        | "/brand/logo" => Some("GET"),
+    // One table: each path's handlers, then its 405 with the `Allow` header naming the
+    // methods above it; anything else is 404.
+    let get = req.method() == Method::GET;
+    let post = req.method() == Method::POST;
+    let get_or_head = get || req.method() == Method::HEAD;
+    match path.as_str() {
+        "/healthz" if get_or_head => healthz(app).await,
+        "/api/auth/verify" if get_or_head => resource::verify(app, req).await,
+        "/healthz" | "/api/auth/verify" => Err(ApiError::MethodNotAllowed("GET, HEAD")),
+        "/oauth/authorize" if get => authorize::show(app, req).await,
+        "/oauth/authorize" if post => authorize::submit(app, req, remote).await,
+        "/oauth/authorize" => Err(ApiError::MethodNotAllowed("GET, POST")),
+        "/api/oauth_login" if post => login_api::login(app, req, remote).await,
+        "/api/oauth_access_token" | "/oauth/token" if post => token::token(app, req, remote).await,
+        "/oauth/revoke" if post => token_management::revoke(app, req, remote).await,
+        "/oauth/introspect" if post => token_management::introspect(app, req).await,
         "/api/oauth_login"
         | "/api/oauth_access_token"
         | "/oauth/token"
         | "/oauth/revoke"
-        | "/oauth/introspect" => Some("POST"),
-        _ if path.starts_with("/assets/") => Some("GET"),
-        _ => None,
+        | "/oauth/introspect" => Err(ApiError::MethodNotAllowed("POST")),
+        "/Modern/" | "/Modern" if get => Ok(authorize::modern(&req)),
+        "/api/me" if get => resource::me(app, req).await,
+        "/.well-known/oauth-authorization-server" if get => Ok(metadata::metadata(app)),
+        "/brand/logo" if get => {
+            let query = http::query_params(&req).unwrap_or_default();
+            brand::logo(app, req.headers(), &query).await
+        }
+        asset if asset.starts_with("/assets/") && get => {
+            brand::static_asset(&asset["/assets/".len()..])
+        }
+        "/Modern/"
+        | "/Modern"
+        | "/api/me"
+        | "/.well-known/oauth-authorization-server"
+        | "/brand/logo" => Err(ApiError::MethodNotAllowed("GET")),
+        asset if asset.starts_with("/assets/") => Err(ApiError::MethodNotAllowed("GET")),
+        _ => Err(ApiError::NotFound),
     }
 }
 
