@@ -28,7 +28,7 @@ pub async fn login(
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = http::read_body(req).await.map_err(|e| match e {
+    let (_, body) = http::read_body(req).await.map_err(|e| match e {
         ParamError::TooLarge => ApiError::PayloadTooLarge,
         ParamError::TimedOut => ApiError::RequestTimeout,
         _ => bad_request("The request body could not be read."),
@@ -41,7 +41,6 @@ pub async fn login(
         }
         _ => bad_request("The request body must be a JSON object."),
     })?;
-    let _ = parts;
     let email = params
         .non_empty("email")
         .ok_or(bad_request("email is required."))?
@@ -51,11 +50,6 @@ pub async fn login(
         .non_empty("password")
         .ok_or(bad_request("password is required."))?
         .to_owned();
-    match params.non_empty("response_type") {
-        Some("code") => {}
-        Some(_) => return Err(bad_request("response_type must be \"code\".")),
-        None => return Err(bad_request("response_type is required.")),
-    }
     let (client, redirect_uri) = authorization::identify_client(app, &params)
         .await?
         .map_err(|e| match e {
