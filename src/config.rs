@@ -33,7 +33,7 @@ impl ServeConfig {
     pub fn new(db: PathBuf, pbkdf2_iterations: u32, args: &ServeArgs) -> Result<Self, ConfigError> {
         let issuer = match &args.issuer {
             Some(raw) => validate_issuer(raw)?,
-            None => format!("http://{}", args.listen),
+            None => default_issuer(args.listen),
         };
         Ok(ServeConfig {
             db,
@@ -50,13 +50,18 @@ impl ServeConfig {
     }
 
     /// When `--listen` used port 0, the issuer default must name the port actually bound.
-    pub fn with_bound_address(mut self, bound: SocketAddr, issuer_was_given: bool) -> Self {
-        if !issuer_was_given {
-            self.issuer = format!("http://{bound}");
+    /// An issuer still equal to the default for the configured address was not given.
+    pub fn with_bound_address(mut self, bound: SocketAddr) -> Self {
+        if self.issuer == default_issuer(self.listen) {
+            self.issuer = default_issuer(bound);
         }
         self.listen = bound;
         self
     }
+}
+
+fn default_issuer(listen: SocketAddr) -> String {
+    format!("http://{listen}")
 }
 
 fn validate_issuer(raw: &str) -> Result<String, ConfigError> {

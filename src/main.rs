@@ -67,7 +67,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => {
             let config = config::ServeConfig::new(cli.db, cli.pbkdf2_iterations, &args)
                 .map_err(|e| e.to_string())?;
-            server::serve(config, args.issuer.is_some()).map_err(|e| e.to_string())
+            server::serve(config).map_err(|e| e.to_string())
         }
         command => {
             let context = admin::Context {

@@ -57,7 +57,7 @@ pub enum ServeError {
 
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until SIGINT
 /// or SIGTERM.
-pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeError> {
+pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     if !config.allow_network_fs {
         fscheck::refuse_network_fs(&config.db).map_err(ServeError::UnsafeFilesystem)?;
     }
@@ -71,7 +71,9 @@ pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeErr
     let listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
     listener.set_nonblocking(true).map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
-    let config = config.with_bound_address(bound, issuer_was_given);
+    let config = config.with_bound_address(bound);
+    // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
+    hint_when_empty(&store);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let app = Arc::new(App {
         hasher: HashPool::new(cores, config.pbkdf2_iterations),
@@ -89,7 +91,6 @@ pub fn serve(config: ServeConfig, issuer_was_given: bool) -> Result<(), ServeErr
         let _ = writeln!(stdout, "listening on http://{bound}");
         let _ = stdout.flush();
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
-        hint_when_empty(&app.store);
         run(listener, app, shutdown_signal()).await;
         Ok(())
     })
