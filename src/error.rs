@@ -75,11 +75,9 @@ pub enum ApiError {
     Login(LoginFailure),
     #[error("bearer error: {0:?}")]
     Bearer(BearerError),
+    /// `/api/oauth_login` during a lockout (the sign-in page re-renders itself instead).
     #[error("throttled for {retry_after_secs}s")]
-    Throttled {
-        retry_after_secs: u64,
-        json_login: bool,
-    },
+    Throttled { retry_after_secs: u64 },
     #[error("bad authorization request: {0}")]
     AuthorizePage(&'static str),
     #[error("storage failure: {0}")]
@@ -145,43 +143,33 @@ impl ApiError {
                 response
             }
             ApiError::Bearer(error) => {
-                let (status, challenge) = match error {
-                    BearerError::Missing => (StatusCode::UNAUTHORIZED, "Bearer realm=\"oauthd\""),
+                let (status, challenge, body) = match error {
+                    BearerError::Missing => (
+                        StatusCode::UNAUTHORIZED,
+                        "Bearer realm=\"oauthd\"",
+                        serde_json::json!({"error": "invalid_request", "error_description": "missing bearer token"}),
+                    ),
                     BearerError::InvalidToken => (
                         StatusCode::UNAUTHORIZED,
                         "Bearer realm=\"oauthd\", error=\"invalid_token\"",
+                        serde_json::json!({"error": "invalid_token", "error_description": "unknown, expired or revoked token"}),
                     ),
                     BearerError::Forbidden => (
                         StatusCode::FORBIDDEN,
                         "Bearer realm=\"oauthd\", error=\"insufficient_scope\"",
+                        serde_json::json!({"error": "forbidden"}),
                     ),
-                };
-                let body = match error {
-                    BearerError::Missing => {
-                        serde_json::json!({"error": "invalid_request", "error_description": "missing bearer token"})
-                    }
-                    BearerError::InvalidToken => {
-                        serde_json::json!({"error": "invalid_token", "error_description": "unknown, expired or revoked token"})
-                    }
-                    BearerError::Forbidden => serde_json::json!({"error": "forbidden"}),
                 };
                 let mut response = http::json(status, &body);
                 http::set_header(&mut response, "www-authenticate", challenge);
                 response
             }
-            ApiError::Throttled {
-                retry_after_secs,
-                json_login,
-            } => {
-                let message = "Too many failed sign-in attempts. Try again later.";
-                let mut response = if json_login {
-                    http::json(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &serde_json::json!({"success": false, "message": message}),
-                    )
-                } else {
-                    http::text(StatusCode::TOO_MANY_REQUESTS, message)
-                };
+            ApiError::Throttled { retry_after_secs } => {
+                let body = serde_json::json!({
+                    "success": false,
+                    "message": "Too many failed sign-in attempts. Try again later.",
+                });
+                let mut response = http::json(StatusCode::TOO_MANY_REQUESTS, &body);
                 http::set_header(&mut response, "retry-after", &retry_after_secs.to_string());
                 response
             }

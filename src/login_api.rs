@@ -85,10 +85,7 @@ pub async fn login(
         SignIn::WrongCredentials => Err(ApiError::Login(LoginFailure::WrongCredentials)),
         SignIn::Disabled => Err(ApiError::Login(LoginFailure::Disabled)),
         SignIn::Busy => Err(ApiError::Busy),
-        SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled {
-            retry_after_secs,
-            json_login: true,
-        }),
+        SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled { retry_after_secs }),
     }
 }
 
