@@ -45,26 +45,8 @@ fn server_events_are_audited_with_who_and_where_and_no_secrets() {
     );
     assert_eq!(failed.status, 401, "{}", failed.body);
     let code = login_code(&s.server, json!({"email": USER, "password": USER_PASSWORD}));
-    let issued = exchange(&s, &code);
-    assert_eq!(issued.status, 200, "{}", issued.body);
-    let access = issued.json()["access_token"]
-        .as_str()
-        .expect("at")
-        .to_owned();
-    let refresh_token = issued.json()["refresh_token"]
-        .as_str()
-        .expect("rt")
-        .to_owned();
-    let refreshed = refresh(&s, &refresh_token);
-    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
-    let access2 = refreshed.json()["access_token"]
-        .as_str()
-        .expect("at")
-        .to_owned();
-    let refresh2 = refreshed.json()["refresh_token"]
-        .as_str()
-        .expect("rt")
-        .to_owned();
+    let (access, refresh_token) = tokens(&exchange(&s, &code));
+    let (access2, refresh2) = tokens(&refresh(&s, &refresh_token));
     let revoked = post_form(
         &s.server,
         "/oauth/revoke",

@@ -107,6 +107,16 @@ pub fn exchange(s: &Seeded, code: &str) -> Reply {
     )
 }
 
+/// The access and refresh token of a successful token answer.
+pub fn tokens(r: &Reply) -> (String, String) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    (
+        v["access_token"].as_str().expect("at").to_owned(),
+        v["refresh_token"].as_str().expect("rt").to_owned(),
+    )
+}
+
 pub fn refresh(s: &Seeded, refresh_token: &str) -> Reply {
     post_form(
         &s.server,

@@ -8,11 +8,7 @@ use crate::support::{agent, reply};
 
 fn access_and_refresh(s: &Seeded) -> (String, String) {
     let code = login_code(&s.server, json!({}));
-    let v = exchange(s, &code).json();
-    (
-        v["access_token"].as_str().expect("at").to_owned(),
-        v["refresh_token"].as_str().expect("rt").to_owned(),
-    )
+    tokens(&exchange(s, &code))
 }
 
 #[test]

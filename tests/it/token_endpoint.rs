@@ -6,15 +6,6 @@ use serde_json::json;
 use crate::flow_support::*;
 use crate::support::{agent, reply};
 
-fn tokens(r: &crate::support::Reply) -> (String, String) {
-    assert_eq!(r.status, 200, "{}", r.body);
-    let v = r.json();
-    (
-        v["access_token"].as_str().expect("at").to_owned(),
-        v["refresh_token"].as_str().expect("rt").to_owned(),
-    )
-}
-
 #[test]
 fn token_rejects_reused_code_and_revokes_what_it_issued() {
     let s = seeded(&[]);
