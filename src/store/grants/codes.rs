@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::super::{audit, now, StoreError};
+use super::super::{now, StoreError};
 use super::{
     insert_access_token, insert_refresh_token, revoke_grant, NewTokens, Origin, Refusal, TokenHash,
 };
@@ -69,15 +69,12 @@ pub fn issue_code(
         at,
         at.saturating_add(code.ttl_secs)
     ])?;
-    audit::record(
+    origin.record(
         tx,
-        &audit::Event {
-            event: "login_ok",
-            user_email: Some(user_email),
-            client_id: Some(code.client_id),
-            remote_addr: Some(origin.remote_addr),
-            detail: Some("authorization code issued"),
-        },
+        "login_ok",
+        user_email,
+        code.client_id,
+        Some("authorization code issued"),
     )?;
     Ok(())
 }
@@ -125,15 +122,12 @@ pub fn exchange_code<E>(
     };
     if used_at.is_some() {
         revoke_grant(tx, grant.grant_id)?;
-        audit::record(
+        origin.record(
             tx,
-            &audit::Event {
-                event: "code_replay",
-                user_email: Some(&grant.user_email),
-                client_id: Some(&grant.client_id),
-                remote_addr: Some(origin.remote_addr),
-                detail: Some("grant revoked"),
-            },
+            "code_replay",
+            &grant.user_email,
+            &grant.client_id,
+            Some("grant revoked"),
         )?;
         return Ok(Err(Refusal::Replayed));
     }
@@ -161,15 +155,12 @@ pub fn exchange_code<E>(
         tokens.refresh_ttl_secs,
         at,
     )?;
-    audit::record(
+    origin.record(
         tx,
-        &audit::Event {
-            event: "token_issue",
-            user_email: Some(&grant.user_email),
-            client_id: Some(&grant.client_id),
-            remote_addr: Some(origin.remote_addr),
-            detail: Some("authorization_code"),
-        },
+        "token_issue",
+        &grant.user_email,
+        &grant.client_id,
+        Some("authorization_code"),
     )?;
     Ok(Ok(grant))
 }

@@ -21,7 +21,7 @@ pub use revoke::{revoke_all, revoke_grant, revoke_token, revoke_where_client, re
 
 use rusqlite::{params, Connection};
 
-use super::StoreError;
+use super::{audit, StoreError};
 
 /// A SHA-256 digest of a code, token or secret.
 pub type TokenHash = [u8; 32];
@@ -53,6 +53,29 @@ pub enum Refusal<E> {
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
     pub remote_addr: &'a str,
+}
+
+impl Origin<'_> {
+    /// Records a grant event from this origin in the audit trail, inside `tx`.
+    pub(super) fn record(
+        self,
+        tx: &Connection,
+        event: &str,
+        user_email: &str,
+        client_id: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        audit::record(
+            tx,
+            &audit::Event {
+                event,
+                user_email: Some(user_email),
+                client_id: Some(client_id),
+                remote_addr: Some(self.remote_addr),
+                detail,
+            },
+        )
+    }
 }
 
 /// Stores a new access token for the grant, and deletes the grant's expired ones: each

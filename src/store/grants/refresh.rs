@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::super::{audit, now, StoreError};
+use super::super::{now, StoreError};
 use super::{
     insert_access_token, insert_refresh_token, revoke_grant, NewTokens, Origin, Refusal, TokenHash,
 };
@@ -95,15 +95,12 @@ pub fn refresh<E>(
         };
         if !(successor_unused && at - rotated_at <= grace_secs) {
             revoke_grant(tx, grant.grant_id)?;
-            audit::record(
+            origin.record(
                 tx,
-                &audit::Event {
-                    event: "refresh_reuse",
-                    user_email: Some(&grant.user_email),
-                    client_id: Some(&grant.client_id),
-                    remote_addr: Some(origin.remote_addr),
-                    detail: Some("rotated-out refresh token reused; grant revoked"),
-                },
+                "refresh_reuse",
+                &grant.user_email,
+                &grant.client_id,
+                Some("rotated-out refresh token reused; grant revoked"),
             )?;
             return Ok(Err(Refusal::TheftDetected));
         }
@@ -118,18 +115,15 @@ pub fn refresh<E>(
         RefreshOutcome::Rotated
     };
     insert_access_token(tx, grant.grant_id, tokens, at)?;
-    audit::record(
+    origin.record(
         tx,
-        &audit::Event {
-            event: "token_refresh",
-            user_email: Some(&grant.user_email),
-            client_id: Some(&grant.client_id),
-            remote_addr: Some(origin.remote_addr),
-            detail: Some(match outcome {
-                RefreshOutcome::Kept => "kept",
-                RefreshOutcome::Rotated => "rotated",
-            }),
-        },
+        "token_refresh",
+        &grant.user_email,
+        &grant.client_id,
+        Some(match outcome {
+            RefreshOutcome::Kept => "kept",
+            RefreshOutcome::Rotated => "rotated",
+        }),
     )?;
     Ok(Ok((grant, outcome)))
 }

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::super::{audit, now, StoreError};
+use super::super::{now, StoreError};
 use super::{Origin, TokenHash};
 
 /// RFC 7009 revocation by a client of one of its own tokens: an access token is deleted;
@@ -42,16 +42,7 @@ pub fn revoke_token(
         email
     };
     if let Some(email) = &revoked_email {
-        audit::record(
-            tx,
-            &audit::Event {
-                event: "token_revoke",
-                user_email: Some(email),
-                client_id: Some(client_id),
-                remote_addr: Some(origin.remote_addr),
-                detail: None,
-            },
-        )?;
+        origin.record(tx, "token_revoke", email, client_id, None)?;
     }
     Ok(revoked_email.is_some())
 }
