@@ -145,25 +145,7 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client.
-    Add {
-        #[arg(long)]
-        name: String,
-        /// Absolute redirect URI without fragment; repeat for several.
-        #[arg(long = "redirect-uri", required = true, num_args = 1..)]
-        redirect_uris: Vec<String>,
-        /// Client id (default: random).
-        #[arg(long)]
-        id: Option<String>,
-        /// A public client (no secret), e.g. a mobile or single-page app.
-        #[arg(long)]
-        public: bool,
-        /// Refuse authorization requests without a PKCE challenge.
-        #[arg(long)]
-        require_pkce: bool,
-        /// Brand domain whose look this client's sign-in page uses by default.
-        #[arg(long)]
-        brand: Option<String>,
-    },
+    Add(ClientAddArgs),
     /// List clients (never shows secrets).
     List,
     /// Show one client (never shows its secret).
@@ -172,6 +154,28 @@ pub enum ClientCommand {
     Remove { id: String },
     /// Generate a new secret (printed once); the old one stops working.
     RotateSecret { id: String },
+}
+
+/// What `client add` is asked for, before any check (`admin/clients.rs` checks it).
+#[derive(Debug, Args)]
+pub struct ClientAddArgs {
+    #[arg(long)]
+    pub name: String,
+    /// Absolute redirect URI without fragment; repeat for several.
+    #[arg(long = "redirect-uri", required = true, num_args = 1..)]
+    pub redirect_uris: Vec<String>,
+    /// Client id (default: random).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// A public client (no secret), e.g. a mobile or single-page app.
+    #[arg(long)]
+    pub public: bool,
+    /// Refuse authorization requests without a PKCE challenge.
+    #[arg(long)]
+    pub require_pkce: bool,
+    /// Brand domain whose look this client's sign-in page uses by default.
+    #[arg(long)]
+    pub brand: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

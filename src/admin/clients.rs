@@ -5,44 +5,16 @@
 use serde_json::json;
 
 use super::{cli_event, no_such_brand, no_such_client, output, validate, AdminError, Context};
-use crate::cli::ClientCommand;
+use crate::cli::{ClientAddArgs, ClientCommand};
 use crate::oauth::RedirectUri;
 use crate::password::fill_random;
 use crate::secret;
 use crate::store::clients::{self, Client, NewClient};
 use crate::store::{audit, brands, Store};
 
-/// What `client add` was asked for, before any check.
-struct AddArgs {
-    name: String,
-    redirect_uris: Vec<String>,
-    id: Option<String>,
-    public: bool,
-    require_pkce: bool,
-    brand: Option<String>,
-}
-
 pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
-        ClientCommand::Add {
-            name,
-            redirect_uris,
-            id,
-            public,
-            require_pkce,
-            brand,
-        } => add(
-            store,
-            context,
-            AddArgs {
-                name,
-                redirect_uris,
-                id,
-                public,
-                require_pkce,
-                brand,
-            },
-        ),
+        ClientCommand::Add(args) => add(store, context, args),
         ClientCommand::List => {
             let clients = store.with_conn(|conn| clients::list(conn))?;
             output::either(context, &clients, |clients| {
@@ -103,7 +75,7 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
     }
 }
 
-fn add(store: &Store, context: &Context, args: AddArgs) -> Result<(), AdminError> {
+fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), AdminError> {
     let name = validate::name("client name", &args.name)?;
     let client_id = match &args.id {
         Some(id) => validate::client_id(id)?.to_owned(),
