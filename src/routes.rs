@@ -25,7 +25,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
     } else {
         remote
     };
-    let response = match route(app, req, remote).await {
+    let response = match route(&app, &path, req, remote).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -41,18 +41,17 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
 }
 
 async fn route(
-    app: Arc<App>,
+    app: &App,
+    path: &str,
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
-    let app = app.as_ref();
-    let path = req.uri().path().to_owned();
     // One table: each path's handlers, then its 405 with the `Allow` header naming the
     // methods above it; anything else is 404.
     let get = req.method() == Method::GET;
     let post = req.method() == Method::POST;
     let get_or_head = get || req.method() == Method::HEAD;
-    match path.as_str() {
+    match path {
         "/healthz" if get_or_head => healthz(app).await,
         "/api/auth/verify" if get_or_head => resource::verify(app, req).await,
         "/healthz" | "/api/auth/verify" => Err(ApiError::MethodNotAllowed("GET, HEAD")),
