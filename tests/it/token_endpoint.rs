@@ -301,36 +301,6 @@ fn token_pkce_is_required_for_clients_registered_with_require_pkce() {
     tokens(&r);
 }
 
-const PUBLIC_REDIRECT: &str = "https://app.example/cb";
-
-fn public_exchange(s: &Seeded, secret: Option<&str>) -> (String, String) {
-    let code = login_code(
-        &s.server,
-        json!({"client_id": "pub", "redirect_uri": PUBLIC_REDIRECT}),
-    );
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("client_id", "pub"),
-    ];
-    if let Some(secret) = secret {
-        form.push(("client_secret", secret));
-    }
-    tokens(&post_form(&s.server, "/oauth/token", &form, None))
-}
-
-fn public_refresh(s: &Seeded, refresh_token: &str, secret: Option<&str>) -> crate::support::Reply {
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-        ("client_id", "pub"),
-    ];
-    if let Some(secret) = secret {
-        form.push(("client_secret", secret));
-    }
-    post_form(&s.server, "/oauth/token", &form, None)
-}
-
 #[test]
 fn token_public_client_refresh_rotates_with_grace_and_detects_theft() {
     let s = seeded(&[]);

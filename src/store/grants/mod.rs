@@ -2,21 +2,21 @@
 //! refresh tokens. The writing functions expect to run inside a write transaction (the
 //! server's writer runs each in a savepoint of its group commit): a `StoreError` undoes
 //! everything the function wrote, and writes serialise, so of many concurrent exchanges
-//! of one code exactly one wins. A protocol refusal (`Ok(Err(Refusal))`) keeps what the
-//! function wrote on purpose, e.g. the revocation that follows a replayed code.
+//! of one code exactly one wins.
 //!
-//! Codes and tokens arrive here already hashed (`TokenHash`); the clear text never does.
-//! Protocol checks that need no I/O (client match, redirect match, PKCE) are passed in as
-//! closures by the token endpoint, so they run inside the transaction but live elsewhere.
+//! The store decides nothing: it reads the facts a decision of the rule book (`oauth`)
+//! needs, and carries out the decision the token endpoint hands back, both inside the same
+//! transaction. Codes and tokens arrive here already hashed (`TokenHash`); the clear text
+//! never does.
 
 mod codes;
 mod lookup;
 mod refresh;
 mod revoke;
 
-pub use codes::{exchange_code, issue_code, CodeGrant, NewCode};
+pub use codes::{find_code, issue_code, revoke_replayed, use_code, NewCode};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
-pub use refresh::{refresh, RefreshGrant, RefreshOutcome};
+pub use refresh::{find_refresh_token, keep, revoke_reused, rotate, rotate_again};
 pub use revoke::{revoke_all, revoke_grant, revoke_token, revoke_where_client, revoke_where_user};
 
 use rusqlite::{params, Connection};
@@ -24,7 +24,7 @@ use rusqlite::{params, Connection};
 use super::{audit, StoreError};
 
 /// A SHA-256 digest of a code, token or secret.
-pub type TokenHash = [u8; 32];
+pub type TokenHash = crate::oauth::Digest;
 
 /// Fresh tokens to store for a successful exchange or refresh.
 pub struct NewTokens {
@@ -35,18 +35,12 @@ pub struct NewTokens {
     pub refresh_ttl_secs: Option<i64>,
 }
 
-/// Why an exchange or refresh produced no tokens. `Rejected` carries the caller's own
-/// error from its checks; the store changed nothing in that case.
-#[derive(Debug)]
-pub enum Refusal<E> {
-    /// No such code/token, or its grant is revoked, or its user disabled.
-    Unknown,
-    Expired,
-    /// A used code presented again: the grant was revoked (RFC 6749 §4.1.2).
-    Replayed,
-    /// A rotated-out refresh token presented outside the grace rule: grant revoked.
-    TheftDetected,
-    Rejected(E),
+/// A grant and whose it is, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantRef<'a> {
+    pub grant_id: i64,
+    pub user_email: &'a str,
+    pub client_id: &'a str,
 }
 
 /// Who, which client and from where, for the audit trail.
