@@ -39,7 +39,8 @@ pub enum TokenState {
 pub enum Successor {
     /// Live and never presented: a grace retry may replace it.
     Unused(Digest),
-    /// Presented itself since, or gone.
+    /// Presented itself since, superseded by a grace retry (then it is rotated-out too,
+    /// and presenting it is reuse), or gone with its grant.
     UsedOrGone,
 }
 
@@ -227,6 +228,8 @@ mod tests {
             (Public, rotated(GRACE, unused), again),
             // Outside the window, or after the successor was used (or superseded): reuse.
             (Public, rotated(GRACE + 1, unused), reuse.clone()),
+            // (A successor superseded by a grace retry is rotated-out without a live
+            // successor of its own: this row. Presenting it is reuse.)
             (Public, rotated(0, used), reuse.clone()),
             (Public, rotated(GRACE + 1, used), reuse),
         ];

@@ -75,9 +75,10 @@ pub fn rotate(
     issue_access(tx, grant, tokens, origin, "rotated")
 }
 
-/// A grace retry of the rotated-out `old`: its unused successor `supersede` is dropped
-/// and a new successor issued. `old` keeps its first rotation time, so retries cannot
-/// extend the grace window.
+/// A grace retry of the rotated-out `old`: its unused successor `supersede` becomes
+/// rotated-out too (kept, not deleted: whoever holds it and presents it later is reusing a
+/// rotated-out token, which revokes the grant), and a new successor is issued. `old` keeps
+/// its first rotation time, so retries cannot extend the grace window.
 pub fn rotate_again(
     tx: &Connection,
     old: &TokenHash,
@@ -86,9 +87,12 @@ pub fn rotate_again(
     tokens: &NewTokens,
     origin: Origin<'_>,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached("DELETE FROM refresh_tokens WHERE token_hash = ?1")?
-        .execute([supersede])?;
-    rotate_to(tx, old, grant.grant_id, tokens, now())?;
+    let at = now();
+    tx.prepare_cached(
+        "UPDATE refresh_tokens SET rotated_at = coalesce(rotated_at, ?2) WHERE token_hash = ?1",
+    )?
+    .execute(params![supersede, at])?;
+    rotate_to(tx, old, grant.grant_id, tokens, at)?;
     issue_access(tx, grant, tokens, origin, "rotated")
 }
 
