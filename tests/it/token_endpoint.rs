@@ -28,6 +28,44 @@ fn token_rejects_reused_code_and_revokes_what_it_issued() {
 }
 
 #[test]
+fn token_replay_by_anyone_but_the_codes_own_authenticated_client_has_no_side_effect() {
+    let s = seeded(&[]);
+    let other_secret = s.o.add_client("other", &[REDIRECT]);
+    s.o.add_public_client("pub", &[REDIRECT], &[]);
+    let code = login_code(&s.server, json!({}));
+    let (access, refresh_token) = tokens(&exchange(&s, &code));
+    let replay = |authorization: Option<&str>, extra: &[(&str, &str)]| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        form.extend_from_slice(extra);
+        post_form(&s.server, "/oauth/token", &form, authorization)
+    };
+    // A public client without a secret, another confidential client, and the code's own
+    // client with a wrong secret all present the used code: refused, nothing revoked.
+    assert_oauth_error(&replay(None, &[("client_id", "pub")]), 400, "invalid_grant");
+    assert_oauth_error(
+        &replay(Some(&basic("other", &other_secret)), &[]),
+        400,
+        "invalid_grant",
+    );
+    assert_oauth_error(
+        &replay(Some(&basic(CLIENT_ID, "wrong")), &[]),
+        401,
+        "invalid_client",
+    );
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
+    tokens(&refresh(&s, &refresh_token));
+    let audit = s.o.ok(&["audit"]);
+    assert!(!audit.contains("code_replay"), "{audit}");
+    // The code's own client, authenticated, replaying it revokes the grant.
+    assert_oauth_error(&exchange(&s, &code), 400, "invalid_grant");
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
+    assert!(s.o.ok(&["audit"]).contains("code_replay"));
+}
+
+#[test]
 fn token_rejects_an_expired_code() {
     let s = seeded(&["--code-ttl", "1"]);
     let code = login_code(&s.server, json!({}));
