@@ -135,9 +135,11 @@ pub fn decide_refresh(
     }
 }
 
-/// Whether a rotated-out token presented at `now` is still within the grace window.
+/// Whether a rotated-out token presented at `now` is still within the grace window. A
+/// rotation time in the future means the wall clock jumped back since: that is outside
+/// the grace, or a backward jump would extend the window by its size.
 fn in_grace(rotated_at: i64, now: i64, grace_secs: i64) -> bool {
-    now - rotated_at <= grace_secs
+    (0..=grace_secs).contains(&now.saturating_sub(rotated_at))
 }
 
 #[cfg(test)]
@@ -231,7 +233,10 @@ mod tests {
             // (A successor superseded by a grace retry is rotated-out without a live
             // successor of its own: this row. Presenting it is reuse.)
             (Public, rotated(0, used), reuse.clone()),
-            (Public, rotated(GRACE + 1, used), reuse),
+            (Public, rotated(GRACE + 1, used), reuse.clone()),
+            // A rotation "in the future": the clock jumped back; no grace.
+            (Public, rotated(-1, unused), reuse.clone()),
+            (Public, rotated(-3600, unused), reuse),
         ];
         for (client, state, expected) in table {
             assert_eq!(
