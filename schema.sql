@@ -1,4 +1,4 @@
--- oauthd schema, version 1. Embedded in the binary and applied to an empty file at open.
+-- oauthd schema, version 2. Embedded in the binary and applied to an empty file at open.
 -- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
 -- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
 -- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
@@ -53,6 +53,8 @@ CREATE TABLE clients (
     require_pkce INTEGER NOT NULL DEFAULT 0 CHECK (require_pkce IN (0, 1)),
     brand_domain TEXT REFERENCES brands (domain) ON DELETE SET NULL,
     created_at   INTEGER NOT NULL,
+    -- A resource server: may introspect every client's tokens, not only its own (v2).
+    introspect_any INTEGER NOT NULL DEFAULT 0 CHECK (introspect_any IN (0, 1)),
     CHECK ((is_public = 1) = (secret_hash IS NULL))
 ) STRICT;
 CREATE INDEX clients_by_brand ON clients (brand_domain);
@@ -95,7 +97,8 @@ CREATE TABLE access_tokens (
     token_hash BLOB PRIMARY KEY,
     grant_id   INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
     created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    scope      TEXT                                    -- narrowed at refresh; NULL: the grant's (v2)
 ) WITHOUT ROWID, STRICT;
 -- (grant_id, expires_at): revocation by grant, and each issue deleting the grant's
 -- expired tokens with a range seek.

@@ -215,13 +215,28 @@ async fn refresh(
             };
             let grant = grant_ref(token.grant_id, &token.user_email, &token.client_id);
             match &decision {
-                RefreshDecision::Keep { .. } => grants::keep(conn, grant, &tokens, origin)?,
-                RefreshDecision::Rotate { .. } => {
-                    grants::rotate(conn, &refresh_hash, grant, &tokens, origin)?
+                RefreshDecision::Keep { scope, .. } => {
+                    grants::keep(conn, grant, &tokens, scope.as_deref(), origin)?
                 }
-                RefreshDecision::RotateAgain { supersede, .. } => {
-                    grants::rotate_again(conn, &refresh_hash, supersede, grant, &tokens, origin)?
-                }
+                RefreshDecision::Rotate { scope, .. } => grants::rotate(
+                    conn,
+                    &refresh_hash,
+                    grant,
+                    &tokens,
+                    scope.as_deref(),
+                    origin,
+                )?,
+                RefreshDecision::RotateAgain {
+                    scope, supersede, ..
+                } => grants::rotate_again(
+                    conn,
+                    &refresh_hash,
+                    supersede,
+                    grant,
+                    &tokens,
+                    scope.as_deref(),
+                    origin,
+                )?,
                 RefreshDecision::RevokeReused { .. } => grants::revoke_reused(conn, grant, origin)?,
                 RefreshDecision::Refuse(_) => {}
             }

@@ -52,6 +52,8 @@ pub struct RefreshRequest<'a> {
     pub grace_secs: i64,
 }
 
+/// `scope` is the scope of the access token to issue: the grant's, or the narrower one
+/// requested (RFC 6749 §6). The refresh token keeps the grant's whole scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshDecision {
     /// Issue an access token; the answer repeats the presented refresh token.
@@ -112,10 +114,9 @@ pub fn decide_refresh(
     if !presenter.proves_bound_secret(token.bound_secret_hash.as_deref()) {
         return Refuse(RefreshRefusal::BoundSecretRequired);
     }
-    let Ok(_) = narrow_scope(token.scope.as_deref(), request.requested_scope) else {
+    let Ok(scope) = narrow_scope(token.scope.as_deref(), request.requested_scope) else {
         return Refuse(RefreshRefusal::ScopeExceeded);
     };
-    let scope = token.scope.clone();
     let grant_id = token.grant_id;
     let rotates = token.client_public && token.bound_secret_hash.is_none();
     if !rotates {
@@ -245,6 +246,36 @@ mod tests {
                 "{client:?} token {state:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_narrower_scope_is_answered_for_every_kind_of_client() {
+        for client in [Client::Confidential, Client::PublicBound] {
+            let narrower = RefreshRequest {
+                requested_scope: Some("write"),
+                ..request(own(client))
+            };
+            assert_eq!(
+                decide_refresh(Some(&facts(client, TokenState::Live)), &narrower, NOW),
+                Keep {
+                    grant_id: 7,
+                    scope: Some("write".into())
+                }
+            );
+        }
+        let narrower = RefreshRequest {
+            requested_scope: Some("read"),
+            ..request(own(Client::Public))
+        };
+        let rotated_out = rotated(0, Successor::Unused(SUCCESSOR));
+        assert_eq!(
+            decide_refresh(Some(&facts(Client::Public, rotated_out)), &narrower, NOW),
+            RotateAgain {
+                grant_id: 7,
+                scope: Some("read".into()),
+                supersede: SUCCESSOR
+            }
+        );
     }
 
     #[test]

@@ -11,13 +11,22 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
-/// Steps from version N-1 to N, for N in 2..=SCHEMA_VERSION. Empty while there is only v1.
-const MIGRATIONS: &[(i64, &str)] = &[];
+/// Steps from version N-1 to N, for N in 2..=SCHEMA_VERSION.
+const MIGRATIONS: &[(i64, &str)] = &[
+    // v2: resource servers that may introspect any client's tokens (`client add
+    // --introspect-any`), and an access token's own scope when a refresh narrowed it.
+    (
+        2,
+        "ALTER TABLE clients ADD COLUMN
+             introspect_any INTEGER NOT NULL DEFAULT 0 CHECK (introspect_any IN (0, 1));
+         ALTER TABLE access_tokens ADD COLUMN scope TEXT;",
+    ),
+];
 
 /// Refuses a path that is a directory, a non-SQLite file, an SQLite file of another
 /// application, or an oauthd database newer than this binary. It opens existing files
@@ -116,4 +125,48 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use super::*;
+
+    /// A v1 file (the v2 columns dropped again) with a client in it is brought to v2: the
+    /// client stays and may introspect only its own tokens.
+    #[test]
+    fn a_v1_database_migrates_to_v2() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.db");
+        drop(Store::open(&path).expect("create"));
+        {
+            let c = Connection::open(&path).expect("open");
+            c.busy_timeout(std::time::Duration::from_secs(10))
+                .expect("busy timeout");
+            c.execute_batch(
+                "ALTER TABLE clients DROP COLUMN introspect_any;
+                 ALTER TABLE access_tokens DROP COLUMN scope;
+                 INSERT INTO clients (id, name, secret_hash, is_public, created_at)
+                     VALUES ('c', 'C', x'00', 0, 0);
+                 PRAGMA user_version = 1;",
+            )
+            .expect("downgrade to v1");
+        }
+        let store = Store::open(&path).expect("migrate");
+        let (version, introspect_any, scope_columns): (i64, bool, i64) = store
+            .with_conn(|c| {
+                Ok(c.query_row(
+                    "SELECT (SELECT user_version FROM pragma_user_version),
+                            (SELECT introspect_any FROM clients WHERE id = 'c'),
+                            (SELECT count(*) FROM pragma_table_info('access_tokens')
+                             WHERE name = 'scope')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?)
+            })
+            .expect("inspect");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(!introspect_any);
+        assert_eq!(scope_columns, 1);
+    }
 }

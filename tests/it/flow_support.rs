@@ -162,6 +162,25 @@ pub fn public_refresh(s: &Seeded, refresh_token: &str, secret: Option<&str>) -> 
     post_form(&s.server, "/oauth/token", &form, None)
 }
 
+/// Registers a confidential client that may introspect any token (`--introspect-any`);
+/// returns its secret.
+pub fn add_resource_server(o: &Oauthd, id: &str) -> String {
+    o.json(&[
+        "client",
+        "add",
+        "--name",
+        "Resource server",
+        "--id",
+        id,
+        "--introspect-any",
+        "--redirect-uri",
+        "https://api.example/cb",
+    ])["client_secret"]
+        .as_str()
+        .expect("client_secret")
+        .to_owned()
+}
+
 pub fn get_bearer(server: &Server, path: &str, token: &str) -> Reply {
     reply(
         agent()

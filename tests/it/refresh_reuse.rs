@@ -9,11 +9,15 @@ use serde_json::Value;
 
 use crate::flow_support::*;
 
-/// The seeded server plus the public client `pub`.
-fn with_public_client() -> Seeded {
+const RESOURCE_SERVER: &str = "api";
+
+/// The seeded server plus the public client `pub`, and a resource server that may
+/// introspect any token (to tell which successors are live); returns its secret.
+fn with_public_client() -> (Seeded, String) {
     let s = seeded(&[]);
     s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
-    s
+    let secret = add_resource_server(&s.o, RESOURCE_SERVER);
+    (s, secret)
 }
 
 fn reuse_events(s: &Seeded) -> usize {
@@ -28,7 +32,7 @@ fn reuse_events(s: &Seeded) -> usize {
 
 #[test]
 fn refresh_reuse_a_successor_superseded_by_a_thiefs_grace_retry_revokes_the_grant() {
-    let s = with_public_client();
+    let (s, _) = with_public_client();
     let (_, stolen) = public_exchange(&s, None);
     // The victim refreshes; the thief replays the old token inside the grace window while
     // the victim's successor is still unused, and gets a successor of its own.
@@ -50,7 +54,7 @@ fn refresh_reuse_a_successor_superseded_by_a_thiefs_grace_retry_revokes_the_gran
 #[test]
 fn refresh_reuse_parallel_presentations_leave_one_live_successor_and_losers_are_reuse() {
     const COPIES: usize = 20;
-    let s = with_public_client();
+    let (s, rs_secret) = with_public_client();
     let (_, original) = public_exchange(&s, None);
     let barrier = Barrier::new(COPIES);
     let answers: Vec<(String, String)> = std::thread::scope(|scope| {
@@ -69,7 +73,7 @@ fn refresh_reuse_parallel_presentations_leave_one_live_successor_and_losers_are_
     });
     let live: Vec<&(String, String)> = answers
         .iter()
-        .filter(|(_, successor)| introspect(&s, successor)["active"] == true)
+        .filter(|(_, successor)| introspect(&s, &rs_secret, successor)["active"] == true)
         .collect();
     assert_eq!(live.len(), 1, "exactly one successor stays live");
     let (winners_access, winner) = live[0];
@@ -87,13 +91,13 @@ fn refresh_reuse_parallel_presentations_leave_one_live_successor_and_losers_are_
     assert_eq!(get_bearer(&s.server, "/api/me", winners_access).status, 401);
 }
 
-/// Introspects `token` as the seeded confidential client.
-fn introspect(s: &Seeded, token: &str) -> Value {
+/// Introspects `token` as the resource server.
+fn introspect(s: &Seeded, rs_secret: &str, token: &str) -> Value {
     let r = post_form(
         &s.server,
         "/oauth/introspect",
         &[("token", token), ("token_type_hint", "refresh_token")],
-        Some(&basic(CLIENT_ID, &s.secret)),
+        Some(&basic(RESOURCE_SERVER, rs_secret)),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()

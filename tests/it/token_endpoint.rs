@@ -251,6 +251,47 @@ fn token_refresh_scope_cannot_widen() {
 }
 
 #[test]
+fn token_refresh_with_a_narrower_scope_answers_and_issues_the_narrowed_scope() {
+    let s = seeded(&[]);
+    let rs_secret = add_resource_server(&s.o, "api");
+    let code = login_code(&s.server, json!({"scope": "read write"}));
+    let (_, refresh_token) = tokens(&exchange(&s, &code));
+    let with_scope = |scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        post_form(
+            &s.server,
+            "/oauth/token",
+            &form,
+            Some(&basic(CLIENT_ID, &s.secret)),
+        )
+    };
+    let scope_of = |access: &str| {
+        post_form(
+            &s.server,
+            "/oauth/introspect",
+            &[("token", access)],
+            Some(&basic("api", &rs_secret)),
+        )
+        .json()["scope"]
+            .clone()
+    };
+    let narrowed = with_scope(Some("read"));
+    let (narrow_access, kept) = tokens(&narrowed);
+    assert_eq!(narrowed.json()["scope"], "read", "RFC 6749 §6");
+    assert_eq!(scope_of(&narrow_access), "read");
+    assert_eq!(kept, refresh_token);
+    // The refresh token keeps the whole grant: without `scope`, the whole scope again.
+    let whole = with_scope(None);
+    assert_eq!(whole.json()["scope"], "read write");
+    assert_eq!(scope_of(&tokens(&whole).0), "read write");
+    assert_oauth_error(&with_scope(Some("read admin")), 400, "invalid_scope");
+}
+
+#[test]
 fn token_body_over_64_kib_is_413() {
     let s = seeded(&[]);
     let big = "a".repeat(70 * 1024);

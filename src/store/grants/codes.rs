@@ -117,7 +117,7 @@ pub fn use_code(
         tx.prepare_cached("UPDATE grants SET bound_secret_hash = ?2 WHERE id = ?1")?
             .execute(params![grant.grant_id, secret_hash])?;
     }
-    insert_access_token(tx, grant.grant_id, tokens, at)?;
+    insert_access_token(tx, grant.grant_id, tokens, None, at)?;
     insert_refresh_token(
         tx,
         grant.grant_id,

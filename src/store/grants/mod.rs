@@ -76,18 +76,27 @@ impl Origin<'_> {
 /// refresh cleans up after the previous, so a grant holds at most its live tokens and one
 /// expired one, without a housekeeping job. The (grant_id, expires_at) index makes the
 /// delete a range seek that usually finds nothing.
+/// `scope` is the token's own scope when a refresh narrowed it (`None`: the grant's).
 pub(super) fn insert_access_token(
     tx: &Connection,
     grant_id: i64,
     tokens: &NewTokens,
+    scope: Option<&str>,
     at: i64,
 ) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2")?
         .execute(params![grant_id, at])?;
     tx.prepare_cached(
-        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![tokens.access_hash, grant_id, at, at.saturating_add(tokens.access_ttl_secs)])?;
+    .execute(params![
+        tokens.access_hash,
+        grant_id,
+        at,
+        at.saturating_add(tokens.access_ttl_secs),
+        scope
+    ])?;
     Ok(())
 }
 
@@ -119,7 +128,7 @@ mod tests {
             .transaction(|tx| {
                 tx.execute_batch(
                     "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
-                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);
+                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0, 0);
                      INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
                 )?;
                 Ok(())
@@ -141,8 +150,8 @@ mod tests {
             .transaction(|tx| {
                 tx.execute_batch(
                     "INSERT INTO grants (id, user_id, client_id, created_at) VALUES (8, 'u', 'c', 0);
-                     INSERT INTO access_tokens VALUES (x'01', 7, 0, 1);
-                     INSERT INTO access_tokens VALUES (x'02', 8, 0, 1);",
+                     INSERT INTO access_tokens VALUES (x'01', 7, 0, 1, NULL);
+                     INSERT INTO access_tokens VALUES (x'02', 8, 0, 1, NULL);",
                 )?;
                 let tokens = NewTokens {
                     access_hash: [3; 32],
@@ -150,7 +159,7 @@ mod tests {
                     refresh_hash: [4; 32],
                     refresh_ttl_secs: None,
                 };
-                insert_access_token(tx, 7, &tokens, now())
+                insert_access_token(tx, 7, &tokens, None, now())
             })
             .expect("insert");
         assert_eq!(

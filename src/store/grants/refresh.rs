@@ -58,9 +58,10 @@ pub fn keep(
     tx: &Connection,
     grant: GrantRef<'_>,
     tokens: &NewTokens,
+    scope: Option<&str>,
     origin: Origin<'_>,
 ) -> Result<(), StoreError> {
-    issue_access(tx, grant, tokens, origin, "kept")
+    issue_access(tx, grant, tokens, scope, origin, "kept")
 }
 
 /// Issues an access token and a successor to `old`, which becomes rotated-out (now).
@@ -69,10 +70,11 @@ pub fn rotate(
     old: &TokenHash,
     grant: GrantRef<'_>,
     tokens: &NewTokens,
+    scope: Option<&str>,
     origin: Origin<'_>,
 ) -> Result<(), StoreError> {
     rotate_to(tx, old, grant.grant_id, tokens, now())?;
-    issue_access(tx, grant, tokens, origin, "rotated")
+    issue_access(tx, grant, tokens, scope, origin, "rotated")
 }
 
 /// A grace retry of the rotated-out `old`: its unused successor `supersede` becomes
@@ -85,6 +87,7 @@ pub fn rotate_again(
     supersede: &TokenHash,
     grant: GrantRef<'_>,
     tokens: &NewTokens,
+    scope: Option<&str>,
     origin: Origin<'_>,
 ) -> Result<(), StoreError> {
     let at = now();
@@ -93,7 +96,7 @@ pub fn rotate_again(
     )?
     .execute(params![supersede, at])?;
     rotate_to(tx, old, grant.grant_id, tokens, at)?;
-    issue_access(tx, grant, tokens, origin, "rotated")
+    issue_access(tx, grant, tokens, scope, origin, "rotated")
 }
 
 /// Revokes the grant of a reused rotated-out token and audits `refresh_reuse`.
@@ -116,10 +119,11 @@ fn issue_access(
     tx: &Connection,
     grant: GrantRef<'_>,
     tokens: &NewTokens,
+    scope: Option<&str>,
     origin: Origin<'_>,
     detail: &str,
 ) -> Result<(), StoreError> {
-    insert_access_token(tx, grant.grant_id, tokens, now())?;
+    insert_access_token(tx, grant.grant_id, tokens, scope, now())?;
     origin.record(
         tx,
         "token_refresh",
