@@ -149,10 +149,12 @@ async fn exchange_code(
                     )?;
                 }
                 (ExchangeDecision::RevokeReplayed { .. }, Some(code)) => {
-                    grants::revoke_replayed(
+                    grants::revoke_after_attack(
                         conn,
                         grant_ref(code.grant_id, &code.user_email, &code.client_id),
                         origin,
+                        "code_replay",
+                        "grant revoked",
                     )?;
                 }
                 _ => {}
@@ -237,7 +239,13 @@ async fn refresh(
                     scope.as_deref(),
                     origin,
                 )?,
-                RefreshDecision::RevokeReused { .. } => grants::revoke_reused(conn, grant, origin)?,
+                RefreshDecision::RevokeReused { .. } => grants::revoke_after_attack(
+                    conn,
+                    grant,
+                    origin,
+                    "refresh_reuse",
+                    "rotated-out refresh token reused; grant revoked",
+                )?,
                 RefreshDecision::Refuse(_) => {}
             }
             Ok(decision)

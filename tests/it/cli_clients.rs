@@ -131,16 +131,7 @@ fn client_add_introspect_any_registers_a_confidential_resource_server() {
     assert!(client_ids(&o).is_empty(), "a refused add changes nothing");
     o.json(&[&args[..], &uri, &["--introspect-any"]].concat());
     assert_eq!(o.json(&["client", "show", "api"])["introspect_any"], true);
-    o.json(&[
-        "client",
-        "add",
-        "--name",
-        "App",
-        "--id",
-        "app",
-        "--redirect-uri",
-        "https://a/cb",
-    ]);
+    o.json(&[&["client", "add", "--name", "App", "--id", "app"][..], &uri].concat());
     assert_eq!(o.json(&["client", "show", "app"])["introspect_any"], false);
     assert!(o
         .ok(&["client", "show", "api"])

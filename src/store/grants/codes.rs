@@ -4,9 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{
-    insert_access_token, insert_refresh_token, revoke_grant, GrantRef, NewTokens, Origin, TokenHash,
-};
+use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, TokenHash};
 use crate::oauth::CodeFacts;
 
 /// How long an expired code is kept, so a replay shortly after expiry is still recognised.
@@ -131,21 +129,5 @@ pub fn use_code(
         grant.user_email,
         grant.client_id,
         Some("authorization_code"),
-    )
-}
-
-/// Revokes the grant of a replayed code and audits `code_replay`.
-pub fn revoke_replayed(
-    tx: &Connection,
-    grant: GrantRef<'_>,
-    origin: Origin<'_>,
-) -> Result<(), StoreError> {
-    revoke_grant(tx, grant.grant_id)?;
-    origin.record(
-        tx,
-        "code_replay",
-        grant.user_email,
-        grant.client_id,
-        Some("grant revoked"),
     )
 }

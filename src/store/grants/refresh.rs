@@ -5,9 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{
-    insert_access_token, insert_refresh_token, revoke_grant, GrantRef, NewTokens, Origin, TokenHash,
-};
+use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, TokenHash};
 use crate::oauth::{RefreshFacts, Successor, TokenState};
 
 /// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
@@ -97,22 +95,6 @@ pub fn rotate_again(
     .execute(params![supersede, at])?;
     rotate_to(tx, old, grant.grant_id, tokens, at)?;
     issue_access(tx, grant, tokens, scope, origin, "rotated")
-}
-
-/// Revokes the grant of a reused rotated-out token and audits `refresh_reuse`.
-pub fn revoke_reused(
-    tx: &Connection,
-    grant: GrantRef<'_>,
-    origin: Origin<'_>,
-) -> Result<(), StoreError> {
-    revoke_grant(tx, grant.grant_id)?;
-    origin.record(
-        tx,
-        "refresh_reuse",
-        grant.user_email,
-        grant.client_id,
-        Some("rotated-out refresh token reused; grant revoked"),
-    )
 }
 
 fn issue_access(
