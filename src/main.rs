@@ -35,6 +35,7 @@ mod oauth;
 mod parser_props;
 mod password;
 mod resource;
+mod rotation_clock;
 mod routes;
 mod secret;
 mod server;

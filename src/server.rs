@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
 use crate::password::HashPool;
+use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
 use crate::{fscheck, routes, store, throttle};
 
@@ -38,6 +39,8 @@ pub struct App {
     pub config: ServeConfig,
     pub hasher: HashPool,
     pub throttle: throttle::Throttle,
+    /// Monotonic times of this process's refresh rotations, for the grace window.
+    pub rotations: Arc<RotationClock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,10 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let app = Arc::new(App {
         hasher: HashPool::new(cores, config.pbkdf2_iterations),
         throttle: throttle::Throttle::new(),
+        rotations: Arc::new(RotationClock::new(
+            config.refresh_grace_secs,
+            rotation_clock::CAPACITY,
+        )),
         store,
         config,
     });

@@ -50,6 +50,9 @@ pub struct RefreshRequest<'a> {
     pub presenter: Presenter<'a>,
     pub requested_scope: Option<&'a str>,
     pub grace_secs: i64,
+    /// Seconds since the presented token's rotation by a monotonic clock, when this
+    /// process carried out that rotation and remembers it; else the wall clock is used.
+    pub monotonic_elapsed_secs: Option<i64>,
 }
 
 /// `scope` is the scope of the access token to issue: the grant's, or the narrower one
@@ -122,12 +125,17 @@ pub fn decide_refresh(
     if !rotates {
         return RefreshDecision::Keep { grant_id, scope };
     }
+    let elapsed = |rotated_at: i64| {
+        request
+            .monotonic_elapsed_secs
+            .unwrap_or(now.saturating_sub(rotated_at))
+    };
     match token.state {
         TokenState::Live => RefreshDecision::Rotate { grant_id, scope },
         TokenState::RotatedOut {
             rotated_at,
             successor: Successor::Unused(successor),
-        } if in_grace(rotated_at, now, request.grace_secs) => RefreshDecision::RotateAgain {
+        } if in_grace(elapsed(rotated_at), request.grace_secs) => RefreshDecision::RotateAgain {
             grant_id,
             scope,
             supersede: successor,
@@ -136,11 +144,12 @@ pub fn decide_refresh(
     }
 }
 
-/// Whether a rotated-out token presented at `now` is still within the grace window. A
-/// rotation time in the future means the wall clock jumped back since: that is outside
-/// the grace, or a backward jump would extend the window by its size.
-fn in_grace(rotated_at: i64, now: i64, grace_secs: i64) -> bool {
-    (0..=grace_secs).contains(&now.saturating_sub(rotated_at))
+/// Whether a rotated-out token `elapsed` seconds after its rotation is still within the
+/// grace window. Negative elapsed time (a rotation in the future by the wall clock) means
+/// the clock jumped back since: that is outside the grace, or a backward jump would
+/// extend the window by its size.
+fn in_grace(elapsed: i64, grace_secs: i64) -> bool {
+    (0..=grace_secs).contains(&elapsed)
 }
 
 #[cfg(test)]
@@ -191,6 +200,7 @@ mod tests {
             presenter,
             requested_scope: None,
             grace_secs: GRACE,
+            monotonic_elapsed_secs: None,
         }
     }
 
@@ -246,6 +256,34 @@ mod tests {
                 "{client:?} token {state:?}"
             );
         }
+    }
+
+    /// Where this process saw the rotation, its monotonic clock decides, whatever the wall
+    /// clock says.
+    #[test]
+    fn the_monotonic_elapsed_time_overrides_the_wall_clock() {
+        let token = facts(Client::Public, rotated(0, Successor::Unused(SUCCESSOR)));
+        let with = |elapsed, wall_ago| {
+            let token = RefreshFacts {
+                state: rotated(wall_ago, Successor::Unused(SUCCESSOR)),
+                ..token.clone()
+            };
+            let request = RefreshRequest {
+                monotonic_elapsed_secs: Some(elapsed),
+                ..request(own(Client::Public))
+            };
+            matches!(
+                decide_refresh(Some(&token), &request, NOW),
+                RotateAgain { .. }
+            )
+        };
+        assert!(with(10, -3600), "clock set back an hour: still 10 s");
+        assert!(with(10, 3600), "clock set forward an hour: still 10 s");
+        assert!(
+            !with(GRACE + 1, 0),
+            "the wall clock stood still: still past the grace"
+        );
+        assert!(!with(-1, 0));
     }
 
     #[test]
