@@ -7,9 +7,10 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{cli_event, no_such_client, no_such_user, output, since, AdminError, Context};
+use super::{no_such_client, no_such_user, output, since, AdminError, Context};
 use crate::cli::TokenCommand;
-use crate::store::{self, audit, brands, clients, grants, maintenance, orgs, users, Store};
+use crate::store::audit::{self, AdminEvent};
+use crate::store::{self, brands, clients, grants, maintenance, orgs, users, Store};
 
 /// The `audit` command's filters, as typed.
 pub struct AuditArgs {
@@ -36,31 +37,31 @@ struct Summary {
 /// selector. The revocation and its audit entry share one transaction.
 pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     let TokenCommand::Revoke { user, client, all } = command;
-    let revoked = store.transaction(|tx| {
-        let revoked = match (&user, &client) {
-            (Some(email), _) => match users::id_of(tx, email)? {
-                Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
-                None => None,
-            },
-            (None, Some(client_id)) => match clients::find(tx, client_id)? {
-                Some(_) => Some(grants::revoke_where_client(tx, client_id)?),
-                None => None,
-            },
-            (None, None) if all => Some(grants::revoke_all(tx)?),
-            (None, None) => None,
-        };
-        if let Some(count) = revoked {
-            let detail = format!("{count} grant(s)");
-            let event = audit::Event {
+    let revoked = audit::admin_change(
+        store,
+        |tx| {
+            Ok(match (&user, &client) {
+                (Some(email), _) => match users::id_of(tx, email)? {
+                    Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
+                    None => None,
+                },
+                (None, Some(client_id)) => match clients::find(tx, client_id)? {
+                    Some(_) => Some(grants::revoke_where_client(tx, client_id)?),
+                    None => None,
+                },
+                (None, None) if all => Some(grants::revoke_all(tx)?),
+                (None, None) => None,
+            })
+        },
+        |revoked| {
+            revoked.map(|count| AdminEvent {
+                event: "token_revoke_admin",
                 user_email: user.as_deref(),
                 client_id: client.as_deref(),
-                detail: Some(&detail),
-                ..cli_event("token_revoke_admin")
-            };
-            audit::record(tx, &event)?;
-        }
-        Ok(revoked)
-    })?;
+                detail: Some(format!("{count} grant(s)")),
+            })
+        },
+    )?;
     let revoked = revoked.ok_or_else(|| match (&user, &client) {
         (Some(email), _) => no_such_user(email),
         (None, Some(id)) => no_such_client(id),

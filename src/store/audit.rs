@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::{iso8601, now, StoreError};
+use super::{iso8601, now, Store, StoreError};
 
 /// One event to record. `event` is a short stable name such as `login_ok`.
 #[derive(Debug, Default, Clone)]
@@ -51,6 +51,47 @@ pub fn record(conn: &Connection, event: &Event<'_>) -> Result<(), StoreError> {
         event.detail
     ])?;
     Ok(())
+}
+
+/// The remote address recorded for changes made from the command line.
+pub const CLI_ADDR: &str = "cli";
+
+/// The audit event of an admin change. It owns its detail, which is often formatted
+/// from what the change returned (a count, a name).
+#[derive(Debug, Default, Clone)]
+pub struct AdminEvent<'a> {
+    pub event: &'a str,
+    pub user_email: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub detail: Option<String>,
+}
+
+/// Runs one admin change and records its audit event (from [`CLI_ADDR`]) in the same
+/// transaction, so the trail and the change commit together or not at all.
+///
+/// `event` describes the change from what it returned, or answers `None` when nothing
+/// changed (no such user, not a member): then nothing is recorded.
+pub fn admin_change<'a, T>(
+    store: &Store,
+    change: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    event: impl FnOnce(&T) -> Option<AdminEvent<'a>>,
+) -> Result<T, StoreError> {
+    store.transaction(|tx| {
+        let value = change(tx)?;
+        if let Some(described) = event(&value) {
+            record(
+                tx,
+                &Event {
+                    event: described.event,
+                    user_email: described.user_email,
+                    client_id: described.client_id,
+                    remote_addr: Some(CLI_ADDR),
+                    detail: described.detail.as_deref(),
+                },
+            )?;
+        }
+        Ok(value)
+    })
 }
 
 /// Entries matching `filter`, oldest first.
