@@ -286,6 +286,57 @@ mod tests {
         assert!(!with(-1, 0));
     }
 
+    /// Parallel presentation: copies of one token are decided one after the other (the
+    /// writer serialises them), each seeing the writes of the one before. Carrying the
+    /// decisions out on a small model of the rotation chain leaves exactly one live
+    /// successor, and presenting any losing successor afterwards is reuse.
+    #[test]
+    fn racing_copies_leave_one_live_successor_and_every_loser_is_reuse() {
+        use std::collections::HashMap;
+        // token → (rotated_at, successor); a token without an entry in `rotated` is live.
+        let mut rotated: HashMap<Digest, (i64, Option<Digest>)> = HashMap::new();
+        let state = |rotated: &HashMap<Digest, (i64, Option<Digest>)>, token: &Digest| match rotated
+            .get(token)
+        {
+            None => TokenState::Live,
+            Some((at, successor)) => TokenState::RotatedOut {
+                rotated_at: *at,
+                successor: successor
+                    .filter(|s| !rotated.contains_key(s))
+                    .map_or(Successor::UsedOrGone, Successor::Unused),
+            },
+        };
+        let original: Digest = [0; 32];
+        let mut issued = Vec::new();
+        for copy in 1..=20u8 {
+            let token = facts(Client::Public, state(&rotated, &original));
+            let successor: Digest = [copy; 32];
+            match decide_refresh(Some(&token), &request(own(Client::Public)), NOW) {
+                Rotate { .. } => {
+                    rotated.insert(original, (NOW, Some(successor)));
+                }
+                RotateAgain { supersede, .. } => {
+                    rotated.insert(supersede, (NOW, None));
+                    rotated.insert(original, (NOW, Some(successor)));
+                }
+                other => panic!("copy {copy}: {other:?}"),
+            }
+            issued.push(successor);
+        }
+        let live: Vec<&Digest> = issued
+            .iter()
+            .filter(|t| state(&rotated, t) == TokenState::Live)
+            .collect();
+        assert_eq!(live, [&[20u8; 32]], "only the last successor stays live");
+        for loser in &issued[..19] {
+            let token = facts(Client::Public, state(&rotated, loser));
+            assert_eq!(
+                decide_refresh(Some(&token), &request(own(Client::Public)), NOW),
+                RevokeReused { grant_id: 7 }
+            );
+        }
+    }
+
     #[test]
     fn a_narrower_scope_is_answered_for_every_kind_of_client() {
         for client in [Client::Confidential, Client::PublicBound] {
