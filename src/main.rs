@@ -10,7 +10,7 @@
 //! - `http`: request parsing and response building; `error`: the only status-code mapping.
 //! - `oauth`: protocol rules without I/O; `authorize`, `login_api`, `token`, `resource`,
 //!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
-//!   login rate limiting.
+//!   login rate limiting; `email`: the folded key that is an email's identity.
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -24,6 +24,7 @@ mod brand;
 mod cli;
 mod client_auth;
 mod config;
+mod email;
 mod error;
 mod fscheck;
 mod http;
