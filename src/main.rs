@@ -11,7 +11,7 @@
 //! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, and the code-exchange
 //!   and refresh decisions); `authorize`, `login_api`, `token`, `resource`,
 //!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
-//!   login rate limiting.
+//!   login rate limiting; `email`: the folded key that is an email's identity.
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -25,6 +25,7 @@ mod brand;
 mod cli;
 mod client_auth;
 mod config;
+mod email;
 mod error;
 mod fscheck;
 mod http;

@@ -76,9 +76,10 @@ impl Throttle {
 
     fn keys(&self, email: &str, ip: IpAddr) -> [Key; 2] {
         use std::hash::BuildHasher;
-        // Accounts are keyed by a keyed hash of the lower-cased email, so the map holds
-        // no addresses and an attacker cannot pick colliding keys.
-        let account = self.hasher_seed.hash_one(email.to_lowercase());
+        // Accounts are keyed by a keyed hash of the folded email (the same key that makes
+        // an account unique), so the map holds no addresses and an attacker cannot pick
+        // colliding keys.
+        let account = self.hasher_seed.hash_one(crate::email::key(email));
         [Key::Account(account), Key::Ip(normalize_ip(ip))]
     }
 

@@ -13,6 +13,7 @@ mod cli_clients;
 mod cli_maintenance;
 mod cli_orgs;
 mod cli_users;
+mod email_identity;
 mod hardening;
 mod healthz;
 mod netfs;
