@@ -15,6 +15,8 @@ mod cli_orgs;
 mod cli_users;
 mod hardening;
 mod healthz;
+mod login_admission;
+mod login_timing;
 mod netfs;
 mod oauth2_client;
 mod resource_api;
