@@ -78,9 +78,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
     hint_when_empty(&store);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hasher = HashPool::new(cores, config.pbkdf2_iterations);
+    hasher.raise_verify_cost(strongest_stored_hash(&store));
     let app = Arc::new(App {
-        hasher: HashPool::new(cores, config.pbkdf2_iterations),
-        throttle: throttle::Throttle::new(),
+        throttle: throttle::Throttle::new(hasher.capacity()),
+        hasher,
         rotations: Arc::new(RotationClock::new(
             config.refresh_grace_secs,
             rotation_clock::CAPACITY,
@@ -176,6 +178,21 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The highest iteration count among the stored password hashes (0 when none or on a
+/// read error), so an unknown email costs what the strongest stored hash costs.
+fn strongest_stored_hash(store: &Store) -> u32 {
+    let mut strongest = 0;
+    let read = store.with_conn(|conn| {
+        store::users::for_each_password_hash(conn, |phc| {
+            strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
+        })
+    });
+    if let Err(e) = read {
+        tracing::warn!(error = %e, "could not read the stored password hashes' iteration counts");
+    }
+    strongest
 }
 
 /// On an empty database, says how to add the first user and client.

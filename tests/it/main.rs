@@ -16,6 +16,8 @@ mod cli_users;
 mod email_identity;
 mod hardening;
 mod healthz;
+mod login_admission;
+mod login_timing;
 mod netfs;
 mod oauth2_client;
 mod refresh_reuse;
