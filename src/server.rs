@@ -20,15 +20,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::conn_limit::ConnectionLimits;
 use crate::password::HashPool;
 use crate::store::{Store, StoreError};
-use crate::{fscheck, routes, store, throttle};
+use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; further clients wait in the kernel's accept queue, so a
-/// flood of idle connections cannot exhaust file descriptors or memory.
-const MAX_CONNECTIONS: usize = 4096;
 /// Requests still in flight at shutdown get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -38,6 +36,7 @@ pub struct App {
     pub config: ServeConfig,
     pub hasher: HashPool,
     pub throttle: throttle::Throttle,
+    pub csrf: csrf::Csrf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +77,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let app = Arc::new(App {
         hasher: HashPool::new(cores, config.pbkdf2_iterations),
         throttle: throttle::Throttle::new(),
+        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
         store,
         config,
     });
@@ -106,7 +106,14 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Connections served at once (`--max-connections`); further clients wait in the
+    // kernel's accept queue, so a flood of idle connections cannot exhaust file
+    // descriptors or memory. Each address gets only its share of them.
+    let connections = Arc::new(tokio::sync::Semaphore::new(app.config.max_connections));
+    let limits = ConnectionLimits::new(
+        app.config.max_connections_per_ip,
+        app.config.trust_forwarded_for,
+    );
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&connections).acquire_owned() => match permit {
@@ -127,6 +134,12 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = limits.admit(remote.ip()) else {
+            // Closed before reading a byte: cheaper than an answer, and the address
+            // already has its share of connections to send requests on.
+            tracing::debug!(client = %remote.ip(), "connection closed: per-address limit");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let service = service_fn(move |req: Request<Incoming>| {
@@ -138,6 +151,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }
