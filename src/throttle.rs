@@ -384,7 +384,7 @@ fn record_failure(entry: &mut Entry, limit: u32, now: Instant) -> Duration {
 }
 
 /// IPv6 clients are throttled per /64, since one host usually owns a whole /64.
-fn normalize_ip(ip: IpAddr) -> IpAddr {
+pub fn normalize_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
