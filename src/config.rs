@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub pbkdf2_iterations: u32,
     pub allow_network_fs: bool,
     pub trust_forwarded_for: bool,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ impl ServeConfig {
             pbkdf2_iterations,
             allow_network_fs: args.allow_network_fs,
             trust_forwarded_for: args.trust_forwarded_for,
+            shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
         })
     }
 

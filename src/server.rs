@@ -29,8 +29,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; further clients wait in the kernel's accept queue, so a
 /// flood of idle connections cannot exhaust file descriptors or memory.
 const MAX_CONNECTIONS: usize = 4096;
-/// Requests still in flight at shutdown get this long to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shared state of the running server.
 pub struct App {
@@ -75,6 +73,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
     hint_when_empty(&store);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let writes = store.clone();
     let app = Arc::new(App {
         hasher: HashPool::new(cores, config.pbkdf2_iterations),
         throttle: throttle::Throttle::new(),
@@ -83,9 +82,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Every blocking task holds one pooled connection; more threads than connections
+        // would only wait for one, each with its own stack.
+        .max_blocking_threads(store::READ_CONNECTIONS as usize)
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).map_err(bind_error)?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{bound}");
@@ -93,7 +95,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
         run(listener, app, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Requests still running past the drain are abandoned here, not awaited.
+    runtime.shutdown_background();
+    writes.stop_writer();
+    served
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting
@@ -143,9 +149,11 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
     }
     drop(listener);
     tracing::info!("shutting down; finishing requests in flight");
+    // Logins still queued for hashing are answered 503 at once instead of being hashed.
+    app.hasher.close();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for open connections"),
+        () = tokio::time::sleep(app.config.shutdown_timeout) => tracing::warn!("gave up waiting for open connections"),
     }
 }
 

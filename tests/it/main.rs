@@ -20,4 +20,5 @@ mod oauth2_client;
 mod resource_api;
 mod seed_api;
 mod signin_page;
+mod storage_upkeep;
 mod token_endpoint;
