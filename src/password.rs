@@ -7,7 +7,7 @@
 //! normal priority, and the number of hashes in flight is bounded by the pool size.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;

@@ -28,8 +28,6 @@ use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests still in flight at shutdown get this long to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shared state of the running server.
 pub struct App {
