@@ -12,13 +12,26 @@ INSERT INTO oauthd_meta (key, value) VALUES ('application', 'oauthd');
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,                    -- UUID, the `sub` and `/api/me` id
-    email         TEXT NOT NULL UNIQUE COLLATE NOCASE, -- case-insensitive, unique
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE, -- as given; identity is email_key
     name          TEXT,
     password_hash TEXT NOT NULL,                       -- $pbkdf2-sha256$i=…$salt$hash
     disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    -- The folded email (NFD, Unicode full case folding, NFC; src/email.rs): what lookups
+    -- match. Last, because version 2 added it to existing tables.
+    email_key     TEXT NOT NULL DEFAULT ''
 ) STRICT;
+CREATE INDEX users_by_email_key ON users (email_key);
+-- email_key is unique for every account added or changed since version 3. Triggers
+-- rather than a UNIQUE index, because accounts whose keys collided when version 2 folded
+-- them are kept (not merged) until an admin resolves them; `oauthd check` lists them.
+CREATE TRIGGER users_email_key_unique_on_insert BEFORE INSERT ON users
+WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
+CREATE TRIGGER users_email_key_unique_on_update BEFORE UPDATE OF email_key ON users
+WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key AND id <> NEW.id)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
 
 CREATE TABLE organizations (
     id         TEXT PRIMARY KEY,                       -- UUID

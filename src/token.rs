@@ -47,6 +47,8 @@ pub fn param_error(error: ParamError) -> ApiError {
         | ParamError::BadEncoding
         | ParamError::ValueTooLong
         | ParamError::BadJson
+        | ParamError::NotAString
+        | ParamError::TooManyParams
         | ParamError::UnsupportedContentType
         | ParamError::Unreadable => {
             oauth_error(OAuthErrorCode::InvalidRequest, error.description())

@@ -31,6 +31,8 @@ struct Summary {
     organizations: i64,
     live_access_tokens: i64,
     live_refresh_tokens: i64,
+    /// Accounts whose emails fold to one key (kept apart since before Unicode folding).
+    email_collisions: Vec<Vec<String>>,
 }
 
 /// Revokes the grants of one user, one client, or all; clap guarantees exactly one
@@ -101,6 +103,7 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             organizations: orgs::count(conn)?,
             live_access_tokens,
             live_refresh_tokens,
+            email_collisions: users::email_collisions(conn)?,
         })
     })?;
     output::either(context, &summary, |s| {
@@ -114,15 +117,27 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             format!("live access tokens: {}", s.live_access_tokens),
             format!("live refresh tokens: {}", s.live_refresh_tokens),
         ]);
+        lines.extend(
+            s.email_collisions
+                .iter()
+                .map(|emails| format!("email collision (cannot sign in): {}", emails.join(" "))),
+        );
         lines
     })?;
-    match summary.problems.first() {
-        None => Ok(()),
-        Some(first) => Err(AdminError::Invalid(format!(
+    if let Some(first) = summary.problems.first() {
+        return Err(AdminError::Invalid(format!(
             "integrity check failed ({} problem(s)), first: {first}",
             summary.problems.len()
-        ))),
+        )));
     }
+    if !summary.email_collisions.is_empty() {
+        return Err(AdminError::Invalid(format!(
+            "{} email(s) are shared by several accounts once letter case is folded; \
+             keep one account of each (oauthd user remove EMAIL, exactly as listed)",
+            summary.email_collisions.len()
+        )));
+    }
+    Ok(())
 }
 
 pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), AdminError> {

@@ -75,8 +75,8 @@ fn add(
     let email = validate::email(email)?;
     let name = name.map(|n| validate::name("name", n)).transpose()?;
     // Checked before asking for the password, so nobody types one for nothing; the
-    // UNIQUE constraint still decides if another process adds the same email meanwhile.
-    if store.with_conn(|conn| users::id_of(conn, email))?.is_some() {
+    // insert checks again in its transaction if another process adds the same email.
+    if store.with_conn(|conn| users::email_taken(conn, email))? {
         return Err(AdminError::Invalid(format!(
             "a user with email {email:?} already exists"
         )));

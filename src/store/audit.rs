@@ -1,8 +1,12 @@
 //! The audit trail: who did what, from where, when. It records events, never secrets:
-//! no password, client secret, code or token ever reaches this table.
+//! no password, client secret, code or token ever reaches this table. Input that may be a
+//! secret, such as an unknown "email" (often a password typed into the wrong field), is
+//! recorded only as a [`pseudonym`].
 
-use rusqlite::{params, Connection};
+use hmac::{Hmac, Mac};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use sha2::Sha256;
 
 use super::{iso8601, now, Store, StoreError};
 
@@ -94,6 +98,48 @@ pub fn admin_change<'a, T>(
     })
 }
 
+/// Hex digits of the HMAC a pseudonym keeps: 48 bits keep apart the few texts an audit
+/// reader compares, while saying as little as possible about the text behind them.
+const PSEUDONYM_HEX_DIGITS: usize = 12;
+
+/// The `oauthd_meta` row holding the pseudonym key.
+const PSEUDONYM_KEY_NAME: &str = "audit_pseudonym_key";
+
+/// A short keyed digest (HMAC-SHA256, 12 hex digits) of `text`, for input that must not
+/// be stored because it may be a secret. Equal texts get equal pseudonyms, so repeats stay
+/// correlatable. The key is generated at first use, inside the caller's write
+/// transaction, and kept in `oauthd_meta`.
+pub fn pseudonym(conn: &Connection, text: &str) -> Result<String, StoreError> {
+    let key = pseudonym_key(conn)?;
+    // HMAC takes a key of any length, so this cannot fail; no input reaches it.
+    #[allow(clippy::expect_used)]
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key");
+    mac.update(text.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(PSEUDONYM_HEX_DIGITS);
+    Ok(hex)
+}
+
+/// The pseudonym key (64 hex digits from the OS generator), created on first use.
+fn pseudonym_key(conn: &Connection) -> Result<String, StoreError> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT value FROM oauthd_meta WHERE key = ?1")?
+        .query_row([PSEUDONYM_KEY_NAME], |r| r.get(0))
+        .optional()?;
+    if let Some(key) = existing {
+        return Ok(key);
+    }
+    let mut bytes = [0u8; 32];
+    crate::password::fill_random(&mut bytes);
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        "INSERT INTO oauthd_meta (key, value) VALUES (?1, ?2)",
+        params![PSEUDONYM_KEY_NAME, key],
+    )?;
+    Ok(key)
+}
+
 /// Entries matching `filter`, oldest first.
 pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -126,4 +172,36 @@ pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreErro
         )?
         .collect::<Result<_, _>>()?;
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_short_stable_keyed_and_distinct() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE oauthd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .expect("meta");
+        let first = pseudonym(&conn, "hunter2-typed-as-email").expect("pseudonym");
+        assert_eq!(first.len(), PSEUDONYM_HEX_DIGITS);
+        assert!(first.chars().all(|c| c.is_ascii_hexdigit()), "{first}");
+        assert_eq!(
+            pseudonym(&conn, "hunter2-typed-as-email").expect("again"),
+            first
+        );
+        assert_ne!(
+            pseudonym(&conn, "hunter3-typed-as-email").expect("other"),
+            first
+        );
+        // Another database has another key, so the same text gets another pseudonym.
+        let other = Connection::open_in_memory().expect("open");
+        other
+            .execute_batch("CREATE TABLE oauthd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .expect("meta");
+        assert_ne!(
+            pseudonym(&other, "hunter2-typed-as-email").expect("keyed"),
+            first
+        );
+    }
 }

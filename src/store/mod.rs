@@ -46,6 +46,8 @@ pub enum StoreError {
     Open { path: PathBuf, cause: String },
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("{0} accounts share this email when letter case is folded (they predate Unicode folding); name one exactly as `oauthd check` lists it")]
+    AmbiguousEmail(usize),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database connection pool: {0}")]
