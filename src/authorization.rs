@@ -228,6 +228,10 @@ pub async fn sign_in(
     })
 }
 
+/// Records a failed sign-in. The submitted email is stored only when it names an
+/// account (as that account's stored email); an unknown one may be a password typed into
+/// the wrong field, so only its pseudonym (a short keyed hash of its folded key) is kept,
+/// and repeats of it stay correlatable.
 async fn audit_login_failure(
     app: &App,
     email: &str,
@@ -239,14 +243,33 @@ async fn audit_login_failure(
     let recorded = app
         .store
         .write(move |conn| {
+            let accounts = store::users::emails_with_key(conn, &email)?;
+            let (user_email, detail) = match accounts.as_slice() {
+                [stored] => (Some(stored.as_str()), detail.to_owned()),
+                [] => {
+                    let pseudonym = store::audit::pseudonym(conn, &crate::email::key(&email))?;
+                    (None, format!("{detail}; unknown email {pseudonym}"))
+                }
+                several => {
+                    tracing::warn!(
+                        accounts = several.len(),
+                        "sign-in refused: its email is shared by several accounts; see oauthd check"
+                    );
+                    let detail = format!(
+                        "{detail}; email shared by {} accounts (see oauthd check)",
+                        several.len()
+                    );
+                    (Some(email.as_str()), detail)
+                }
+            };
             store::audit::record(
                 conn,
                 &store::audit::Event {
                     event: "login_failed",
-                    user_email: Some(&email),
+                    user_email,
                     client_id: Some(&client_id),
                     remote_addr: Some(&ip),
-                    detail: Some(detail),
+                    detail: Some(&detail),
                 },
             )
         })

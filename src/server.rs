@@ -20,15 +20,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::conn_limit::ConnectionLimits;
 use crate::password::HashPool;
+use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
-use crate::{fscheck, routes, store, throttle};
+use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; further clients wait in the kernel's accept queue, so a
-/// flood of idle connections cannot exhaust file descriptors or memory.
-const MAX_CONNECTIONS: usize = 4096;
 /// Requests still in flight at shutdown get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -38,6 +37,9 @@ pub struct App {
     pub config: ServeConfig,
     pub hasher: HashPool,
     pub throttle: throttle::Throttle,
+    /// Monotonic times of this process's refresh rotations, for the grace window.
+    pub rotations: Arc<RotationClock>,
+    pub csrf: csrf::Csrf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let app = Arc::new(App {
         throttle: throttle::Throttle::new(hasher.capacity()),
         hasher,
+        rotations: Arc::new(RotationClock::new(
+            config.refresh_grace_secs,
+            rotation_clock::CAPACITY,
+        )),
+        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
         store,
         config,
     });
@@ -108,7 +115,14 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Connections served at once (`--max-connections`); further clients wait in the
+    // kernel's accept queue, so a flood of idle connections cannot exhaust file
+    // descriptors or memory. Each address gets only its share of them.
+    let connections = Arc::new(tokio::sync::Semaphore::new(app.config.max_connections));
+    let limits = ConnectionLimits::new(
+        app.config.max_connections_per_ip,
+        app.config.trust_forwarded_for,
+    );
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&connections).acquire_owned() => match permit {
@@ -129,6 +143,12 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = limits.admit(remote.ip()) else {
+            // Closed before reading a byte: cheaper than an answer, and the address
+            // already has its share of connections to send requests on.
+            tracing::debug!(client = %remote.ip(), "connection closed: per-address limit");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let service = service_fn(move |req: Request<Incoming>| {
@@ -140,6 +160,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }

@@ -162,9 +162,10 @@ impl Throttle {
 
     fn keys(&self, email: &str, ip: IpAddr) -> [Key; 2] {
         use std::hash::BuildHasher;
-        // Accounts are keyed by a keyed hash of the lower-cased email, so the map holds
-        // no addresses and an attacker cannot pick colliding keys.
-        let account = self.hasher_seed.hash_one(email.to_lowercase());
+        // Accounts are keyed by a keyed hash of the folded email (the same key that makes
+        // an account unique), so the map holds no addresses and an attacker cannot pick
+        // colliding keys.
+        let account = self.hasher_seed.hash_one(crate::email::key(email));
         [Key::Account(account), Key::Ip(normalize_ip(ip))]
     }
 
@@ -392,7 +393,7 @@ fn record_failure(entry: &mut Entry, limit: u32, now: Instant) -> Duration {
 }
 
 /// IPv6 clients are throttled per /64, since one host usually owns a whole /64.
-fn normalize_ip(ip: IpAddr) -> IpAddr {
+pub fn normalize_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
