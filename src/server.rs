@@ -22,13 +22,12 @@ use tokio::net::TcpListener;
 use crate::config::ServeConfig;
 use crate::conn_limit::ConnectionLimits;
 use crate::password::HashPool;
+use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
 use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests still in flight at shutdown get this long to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shared state of the running server.
 pub struct App {
@@ -36,6 +35,8 @@ pub struct App {
     pub config: ServeConfig,
     pub hasher: HashPool,
     pub throttle: throttle::Throttle,
+    /// Monotonic times of this process's refresh rotations, for the grace window.
+    pub rotations: Arc<RotationClock>,
     pub csrf: csrf::Csrf,
 }
 
@@ -74,18 +75,28 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
     hint_when_empty(&store);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hasher = HashPool::new(cores, config.pbkdf2_iterations);
+    hasher.raise_verify_cost(strongest_stored_hash(&store));
+    let writes = store.clone();
     let app = Arc::new(App {
-        hasher: HashPool::new(cores, config.pbkdf2_iterations),
-        throttle: throttle::Throttle::new(),
+        throttle: throttle::Throttle::new(hasher.capacity()),
+        hasher,
+        rotations: Arc::new(RotationClock::new(
+            config.refresh_grace_secs,
+            rotation_clock::CAPACITY,
+        )),
         csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
         store,
         config,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Every blocking task holds one pooled connection; more threads than connections
+        // would only wait for one, each with its own stack.
+        .max_blocking_threads(store::READ_CONNECTIONS as usize)
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).map_err(bind_error)?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{bound}");
@@ -93,7 +104,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
         run(listener, app, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Requests still running past the drain are abandoned here, not awaited.
+    runtime.shutdown_background();
+    writes.stop_writer();
+    served
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting
@@ -157,9 +172,11 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
     }
     drop(listener);
     tracing::info!("shutting down; finishing requests in flight");
+    // Logins still queued for hashing are answered 503 at once instead of being hashed.
+    app.hasher.close();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for open connections"),
+        () = tokio::time::sleep(app.config.shutdown_timeout) => tracing::warn!("gave up waiting for open connections"),
     }
 }
 
@@ -183,6 +200,21 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The highest iteration count among the stored password hashes (0 when none or on a
+/// read error), so an unknown email costs what the strongest stored hash costs.
+fn strongest_stored_hash(store: &Store) -> u32 {
+    let mut strongest = 0;
+    let read = store.with_conn(|conn| {
+        store::users::for_each_password_hash(conn, |phc| {
+            strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
+        })
+    });
+    if let Err(e) = read {
+        tracing::warn!(error = %e, "could not read the stored password hashes' iteration counts");
+    }
+    strongest
 }
 
 /// On an empty database, says how to add the first user and client.
