@@ -26,6 +26,6 @@ mod resource_api;
 mod seed_api;
 mod signin_csrf;
 mod signin_page;
-mod strict_requests;
 mod storage_upkeep;
+mod strict_requests;
 mod token_endpoint;
