@@ -86,7 +86,7 @@ def main():
     for t in threads:
         t.start()
     started = time.time()
-    print("minute  grants  codes  access  refresh  audit  wal_kib  rss_kib  req/s", flush=True)
+    print("minute  grants  codes  access  refresh  audit  wal_kib  rss_kib  threads  req/s", flush=True)
     last_requests = 0
     minute = 0
     while True:
@@ -95,12 +95,14 @@ def main():
                   for t in ("grants", "authorization_codes", "access_tokens", "refresh_tokens", "audit_log")]
         reader.close()
         wal = os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else 0
-        rss = next((int(l.split()[1]) for l in open(f"/proc/{server.pid}/status") if l.startswith("VmRSS")), 0)
+        status = open(f"/proc/{server.pid}/status").read().splitlines()
+        rss = next((int(l.split()[1]) for l in status if l.startswith("VmRSS")), 0)
+        nthreads = next((int(l.split()[1]) for l in status if l.startswith("Threads")), 0)
         with lock:
             done = requests[0]
         rate = (done - last_requests) / 60 if minute else 0
         last_requests = done
-        print(f"{minute:6d}  {counts[0]:6d}  {counts[1]:5d}  {counts[2]:6d}  {counts[3]:7d}  {counts[4]:5d}  {wal // 1024:7d}  {rss:7d}  {rate:5.0f}", flush=True)
+        print(f"{minute:6d}  {counts[0]:6d}  {counts[1]:5d}  {counts[2]:6d}  {counts[3]:7d}  {counts[4]:5d}  {wal // 1024:7d}  {rss:7d}  {nthreads:7d}  {rate:5.0f}", flush=True)
         if time.time() >= stop:
             break
         minute += 1
