@@ -4,8 +4,8 @@
 //!
 //! This file only dispatches. Each command family lives in its own module; input checks
 //! shared between them are in `validate`, printing in `output`. Every change is written in
-//! one transaction together with its audit entry (remote address `cli`), and no module
-//! here contains SQL.
+//! one transaction together with its audit entry (remote address `cli`), through
+//! `store::audit::admin_change`, and no module here contains SQL.
 
 mod brands;
 mod clients;
@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use crate::cli::{BrandCommand, ClientCommand, Command, OrgCommand, UserCommand};
 use crate::store::maintenance::BackupError;
-use crate::store::{audit, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What every admin command needs besides its own arguments.
 pub struct Context {
@@ -92,9 +92,6 @@ fn only_reads(command: &Command) -> bool {
     )
 }
 
-/// Remote address recorded for changes made from the command line.
-const CLI_ADDR: &str = "cli";
-
 /// The error for an email that names no user.
 fn no_such_user(email: &str) -> AdminError {
     AdminError::NotFound(format!("no user with email {email:?}"))
@@ -108,13 +105,4 @@ fn no_such_client(client_id: &str) -> AdminError {
 /// The error for a domain that names no brand.
 fn no_such_brand(domain: &str) -> AdminError {
     AdminError::NotFound(format!("no brand for domain {domain:?}"))
-}
-
-/// An audit event of an admin change, attributed to the command line.
-fn cli_event(event: &str) -> audit::Event<'_> {
-    audit::Event {
-        event,
-        remote_addr: Some(CLI_ADDR),
-        ..audit::Event::default()
-    }
 }

@@ -67,6 +67,8 @@ pub enum StoreError {
     Open { path: PathBuf, cause: String },
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("{0} accounts share this email when letter case is folded (they predate Unicode folding); name one exactly as `oauthd check` lists it")]
+    AmbiguousEmail(usize),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database connection pool: {0}")]
@@ -382,8 +384,14 @@ mod tests {
             // The pool's background thread may still be closing its last connection.
             c.busy_timeout(Duration::from_secs(10))
                 .expect("busy timeout");
-            c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
-                .expect("bump");
+            // Leaving WAL takes an exclusive lock without consulting the busy handler, so
+            // a connection still closing makes it fail at once: retry for a while.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while let Err(e) = c.execute_batch("PRAGMA journal_mode = DELETE;") {
+                assert!(std::time::Instant::now() < deadline, "leave WAL: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            c.execute_batch("PRAGMA user_version = 999;").expect("bump");
         }
         let before = std::fs::read(&path).expect("read");
         let err = Store::open(&path).err().expect("must refuse");
