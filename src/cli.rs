@@ -173,6 +173,10 @@ pub struct ClientAddArgs {
     /// Refuse authorization requests without a PKCE challenge.
     #[arg(long)]
     pub require_pkce: bool,
+    /// A resource server: may introspect every client's tokens (otherwise a client
+    /// introspects only its own). Confidential clients only.
+    #[arg(long, conflicts_with = "public")]
+    pub introspect_any: bool,
     /// Brand domain whose look this client's sign-in page uses by default.
     #[arg(long)]
     pub brand: Option<String>,

@@ -8,7 +8,8 @@
 //! - `password`, `secret`: PBKDF2 hashing on its own threads; token and secret generation.
 //! - `server`: the accept loop and the shared `App` state; `routes`: the one route table.
 //! - `http`: request parsing and response building; `error`: the only status-code mapping.
-//! - `oauth`: protocol rules without I/O; `authorize`, `login_api`, `token`, `resource`,
+//! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, and the code-exchange
+//!   and refresh decisions); `authorize`, `login_api`, `token`, `resource`,
 //!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
 //!   login rate limiting; `email`: the folded key that is an email's identity.
 

@@ -97,6 +97,7 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         name,
         secret_hash: secret_hash.as_ref().map(|h| h.as_slice()),
         require_pkce: args.require_pkce,
+        introspect_any: args.introspect_any,
         brand: brand.as_deref(),
         redirect_uris: &redirect_uris,
     };
@@ -171,11 +172,14 @@ fn kind(client: &Client) -> String {
     } else {
         "confidential"
     };
+    let mut kind = base.to_owned();
     if client.require_pkce {
-        format!("{base}, PKCE required")
-    } else {
-        base.to_owned()
+        kind.push_str(", PKCE required");
     }
+    if client.introspect_any {
+        kind.push_str(", introspects any token");
+    }
+    kind
 }
 
 fn client_row(client: &Client) -> Vec<String> {

@@ -12,13 +12,24 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
 /// Steps from version N-1 to N, for N in 2..=SCHEMA_VERSION.
-const MIGRATIONS: &[(i64, &str)] = &[(2, EMAIL_KEY_STEP)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    // v2: resource servers that may introspect any client's tokens (`client add
+    // --introspect-any`), and an access token's own scope when a refresh narrowed it.
+    (
+        2,
+        "ALTER TABLE clients ADD COLUMN
+             introspect_any INTEGER NOT NULL DEFAULT 0 CHECK (introspect_any IN (0, 1));
+         ALTER TABLE access_tokens ADD COLUMN scope TEXT;",
+    ),
+    // v3: the folded email key (see EMAIL_KEY_STEP).
+    (3, EMAIL_KEY_STEP),
+];
 
 /// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all
 /// use (`crate::email::key`, called through [`register_functions`]). Accounts whose keys
@@ -167,10 +178,11 @@ fn report_email_collisions(conn: &Connection) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Store;
     use super::*;
 
-    /// A version-1 database (the schema before email keys) holding `emails`.
-    fn v1_database(path: &Path, emails: &[&str]) {
+    /// A database of schema version 1 (from the frozen fixture) holding users `emails`.
+    fn v1_database(path: &Path, emails: &[&str]) -> Connection {
         let conn = Connection::open(path).expect("open");
         conn.execute_batch(include_str!("../../tests/it/fixtures/schema_v1.sql"))
             .expect("v1 schema");
@@ -182,6 +194,38 @@ mod tests {
             )
             .expect("v1 user");
         }
+        conn
+    }
+
+    /// A v1 file with a client in it is brought forward: the client stays and may
+    /// introspect only its own tokens; access tokens gain their own scope.
+    #[test]
+    fn a_v1_database_migrates_to_v2() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.db");
+        v1_database(&path, &[])
+            .execute(
+                "INSERT INTO clients (id, name, secret_hash, is_public, created_at)
+                 VALUES ('c', 'C', x'00', 0, 0)",
+                [],
+            )
+            .expect("v1 client");
+        let store = Store::open(&path).expect("migrate");
+        let (version, introspect_any, scope_columns): (i64, bool, i64) = store
+            .with_conn(|c| {
+                Ok(c.query_row(
+                    "SELECT (SELECT user_version FROM pragma_user_version),
+                            (SELECT introspect_any FROM clients WHERE id = 'c'),
+                            (SELECT count(*) FROM pragma_table_info('access_tokens')
+                             WHERE name = 'scope')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?)
+            })
+            .expect("inspect");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(!introspect_any);
+        assert_eq!(scope_columns, 1);
     }
 
     #[test]

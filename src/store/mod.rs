@@ -306,11 +306,18 @@ mod tests {
         drop(Store::open(&path).expect("create"));
         {
             let c = Connection::open(&path).expect("open");
-            // The pool's background thread may still be closing its last connection.
             c.busy_timeout(Duration::from_secs(10))
                 .expect("busy timeout");
-            c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
-                .expect("bump");
+            // The pool's background thread may still hold a connection for a moment, and
+            // leaving WAL needs the file to itself: SQLite then answers "locked" at once,
+            // without waiting on the busy timeout. So retry, for a bounded time.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while let Err(e) =
+                c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
+            {
+                assert!(std::time::Instant::now() < deadline, "bump: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         let before = std::fs::read(&path).expect("read");
         let err = Store::open(&path).err().expect("must refuse");

@@ -18,6 +18,7 @@ mod hardening;
 mod healthz;
 mod netfs;
 mod oauth2_client;
+mod refresh_reuse;
 mod resource_api;
 mod seed_api;
 mod signin_page;
