@@ -10,7 +10,7 @@ use crate::password::Verdict;
 use crate::secret;
 use crate::server::App;
 use crate::store::{self, clients::Client, grants, StoreError};
-use crate::throttle::Gate;
+use crate::throttle::Refusal;
 
 /// A checked authorization request: the client exists and the redirect URI is one of its
 /// own, so errors from here on may be sent to that URI.
@@ -160,9 +160,10 @@ pub enum SignIn {
     Busy,
 }
 
-/// Verifies email and password. Throttled per account and per IP; an unknown email costs
-/// the same PBKDF2 work as a known one; failures are delayed and audited; a hash with too
-/// few iterations is upgraded.
+/// Verifies email and password. Admitted per account and per IP before any hashing
+/// (atomic failure budgets and fair shares of the hashing pool, see `throttle`); an
+/// unknown email costs the same PBKDF2 work as a known one; failures are delayed and
+/// audited; a hash with too few iterations is upgraded.
 pub async fn sign_in(
     app: &App,
     email: &str,
@@ -170,16 +171,21 @@ pub async fn sign_in(
     ip: IpAddr,
     client_id: &str,
 ) -> Result<SignIn, StoreError> {
-    if let Gate::Locked {
-        retry_after_secs,
-        first_refusal,
-    } = app.throttle.check(email, ip)
-    {
-        if first_refusal {
-            audit_login_failure(app, email, client_id, ip, "throttled").await;
+    let attempt = match app.throttle.admit(email, ip).await {
+        Ok(attempt) => attempt,
+        Err(Refusal::Locked {
+            retry_after_secs,
+            first_refusal,
+        }) => {
+            if first_refusal {
+                audit_login_failure(app, email, client_id, ip, "throttled").await;
+            }
+            return Ok(SignIn::Throttled { retry_after_secs });
         }
-        return Ok(SignIn::Throttled { retry_after_secs });
-    }
+        Err(Refusal::QueueFull { retry_after_secs }) => {
+            return Ok(SignIn::Throttled { retry_after_secs })
+        }
+    };
     let lookup_email = email.to_owned();
     let credentials = app
         .store
@@ -190,16 +196,16 @@ pub async fn sign_in(
         return Ok(SignIn::Busy);
     };
     let Some(user) = credentials.filter(|_| verdict != Verdict::Wrong) else {
-        let delay = app.throttle.record_failure(email, ip);
+        let delay = attempt.failed();
         audit_login_failure(app, email, client_id, ip, "wrong email or password").await;
         tokio::time::sleep(delay).await;
         return Ok(SignIn::WrongCredentials);
     };
+    attempt.succeeded();
     if user.disabled {
         audit_login_failure(app, &user.email, client_id, ip, "account disabled").await;
         return Ok(SignIn::Disabled);
     }
-    app.throttle.record_success(email, ip);
     if verdict == Verdict::CorrectNeedsRehash {
         if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {
             let user_id = user.id.clone();

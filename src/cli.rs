@@ -111,6 +111,13 @@ pub struct ServeArgs {
     /// audit trail).
     #[arg(long, env = "OAUTHD_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Connections one client address (IPv6: one /64) may hold open at once; more are
+    /// closed at once. Loopback peers are exempt under --trust-forwarded-for.
+    #[arg(long, env = "OAUTHD_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+    /// Connections open at once in total; further clients wait in the kernel's queue.
+    #[arg(long, env = "OAUTHD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub pbkdf2_iterations: u32,
     pub allow_network_fs: bool,
     pub trust_forwarded_for: bool,
+    pub max_connections_per_ip: usize,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ impl ServeConfig {
             pbkdf2_iterations,
             allow_network_fs: args.allow_network_fs,
             trust_forwarded_for: args.trust_forwarded_for,
+            max_connections_per_ip: args.max_connections_per_ip as usize,
+            max_connections: args.max_connections as usize,
         })
     }
 

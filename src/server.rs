@@ -20,15 +20,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::conn_limit::ConnectionLimits;
 use crate::password::HashPool;
+use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
-use crate::{fscheck, routes, store, throttle};
+use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; further clients wait in the kernel's accept queue, so a
-/// flood of idle connections cannot exhaust file descriptors or memory.
-const MAX_CONNECTIONS: usize = 4096;
 /// Requests still in flight at shutdown get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -38,6 +37,9 @@ pub struct App {
     pub config: ServeConfig,
     pub hasher: HashPool,
     pub throttle: throttle::Throttle,
+    /// Monotonic times of this process's refresh rotations, for the grace window.
+    pub rotations: Arc<RotationClock>,
+    pub csrf: csrf::Csrf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +77,16 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
     hint_when_empty(&store);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hasher = HashPool::new(cores, config.pbkdf2_iterations);
+    hasher.raise_verify_cost(strongest_stored_hash(&store));
     let app = Arc::new(App {
-        hasher: HashPool::new(cores, config.pbkdf2_iterations),
-        throttle: throttle::Throttle::new(),
+        throttle: throttle::Throttle::new(hasher.capacity()),
+        hasher,
+        rotations: Arc::new(RotationClock::new(
+            config.refresh_grace_secs,
+            rotation_clock::CAPACITY,
+        )),
+        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
         store,
         config,
     });
@@ -106,7 +115,14 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Connections served at once (`--max-connections`); further clients wait in the
+    // kernel's accept queue, so a flood of idle connections cannot exhaust file
+    // descriptors or memory. Each address gets only its share of them.
+    let connections = Arc::new(tokio::sync::Semaphore::new(app.config.max_connections));
+    let limits = ConnectionLimits::new(
+        app.config.max_connections_per_ip,
+        app.config.trust_forwarded_for,
+    );
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&connections).acquire_owned() => match permit {
@@ -127,6 +143,12 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = limits.admit(remote.ip()) else {
+            // Closed before reading a byte: cheaper than an answer, and the address
+            // already has its share of connections to send requests on.
+            tracing::debug!(client = %remote.ip(), "connection closed: per-address limit");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let service = service_fn(move |req: Request<Incoming>| {
@@ -138,6 +160,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }
@@ -169,6 +192,21 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The highest iteration count among the stored password hashes (0 when none or on a
+/// read error), so an unknown email costs what the strongest stored hash costs.
+fn strongest_stored_hash(store: &Store) -> u32 {
+    let mut strongest = 0;
+    let read = store.with_conn(|conn| {
+        store::users::for_each_password_hash(conn, |phc| {
+            strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
+        })
+    });
+    if let Err(e) = read {
+        tracing::warn!(error = %e, "could not read the stored password hashes' iteration counts");
+    }
+    strongest
 }
 
 /// On an empty database, says how to add the first user and client.

@@ -12,8 +12,11 @@ use serde::Serialize;
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body, ParamError, Params};
+use std::sync::Arc;
+
 use crate::oauth::{
     self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal,
+    TokenState,
 };
 use crate::secret;
 use crate::server::App;
@@ -44,6 +47,8 @@ pub fn param_error(error: ParamError) -> ApiError {
         | ParamError::BadEncoding
         | ParamError::ValueTooLong
         | ParamError::BadJson
+        | ParamError::NotAString
+        | ParamError::TooManyParams
         | ParamError::UnsupportedContentType
         | ParamError::Unreadable => {
             oauth_error(OAuthErrorCode::InvalidRequest, error.description())
@@ -197,16 +202,24 @@ async fn refresh(
     let (ttl, grace_secs) = (app.config.access_ttl_secs, app.config.refresh_grace_secs);
     let client_id = client.client.client_id.clone();
     let presented_secret = client.presented_secret.as_deref().map(secret::sha256);
+    let rotations = Arc::clone(&app.rotations);
     // As for codes: facts, decision and its writes in one transaction, so racing copies of
     // one refresh token are decided one after the other, each seeing the last one's writes.
     let decision = app
         .store
         .write(move |conn| {
             let facts = grants::find_refresh_token(conn, &refresh_hash)?;
+            let monotonic_elapsed_secs = match facts.as_ref().map(|token| token.state) {
+                Some(TokenState::RotatedOut { rotated_at, .. }) => {
+                    rotations.elapsed_secs(&refresh_hash, rotated_at)
+                }
+                _ => None,
+            };
             let request = oauth::RefreshRequest {
                 presenter: presenter(&client, presented_secret.as_ref()),
                 requested_scope: requested_scope.as_deref(),
                 grace_secs,
+                monotonic_elapsed_secs,
             };
             let decision = oauth::decide_refresh(facts.as_ref(), &request, store::now());
             let origin = Origin {
@@ -220,14 +233,17 @@ async fn refresh(
                 RefreshDecision::Keep { scope, .. } => {
                     grants::keep(conn, grant, &tokens, scope.as_deref(), origin)?
                 }
-                RefreshDecision::Rotate { scope, .. } => grants::rotate(
-                    conn,
-                    &refresh_hash,
-                    grant,
-                    &tokens,
-                    scope.as_deref(),
-                    origin,
-                )?,
+                RefreshDecision::Rotate { scope, .. } => {
+                    let rotated_at = grants::rotate(
+                        conn,
+                        &refresh_hash,
+                        grant,
+                        &tokens,
+                        scope.as_deref(),
+                        origin,
+                    )?;
+                    rotations.record(refresh_hash, rotated_at);
+                }
                 RefreshDecision::RotateAgain {
                     scope, supersede, ..
                 } => grants::rotate_again(

@@ -50,6 +50,9 @@ pub struct RefreshRequest<'a> {
     pub presenter: Presenter<'a>,
     pub requested_scope: Option<&'a str>,
     pub grace_secs: i64,
+    /// Seconds since the presented token's rotation by a monotonic clock, when this
+    /// process carried out that rotation and remembers it; else the wall clock is used.
+    pub monotonic_elapsed_secs: Option<i64>,
 }
 
 /// `scope` is the scope of the access token to issue: the grant's, or the narrower one
@@ -122,12 +125,17 @@ pub fn decide_refresh(
     if !rotates {
         return RefreshDecision::Keep { grant_id, scope };
     }
+    let elapsed = |rotated_at: i64| {
+        request
+            .monotonic_elapsed_secs
+            .unwrap_or(now.saturating_sub(rotated_at))
+    };
     match token.state {
         TokenState::Live => RefreshDecision::Rotate { grant_id, scope },
         TokenState::RotatedOut {
             rotated_at,
             successor: Successor::Unused(successor),
-        } if in_grace(rotated_at, now, request.grace_secs) => RefreshDecision::RotateAgain {
+        } if in_grace(elapsed(rotated_at), request.grace_secs) => RefreshDecision::RotateAgain {
             grant_id,
             scope,
             supersede: successor,
@@ -136,11 +144,12 @@ pub fn decide_refresh(
     }
 }
 
-/// Whether a rotated-out token presented at `now` is still within the grace window. A
-/// rotation time in the future means the wall clock jumped back since: that is outside
-/// the grace, or a backward jump would extend the window by its size.
-fn in_grace(rotated_at: i64, now: i64, grace_secs: i64) -> bool {
-    (0..=grace_secs).contains(&now.saturating_sub(rotated_at))
+/// Whether a rotated-out token `elapsed` seconds after its rotation is still within the
+/// grace window. Negative elapsed time (a rotation in the future by the wall clock) means
+/// the clock jumped back since: that is outside the grace, or a backward jump would
+/// extend the window by its size.
+fn in_grace(elapsed: i64, grace_secs: i64) -> bool {
+    (0..=grace_secs).contains(&elapsed)
 }
 
 #[cfg(test)]
@@ -191,6 +200,7 @@ mod tests {
             presenter,
             requested_scope: None,
             grace_secs: GRACE,
+            monotonic_elapsed_secs: None,
         }
     }
 
@@ -244,6 +254,85 @@ mod tests {
                 &decide_refresh(Some(&facts(*client, *state)), &request(own(*client)), NOW),
                 expected,
                 "{client:?} token {state:?}"
+            );
+        }
+    }
+
+    /// Where this process saw the rotation, its monotonic clock decides, whatever the wall
+    /// clock says.
+    #[test]
+    fn the_monotonic_elapsed_time_overrides_the_wall_clock() {
+        let token = facts(Client::Public, rotated(0, Successor::Unused(SUCCESSOR)));
+        let with = |elapsed, wall_ago| {
+            let token = RefreshFacts {
+                state: rotated(wall_ago, Successor::Unused(SUCCESSOR)),
+                ..token.clone()
+            };
+            let request = RefreshRequest {
+                monotonic_elapsed_secs: Some(elapsed),
+                ..request(own(Client::Public))
+            };
+            matches!(
+                decide_refresh(Some(&token), &request, NOW),
+                RotateAgain { .. }
+            )
+        };
+        assert!(with(10, -3600), "clock set back an hour: still 10 s");
+        assert!(with(10, 3600), "clock set forward an hour: still 10 s");
+        assert!(
+            !with(GRACE + 1, 0),
+            "the wall clock stood still: still past the grace"
+        );
+        assert!(!with(-1, 0));
+    }
+
+    /// Parallel presentation: copies of one token are decided one after the other (the
+    /// writer serialises them), each seeing the writes of the one before. Carrying the
+    /// decisions out on a small model of the rotation chain leaves exactly one live
+    /// successor, and presenting any losing successor afterwards is reuse.
+    #[test]
+    fn racing_copies_leave_one_live_successor_and_every_loser_is_reuse() {
+        use std::collections::HashMap;
+        // token → (rotated_at, successor); a token without an entry in `rotated` is live.
+        let mut rotated: HashMap<Digest, (i64, Option<Digest>)> = HashMap::new();
+        let state = |rotated: &HashMap<Digest, (i64, Option<Digest>)>, token: &Digest| match rotated
+            .get(token)
+        {
+            None => TokenState::Live,
+            Some((at, successor)) => TokenState::RotatedOut {
+                rotated_at: *at,
+                successor: successor
+                    .filter(|s| !rotated.contains_key(s))
+                    .map_or(Successor::UsedOrGone, Successor::Unused),
+            },
+        };
+        let original: Digest = [0; 32];
+        let mut issued = Vec::new();
+        for copy in 1..=20u8 {
+            let token = facts(Client::Public, state(&rotated, &original));
+            let successor: Digest = [copy; 32];
+            match decide_refresh(Some(&token), &request(own(Client::Public)), NOW) {
+                Rotate { .. } => {
+                    rotated.insert(original, (NOW, Some(successor)));
+                }
+                RotateAgain { supersede, .. } => {
+                    rotated.insert(supersede, (NOW, None));
+                    rotated.insert(original, (NOW, Some(successor)));
+                }
+                other => panic!("copy {copy}: {other:?}"),
+            }
+            issued.push(successor);
+        }
+        let live: Vec<&Digest> = issued
+            .iter()
+            .filter(|t| state(&rotated, t) == TokenState::Live)
+            .collect();
+        assert_eq!(live, [&[20u8; 32]], "only the last successor stays live");
+        for loser in &issued[..19] {
+            let token = facts(Client::Public, state(&rotated, loser));
+            assert_eq!(
+                decide_refresh(Some(&token), &request(own(Client::Public)), NOW),
+                RevokeReused { grant_id: 7 }
             );
         }
     }

@@ -178,11 +178,10 @@ fn report_email_collisions(conn: &Connection) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
     use super::*;
 
-    /// A database of schema version 1 (from the frozen fixture) holding users `emails`.
-    fn v1_database(path: &Path, emails: &[&str]) -> Connection {
+    /// A version-1 database (the schema before email keys) holding `emails`.
+    fn v1_database(path: &Path, emails: &[&str]) {
         let conn = Connection::open(path).expect("open");
         conn.execute_batch(include_str!("../../tests/it/fixtures/schema_v1.sql"))
             .expect("v1 schema");
@@ -194,38 +193,6 @@ mod tests {
             )
             .expect("v1 user");
         }
-        conn
-    }
-
-    /// A v1 file with a client in it is brought forward: the client stays and may
-    /// introspect only its own tokens; access tokens gain their own scope.
-    #[test]
-    fn a_v1_database_migrates_to_v2() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("v1.db");
-        v1_database(&path, &[])
-            .execute(
-                "INSERT INTO clients (id, name, secret_hash, is_public, created_at)
-                 VALUES ('c', 'C', x'00', 0, 0)",
-                [],
-            )
-            .expect("v1 client");
-        let store = Store::open(&path).expect("migrate");
-        let (version, introspect_any, scope_columns): (i64, bool, i64) = store
-            .with_conn(|c| {
-                Ok(c.query_row(
-                    "SELECT (SELECT user_version FROM pragma_user_version),
-                            (SELECT introspect_any FROM clients WHERE id = 'c'),
-                            (SELECT count(*) FROM pragma_table_info('access_tokens')
-                             WHERE name = 'scope')",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )?)
-            })
-            .expect("inspect");
-        assert_eq!(version, SCHEMA_VERSION);
-        assert!(!introspect_any);
-        assert_eq!(scope_columns, 1);
     }
 
     #[test]
@@ -261,5 +228,35 @@ mod tests {
             [],
         );
         assert!(duplicate.is_err(), "{duplicate:?}");
+    }
+
+    /// A v1 file with a client in it is brought to the current version: the client stays
+    /// and may introspect only its own tokens, and access tokens gained their own scope.
+    #[test]
+    fn a_v1_database_gains_introspect_any_and_token_scope() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.db");
+        v1_database(&path, &[]);
+        let mut conn = Connection::open(&path).expect("open");
+        conn.execute(
+            "INSERT INTO clients (id, name, secret_hash, is_public, created_at)
+                 VALUES ('c', 'C', x'00', 0, 0)",
+            [],
+        )
+        .expect("v1 client");
+        migrate(&mut conn, &path).expect("migrate");
+        let (version, introspect_any, scope_columns): (i64, bool, i64) = conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT introspect_any FROM clients WHERE id = 'c'),
+                        (SELECT count(*) FROM pragma_table_info('access_tokens')
+                         WHERE name = 'scope')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("inspect");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(!introspect_any);
+        assert_eq!(scope_columns, 1);
     }
 }

@@ -246,3 +246,18 @@ fn accounts_with_key(conn: &Connection, email: &str) -> Result<Vec<(String, Stri
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
+
+/// Calls `visit` with every stored password hash, one row at a time (never collected),
+/// so the server can learn at start the strongest iteration count in use.
+pub fn for_each_password_hash(
+    conn: &Connection,
+    mut visit: impl FnMut(&str),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("SELECT password_hash FROM users")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let phc: String = row.get(0)?;
+        visit(&phc);
+    }
+    Ok(())
+}

@@ -62,7 +62,8 @@ pub fn keep(
     issue_access(tx, grant, tokens, scope, origin, "kept")
 }
 
-/// Issues an access token and a successor to `old`, which becomes rotated-out (now).
+/// Issues an access token and a successor to `old`, which becomes rotated-out now.
+/// Returns the rotation time it stored.
 pub fn rotate(
     tx: &Connection,
     old: &TokenHash,
@@ -70,9 +71,11 @@ pub fn rotate(
     tokens: &NewTokens,
     scope: Option<&str>,
     origin: Origin<'_>,
-) -> Result<(), StoreError> {
-    rotate_to(tx, old, grant.grant_id, tokens, now())?;
-    issue_access(tx, grant, tokens, scope, origin, "rotated")
+) -> Result<i64, StoreError> {
+    let at = now();
+    rotate_to(tx, old, grant.grant_id, tokens, at)?;
+    issue_access(tx, grant, tokens, scope, origin, "rotated")?;
+    Ok(at)
 }
 
 /// A grace retry of the rotated-out `old`: its unused successor `supersede` becomes
