@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// How long a rotated-out refresh token may be retried while its successor is unused.
     #[arg(long, env = "OAUTHD_REFRESH_GRACE", default_value_t = 300)]
     pub refresh_grace: u32,
+    /// On SIGINT/SIGTERM, wait at most this many seconds for requests in flight (queued
+    /// password hashes are cancelled at once).
+    #[arg(long, env = "OAUTHD_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u32,
     /// Start even if the database is on a network or FUSE filesystem (unsafe locking).
     #[arg(long, env = "OAUTHD_ALLOW_NETWORK_FS")]
     pub allow_network_fs: bool,

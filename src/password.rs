@@ -6,7 +6,7 @@
 //! of logins uses every core but yields to token exchanges and validations, which run at
 //! normal priority, and the number of hashes in flight is bounded by the pool size.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -140,6 +140,9 @@ pub struct HashPool {
     /// Bounds the hashes queued or running; beyond it callers are told the pool is busy
     /// instead of piling up connections behind a queue that would take minutes to drain.
     admitted: Arc<tokio::sync::Semaphore>,
+    /// Set at shutdown: queued hashes are dropped unrun (their callers see `Busy`), so
+    /// stopping does not wait for a queue of logins nobody will be answered for in time.
+    closed: Arc<AtomicBool>,
 }
 
 /// More password work is waiting than the pool will queue.
@@ -153,8 +156,10 @@ impl HashPool {
     pub fn new(threads: usize, iterations: u32) -> HashPool {
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let closed = Arc::new(AtomicBool::new(false));
         for n in 0..threads.max(1) {
             let receiver = Arc::clone(&receiver);
+            let closed = Arc::clone(&closed);
             let spawned = std::thread::Builder::new()
                 .name(format!("oauthd-hash-{n}"))
                 .spawn(move || {
@@ -167,6 +172,7 @@ impl HashPool {
                         match job {
                             // A panicking job drops its reply (its caller sees Busy) but
                             // must not shrink the pool.
+                            Ok(job) if closed.load(Ordering::Relaxed) => drop(job),
                             Ok(job) => {
                                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                             }
@@ -185,7 +191,14 @@ impl HashPool {
             verify_cost: Arc::new(AtomicU32::new(iterations)),
             capacity,
             admitted: Arc::new(tokio::sync::Semaphore::new(capacity)),
+            closed,
         }
+    }
+
+    /// Cancels the queued hashes and refuses new ones (`Busy`); hashes already running
+    /// finish. For shutdown.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
@@ -193,6 +206,9 @@ impl HashPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Busy);
+        }
         let permit = Arc::clone(&self.admitted)
             .try_acquire_owned()
             .map_err(|_| Busy)?;

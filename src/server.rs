@@ -28,8 +28,6 @@ use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests still in flight at shutdown get this long to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shared state of the running server.
 pub struct App {
@@ -79,6 +77,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let hasher = HashPool::new(cores, config.pbkdf2_iterations);
     hasher.raise_verify_cost(strongest_stored_hash(&store));
+    let writes = store.clone();
     let app = Arc::new(App {
         throttle: throttle::Throttle::new(hasher.capacity()),
         hasher,
@@ -92,9 +91,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Every blocking task holds one pooled connection; more threads than connections
+        // would only wait for one, each with its own stack.
+        .max_blocking_threads(store::READ_CONNECTIONS as usize)
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).map_err(bind_error)?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{bound}");
@@ -102,7 +104,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
         run(listener, app, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Requests still running past the drain are abandoned here, not awaited.
+    runtime.shutdown_background();
+    writes.stop_writer();
+    served
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting
@@ -166,9 +172,11 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
     }
     drop(listener);
     tracing::info!("shutting down; finishing requests in flight");
+    // Logins still queued for hashing are answered 503 at once instead of being hashed.
+    app.hasher.close();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for open connections"),
+        () = tokio::time::sleep(app.config.shutdown_timeout) => tracing::warn!("gave up waiting for open connections"),
     }
 }
 

@@ -20,7 +20,7 @@ mod validate;
 
 use std::path::PathBuf;
 
-use crate::cli::Command;
+use crate::cli::{BrandCommand, ClientCommand, Command, OrgCommand, UserCommand};
 use crate::store::maintenance::BackupError;
 use crate::store::{Store, StoreError};
 
@@ -46,7 +46,11 @@ pub enum AdminError {
 }
 
 pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
-    let store = Store::open(&context.db)?;
+    let store = if only_reads(&command) {
+        Store::open_for_reading(&context.db)?
+    } else {
+        Store::open(&context.db)?
+    };
     match command {
         Command::Serve(_) => Err(AdminError::Invalid("serve is not an admin command".into())),
         Command::User(command) => users::run(command, &store, context),
@@ -71,6 +75,21 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
             maintenance::audit(&store, context, filter)
         }
     }
+}
+
+/// Whether `command` only reads: it then opens the database without the write lock
+/// (which migrating takes), so it runs beside a busy server or a held lock.
+fn only_reads(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Check
+            | Command::Audit { .. }
+            | Command::Backup { .. }
+            | Command::User(UserCommand::List | UserCommand::Show { .. })
+            | Command::Client(ClientCommand::List | ClientCommand::Show { .. })
+            | Command::Brand(BrandCommand::List)
+            | Command::Org(OrgCommand::List)
+    )
 }
 
 /// The error for an email that names no user.

@@ -110,6 +110,25 @@ pub fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Refuses, for a command that only reads, a database whose schema is not this binary's
+/// (an empty file included): reading it would need a migration, which is a write.
+pub fn require_current(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        SCHEMA_VERSION => Ok(()),
+        found if found > SCHEMA_VERSION => Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        }),
+        found => Err(StoreError::NeedsMigration {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        }),
+    }
+}
+
 /// Switches the file to WAL and brings the schema to [`SCHEMA_VERSION`]. Safe to race:
 /// the version is read and bumped inside one IMMEDIATE transaction.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

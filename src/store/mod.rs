@@ -10,6 +10,7 @@ pub mod audit;
 pub mod brands;
 pub mod clients;
 pub mod grants;
+mod housekeeping;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
@@ -23,8 +24,22 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+/// Pooled connections at most: the server's concurrent reads. The server also caps
+/// tokio's blocking pool at this, since every blocking task holds one connection.
+pub const READ_CONNECTIONS: u32 = 8;
+/// SQLite page cache per pooled (reading) connection, in KiB. The OS page cache holds the
+/// file anyway; SQLite's default (2 MB) on every connection made RSS grow with the number
+/// of connections under load.
+const READER_CACHE_KIB: i64 = 512;
+/// The writer's page cache, in KiB: the pages every insert touches (index interiors).
+pub(crate) const WRITER_CACHE_KIB: i64 = 2048;
+/// After a checkpoint has copied the whole WAL into the database, SQLite truncates the WAL
+/// file to this size (bytes) when it next reuses it, so one long reader cannot leave a
+/// WAL of hundreds of MB behind for good.
+const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
 /// How long a writer waits for the lock before SQLite reports "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Errors of the storage layer. Callers above map them to a stable message; the cause
 /// (which may include SQL) is only logged.
@@ -38,6 +53,12 @@ pub enum StoreError {
     Foreign(PathBuf),
     #[error("{path}: written by a newer oauthd (schema version {found}, this binary knows up to {known}); refusing to touch it")]
     TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{path}: schema version {found}, older than this binary's {known}; a command that writes (or `serve`) upgrades it")]
+    NeedsMigration {
         path: PathBuf,
         found: i64,
         known: i64,
@@ -94,11 +115,47 @@ impl Store {
             .with_flags(flags)
             .with_init(configure_connection);
         let pool = Pool::builder()
-            .max_size(8)
+            .max_size(READ_CONNECTIONS)
             // Connections open on demand: an idle server keeps one, not eight (memory, start time).
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             // Failures reach callers as errors of `get()`; don't also log each retry.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+            writer: None,
+        })
+    }
+
+    /// Opens an existing, current oauthd database for commands that only read (`check`,
+    /// `audit`, `backup`, the `list` and `show` commands). It never creates, migrates or
+    /// writes, so it takes no write lock and works while another process holds one; every
+    /// connection is `query_only`. A missing file, or one an older binary wrote, is
+    /// refused.
+    pub fn open_for_reading(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |cause: String| StoreError::Open {
+            path: path.to_owned(),
+            cause,
+        };
+        if !path.exists() {
+            return Err(open_error("no such file (is --db right?)".into()));
+        }
+        migrate::refuse_foreign_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut first =
+            Connection::open_with_flags(path, flags).map_err(|e| open_error(e.to_string()))?;
+        configure_reader(&mut first).map_err(|e| open_error(e.to_string()))?;
+        migrate::require_current(&first, path)?;
+        drop(first);
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(flags)
+            .with_init(configure_reader);
+        let pool = Pool::builder()
+            .max_size(2)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         Ok(Store {
@@ -127,6 +184,15 @@ impl Store {
     pub fn start_writer(&mut self) -> Result<(), StoreError> {
         self.writer = Some(writer::Writer::start(&self.path)?);
         Ok(())
+    }
+
+    /// Commits the writes still queued, checkpoints and truncates the WAL (so the `.db`
+    /// file alone holds every committed write), and stops the writer thread. Blocks: for
+    /// the end of `serve`, after the last request.
+    pub fn stop_writer(&self) {
+        if let Some(writer) = &self.writer {
+            writer.stop();
+        }
     }
 
     /// Runs `f` inside one write transaction (BEGIN IMMEDIATE) on the current thread and
@@ -188,8 +254,17 @@ fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
          PRAGMA synchronous = FULL;
          PRAGMA temp_store = MEMORY;",
     )?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// A connection of a reading command: the usual pragmas, and `query_only`, so nothing it
+/// runs can write (nor take the write lock).
+fn configure_reader(conn: &mut Connection) -> rusqlite::Result<()> {
+    configure_connection(conn)?;
+    conn.pragma_update(None, "query_only", true)
 }
 
 /// Starts a write transaction that takes the write lock at once (BEGIN IMMEDIATE), so two

@@ -27,4 +27,5 @@ mod seed_api;
 mod signin_csrf;
 mod signin_page;
 mod strict_requests;
+mod storage_upkeep;
 mod token_endpoint;
