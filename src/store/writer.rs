@@ -10,10 +10,12 @@
 //! lost.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::health::Health;
 use super::StoreError;
 
 /// Jobs committed together at most; a bigger backlog is split over several commits.
@@ -85,11 +87,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the writer's own connection and starts its thread.
-    pub fn start(path: &Path) -> Result<Writer, StoreError> {
-        let mut conn = Connection::open(path).map_err(|e| StoreError::Open {
-            path: path.to_owned(),
-            cause: e.to_string(),
+    /// Opens the writer's own connection and starts its thread, which consults `health`
+    /// around every batch.
+    pub fn start(path: &Path, health: Arc<Health>) -> Result<Writer, StoreError> {
+        let mut conn = Connection::open_with_flags(path, super::OPEN_EXISTING).map_err(|e| {
+            StoreError::Open {
+                path: path.to_owned(),
+                cause: e.to_string(),
+            }
         })?;
         super::configure_connection(&mut conn)?;
         // Checkpoints are scheduled by the write loop, between batches.
@@ -97,7 +102,7 @@ impl Writer {
         let (jobs, receiver) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("oauthd-writer".into())
-            .spawn(move || write_loop(conn, receiver))
+            .spawn(move || write_loop(conn, receiver, &health))
             .map_err(|e| StoreError::Open {
                 path: path.to_owned(),
                 cause: format!("cannot start the writer thread: {e}"),
@@ -126,7 +131,11 @@ impl Writer {
 
 /// Takes the first waiting job, then every job already queued behind it (up to
 /// [`MAX_BATCH`]), runs them in one transaction and commits once.
-fn write_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Box<dyn Job>>) {
+fn write_loop(
+    conn: Connection,
+    mut receiver: mpsc::UnboundedReceiver<Box<dyn Job>>,
+    health: &Health,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut batches_since_checkpoint = 0u32;
     while let Some(first) = receiver.blocking_recv() {
@@ -138,14 +147,14 @@ fn write_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Box<dyn Jo
             }
         }
         let started = std::time::Instant::now();
-        let committed = run_batch(&conn, &mut batch);
+        let committed = guarded_batch(&conn, &mut batch, health);
         tracing::debug!(
             jobs = batch.len(),
             micros = started.elapsed().as_micros() as u64,
             "write batch"
         );
         if let Err(cause) = &committed {
-            tracing::error!(%cause, jobs = batch.len(), "write batch failed");
+            crate::log_limit::storage_error("write batch failed", cause);
         }
         for job in batch.drain(..) {
             job.finish(committed.clone());
@@ -160,6 +169,23 @@ fn write_loop(conn: Connection, mut receiver: mpsc::UnboundedReceiver<Box<dyn Jo
             tracing::debug!(micros = started.elapsed().as_micros() as u64, "checkpoint");
         }
     }
+}
+
+/// Runs the batch only while the path still names the file the writer opened, and reports
+/// it as failed when the path names another file (or none) right after COMMIT: nothing is
+/// acknowledged that is not in the file the path names.
+fn guarded_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn Job>],
+    health: &Health,
+) -> Result<(), String> {
+    let outcome = health
+        .before_write(conn)
+        .map_err(|problem| problem.to_string())
+        .and_then(|()| run_batch(conn, batch))
+        .and_then(|()| health.file().map_err(|problem| problem.to_string()));
+    health.record_write(&outcome);
+    outcome
 }
 
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
@@ -179,15 +205,21 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String
 
 #[cfg(test)]
 mod tests {
+    use super::super::files::FileId;
     use super::super::Store;
     use super::*;
+
+    fn test_writer(path: &Path) -> Writer {
+        let health = Arc::new(Health::new(path, FileId::of(path).expect("stat")));
+        Writer::start(path, health).expect("writer")
+    }
 
     #[tokio::test]
     async fn a_failed_job_rolls_back_alone_and_others_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let store = Store::open(&path).expect("open");
-        let writer = Writer::start(&path).expect("writer");
+        let writer = test_writer(&path);
         let insert = |name: &'static str| {
             move |conn: &Connection| -> Result<(), StoreError> {
                 conn.execute(
@@ -228,7 +260,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let _store = Store::open(&path).expect("open");
-        let writer = Writer::start(&path).expect("writer");
+        let writer = test_writer(&path);
         let panicked = writer
             .write(|conn: &Connection| -> Result<(), StoreError> {
                 conn.execute(
@@ -253,7 +285,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let store = Store::open(&path).expect("open");
-        let writer = Writer::start(&path).expect("writer");
+        let writer = test_writer(&path);
         let tasks: Vec<_> = (0..500)
             .map(|n| {
                 let writer = writer.clone();
