@@ -31,6 +31,9 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 /// How long a writer waits for the lock before SQLite reports "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the server looks at its database path when no request does.
+const FILE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How every connection after the first opens the database: read-write, never creating
 /// it, each connection used by one thread at a time.
 pub(crate) const OPEN_EXISTING: OpenFlags =
@@ -180,7 +183,29 @@ impl Store {
         let health = Arc::new(health::Health::new(&self.path, self.opened));
         self.writer = Some(writer::Writer::start(&self.path, Arc::clone(&health))?);
         self.health = Some(health);
-        Ok(())
+        self.start_file_watch()
+    }
+
+    /// Looks at the path once a second, so an idle server also notices at once that its
+    /// file was replaced and empties the stale WAL before anything opens the new file
+    /// (and a crash cannot leave it behind). One `stat` per second.
+    fn start_file_watch(&self) -> Result<(), StoreError> {
+        // The pool and the health only: holding the writer here would keep its queue open
+        // for ever.
+        let (pool, health) = (self.pool.clone(), self.health.clone());
+        std::thread::Builder::new()
+            .name("oauthd-file-watch".into())
+            .spawn(move || loop {
+                std::thread::sleep(FILE_WATCH_INTERVAL);
+                if let Some(health) = &health {
+                    let _ = check_file(&pool, health);
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                cause: format!("cannot start the file watch thread: {e}"),
+            })
     }
 
     /// Proves that a commit reaches the disk, with a small real write: `serve`
@@ -209,7 +234,7 @@ impl Store {
         };
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            store.check_file(&health)?;
+            check_file(&store.pool, &health)?;
             health.writable()?;
             if health.last_write().is_err() {
                 store.transaction(|tx| Ok(health::probe_write(tx)?))?;
@@ -219,20 +244,6 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::TaskFailed)?
-    }
-
-    /// Whether the path still names the opened file. When it names another file, the
-    /// stale WAL is emptied through an idle pooled connection (all of them are open on the
-    /// old file, see `with_init`); `try_get` does not wait for the pool to open a new
-    /// connection, which would fail.
-    fn check_file(&self, health: &health::Health) -> Result<(), StoreError> {
-        let checked = health.file();
-        if checked == Err(health::Problem::Replaced) {
-            if let Some(conn) = self.pool.try_get() {
-                health.empty_stale_wal(&conn);
-            }
-        }
-        Ok(checked?)
     }
 
     /// Runs `f` inside one write transaction (BEGIN IMMEDIATE) on the current thread and
@@ -290,13 +301,30 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             // Nothing is answered from a file the path no longer names.
             if let Some(health) = &store.health {
-                store.check_file(health)?;
+                check_file(&store.pool, health)?;
             }
             store.with_conn(f)
         })
         .await
         .map_err(|_| StoreError::TaskFailed)?
     }
+}
+
+/// Whether the path still names the opened file. When it names another file, the stale
+/// WAL is emptied through an idle pooled connection (all of them are open on the old file,
+/// see `with_init`); `try_get` does not wait for the pool to open a new connection, which
+/// would fail.
+fn check_file(
+    pool: &Pool<SqliteConnectionManager>,
+    health: &health::Health,
+) -> Result<(), StoreError> {
+    let checked = health.file();
+    if checked == Err(health::Problem::Replaced) {
+        if let Some(conn) = pool.try_get() {
+            health.empty_stale_wal(&conn);
+        }
+    }
+    Ok(checked?)
 }
 
 /// Pragmas every connection needs. WAL lets readers run beside the one writer;

@@ -98,3 +98,29 @@ fn a_database_renamed_over_the_live_one_is_refused_and_stays_intact() {
         .collect();
     assert_eq!(emails, ["other@example.com"], "not {EMAIL}");
 }
+
+#[test]
+fn an_idle_server_empties_the_old_wal_of_a_replaced_database_before_a_crash() {
+    let other = Oauthd::new();
+    other.add_user("other@example.com", "pw");
+    let s = seeded(&[]);
+    for _ in 0..5 {
+        login_code(&s.server, serde_json::json!({}));
+    }
+    std::fs::rename(&other.db, &s.o.db).expect("rename over the live database");
+    // No request: the server must notice by itself.
+    let started = std::time::Instant::now();
+    while !s.server.logs().contains("old WAL was emptied") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the replacement was not noticed: {}",
+            s.server.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(s.server); // SIGKILL
+    assert_eq!(s.o.json(&["check"])["integrity"], "ok");
+    let users = s.o.json(&["user", "list"]);
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+    assert_eq!(users[0]["email"], "other@example.com");
+}
