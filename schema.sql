@@ -1,4 +1,4 @@
--- oauthd schema, version 1. Embedded in the binary and applied to an empty file at open.
+-- oauthd schema, version 2. Embedded in the binary and applied to an empty file at open.
 -- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
 -- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
 -- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
@@ -12,13 +12,26 @@ INSERT INTO oauthd_meta (key, value) VALUES ('application', 'oauthd');
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,                    -- UUID, the `sub` and `/api/me` id
-    email         TEXT NOT NULL UNIQUE COLLATE NOCASE, -- case-insensitive, unique
+    email         TEXT NOT NULL UNIQUE COLLATE NOCASE, -- as given; identity is email_key
     name          TEXT,
     password_hash TEXT NOT NULL,                       -- $pbkdf2-sha256$i=…$salt$hash
     disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    -- The folded email (NFD, Unicode full case folding, NFC; src/email.rs): what lookups
+    -- match. Last, because version 2 added it to existing tables.
+    email_key     TEXT NOT NULL DEFAULT ''
 ) STRICT;
+CREATE INDEX users_by_email_key ON users (email_key);
+-- email_key is unique for every account added or changed since version 3. Triggers
+-- rather than a UNIQUE index, because accounts whose keys collided when version 2 folded
+-- them are kept (not merged) until an admin resolves them; `oauthd check` lists them.
+CREATE TRIGGER users_email_key_unique_on_insert BEFORE INSERT ON users
+WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
+CREATE TRIGGER users_email_key_unique_on_update BEFORE UPDATE OF email_key ON users
+WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key AND id <> NEW.id)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
 
 CREATE TABLE organizations (
     id         TEXT PRIMARY KEY,                       -- UUID
@@ -53,6 +66,8 @@ CREATE TABLE clients (
     require_pkce INTEGER NOT NULL DEFAULT 0 CHECK (require_pkce IN (0, 1)),
     brand_domain TEXT REFERENCES brands (domain) ON DELETE SET NULL,
     created_at   INTEGER NOT NULL,
+    -- A resource server: may introspect every client's tokens, not only its own (v2).
+    introspect_any INTEGER NOT NULL DEFAULT 0 CHECK (introspect_any IN (0, 1)),
     CHECK ((is_public = 1) = (secret_hash IS NULL))
 ) STRICT;
 CREATE INDEX clients_by_brand ON clients (brand_domain);
@@ -95,7 +110,8 @@ CREATE TABLE access_tokens (
     token_hash BLOB PRIMARY KEY,
     grant_id   INTEGER NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
     created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    scope      TEXT                                    -- narrowed at refresh; NULL: the grant's (v2)
 ) WITHOUT ROWID, STRICT;
 -- (grant_id, expires_at): revocation by grant, and each issue deleting the grant's
 -- expired tokens with a range seek.

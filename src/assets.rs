@@ -35,12 +35,35 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Replaces each `{{name}}` in `template` with its (already escaped) value.
+/// Replaces each `{{name}}` in `template` with its (already escaped) value, in one pass
+/// over the template: a value is copied out and never read again, so an email or state
+/// that contains `{{hidden_fields}}` shows as that text instead of being expanded.
+/// A placeholder without a value stays as it is.
 pub fn render(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let value = after.find("}}").and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -63,6 +86,29 @@ mod tests {
             escape(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn render_never_expands_a_substituted_value() {
+        let page = render(
+            "<p>{{email}}</p>{{hidden_fields}}<style nonce=\"{{style_nonce}}\">",
+            &[
+                ("email", "{{hidden_fields}}{{style_nonce}}{{email}}"),
+                ("hidden_fields", "<input>"),
+                ("style_nonce", "n0"),
+            ],
+        );
+        assert_eq!(
+            page,
+            "<p>{{hidden_fields}}{{style_nonce}}{{email}}</p><input><style nonce=\"n0\">"
+        );
+    }
+
+    #[test]
+    fn render_keeps_unknown_and_unclosed_placeholders() {
+        assert_eq!(render("a{{x}}b{{y", &[("y", "Y")]), "a{{x}}b{{y");
+        assert_eq!(render("{{{y}}}", &[("y", "Y")]), "{{{y}}}");
+        assert_eq!(render("{{y}}{{y}}", &[("y", "Y")]), "YY");
     }
 
     #[test]

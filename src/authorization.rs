@@ -10,7 +10,7 @@ use crate::password::Verdict;
 use crate::secret;
 use crate::server::App;
 use crate::store::{self, clients::Client, grants, StoreError};
-use crate::throttle::Gate;
+use crate::throttle::Refusal;
 
 /// A checked authorization request: the client exists and the redirect URI is one of its
 /// own, so errors from here on may be sent to that URI.
@@ -160,9 +160,10 @@ pub enum SignIn {
     Busy,
 }
 
-/// Verifies email and password. Throttled per account and per IP; an unknown email costs
-/// the same PBKDF2 work as a known one; failures are delayed and audited; a hash with too
-/// few iterations is upgraded.
+/// Verifies email and password. Admitted per account and per IP before any hashing
+/// (atomic failure budgets and fair shares of the hashing pool, see `throttle`); an
+/// unknown email costs the same PBKDF2 work as a known one; failures are delayed and
+/// audited; a hash with too few iterations is upgraded.
 pub async fn sign_in(
     app: &App,
     email: &str,
@@ -170,16 +171,21 @@ pub async fn sign_in(
     ip: IpAddr,
     client_id: &str,
 ) -> Result<SignIn, StoreError> {
-    if let Gate::Locked {
-        retry_after_secs,
-        first_refusal,
-    } = app.throttle.check(email, ip)
-    {
-        if first_refusal {
-            audit_login_failure(app, email, client_id, ip, "throttled").await;
+    let attempt = match app.throttle.admit(email, ip).await {
+        Ok(attempt) => attempt,
+        Err(Refusal::Locked {
+            retry_after_secs,
+            first_refusal,
+        }) => {
+            if first_refusal {
+                audit_login_failure(app, email, client_id, ip, "throttled").await;
+            }
+            return Ok(SignIn::Throttled { retry_after_secs });
         }
-        return Ok(SignIn::Throttled { retry_after_secs });
-    }
+        Err(Refusal::QueueFull { retry_after_secs }) => {
+            return Ok(SignIn::Throttled { retry_after_secs })
+        }
+    };
     let lookup_email = email.to_owned();
     let credentials = app
         .store
@@ -190,16 +196,16 @@ pub async fn sign_in(
         return Ok(SignIn::Busy);
     };
     let Some(user) = credentials.filter(|_| verdict != Verdict::Wrong) else {
-        let delay = app.throttle.record_failure(email, ip);
+        let delay = attempt.failed();
         audit_login_failure(app, email, client_id, ip, "wrong email or password").await;
         tokio::time::sleep(delay).await;
         return Ok(SignIn::WrongCredentials);
     };
+    attempt.succeeded();
     if user.disabled {
         audit_login_failure(app, &user.email, client_id, ip, "account disabled").await;
         return Ok(SignIn::Disabled);
     }
-    app.throttle.record_success(email, ip);
     if verdict == Verdict::CorrectNeedsRehash {
         if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {
             let user_id = user.id.clone();
@@ -214,6 +220,10 @@ pub async fn sign_in(
     })
 }
 
+/// Records a failed sign-in. The submitted email is stored only when it names an
+/// account (as that account's stored email); an unknown one may be a password typed into
+/// the wrong field, so only its pseudonym (a short keyed hash of its folded key) is kept,
+/// and repeats of it stay correlatable.
 async fn audit_login_failure(
     app: &App,
     email: &str,
@@ -225,14 +235,33 @@ async fn audit_login_failure(
     let recorded = app
         .store
         .write(move |conn| {
+            let accounts = store::users::emails_with_key(conn, &email)?;
+            let (user_email, detail) = match accounts.as_slice() {
+                [stored] => (Some(stored.as_str()), detail.to_owned()),
+                [] => {
+                    let pseudonym = store::audit::pseudonym(conn, &crate::email::key(&email))?;
+                    (None, format!("{detail}; unknown email {pseudonym}"))
+                }
+                several => {
+                    tracing::warn!(
+                        accounts = several.len(),
+                        "sign-in refused: its email is shared by several accounts; see oauthd check"
+                    );
+                    let detail = format!(
+                        "{detail}; email shared by {} accounts (see oauthd check)",
+                        several.len()
+                    );
+                    (Some(email.as_str()), detail)
+                }
+            };
             store::audit::record(
                 conn,
                 &store::audit::Event {
                     event: "login_failed",
-                    user_email: Some(&email),
+                    user_email,
                     client_id: Some(&client_id),
                     remote_addr: Some(&ip),
-                    detail: Some(detail),
+                    detail: Some(&detail),
                 },
             )
         })

@@ -12,14 +12,11 @@ use hyper::{Request, Response, StatusCode};
 use crate::assets::{self, escape};
 use crate::authorization::{self, AuthorizationRequest, RedirectableError, SignIn};
 use crate::brand::{self, PageBrand};
+use crate::csrf::Issued;
 use crate::error::ApiError;
 use crate::http::{self, Body, ParamError, Params};
 use crate::password::fill_random;
-use crate::secret;
 use crate::server::App;
-
-/// Name of the double-submit CSRF cookie; the form carries the same value.
-const CSRF_COOKIE: &str = "oauthd_csrf";
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in page.
 pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -30,7 +27,7 @@ pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
         Err(redirect) => return Ok(redirect),
     };
     let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
-    let csrf = csrf_token_for(headers);
+    let csrf = app.csrf.issue(headers);
     let email = params.non_empty("email").unwrap_or_default();
     Ok(signin_page(
         StatusCode::OK,
@@ -57,12 +54,12 @@ pub async fn submit(
     };
     let headers = &parts.headers;
     let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
-    let csrf = csrf_token_for(headers);
+    let csrf = app.csrf.issue(headers);
     let email = params.get("email").unwrap_or_default().trim().to_owned();
     let again =
         |status, message: &str| signin_page(status, &brand, &request, &email, Some(message), &csrf);
 
-    if !csrf_matches(headers, params.get("csrf_token")) || !same_origin(headers) {
+    if !app.csrf.verify(headers, params.get("csrf_token")) || !same_origin(headers) {
         return Ok(again(
             StatusCode::FORBIDDEN,
             "Your sign-in form expired. Please sign in again.",
@@ -148,6 +145,8 @@ fn page_param_error(error: ParamError) -> ApiError {
         ParamError::BadEncoding
         | ParamError::ValueTooLong
         | ParamError::BadJson
+        | ParamError::NotAString
+        | ParamError::TooManyParams
         | ParamError::UnsupportedContentType
         | ParamError::Unreadable => ApiError::AuthorizePage("The sign-in request is malformed."),
     }
@@ -160,13 +159,13 @@ fn signin_page(
     request: &AuthorizationRequest,
     email: &str,
     error: Option<&str>,
-    csrf: &str,
+    csrf: &Issued,
 ) -> Response<Body> {
     let mut hidden = vec![
         ("response_type", "code"),
         ("client_id", request.client.client_id.as_str()),
         ("redirect_uri", request.redirect_uri.as_str()),
-        ("csrf_token", csrf),
+        ("csrf_token", csrf.form_token.as_str()),
     ];
     for (name, value) in [("state", &request.state), ("scope", &request.scope)] {
         if let Some(value) = value {
@@ -217,58 +216,27 @@ fn signin_page(
         ],
     );
     let mut response = http::html_with_style_nonce(status, page, Some(&nonce));
-    http::set_header(
-        &mut response,
-        "set-cookie",
-        &format!("{CSRF_COOKIE}={csrf}; Path=/oauth; HttpOnly; SameSite=Lax"),
-    );
+    http::set_header(&mut response, "set-cookie", &csrf.set_cookie);
     response
 }
 
-/// The browser's existing CSRF value when it looks like one of ours, else a fresh one.
-fn csrf_token_for(headers: &HeaderMap) -> String {
-    match http::cookie(headers, CSRF_COOKIE) {
-        Some(existing)
-            if existing.len() == 43
-                && existing
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-        {
-            existing.to_owned()
-        }
-        _ => secret::new_client_secret(),
-    }
-}
-
-/// Double-submit check: the form's token must equal the cookie's, in constant time.
-fn csrf_matches(headers: &HeaderMap, submitted: Option<&str>) -> bool {
-    match (http::cookie(headers, CSRF_COOKIE), submitted) {
-        (Some(cookie), Some(submitted)) if !cookie.is_empty() => {
-            secret::matches(submitted, &secret::sha256(cookie))
-        }
-        _ => false,
-    }
-}
-
-/// A browser that sends a real `Origin` must be posting from this same host.
+/// A browser that sends `Origin` must be posting from this same host. `Origin: null`
+/// (a sandboxed frame, a `data:` page, a redirect chain) is refused: our pages say
+/// `Referrer-Policy: same-origin`, so a real browser posting our own form sends its
+/// origin. A client that sends no `Origin` at all still needs the CSRF token.
 fn same_origin(headers: &HeaderMap) -> bool {
-    // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` for form posts;
-    // that says nothing either way, and the CSRF token still has to match.
-    let Some(origin) = headers
-        .get(hyper::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| *o != "null")
-    else {
+    let Some(origin) = headers.get(hyper::header::ORIGIN) else {
         return true;
     };
-    let host = headers
-        .get(hyper::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let (Ok(origin), Some(Ok(host))) = (
+        origin.to_str(),
+        headers.get(hyper::header::HOST).map(|h| h.to_str()),
+    ) else {
+        return false;
+    };
     origin
         .split_once("://")
-        .map(|(_, authority)| authority.eq_ignore_ascii_case(host))
-        .unwrap_or(false)
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
 }
 
 /// A fresh nonce for the page's one inline style block.
@@ -282,21 +250,6 @@ fn new_nonce() -> String {
 mod tests {
     use super::*;
     use hyper::header::HeaderValue;
-
-    #[test]
-    fn csrf_requires_matching_cookie_and_field() {
-        let token = secret::new_client_secret();
-        let mut headers = HeaderMap::new();
-        assert!(!csrf_matches(&headers, Some(&token)));
-        headers.insert(
-            hyper::header::COOKIE,
-            HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).expect("hv"),
-        );
-        assert!(csrf_matches(&headers, Some(&token)));
-        assert!(!csrf_matches(&headers, Some("other")));
-        assert!(!csrf_matches(&headers, None));
-        assert_eq!(csrf_token_for(&headers), token);
-    }
 
     #[test]
     fn origin_must_match_host_when_sent() {
@@ -317,9 +270,12 @@ mod tests {
         );
         assert!(!same_origin(&headers));
         headers.insert(hyper::header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(
-            same_origin(&headers),
-            "opaque origin: the CSRF token decides"
+        assert!(!same_origin(&headers), "an opaque origin is refused");
+        headers.remove(hyper::header::HOST);
+        headers.insert(
+            hyper::header::ORIGIN,
+            HeaderValue::from_static("http://login.example.com:8080"),
         );
+        assert!(!same_origin(&headers), "no Host to compare with");
     }
 }

@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// How long a rotated-out refresh token may be retried while its successor is unused.
     #[arg(long, env = "OAUTHD_REFRESH_GRACE", default_value_t = 300)]
     pub refresh_grace: u32,
+    /// On SIGINT/SIGTERM, wait at most this many seconds for requests in flight (queued
+    /// password hashes are cancelled at once).
+    #[arg(long, env = "OAUTHD_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u32,
     /// Start even if the database is on a network or FUSE filesystem (unsafe locking).
     #[arg(long, env = "OAUTHD_ALLOW_NETWORK_FS")]
     pub allow_network_fs: bool,
@@ -114,6 +118,13 @@ pub struct ServeArgs {
     /// audit trail).
     #[arg(long, env = "OAUTHD_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Connections one client address (IPv6: one /64) may hold open at once; more are
+    /// closed at once. Loopback peers are exempt under --trust-forwarded-for.
+    #[arg(long, env = "OAUTHD_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+    /// Connections open at once in total; further clients wait in the kernel's queue.
+    #[arg(long, env = "OAUTHD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +187,10 @@ pub struct ClientAddArgs {
     /// Refuse authorization requests without a PKCE challenge.
     #[arg(long)]
     pub require_pkce: bool,
+    /// A resource server: may introspect every client's tokens (otherwise a client
+    /// introspects only its own). Confidential clients only.
+    #[arg(long, conflicts_with = "public")]
+    pub introspect_any: bool,
     /// Brand domain whose look this client's sign-in page uses by default.
     #[arg(long)]
     pub brand: Option<String>,

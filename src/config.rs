@@ -21,6 +21,10 @@ pub struct ServeConfig {
     pub pbkdf2_iterations: u32,
     pub allow_network_fs: bool,
     pub trust_forwarded_for: bool,
+    pub max_connections_per_ip: usize,
+    pub max_connections: usize,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,9 @@ impl ServeConfig {
             pbkdf2_iterations,
             allow_network_fs: args.allow_network_fs,
             trust_forwarded_for: args.trust_forwarded_for,
+            max_connections_per_ip: args.max_connections_per_ip as usize,
+            max_connections: args.max_connections as usize,
+            shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
         })
     }
 

@@ -15,9 +15,17 @@ use hyper::{Request, Response, StatusCode};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A single parameter value longer than this is refused: no OAuth parameter needs more.
 pub const MAX_PARAM_BYTES: usize = 4096;
+/// More parameters than this in one request are refused. The largest request oauthd reads
+/// (the sign-in form) has about a dozen; the cap keeps a body of thousands of tiny names
+/// from costing more than a few microseconds to parse.
+pub const MAX_PARAMS: usize = 64;
 /// A client gets this long to send a request body, so a slow sender cannot hold a
 /// connection (and its task) forever. Headers have their own timeout in `server.rs`.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+mod json;
+
+pub use json::{parse_json, parse_json_strings};
 
 pub type Body = Full<Bytes>;
 
@@ -34,6 +42,10 @@ pub enum ParamError {
     ValueTooLong,
     #[error("malformed JSON body: expected one object of string values")]
     BadJson,
+    #[error("a JSON field that must be a string is not")]
+    NotAString,
+    #[error("too many parameters")]
+    TooManyParams,
     #[error("unsupported content type")]
     UnsupportedContentType,
     #[error("the request body could not be read")]
@@ -51,6 +63,8 @@ impl ParamError {
             ParamError::BadEncoding => "parameters must be valid UTF-8 without NUL bytes",
             ParamError::ValueTooLong => "a parameter value is too long",
             ParamError::BadJson => "malformed JSON body: expected one object of string values",
+            ParamError::NotAString => "every field must be a string (or null)",
+            ParamError::TooManyParams => "too many parameters",
             ParamError::UnsupportedContentType => {
                 "unsupported content type: send a form, JSON, or a query string"
             }
@@ -77,6 +91,9 @@ impl Params {
     fn insert(&mut self, name: String, value: String) -> Result<(), ParamError> {
         check_text(&name)?;
         check_text(&value)?;
+        if self.0.len() >= MAX_PARAMS && !self.0.contains_key(&name) {
+            return Err(ParamError::TooManyParams);
+        }
         if self.0.insert(name, value).is_some() {
             return Err(ParamError::Duplicate);
         }
@@ -107,10 +124,12 @@ fn check_text(text: &str) -> Result<(), ParamError> {
 pub fn parse_form(bytes: &[u8]) -> Result<Params, ParamError> {
     let mut params = Params::default();
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
-        let mut halves = pair.splitn(2, |b| *b == b'=');
-        let name = decode_component(halves.next().unwrap_or_default())?;
-        let value = decode_component(halves.next().unwrap_or_default())?;
-        params.insert(name, value)?;
+        // A pair without `=` is a name with an empty value, as browsers read it.
+        let (name, value) = match pair.iter().position(|b| *b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        params.insert(decode_component(name)?, decode_component(value)?)?;
     }
     Ok(params)
 }
@@ -142,61 +161,12 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Parses a JSON body that must be one object. String values are taken as they are;
-/// `null` means absent; numbers and booleans become their JSON text; anything else, or a
-/// key given twice, is refused.
-pub fn parse_json(bytes: &[u8]) -> Result<Params, ParamError> {
-    let object: StrictObject = serde_json::from_slice(bytes).map_err(|_| ParamError::BadJson)?;
-    let mut params = Params::default();
-    for (name, value) in object.0 {
-        if let Some(value) = value {
-            params.insert(name, value)?;
-        }
-    }
-    Ok(params)
-}
-
-/// A JSON object read entry by entry, so a duplicate key is seen instead of overwritten.
-struct StrictObject(Vec<(String, Option<String>)>);
-
-impl<'de> serde::Deserialize<'de> for StrictObject {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<StrictObject, A::Error> {
-                let mut entries: Vec<(String, Option<String>)> = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(serde::de::Error::custom("duplicate key"));
-                    }
-                    let value = match value {
-                        serde_json::Value::Null => None,
-                        serde_json::Value::String(s) => Some(s),
-                        serde_json::Value::Bool(b) => Some(b.to_string()),
-                        serde_json::Value::Number(n) => Some(n.to_string()),
-                        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-                            return Err(serde::de::Error::custom("nested value"))
-                        }
-                    };
-                    entries.push((key, value));
-                }
-                Ok(StrictObject(entries))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
-}
-
 /// The query string's parameters (strictly, as a form).
 pub fn query_params<B>(req: &Request<B>) -> Result<Params, ParamError> {
-    parse_form(req.uri().query().unwrap_or_default().as_bytes())
+    match req.uri().query() {
+        Some(query) => parse_form(query.as_bytes()),
+        None => Ok(Params::default()),
+    }
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] (by Content-Length up
@@ -228,16 +198,15 @@ pub async fn read_body(
 
 /// Body parameters by content type: form, JSON, or none (an empty body).
 pub fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, ParamError> {
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
+    // A content type that is not visible ASCII is refused, not taken as absent.
+    let content_type = match headers.get(CONTENT_TYPE).map(HeaderValue::to_str) {
+        None => None,
+        Some(Ok(value)) => value
+            .split(';')
+            .next()
+            .map(|v| v.trim().to_ascii_lowercase()),
+        Some(Err(_)) => return Err(ParamError::UnsupportedContentType),
+    };
     match content_type.as_deref() {
         _ if body.iter().all(u8::is_ascii_whitespace) => Ok(Params::default()),
         Some("application/x-www-form-urlencoded") => parse_form(body),
@@ -296,16 +265,55 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The value of cookie `name`, if sent.
+/// The value of cookie `name`, if sent (the first, if sent more than once).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_values(headers, name)
+        .next()
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// The value of cookie `name` for a cookie that selects what a call acts on: a value that
+/// is not UTF-8, or the name sent twice, is an error rather than "no cookie", so the call
+/// fails instead of silently acting without the selection. Other cookies are not read.
+pub fn cookie_strict<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, ParamError> {
+    let mut values = cookie_values(headers, name);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ParamError::Duplicate);
+    }
+    let value = std::str::from_utf8(first).map_err(|_| ParamError::BadEncoding)?;
+    check_text(value)?;
+    Ok(Some(value))
+}
+
+/// The raw values of every cookie called `name`, over all `Cookie` headers, without
+/// surrounding quotes.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = &'a [u8]> {
+    let name = name.as_bytes().to_vec();
     headers
         .get_all(hyper::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let at = pair.iter().position(|b| *b == b'=')?;
+            Some((pair[..at].trim_ascii(), pair[at + 1..].trim_ascii()))
+        })
+        .filter(move |(k, _)| *k == name.as_slice())
+        .map(|(_, v)| trim_quotes(v))
+}
+
+fn trim_quotes(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|b| *b != b'"').unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| *b != b'"')
+        .map_or(start, |at| at + 1);
+    &value[start..end]
 }
 
 /// The client's address as a reverse proxy on this host reports it: for a connection from
@@ -382,7 +390,7 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Res
 }
 
 /// An HTML page with the headers SPEC §4.1 requires of every page: no caching, no
-/// framing, no referrer, and a CSP that allows only this origin's own assets.
+/// framing, no referrer to other sites, and a CSP that allows only this origin's own assets.
 pub fn html(status: StatusCode, body: String) -> Response<Body> {
     html_with_style_nonce(status, body, None)
 }
@@ -398,7 +406,9 @@ pub fn html_with_style_nonce(
     set_header(&mut response, "cache-control", "no-store");
     set_header(&mut response, "pragma", "no-cache");
     set_header(&mut response, "x-frame-options", "DENY");
-    set_header(&mut response, "referrer-policy", "no-referrer");
+    // `same-origin`, not `no-referrer`: other sites still get no referrer, and our own
+    // form posts carry a real `Origin` (under `no-referrer` browsers send `Origin: null`).
+    set_header(&mut response, "referrer-policy", "same-origin");
     set_header(&mut response, "x-content-type-options", "nosniff");
     let style_src = match style_nonce {
         Some(nonce) => format!("'self' 'nonce-{nonce}'"),
@@ -454,26 +464,6 @@ mod tests {
         assert_eq!(p.get("b"), Some("%"));
         assert_eq!(p.get("c"), Some("%zz"));
         assert_eq!(p.get("d"), Some("A"));
-    }
-
-    #[test]
-    fn json_takes_strings_and_rejects_duplicates() {
-        let p = parse_json(br#"{"a":"1","b":null,"n":5,"t":true}"#).expect("parse");
-        assert_eq!(p.get("a"), Some("1"));
-        assert_eq!(p.get("b"), None);
-        assert_eq!(p.get("n"), Some("5"));
-        assert_eq!(p.get("t"), Some("true"));
-        assert_eq!(
-            parse_json(br#"{"a":"1","a":"2"}"#),
-            Err(ParamError::BadJson)
-        );
-        assert_eq!(parse_json(br#"{"a":["x"]}"#), Err(ParamError::BadJson));
-        assert_eq!(parse_json(br#"["a"]"#), Err(ParamError::BadJson));
-        assert_eq!(parse_json(b"{"), Err(ParamError::BadJson));
-        assert_eq!(
-            parse_json(br#"{"a":"x\u0000"}"#),
-            Err(ParamError::BadEncoding)
-        );
     }
 
     #[test]

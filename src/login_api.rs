@@ -33,12 +33,14 @@ pub async fn login(
         ParamError::TimedOut => ApiError::RequestTimeout,
         _ => bad_request("The request body could not be read."),
     })?;
-    let params = http::parse_json(&body).map_err(|e| match e {
+    let params = http::parse_json_strings(&body).map_err(|e| match e {
         ParamError::Duplicate => bad_request("A field was sent more than once."),
         ParamError::ValueTooLong => bad_request("A field value is too long."),
         ParamError::BadEncoding => {
             bad_request("Fields must be valid UTF-8 without NUL characters.")
         }
+        ParamError::NotAString => bad_request("Every field must be a string."),
+        ParamError::TooManyParams => bad_request("Too many fields."),
         _ => bad_request("The request body must be a JSON object."),
     })?;
     let email = params

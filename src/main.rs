@@ -6,11 +6,14 @@
 //! - `admin/`: the non-serve subcommands, synchronous, over the store.
 //! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
 //! - `password`, `secret`: PBKDF2 hashing on its own threads; token and secret generation.
-//! - `server`: the accept loop and the shared `App` state; `routes`: the one route table.
+//! - `server`: the accept loop and the shared `App` state; `conn_limit`: connections per
+//!   client address; `routes`: the one route table.
 //! - `http`: request parsing and response building; `error`: the only status-code mapping.
-//! - `oauth`: protocol rules without I/O; `authorize`, `login_api`, `token`, `resource`,
+//! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, and the code-exchange
+//!   and refresh decisions); `authorize`, `login_api`, `token`, `resource`,
 //!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
-//!   login rate limiting.
+//!   login rate limiting; `email`: the folded key that is an email's identity; `csrf`: the
+//!   sign-in form's server-keyed CSRF token.
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -24,6 +27,9 @@ mod brand;
 mod cli;
 mod client_auth;
 mod config;
+mod conn_limit;
+mod csrf;
+mod email;
 mod error;
 mod fscheck;
 mod http;
@@ -35,6 +41,7 @@ mod oauth;
 mod parser_props;
 mod password;
 mod resource;
+mod rotation_clock;
 mod routes;
 mod secret;
 mod server;

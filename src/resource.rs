@@ -11,6 +11,7 @@ use crate::http::{self, Body};
 use crate::secret;
 use crate::server::App;
 use crate::store::{self, grants::AccessInfo, orgs::Membership};
+use crate::token;
 
 /// Who a valid token acts as, and in which organization.
 struct Caller {
@@ -58,16 +59,24 @@ pub async fn verify(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     Ok(response)
 }
 
+/// The organization the request selects (`org` parameter, else `org` cookie). A malformed
+/// query or cookie is a 400: dropping it would answer as if no organization had been
+/// selected, which a proxy would take as success (issue 8, item 4).
+fn selected_org(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
+    let query = http::query_params(req).map_err(token::param_error)?;
+    if let Some(org) = query.non_empty("org") {
+        return Ok(Some(org.to_owned()));
+    }
+    let cookie = http::cookie_strict(req.headers(), "org").map_err(token::param_error)?;
+    Ok(cookie.filter(|v| !v.is_empty()).map(str::to_owned))
+}
+
 /// Validates the bearer token and resolves the selected organization. A selected
 /// organization the user is not a member of (or that does not exist) is 403.
 async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Caller, ApiError> {
     let token = http::bearer_token(req.headers()).ok_or(ApiError::Bearer(BearerError::Missing))?;
     let token_hash = secret::sha256(token);
-    let query = http::query_params(req).unwrap_or_default();
-    let selected = query
-        .non_empty("org")
-        .or_else(|| http::cookie(req.headers(), "org").filter(|v| !v.is_empty()))
-        .map(str::to_owned);
+    let selected = selected_org(req)?;
     let found = app
         .store
         .read(move |conn| {

@@ -71,7 +71,7 @@ async fn route(
         "/api/me" if get => resource::me(app, req).await,
         "/.well-known/oauth-authorization-server" if get => Ok(metadata::metadata(app)),
         "/brand/logo" if get => {
-            let query = http::query_params(&req).unwrap_or_default();
+            let query = http::query_params(&req).map_err(token::param_error)?;
             brand::logo(app, req.headers(), &query).await
         }
         asset if asset.starts_with("/assets/") && get => {

@@ -20,17 +20,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::conn_limit::ConnectionLimits;
 use crate::password::HashPool;
+use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
-use crate::{fscheck, routes, store, throttle};
+use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; further clients wait in the kernel's accept queue, so a
-/// flood of idle connections cannot exhaust file descriptors or memory.
-const MAX_CONNECTIONS: usize = 4096;
-/// Requests still in flight at shutdown get this long to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Shared state of the running server.
 pub struct App {
@@ -38,6 +35,9 @@ pub struct App {
     pub config: ServeConfig,
     pub hasher: HashPool,
     pub throttle: throttle::Throttle,
+    /// Monotonic times of this process's refresh rotations, for the grace window.
+    pub rotations: Arc<RotationClock>,
+    pub csrf: csrf::Csrf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,17 +89,28 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
     hint_when_empty(&store);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hasher = HashPool::new(cores, config.pbkdf2_iterations);
+    hasher.raise_verify_cost(strongest_stored_hash(&store));
+    let writes = store.clone();
     let app = Arc::new(App {
-        hasher: HashPool::new(cores, config.pbkdf2_iterations),
-        throttle: throttle::Throttle::new(),
+        throttle: throttle::Throttle::new(hasher.capacity()),
+        hasher,
+        rotations: Arc::new(RotationClock::new(
+            config.refresh_grace_secs,
+            rotation_clock::CAPACITY,
+        )),
+        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
         store,
         config,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Every blocking task holds one pooled connection; more threads than connections
+        // would only wait for one, each with its own stack.
+        .max_blocking_threads(store::READ_CONNECTIONS as usize)
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).map_err(bind_error)?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{bound}");
@@ -107,7 +118,11 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
         run(listener, app, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Requests still running past the drain are abandoned here, not awaited.
+    runtime.shutdown_background();
+    writes.stop_writer();
+    served
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting
@@ -120,7 +135,14 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
     tokio::pin!(shutdown);
-    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Connections served at once (`--max-connections`); further clients wait in the
+    // kernel's accept queue, so a flood of idle connections cannot exhaust file
+    // descriptors or memory. Each address gets only its share of them.
+    let connections = Arc::new(tokio::sync::Semaphore::new(app.config.max_connections));
+    let limits = ConnectionLimits::new(
+        app.config.max_connections_per_ip,
+        app.config.trust_forwarded_for,
+    );
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&connections).acquire_owned() => match permit {
@@ -141,6 +163,12 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = limits.admit(remote.ip()) else {
+            // Closed before reading a byte: cheaper than an answer, and the address
+            // already has its share of connections to send requests on.
+            tracing::debug!(client = %remote.ip(), "connection closed: per-address limit");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
         let service = service_fn(move |req: Request<Incoming>| {
@@ -152,14 +180,17 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }
     drop(listener);
     tracing::info!("shutting down; finishing requests in flight");
+    // Logins still queued for hashing are answered 503 at once instead of being hashed.
+    app.hasher.close();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for open connections"),
+        () = tokio::time::sleep(app.config.shutdown_timeout) => tracing::warn!("gave up waiting for open connections"),
     }
 }
 
@@ -183,6 +214,21 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The highest iteration count among the stored password hashes (0 when none or on a
+/// read error), so an unknown email costs what the strongest stored hash costs.
+fn strongest_stored_hash(store: &Store) -> u32 {
+    let mut strongest = 0;
+    let read = store.with_conn(|conn| {
+        store::users::for_each_password_hash(conn, |phc| {
+            strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
+        })
+    });
+    if let Err(e) = read {
+        tracing::warn!(error = %e, "could not read the stored password hashes' iteration counts");
+    }
+    strongest
 }
 
 /// On an empty database, says how to add the first user and client.

@@ -1,7 +1,9 @@
 //! The token endpoint (SPEC §4.3, at `/api/oauth_access_token` and `/oauth/token`):
 //! `authorization_code` with PKCE and the seed's bound-secret rule, and `refresh_token`
-//! with rotation for public clients. Every answer is `no-store`; every issued token is
-//! committed before the answer leaves.
+//! with rotation for public clients. The rules are the rule book's (`oauth`); this module
+//! parses the request, reads the facts, asks for the decision and carries it out in one
+//! store transaction. Every answer is `no-store`; every issued token is committed before
+//! the answer leaves.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -10,12 +12,16 @@ use serde::Serialize;
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body, ParamError, Params};
-use crate::oauth::{self, PkceMethod, RedirectUri};
+use std::sync::Arc;
+
+use crate::oauth::{
+    self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal,
+    TokenState,
+};
 use crate::secret;
 use crate::server::App;
-use crate::store::grants::{
-    self, CodeGrant, NewTokens, Origin, RefreshGrant, RefreshOutcome, Refusal,
-};
+use crate::store;
+use crate::store::grants::{self, GrantRef, NewTokens, Origin};
 
 /// The success answer: exactly these members (`scope` only when one was granted).
 #[derive(Serialize)]
@@ -41,6 +47,8 @@ pub fn param_error(error: ParamError) -> ApiError {
         | ParamError::BadEncoding
         | ParamError::ValueTooLong
         | ParamError::BadJson
+        | ParamError::NotAString
+        | ParamError::TooManyParams
         | ParamError::UnsupportedContentType
         | ParamError::Unreadable => {
             oauth_error(OAuthErrorCode::InvalidRequest, error.description())
@@ -111,82 +119,67 @@ async fn exchange_code(
     let verifier = params.non_empty("code_verifier").map(str::to_owned);
     let (access, refresh) = (secret::new_token(), secret::new_token());
     let tokens = new_tokens(app, &access, &refresh);
-    let (ttl, client_id) = (app.config.access_ttl_secs, client.client.client_id.clone());
+    let ttl = app.config.access_ttl_secs;
+    let client_id = client.client.client_id.clone();
+    let presented_secret = client.presented_secret.as_deref().map(secret::sha256);
+    // Read the facts, decide, and carry the decision out, all in one write transaction:
+    // of concurrent exchanges of one code, exactly one sees it unused.
     let outcome = app
         .store
         .write(move |conn| {
-            grants::exchange_code(
-                conn,
-                &code_hash,
-                &tokens,
-                Origin {
-                    remote_addr: &remote,
-                },
-                |grant| check_exchange(grant, &client, redirect_uri.as_ref(), verifier.as_deref()),
-            )
+            let facts = grants::find_code(conn, &code_hash)?;
+            let request = oauth::ExchangeRequest {
+                presenter: presenter(&client, presented_secret.as_ref()),
+                redirect_uri: redirect_uri.as_ref(),
+                code_verifier: verifier.as_deref(),
+            };
+            let decision = oauth::decide_exchange(facts.as_ref(), &request, store::now());
+            let origin = Origin {
+                remote_addr: &remote,
+            };
+            match (&decision, &facts) {
+                (
+                    ExchangeDecision::Issue {
+                        bind_secret_hash, ..
+                    },
+                    Some(code),
+                ) => {
+                    grants::use_code(
+                        conn,
+                        &code_hash,
+                        grant_ref(code.grant_id, &code.user_email, &code.client_id),
+                        bind_secret_hash.as_ref(),
+                        &tokens,
+                        origin,
+                    )?;
+                }
+                (ExchangeDecision::RevokeReplayed { .. }, Some(code)) => {
+                    grants::revoke_after_attack(
+                        conn,
+                        grant_ref(code.grant_id, &code.user_email, &code.client_id),
+                        origin,
+                        "code_replay",
+                        "grant revoked",
+                    )?;
+                }
+                _ => {}
+            }
+            Ok((decision, facts.and_then(|code| code.scope)))
         })
         .await?;
     match outcome {
-        Ok(grant) => Ok(token_answer(&access, ttl, &refresh, grant.scope.as_deref())),
-        Err(refusal) => Err(refusal_error(refusal, &client_id)),
-    }
-}
-
-/// The protocol checks of an exchange, run inside its transaction. Returns the secret
-/// digest to bind to the grant (seed rule: a public client that sends a secret here must
-/// send it again on every refresh).
-fn check_exchange(
-    grant: &CodeGrant,
-    client: &AuthenticatedClient,
-    redirect_uri: Option<&RedirectUri>,
-    verifier: Option<&str>,
-) -> Result<Option<secret::SecretHash>, ApiError> {
-    if grant.client_id != client.client.client_id {
-        return Err(oauth_error(
-            OAuthErrorCode::InvalidGrant,
-            "the code was issued to another client",
-        ));
-    }
-    if let Some(given) = redirect_uri {
-        let matches = RedirectUri::parse(&grant.redirect_uri).is_ok_and(|used| used.matches(given));
-        if !matches {
-            return Err(oauth_error(
-                OAuthErrorCode::InvalidGrant,
-                "redirect_uri does not match the authorization",
-            ));
+        (ExchangeDecision::Issue { .. }, scope) => {
+            Ok(token_answer(&access, ttl, &refresh, scope.as_deref()))
         }
+        (ExchangeDecision::RevokeReplayed { .. }, _) => {
+            tracing::warn!(
+                client_id,
+                "authorization code replayed; its tokens were revoked"
+            );
+            Err(unknown_grant())
+        }
+        (ExchangeDecision::Refuse(refusal), _) => Err(exchange_refusal(refusal)),
     }
-    match (&grant.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) => {
-            let method = PkceMethod::parse(grant.code_challenge_method.as_deref())
-                .unwrap_or(PkceMethod::Plain);
-            if !oauth::pkce_verifies(method, challenge, verifier) {
-                return Err(oauth_error(
-                    OAuthErrorCode::InvalidGrant,
-                    "code_verifier does not match the code_challenge",
-                ));
-            }
-        }
-        (Some(_), None) => {
-            return Err(oauth_error(
-                OAuthErrorCode::InvalidRequest,
-                "code_verifier is required",
-            ))
-        }
-        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(oauth_error(
-                OAuthErrorCode::InvalidGrant,
-                "code_verifier sent but no code_challenge was given",
-            ))
-        }
-        (None, None) => {}
-    }
-    let bind = match (&client.client.public, &client.presented_secret) {
-        (true, Some(secret)) => Some(secret::sha256(secret)),
-        _ => None,
-    };
-    Ok(bind)
 }
 
 async fn refresh(
@@ -206,83 +199,110 @@ async fn refresh(
     let refresh_hash = secret::sha256(&presented);
     let (access, successor) = (secret::new_token(), secret::new_token());
     let tokens = new_tokens(app, &access, &successor);
-    let (ttl, grace, client_id) = (
-        app.config.access_ttl_secs,
-        app.config.refresh_grace_secs,
-        client.client.client_id.clone(),
-    );
-    let outcome = app
+    let (ttl, grace_secs) = (app.config.access_ttl_secs, app.config.refresh_grace_secs);
+    let client_id = client.client.client_id.clone();
+    let presented_secret = client.presented_secret.as_deref().map(secret::sha256);
+    let rotations = Arc::clone(&app.rotations);
+    // As for codes: facts, decision and its writes in one transaction, so racing copies of
+    // one refresh token are decided one after the other, each seeing the last one's writes.
+    let decision = app
         .store
         .write(move |conn| {
-            grants::refresh(
-                conn,
-                &refresh_hash,
-                &tokens,
-                grace,
-                Origin {
-                    remote_addr: &remote,
-                },
-                |grant| check_refresh(grant, &client, requested_scope.as_deref()),
-            )
+            let facts = grants::find_refresh_token(conn, &refresh_hash)?;
+            let monotonic_elapsed_secs = match facts.as_ref().map(|token| token.state) {
+                Some(TokenState::RotatedOut { rotated_at, .. }) => {
+                    rotations.elapsed_secs(&refresh_hash, rotated_at)
+                }
+                _ => None,
+            };
+            let request = oauth::RefreshRequest {
+                presenter: presenter(&client, presented_secret.as_ref()),
+                requested_scope: requested_scope.as_deref(),
+                grace_secs,
+                monotonic_elapsed_secs,
+            };
+            let decision = oauth::decide_refresh(facts.as_ref(), &request, store::now());
+            let origin = Origin {
+                remote_addr: &remote,
+            };
+            let Some(token) = &facts else {
+                return Ok(decision);
+            };
+            let grant = grant_ref(token.grant_id, &token.user_email, &token.client_id);
+            match &decision {
+                RefreshDecision::Keep { scope, .. } => {
+                    grants::keep(conn, grant, &tokens, scope.as_deref(), origin)?
+                }
+                RefreshDecision::Rotate { scope, .. } => {
+                    let rotated_at = grants::rotate(
+                        conn,
+                        &refresh_hash,
+                        grant,
+                        &tokens,
+                        scope.as_deref(),
+                        origin,
+                    )?;
+                    rotations.record(refresh_hash, rotated_at);
+                }
+                RefreshDecision::RotateAgain {
+                    scope, supersede, ..
+                } => grants::rotate_again(
+                    conn,
+                    &refresh_hash,
+                    supersede,
+                    grant,
+                    &tokens,
+                    scope.as_deref(),
+                    origin,
+                )?,
+                RefreshDecision::RevokeReused { .. } => grants::revoke_after_attack(
+                    conn,
+                    grant,
+                    origin,
+                    "refresh_reuse",
+                    "rotated-out refresh token reused; grant revoked",
+                )?,
+                RefreshDecision::Refuse(_) => {}
+            }
+            Ok(decision)
         })
         .await?;
-    match outcome {
-        Ok((grant, RefreshOutcome::Kept)) => Ok(token_answer(
-            &access,
-            ttl,
-            &presented,
-            grant.scope.as_deref(),
-        )),
-        Ok((grant, RefreshOutcome::Rotated)) => Ok(token_answer(
-            &access,
-            ttl,
-            &successor,
-            grant.scope.as_deref(),
-        )),
-        Err(refusal) => Err(refusal_error(refusal, &client_id)),
+    match decision {
+        RefreshDecision::Keep { scope, .. } => {
+            Ok(token_answer(&access, ttl, &presented, scope.as_deref()))
+        }
+        RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => {
+            Ok(token_answer(&access, ttl, &successor, scope.as_deref()))
+        }
+        RefreshDecision::RevokeReused { .. } => {
+            tracing::warn!(
+                client_id,
+                "rotated-out refresh token reused; the grant was revoked"
+            );
+            Err(unknown_grant())
+        }
+        RefreshDecision::Refuse(refusal) => Err(refresh_refusal(refusal)),
     }
 }
 
-/// The client must be the one the token was issued to and, when the grant has a bound
-/// secret, present that same secret. A requested scope may not exceed the granted one.
-fn check_refresh(
-    grant: &RefreshGrant,
-    client: &AuthenticatedClient,
-    requested_scope: Option<&str>,
-) -> Result<(), ApiError> {
-    if grant.client_id != client.client.client_id {
-        return Err(oauth_error(
-            OAuthErrorCode::InvalidGrant,
-            "the refresh token was issued to another client",
-        ));
+/// The authenticated client as the rule book sees it.
+fn presenter<'a>(
+    client: &'a AuthenticatedClient,
+    secret_hash: Option<&'a secret::SecretHash>,
+) -> oauth::Presenter<'a> {
+    oauth::Presenter {
+        client_id: &client.client.client_id,
+        public: client.client.public,
+        secret_hash,
     }
-    if let Some(bound) = &grant.bound_secret_hash {
-        let proves = client
-            .presented_secret
-            .as_deref()
-            .is_some_and(|s| secret::matches(s, bound));
-        if !proves {
-            return Err(oauth_error(
-                OAuthErrorCode::InvalidClient,
-                "this grant requires the client_secret sent at the exchange",
-            ));
-        }
+}
+
+fn grant_ref<'a>(grant_id: i64, user_email: &'a str, client_id: &'a str) -> GrantRef<'a> {
+    GrantRef {
+        grant_id,
+        user_email,
+        client_id,
     }
-    if let Some(requested) = requested_scope {
-        let granted: Vec<&str> = grant
-            .scope
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        if !requested.split_whitespace().all(|s| granted.contains(&s)) {
-            return Err(oauth_error(
-                OAuthErrorCode::InvalidScope,
-                "the requested scope exceeds the granted scope",
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn new_tokens(app: &App, access: &str, refresh: &str) -> NewTokens {
@@ -294,34 +314,60 @@ fn new_tokens(app: &App, access: &str, refresh: &str) -> NewTokens {
     }
 }
 
-fn refusal_error(refusal: Refusal<ApiError>, client_id: &str) -> ApiError {
+/// One answer for unknown, revoked, used and reused: the client learns nothing more.
+fn unknown_grant() -> ApiError {
+    oauth_error(
+        OAuthErrorCode::InvalidGrant,
+        "unknown, revoked or already used grant",
+    )
+}
+
+fn exchange_refusal(refusal: ExchangeRefusal) -> ApiError {
     match refusal {
-        Refusal::Unknown => oauth_error(
+        ExchangeRefusal::Unknown => unknown_grant(),
+        ExchangeRefusal::Expired => {
+            oauth_error(OAuthErrorCode::InvalidGrant, "the grant has expired")
+        }
+        ExchangeRefusal::WrongClient => oauth_error(
             OAuthErrorCode::InvalidGrant,
-            "unknown, revoked or already used grant",
+            "the code was issued to another client",
         ),
-        Refusal::Expired => oauth_error(OAuthErrorCode::InvalidGrant, "the grant has expired"),
-        Refusal::Replayed => {
-            tracing::warn!(
-                client_id,
-                "authorization code replayed; its tokens were revoked"
-            );
-            oauth_error(
-                OAuthErrorCode::InvalidGrant,
-                "unknown, revoked or already used grant",
-            )
+        ExchangeRefusal::RedirectMismatch => oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "redirect_uri does not match the authorization",
+        ),
+        ExchangeRefusal::VerifierMissing => {
+            oauth_error(OAuthErrorCode::InvalidRequest, "code_verifier is required")
         }
-        Refusal::TheftDetected => {
-            tracing::warn!(
-                client_id,
-                "rotated-out refresh token reused; the grant was revoked"
-            );
-            oauth_error(
-                OAuthErrorCode::InvalidGrant,
-                "unknown, revoked or already used grant",
-            )
+        ExchangeRefusal::VerifierMismatch => oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "code_verifier does not match the code_challenge",
+        ),
+        ExchangeRefusal::VerifierUnexpected => oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "code_verifier sent but no code_challenge was given",
+        ),
+    }
+}
+
+fn refresh_refusal(refusal: RefreshRefusal) -> ApiError {
+    match refusal {
+        RefreshRefusal::Unknown => unknown_grant(),
+        RefreshRefusal::Expired => {
+            oauth_error(OAuthErrorCode::InvalidGrant, "the grant has expired")
         }
-        Refusal::Rejected(error) => error,
+        RefreshRefusal::WrongClient => oauth_error(
+            OAuthErrorCode::InvalidGrant,
+            "the refresh token was issued to another client",
+        ),
+        RefreshRefusal::BoundSecretRequired => oauth_error(
+            OAuthErrorCode::InvalidClient,
+            "this grant requires the client_secret sent at the exchange",
+        ),
+        RefreshRefusal::ScopeExceeded => oauth_error(
+            OAuthErrorCode::InvalidScope,
+            "the requested scope exceeds the granted scope",
+        ),
     }
 }
 

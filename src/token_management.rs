@@ -63,8 +63,9 @@ struct Active<'a> {
     token_type: &'static str,
 }
 
-/// `POST /oauth/introspect`: for a confidential client, what a token stands for, or
-/// exactly `{"active":false}`.
+/// `POST /oauth/introspect`: for a confidential client, what one of its own tokens (any
+/// token, for a client registered with `--introspect-any`) stands for, or exactly
+/// `{"active":false}`.
 pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, params) = read_params(req).await?;
     let (client_id, presented_secret) =
@@ -93,14 +94,19 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
             Ok((client, found))
         })
         .await?;
-    client_auth::require_confidential(client_auth::verify(client, presented_secret)?)?;
+    let client = client_auth::require_confidential(client_auth::verify(client, presented_secret)?)?;
     if token.is_none() {
         return Err(ApiError::OAuth(
             OAuthErrorCode::InvalidRequest,
             "token is required",
         ));
     }
-    let body = match &found {
+    // A client learns about its own tokens only, unless registered as a resource server:
+    // otherwise any confidential client could map every token it sees to its user.
+    let visible = found
+        .as_ref()
+        .filter(|info| client.client.introspect_any || info.client_id == client.client.client_id);
+    let body = match visible {
         Some(info) => serde_json::to_vec(&active(info)).unwrap_or_default(),
         None => br#"{"active":false}"#.to_vec(),
     };

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{cli_event, logo, no_such_brand, output, validate, AdminError, Context};
+use super::{logo, no_such_brand, output, validate, AdminError, Context};
 use crate::cli::BrandCommand;
+use crate::store::audit::{self, AdminEvent};
 use crate::store::brands::{self, Brand};
-use crate::store::{audit, Store};
+use crate::store::Store;
 
 pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
@@ -23,17 +24,14 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
             let name = validate::name("brand name", &name)?;
             let color = color.as_deref().map(validate::color).transpose()?;
             let logo = logo_file.as_deref().map(logo::read).transpose()?;
-            let brand = store.transaction(|tx| {
-                brands::insert(tx, &domain, name, color.as_deref(), logo.as_ref())?;
-                audit::record(
-                    tx,
-                    &audit::Event {
-                        detail: Some(&domain),
-                        ..cli_event("brand_add")
-                    },
-                )?;
-                brands::find(tx, &domain)
-            })?;
+            let brand = audit::admin_change(
+                store,
+                |tx| {
+                    brands::insert(tx, &domain, name, color.as_deref(), logo.as_ref())?;
+                    brands::find(tx, &domain)
+                },
+                |_| Some(brand_event("brand_add", domain.clone())),
+            )?;
             let brand = brand.ok_or_else(|| no_such_brand(&domain))?;
             output::either(context, &brand, |brand| {
                 vec![format!("added brand {} ({})", brand.domain, brand.name)]
@@ -52,19 +50,11 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
         }
         BrandCommand::Remove { domain } => {
             let domain = validate::domain(&domain)?;
-            let removed = store.transaction(|tx| {
-                let removed = brands::remove(tx, &domain)?;
-                if removed {
-                    audit::record(
-                        tx,
-                        &audit::Event {
-                            detail: Some(&domain),
-                            ..cli_event("brand_remove")
-                        },
-                    )?;
-                }
-                Ok(removed)
-            })?;
+            let removed = audit::admin_change(
+                store,
+                |tx| brands::remove(tx, &domain),
+                |removed| removed.then(|| brand_event("brand_remove", domain.clone())),
+            )?;
             if !removed {
                 return Err(no_such_brand(&domain));
             }
@@ -81,20 +71,19 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
 fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Result<(), AdminError> {
     let domain = validate::domain(domain)?;
     let logo = logo::read(file)?;
-    let brand = store.transaction(|tx| {
-        if !brands::set_logo(tx, &domain, &logo)? {
-            return Ok(None);
-        }
-        let detail = format!("{domain} {} {} bytes", logo.content_type, logo.bytes.len());
-        audit::record(
-            tx,
-            &audit::Event {
-                detail: Some(&detail),
-                ..cli_event("brand_set_logo")
-            },
-        )?;
-        brands::find(tx, &domain)
-    })?;
+    let brand = audit::admin_change(
+        store,
+        |tx| match brands::set_logo(tx, &domain, &logo)? {
+            true => brands::find(tx, &domain),
+            false => Ok(None),
+        },
+        |brand| {
+            let detail = format!("{domain} {} {} bytes", logo.content_type, logo.bytes.len());
+            brand
+                .as_ref()
+                .map(|_| brand_event("brand_set_logo", detail))
+        },
+    )?;
     let brand = brand.ok_or_else(|| no_such_brand(&domain))?;
     output::either(context, &brand, |brand| {
         vec![format!(
@@ -104,6 +93,15 @@ fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Resu
             logo.bytes.len()
         )]
     })
+}
+
+/// The audit event of a change to a brand; the detail names the domain.
+fn brand_event(event: &str, detail: String) -> AdminEvent<'_> {
+    AdminEvent {
+        event,
+        detail: Some(detail),
+        ..AdminEvent::default()
+    }
 }
 
 fn brand_row(brand: &Brand) -> Vec<String> {

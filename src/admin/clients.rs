@@ -4,13 +4,14 @@
 
 use serde_json::json;
 
-use super::{cli_event, no_such_brand, no_such_client, output, validate, AdminError, Context};
+use super::{no_such_brand, no_such_client, output, validate, AdminError, Context};
 use crate::cli::{ClientAddArgs, ClientCommand};
 use crate::oauth::RedirectUri;
 use crate::password::fill_random;
 use crate::secret;
+use crate::store::audit::{self, AdminEvent};
 use crate::store::clients::{self, Client, NewClient};
-use crate::store::{audit, brands, Store};
+use crate::store::{brands, Store};
 
 pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
@@ -51,19 +52,11 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
             })
         }
         ClientCommand::Remove { id } => {
-            let removed = store.transaction(|tx| {
-                let removed = clients::remove(tx, &id)?;
-                if removed {
-                    audit::record(
-                        tx,
-                        &audit::Event {
-                            client_id: Some(&id),
-                            ..cli_event("client_remove")
-                        },
-                    )?;
-                }
-                Ok(removed)
-            })?;
+            let removed = audit::admin_change(
+                store,
+                |tx| clients::remove(tx, &id),
+                |removed| removed.then(|| client_event("client_remove", &id)),
+            )?;
             if !removed {
                 return Err(no_such_client(&id));
             }
@@ -104,19 +97,15 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         name,
         secret_hash: secret_hash.as_ref().map(|h| h.as_slice()),
         require_pkce: args.require_pkce,
+        introspect_any: args.introspect_any,
         brand: brand.as_deref(),
         redirect_uris: &redirect_uris,
     };
-    store.transaction(|tx| {
-        clients::insert(tx, &new)?;
-        audit::record(
-            tx,
-            &audit::Event {
-                client_id: Some(&client_id),
-                ..cli_event("client_add")
-            },
-        )
-    })?;
+    audit::admin_change(
+        store,
+        |tx| clients::insert(tx, &new),
+        |_| Some(client_event("client_add", &client_id)),
+    )?;
     print_secret(context, &client_id, client_secret.as_deref())
 }
 
@@ -130,23 +119,24 @@ fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), Admin
         )));
     }
     let client_secret = secret::new_client_secret();
-    let rotated = store.transaction(|tx| {
-        let rotated = clients::set_secret_hash(tx, id, &secret::sha256(&client_secret))?;
-        if rotated {
-            audit::record(
-                tx,
-                &audit::Event {
-                    client_id: Some(id),
-                    ..cli_event("client_rotate_secret")
-                },
-            )?;
-        }
-        Ok(rotated)
-    })?;
+    let rotated = audit::admin_change(
+        store,
+        |tx| clients::set_secret_hash(tx, id, &secret::sha256(&client_secret)),
+        |rotated| rotated.then(|| client_event("client_rotate_secret", id)),
+    )?;
     if !rotated {
         return Err(no_such_client(id));
     }
     print_secret(context, id, Some(&client_secret))
+}
+
+/// The audit event of a change to the client `client_id`.
+fn client_event<'a>(event: &'a str, client_id: &'a str) -> AdminEvent<'a> {
+    AdminEvent {
+        event,
+        client_id: Some(client_id),
+        ..AdminEvent::default()
+    }
 }
 
 /// Prints a client id and, once, its secret.
@@ -182,11 +172,14 @@ fn kind(client: &Client) -> String {
     } else {
         "confidential"
     };
+    let mut kind = base.to_owned();
     if client.require_pkce {
-        format!("{base}, PKCE required")
-    } else {
-        base.to_owned()
+        kind.push_str(", PKCE required");
     }
+    if client.introspect_any {
+        kind.push_str(", introspects any token");
+    }
+    kind
 }
 
 fn client_row(client: &Client) -> Vec<String> {

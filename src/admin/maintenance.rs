@@ -7,9 +7,10 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{cli_event, no_such_client, no_such_user, output, since, AdminError, Context};
+use super::{no_such_client, no_such_user, output, since, AdminError, Context};
 use crate::cli::TokenCommand;
-use crate::store::{self, audit, brands, clients, grants, maintenance, orgs, users, Store};
+use crate::store::audit::{self, AdminEvent};
+use crate::store::{self, brands, clients, grants, maintenance, orgs, users, Store};
 
 /// The `audit` command's filters, as typed.
 pub struct AuditArgs {
@@ -30,37 +31,39 @@ struct Summary {
     organizations: i64,
     live_access_tokens: i64,
     live_refresh_tokens: i64,
+    /// Accounts whose emails fold to one key (kept apart since before Unicode folding).
+    email_collisions: Vec<Vec<String>>,
 }
 
 /// Revokes the grants of one user, one client, or all; clap guarantees exactly one
 /// selector. The revocation and its audit entry share one transaction.
 pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     let TokenCommand::Revoke { user, client, all } = command;
-    let revoked = store.transaction(|tx| {
-        let revoked = match (&user, &client) {
-            (Some(email), _) => match users::id_of(tx, email)? {
-                Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
-                None => None,
-            },
-            (None, Some(client_id)) => match clients::find(tx, client_id)? {
-                Some(_) => Some(grants::revoke_where_client(tx, client_id)?),
-                None => None,
-            },
-            (None, None) if all => Some(grants::revoke_all(tx)?),
-            (None, None) => None,
-        };
-        if let Some(count) = revoked {
-            let detail = format!("{count} grant(s)");
-            let event = audit::Event {
+    let revoked = audit::admin_change(
+        store,
+        |tx| {
+            Ok(match (&user, &client) {
+                (Some(email), _) => match users::id_of(tx, email)? {
+                    Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
+                    None => None,
+                },
+                (None, Some(client_id)) => match clients::find(tx, client_id)? {
+                    Some(_) => Some(grants::revoke_where_client(tx, client_id)?),
+                    None => None,
+                },
+                (None, None) if all => Some(grants::revoke_all(tx)?),
+                (None, None) => None,
+            })
+        },
+        |revoked| {
+            revoked.map(|count| AdminEvent {
+                event: "token_revoke_admin",
                 user_email: user.as_deref(),
                 client_id: client.as_deref(),
-                detail: Some(&detail),
-                ..cli_event("token_revoke_admin")
-            };
-            audit::record(tx, &event)?;
-        }
-        Ok(revoked)
-    })?;
+                detail: Some(format!("{count} grant(s)")),
+            })
+        },
+    )?;
     let revoked = revoked.ok_or_else(|| match (&user, &client) {
         (Some(email), _) => no_such_user(email),
         (None, Some(id)) => no_such_client(id),
@@ -116,6 +119,7 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             organizations: orgs::count(conn)?,
             live_access_tokens,
             live_refresh_tokens,
+            email_collisions: users::email_collisions(conn)?,
         })
     })?;
     output::either(context, &summary, |s| {
@@ -129,15 +133,27 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             format!("live access tokens: {}", s.live_access_tokens),
             format!("live refresh tokens: {}", s.live_refresh_tokens),
         ]);
+        lines.extend(
+            s.email_collisions
+                .iter()
+                .map(|emails| format!("email collision (cannot sign in): {}", emails.join(" "))),
+        );
         lines
     })?;
-    match summary.problems.first() {
-        None => Ok(()),
-        Some(first) => Err(AdminError::Invalid(format!(
+    if let Some(first) = summary.problems.first() {
+        return Err(AdminError::Invalid(format!(
             "integrity check failed ({} problem(s)), first: {first}",
             summary.problems.len()
-        ))),
+        )));
     }
+    if !summary.email_collisions.is_empty() {
+        return Err(AdminError::Invalid(format!(
+            "{} email(s) are shared by several accounts once letter case is folded; \
+             keep one account of each (oauthd user remove EMAIL, exactly as listed)",
+            summary.email_collisions.len()
+        )));
+    }
+    Ok(())
 }
 
 pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), AdminError> {

@@ -4,8 +4,8 @@
 //!
 //! This file only dispatches. Each command family lives in its own module; input checks
 //! shared between them are in `validate`, printing in `output`. Every change is written in
-//! one transaction together with its audit entry (remote address `cli`), and no module
-//! here contains SQL.
+//! one transaction together with its audit entry (remote address `cli`), through
+//! `store::audit::admin_change`, and no module here contains SQL.
 
 mod brands;
 mod clients;
@@ -20,9 +20,9 @@ mod validate;
 
 use std::path::PathBuf;
 
-use crate::cli::Command;
+use crate::cli::{BrandCommand, ClientCommand, Command, OrgCommand, UserCommand};
 use crate::store::maintenance::BackupError;
-use crate::store::{audit, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What every admin command needs besides its own arguments.
 pub struct Context {
@@ -52,7 +52,9 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
     if let Command::Restore { backup } = &command {
         return maintenance::restore(context, backup);
     }
-    let store = if creates_database(&command) {
+    let store = if only_reads(&command) {
+        Store::open_for_reading(&context.db)?
+    } else if creates_database(&command) {
         Store::open(&context.db)?
     } else {
         Store::open_existing(&context.db)?
@@ -84,11 +86,25 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
     }
 }
 
+/// Whether `command` only reads: it then opens the database without the write lock
+/// (which migrating takes), so it runs beside a busy server or a held lock.
+fn only_reads(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Check
+            | Command::Audit { .. }
+            | Command::Backup { .. }
+            | Command::User(UserCommand::List | UserCommand::Show { .. })
+            | Command::Client(ClientCommand::List | ClientCommand::Show { .. })
+            | Command::Brand(BrandCommand::List)
+            | Command::Org(OrgCommand::List)
+    )
+}
+
 /// Whether `command` may create a missing database: only those that add something. Every
 /// command that reads, changes or removes refuses a missing file, so a mistyped `--db`
 /// fails instead of leaving an empty database that `check` would call healthy.
 fn creates_database(command: &Command) -> bool {
-    use crate::cli::{BrandCommand, ClientCommand, OrgCommand, UserCommand};
     matches!(
         command,
         Command::User(UserCommand::Add { .. })
@@ -97,9 +113,6 @@ fn creates_database(command: &Command) -> bool {
             | Command::Org(OrgCommand::Add { .. })
     )
 }
-
-/// Remote address recorded for changes made from the command line.
-const CLI_ADDR: &str = "cli";
 
 /// The error for an email that names no user.
 fn no_such_user(email: &str) -> AdminError {
@@ -114,13 +127,4 @@ fn no_such_client(client_id: &str) -> AdminError {
 /// The error for a domain that names no brand.
 fn no_such_brand(domain: &str) -> AdminError {
     AdminError::NotFound(format!("no brand for domain {domain:?}"))
-}
-
-/// An audit event of an admin change, attributed to the command line.
-fn cli_event(event: &str) -> audit::Event<'_> {
-    audit::Event {
-        event,
-        remote_addr: Some(CLI_ADDR),
-        ..audit::Event::default()
-    }
 }

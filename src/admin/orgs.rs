@@ -3,26 +3,27 @@
 
 use serde_json::json;
 
-use super::{cli_event, no_such_user, output, validate, AdminError, Context};
+use super::{no_such_user, output, validate, AdminError, Context};
 use crate::cli::{MemberCommand, OrgCommand};
+use crate::store::audit::{self, AdminEvent};
 use crate::store::orgs::{self, Org};
-use crate::store::{audit, users, Store};
+use crate::store::{users, Store};
 
 pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
         OrgCommand::Add { name } => {
             let name = validate::name("organization name", &name)?;
-            let org = store.transaction(|tx| {
-                let org = orgs::insert(tx, name)?;
-                audit::record(
-                    tx,
-                    &audit::Event {
-                        detail: Some(&org.name),
-                        ..cli_event("org_add")
-                    },
-                )?;
-                Ok(org)
-            })?;
+            let org = audit::admin_change(
+                store,
+                |tx| orgs::insert(tx, name),
+                |org| {
+                    Some(AdminEvent {
+                        event: "org_add",
+                        detail: Some(org.name.clone()),
+                        ..AdminEvent::default()
+                    })
+                },
+            )?;
             output::either(context, &org, |org| {
                 vec![format!("created organization {} (id {})", org.name, org.id)]
             })
@@ -40,16 +41,18 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
         OrgCommand::Member(MemberCommand::Add { org, email, role }) => {
             let (org, user_id) = org_and_user(store, &org, &email)?;
             let role = role.as_str();
-            store.transaction(|tx| {
-                orgs::member_upsert(tx, &org.id, &user_id, role)?;
-                let detail = format!("org={} role={role}", org.name);
-                let event = audit::Event {
-                    user_email: Some(&email),
-                    detail: Some(&detail),
-                    ..cli_event("org_member_add")
-                };
-                audit::record(tx, &event)
-            })?;
+            audit::admin_change(
+                store,
+                |tx| orgs::member_upsert(tx, &org.id, &user_id, role),
+                |_| {
+                    Some(AdminEvent {
+                        event: "org_member_add",
+                        user_email: Some(&email),
+                        detail: Some(format!("org={} role={role}", org.name)),
+                        ..AdminEvent::default()
+                    })
+                },
+            )?;
             let value = json!({"org": org.name, "org_id": org.id, "email": email, "role": role});
             output::either(context, &value, |_| {
                 vec![format!("{email} is now {role} of {}", org.name)]
@@ -57,19 +60,18 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
         }
         OrgCommand::Member(MemberCommand::Remove { org, email }) => {
             let (org, user_id) = org_and_user(store, &org, &email)?;
-            let removed = store.transaction(|tx| {
-                let removed = orgs::member_remove(tx, &org.id, &user_id)?;
-                if removed {
-                    let detail = format!("org={}", org.name);
-                    let event = audit::Event {
+            let removed = audit::admin_change(
+                store,
+                |tx| orgs::member_remove(tx, &org.id, &user_id),
+                |removed| {
+                    removed.then(|| AdminEvent {
+                        event: "org_member_remove",
                         user_email: Some(&email),
-                        detail: Some(&detail),
-                        ..cli_event("org_member_remove")
-                    };
-                    audit::record(tx, &event)?;
-                }
-                Ok(removed)
-            })?;
+                        detail: Some(format!("org={}", org.name)),
+                        ..AdminEvent::default()
+                    })
+                },
+            )?;
             if !removed {
                 return Err(AdminError::NotFound(format!(
                     "{email:?} is not a member of {}",

@@ -4,11 +4,12 @@
 use serde_json::json;
 
 use super::password_input::read_password;
-use super::{cli_event, no_such_user, output, validate, AdminError, Context};
+use super::{no_such_user, output, validate, AdminError, Context};
 use crate::cli::UserCommand;
 use crate::password;
+use crate::store::audit::{self, AdminEvent};
 use crate::store::users::{self, User};
-use crate::store::{audit, Store};
+use crate::store::Store;
 
 pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
@@ -47,19 +48,11 @@ pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(),
         UserCommand::Disable { email } => set_disabled(store, context, &email, true),
         UserCommand::Enable { email } => set_disabled(store, context, &email, false),
         UserCommand::Remove { email } => {
-            let removed = store.transaction(|tx| {
-                let removed = users::remove(tx, &email)?;
-                if removed {
-                    audit::record(
-                        tx,
-                        &audit::Event {
-                            user_email: Some(&email),
-                            ..cli_event("user_remove")
-                        },
-                    )?;
-                }
-                Ok(removed)
-            })?;
+            let removed = audit::admin_change(
+                store,
+                |tx| users::remove(tx, &email),
+                |removed| removed.then(|| user_event("user_remove", &email)),
+            )?;
             if !removed {
                 return Err(no_such_user(&email));
             }
@@ -82,25 +75,19 @@ fn add(
     let email = validate::email(email)?;
     let name = name.map(|n| validate::name("name", n)).transpose()?;
     // Checked before asking for the password, so nobody types one for nothing; the
-    // UNIQUE constraint still decides if another process adds the same email meanwhile.
-    if store.with_conn(|conn| users::id_of(conn, email))?.is_some() {
+    // insert checks again in its transaction if another process adds the same email.
+    if store.with_conn(|conn| users::email_taken(conn, email))? {
         return Err(AdminError::Invalid(format!(
             "a user with email {email:?} already exists"
         )));
     }
     let password = read_password(password_stdin)?;
     let hash = password::hash(&password, context.iterations);
-    let user = store.transaction(|tx| {
-        let user = users::insert(tx, email, name, &hash)?;
-        audit::record(
-            tx,
-            &audit::Event {
-                user_email: Some(email),
-                ..cli_event("user_add")
-            },
-        )?;
-        Ok(user)
-    })?;
+    let user = audit::admin_change(
+        store,
+        |tx| users::insert(tx, email, name, &hash),
+        |_| Some(user_event("user_add", email)),
+    )?;
     output::either(
         context,
         &json!({"id": user.id, "email": user.email, "name": user.name}),
@@ -117,19 +104,11 @@ fn passwd(
     find(store, email)?;
     let password = read_password(password_stdin)?;
     let hash = password::hash(&password, context.iterations);
-    let revoked = store.transaction(|tx| {
-        let revoked = users::set_password(tx, email, &hash)?;
-        if revoked.is_some() {
-            audit::record(
-                tx,
-                &audit::Event {
-                    user_email: Some(email),
-                    ..cli_event("user_passwd")
-                },
-            )?;
-        }
-        Ok(revoked)
-    })?;
+    let revoked = audit::admin_change(
+        store,
+        |tx| users::set_password(tx, email, &hash),
+        |revoked| revoked.map(|_| user_event("user_passwd", email)),
+    )?;
     let revoked = revoked.ok_or_else(|| no_such_user(email))?;
     output::either(
         context,
@@ -153,23 +132,27 @@ fn set_disabled(
     } else {
         "user_enable"
     };
-    let user = store.transaction(|tx| {
-        if users::set_disabled(tx, email, disabled)?.is_none() {
-            return Ok(None);
-        }
-        audit::record(
-            tx,
-            &audit::Event {
-                user_email: Some(email),
-                ..cli_event(event)
-            },
-        )?;
-        users::find_by_email(tx, email)
-    })?;
+    let user = audit::admin_change(
+        store,
+        |tx| match users::set_disabled(tx, email, disabled)? {
+            Some(_) => users::find_by_email(tx, email),
+            None => Ok(None),
+        },
+        |user| user.as_ref().map(|_| user_event(event, email)),
+    )?;
     let user = user.ok_or_else(|| no_such_user(email))?;
     output::either(context, &user, |user| {
         vec![format!("user {} is now {}", user.email, status(user))]
     })
+}
+
+/// The audit event of a change to the user `email`.
+fn user_event<'a>(event: &'a str, email: &'a str) -> AdminEvent<'a> {
+    AdminEvent {
+        event,
+        user_email: Some(email),
+        ..AdminEvent::default()
+    }
 }
 
 fn find(store: &Store, email: &str) -> Result<User, AdminError> {

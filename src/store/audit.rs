@@ -1,10 +1,14 @@
 //! The audit trail: who did what, from where, when. It records events, never secrets:
-//! no password, client secret, code or token ever reaches this table.
+//! no password, client secret, code or token ever reaches this table. Input that may be a
+//! secret, such as an unknown "email" (often a password typed into the wrong field), is
+//! recorded only as a [`pseudonym`].
 
-use rusqlite::{params, Connection};
+use hmac::{Hmac, Mac};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+use sha2::Sha256;
 
-use super::{iso8601, now, StoreError};
+use super::{iso8601, now, Store, StoreError};
 
 /// One event to record. `event` is a short stable name such as `login_ok`.
 #[derive(Debug, Default, Clone)]
@@ -53,6 +57,89 @@ pub fn record(conn: &Connection, event: &Event<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The remote address recorded for changes made from the command line.
+pub const CLI_ADDR: &str = "cli";
+
+/// The audit event of an admin change. It owns its detail, which is often formatted
+/// from what the change returned (a count, a name).
+#[derive(Debug, Default, Clone)]
+pub struct AdminEvent<'a> {
+    pub event: &'a str,
+    pub user_email: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub detail: Option<String>,
+}
+
+/// Runs one admin change and records its audit event (from [`CLI_ADDR`]) in the same
+/// transaction, so the trail and the change commit together or not at all.
+///
+/// `event` describes the change from what it returned, or answers `None` when nothing
+/// changed (no such user, not a member): then nothing is recorded.
+pub fn admin_change<'a, T>(
+    store: &Store,
+    change: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    event: impl FnOnce(&T) -> Option<AdminEvent<'a>>,
+) -> Result<T, StoreError> {
+    store.transaction(|tx| {
+        let value = change(tx)?;
+        if let Some(described) = event(&value) {
+            record(
+                tx,
+                &Event {
+                    event: described.event,
+                    user_email: described.user_email,
+                    client_id: described.client_id,
+                    remote_addr: Some(CLI_ADDR),
+                    detail: described.detail.as_deref(),
+                },
+            )?;
+        }
+        Ok(value)
+    })
+}
+
+/// Hex digits of the HMAC a pseudonym keeps: 48 bits keep apart the few texts an audit
+/// reader compares, while saying as little as possible about the text behind them.
+const PSEUDONYM_HEX_DIGITS: usize = 12;
+
+/// The `oauthd_meta` row holding the pseudonym key.
+const PSEUDONYM_KEY_NAME: &str = "audit_pseudonym_key";
+
+/// A short keyed digest (HMAC-SHA256, 12 hex digits) of `text`, for input that must not
+/// be stored because it may be a secret. Equal texts get equal pseudonyms, so repeats stay
+/// correlatable. The key is generated at first use, inside the caller's write
+/// transaction, and kept in `oauthd_meta`.
+pub fn pseudonym(conn: &Connection, text: &str) -> Result<String, StoreError> {
+    let key = pseudonym_key(conn)?;
+    // HMAC takes a key of any length, so this cannot fail; no input reaches it.
+    #[allow(clippy::expect_used)]
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key");
+    mac.update(text.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(PSEUDONYM_HEX_DIGITS);
+    Ok(hex)
+}
+
+/// The pseudonym key (64 hex digits from the OS generator), created on first use.
+fn pseudonym_key(conn: &Connection) -> Result<String, StoreError> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT value FROM oauthd_meta WHERE key = ?1")?
+        .query_row([PSEUDONYM_KEY_NAME], |r| r.get(0))
+        .optional()?;
+    if let Some(key) = existing {
+        return Ok(key);
+    }
+    let mut bytes = [0u8; 32];
+    crate::password::fill_random(&mut bytes);
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        "INSERT INTO oauthd_meta (key, value) VALUES (?1, ?2)",
+        params![PSEUDONYM_KEY_NAME, key],
+    )?;
+    Ok(key)
+}
+
 /// Entries matching `filter`, oldest first.
 pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -85,4 +172,36 @@ pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreErro
         )?
         .collect::<Result<_, _>>()?;
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_short_stable_keyed_and_distinct() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE oauthd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .expect("meta");
+        let first = pseudonym(&conn, "hunter2-typed-as-email").expect("pseudonym");
+        assert_eq!(first.len(), PSEUDONYM_HEX_DIGITS);
+        assert!(first.chars().all(|c| c.is_ascii_hexdigit()), "{first}");
+        assert_eq!(
+            pseudonym(&conn, "hunter2-typed-as-email").expect("again"),
+            first
+        );
+        assert_ne!(
+            pseudonym(&conn, "hunter3-typed-as-email").expect("other"),
+            first
+        );
+        // Another database has another key, so the same text gets another pseudonym.
+        let other = Connection::open_in_memory().expect("open");
+        other
+            .execute_batch("CREATE TABLE oauthd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .expect("meta");
+        assert_ne!(
+            pseudonym(&other, "hunter2-typed-as-email").expect("keyed"),
+            first
+        );
+    }
 }

@@ -15,6 +15,8 @@ pub struct Client {
     pub require_pkce: bool,
     pub brand: Option<String>,
     pub redirect_uris: Vec<String>,
+    /// A resource server: may introspect every client's tokens, not only its own.
+    pub introspect_any: bool,
     pub created_at: String,
     #[serde(skip)]
     pub secret_hash: Option<Vec<u8>>,
@@ -26,6 +28,7 @@ pub struct NewClient<'a> {
     pub name: &'a str,
     pub secret_hash: Option<&'a [u8]>,
     pub require_pkce: bool,
+    pub introspect_any: bool,
     pub brand: Option<&'a str>,
     pub redirect_uris: &'a [String],
 }
@@ -34,8 +37,9 @@ pub struct NewClient<'a> {
 /// entry commits with it. `Conflict` when the id is taken.
 pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO clients (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO clients
+             (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             new.client_id,
             new.name,
@@ -43,7 +47,8 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
             new.secret_hash.is_none(),
             new.require_pkce,
             new.brand,
-            now()
+            now(),
+            new.introspect_any
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
@@ -58,7 +63,8 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
 
 pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash
+        "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash,
+                introspect_any
          FROM clients WHERE id = ?1",
     )?;
     let Some(mut client) = stmt
@@ -71,6 +77,7 @@ pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreE
                 brand: row.get(4)?,
                 created_at: iso8601(row.get(5)?),
                 secret_hash: row.get(6)?,
+                introspect_any: row.get(7)?,
                 redirect_uris: Vec::new(),
             })
         })

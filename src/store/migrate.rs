@@ -6,18 +6,44 @@
 use std::io::Read;
 use std::path::Path;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
 
-/// Steps from version N-1 to N, for N in 2..=SCHEMA_VERSION. Empty while there is only v1.
-const MIGRATIONS: &[(i64, &str)] = &[];
+/// Steps from version N-1 to N, for N in 2..=SCHEMA_VERSION.
+const MIGRATIONS: &[(i64, &str)] = &[
+    // v2: resource servers that may introspect any client's tokens (`client add
+    // --introspect-any`), and an access token's own scope when a refresh narrowed it.
+    (
+        2,
+        "ALTER TABLE clients ADD COLUMN
+             introspect_any INTEGER NOT NULL DEFAULT 0 CHECK (introspect_any IN (0, 1));
+         ALTER TABLE access_tokens ADD COLUMN scope TEXT;",
+    ),
+    (3, EMAIL_KEY_STEP),
+];
+
+/// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all
+/// use (`crate::email::key`, called through [`register_functions`]). Accounts whose keys
+/// now collide are all kept, never merged: `migrate` warns and `oauthd check` lists them.
+const EMAIL_KEY_STEP: &str = "
+ALTER TABLE users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
+UPDATE users SET email_key = oauthd_email_key(email);
+CREATE INDEX users_by_email_key ON users (email_key);
+CREATE TRIGGER users_email_key_unique_on_insert BEFORE INSERT ON users
+WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
+CREATE TRIGGER users_email_key_unique_on_update BEFORE UPDATE OF email_key ON users
+WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key AND id <> NEW.id)
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
+";
 
 /// Refuses a path that is a directory, a non-SQLite file, an SQLite file of another
 /// application, or an oauthd database newer than this binary. It opens existing files
@@ -87,6 +113,25 @@ pub fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Refuses, for a command that only reads, a database whose schema is not this binary's
+/// (an empty file included): reading it would need a migration, which is a write.
+pub fn require_current(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        SCHEMA_VERSION => Ok(()),
+        found if found > SCHEMA_VERSION => Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        }),
+        found => Err(StoreError::NeedsMigration {
+            path: path.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        }),
+    }
+}
+
 /// Switches the file to WAL and brings the schema to [`SCHEMA_VERSION`]. Safe to race:
 /// the version is read and bumped inside one IMMEDIATE transaction.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -97,6 +142,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             cause: format!("could not switch to WAL (journal_mode is {mode})"),
         });
     }
+    register_functions(conn)?;
     let tx = super::write_tx(conn)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -113,10 +159,125 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             tracing::info!(to, "migrating database schema");
             tx.execute_batch(sql)?;
         }
+        if version != SCHEMA_VERSION {
+            report_email_collisions(&tx)?;
+        }
     }
     if version != SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Makes Rust functions callable from migration SQL: `oauthd_email_key(email)`. Only the
+/// migrating connection has them, so no trigger, view or index may call them.
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "oauthd_email_key",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(crate::email::key(&ctx.get::<String>(0)?)),
+    )
+}
+
+/// Warns, after a migration, about accounts whose emails fold to one key. Counts only:
+/// `oauthd check` names them.
+fn report_email_collisions(conn: &Connection) -> Result<(), StoreError> {
+    let collisions = super::users::email_collisions(conn)?;
+    if !collisions.is_empty() {
+        let accounts: usize = collisions.iter().map(Vec::len).sum();
+        tracing::warn!(
+            groups = collisions.len(),
+            accounts,
+            "some accounts share an email once letter case is folded; they were kept apart, \
+             cannot sign in until resolved, and `oauthd check` lists them"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 database (the schema before email keys) holding `emails`.
+    fn v1_database(path: &Path, emails: &[&str]) {
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch(include_str!("../../tests/it/fixtures/schema_v1.sql"))
+            .expect("v1 schema");
+        conn.pragma_update(None, "user_version", 1).expect("v1");
+        for (n, email) in emails.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO users VALUES (?1, ?2, NULL, 'h', 0, 0, 0)",
+                rusqlite::params![n.to_string(), email],
+            )
+            .expect("v1 user");
+        }
+    }
+
+    #[test]
+    fn the_email_key_step_folds_every_account_and_keeps_collisions_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.db");
+        v1_database(&path, &["Ünï@x.io", "ünï@x.io", "Solo@X.io"]);
+        let mut conn = Connection::open(&path).expect("open");
+        migrate(&mut conn, &path).expect("migrate");
+        let keys: Vec<(String, String)> = conn
+            .prepare("SELECT email, email_key FROM users ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            keys,
+            [
+                ("Ünï@x.io".into(), "ünï@x.io".into()),
+                ("ünï@x.io".into(), "ünï@x.io".into()),
+                ("Solo@X.io".into(), "solo@x.io".into()),
+            ]
+        );
+        assert_eq!(
+            super::super::users::email_collisions(&conn).expect("collisions"),
+            [vec!["Ünï@x.io".to_owned(), "ünï@x.io".to_owned()]]
+        );
+        // From now on the key is unique, even against a collided one.
+        let duplicate = conn.execute(
+            "INSERT INTO users (id, email, password_hash, created_at, updated_at, email_key)
+             VALUES ('9', 'ÜNÏ@x.io', 'h', 0, 0, 'ünï@x.io')",
+            [],
+        );
+        assert!(duplicate.is_err(), "{duplicate:?}");
+    }
+
+    /// A v1 file with a client in it is brought to the current version: the client stays
+    /// and may introspect only its own tokens, and access tokens gained their own scope.
+    #[test]
+    fn a_v1_database_gains_introspect_any_and_token_scope() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v1.db");
+        v1_database(&path, &[]);
+        let mut conn = Connection::open(&path).expect("open");
+        conn.execute(
+            "INSERT INTO clients (id, name, secret_hash, is_public, created_at)
+                 VALUES ('c', 'C', x'00', 0, 0)",
+            [],
+        )
+        .expect("v1 client");
+        migrate(&mut conn, &path).expect("migrate");
+        let (version, introspect_any, scope_columns): (i64, bool, i64) = conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT introspect_any FROM clients WHERE id = 'c'),
+                        (SELECT count(*) FROM pragma_table_info('access_tokens')
+                         WHERE name = 'scope')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("inspect");
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(!introspect_any);
+        assert_eq!(scope_columns, 1);
+    }
 }

@@ -13,6 +13,7 @@ pub mod diagnose;
 pub mod files;
 pub mod grants;
 pub mod health;
+mod housekeeping;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
@@ -28,8 +29,22 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+/// Pooled connections at most: the server's concurrent reads. The server also caps
+/// tokio's blocking pool at this, since every blocking task holds one connection.
+pub const READ_CONNECTIONS: u32 = 8;
+/// SQLite page cache per pooled (reading) connection, in KiB. The OS page cache holds the
+/// file anyway; SQLite's default (2 MB) on every connection made RSS grow with the number
+/// of connections under load.
+const READER_CACHE_KIB: i64 = 512;
+/// The writer's page cache, in KiB: the pages every insert touches (index interiors).
+pub(crate) const WRITER_CACHE_KIB: i64 = 2048;
+/// After a checkpoint has copied the whole WAL into the database, SQLite truncates the WAL
+/// file to this size (bytes) when it next reuses it, so one long reader cannot leave a
+/// WAL of hundreds of MB behind for good.
+const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
 /// How long a writer waits for the lock before SQLite reports "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the server looks at its database path when no request does.
 const FILE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -67,10 +82,18 @@ pub enum StoreError {
     Corrupt { path: PathBuf, cause: String },
     #[error("{0}")]
     Unavailable(#[from] health::Problem),
+    #[error("{path}: schema version {found}, older than this binary's {known}; a command that writes (or `serve`) upgrades it")]
+    NeedsMigration {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("cannot open database {path}: {cause}")]
     Open { path: PathBuf, cause: String },
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("{0} accounts share this email when letter case is folded (they predate Unicode folding); name one exactly as `oauthd check` lists it")]
+    AmbiguousEmail(usize),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database connection pool: {0}")]
@@ -147,11 +170,50 @@ impl Store {
                 }
             });
         let pool = Pool::builder()
-            .max_size(8)
+            .max_size(READ_CONNECTIONS)
             // Connections open on demand: an idle server keeps one, not eight (memory, start time).
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             // Failures reach callers as errors of `get()`; don't also log each retry.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        Ok(Store {
+            pool,
+            path: path.to_owned(),
+            opened,
+            health: None,
+            writer: None,
+        })
+    }
+
+    /// Opens an existing, current oauthd database for commands that only read (`check`,
+    /// `audit`, `backup`, the `list` and `show` commands). It never creates, migrates or
+    /// writes, so it takes no write lock and works while another process holds one; every
+    /// connection is `query_only`. A missing file, or one an older binary wrote, is
+    /// refused.
+    pub fn open_for_reading(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |cause: String| StoreError::Open {
+            path: path.to_owned(),
+            cause,
+        };
+        if std::fs::symlink_metadata(path).is_err() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        migrate::refuse_foreign_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut first =
+            Connection::open_with_flags(path, flags).map_err(|e| diagnose::diagnose(path, &e))?;
+        let opened = files::FileId::of(path).map_err(|e| open_error(e.to_string()))?;
+        configure_reader(&mut first).map_err(|e| diagnose::diagnose(path, &e))?;
+        migrate::require_current(&first, path)?;
+        drop(first);
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(flags)
+            .with_init(configure_reader);
+        let pool = Pool::builder()
+            .max_size(2)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         Ok(Store {
@@ -180,9 +242,12 @@ impl Store {
     /// Starts the group-committing writer thread used by [`Store::write`]; the server
     /// calls this once after opening.
     pub fn start_writer(&mut self) -> Result<(), StoreError> {
-        let health = Arc::new(health::Health::new(&self.path, self.opened));
-        self.writer = Some(writer::Writer::start(&self.path, Arc::clone(&health))?);
-        self.health = Some(health);
+        let writer = writer::Writer::start(&self.path)?;
+        if files::FileId::of(&self.path).ok() != Some(self.opened) {
+            return Err(health::Problem::Replaced.into());
+        }
+        self.health = Some(writer.health());
+        self.writer = Some(writer);
         self.start_file_watch()
     }
 
@@ -244,6 +309,15 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::TaskFailed)?
+    }
+
+    /// Commits the writes still queued, checkpoints and truncates the WAL (so the `.db`
+    /// file alone holds every committed write), and stops the writer thread. Blocks: for
+    /// the end of `serve`, after the last request.
+    pub fn stop_writer(&self) {
+        if let Some(writer) = &self.writer {
+            writer.stop();
+        }
     }
 
     /// Runs `f` inside one write transaction (BEGIN IMMEDIATE) on the current thread and
@@ -337,8 +411,17 @@ fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
          PRAGMA synchronous = FULL;
          PRAGMA temp_store = MEMORY;",
     )?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// A connection of a reading command: the usual pragmas, and `query_only`, so nothing it
+/// runs can write (nor take the write lock).
+fn configure_reader(conn: &mut Connection) -> rusqlite::Result<()> {
+    configure_connection(conn)?;
+    conn.pragma_update(None, "query_only", true)
 }
 
 /// Starts a write transaction that takes the write lock at once (BEGIN IMMEDIATE), so two
@@ -458,15 +541,14 @@ mod tests {
             // The pool's background thread may still be closing its last connection.
             c.busy_timeout(Duration::from_secs(10))
                 .expect("busy timeout");
-            // Leaving WAL needs the only connection, and SQLite does not wait for it in the
-            // busy handler: retry while r2d2's thread may still hold one.
-            let started = std::time::Instant::now();
-            while let Err(e) =
-                c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
-            {
-                assert!(started.elapsed() < Duration::from_secs(30), "bump: {e}");
+            // Leaving WAL takes an exclusive lock without consulting the busy handler, so
+            // a connection still closing makes it fail at once: retry for a while.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while let Err(e) = c.execute_batch("PRAGMA journal_mode = DELETE;") {
+                assert!(std::time::Instant::now() < deadline, "leave WAL: {e}");
                 std::thread::sleep(Duration::from_millis(20));
             }
+            c.execute_batch("PRAGMA user_version = 999;").expect("bump");
         }
         let before = std::fs::read(&path).expect("read");
         let err = Store::open(&path).err().expect("must refuse");

@@ -1,10 +1,19 @@
-//! Users: the accounts that sign in. Emails are unique case-insensitively (the column is
-//! `COLLATE NOCASE`); passwords are stored only as PBKDF2 PHC strings.
+//! Users: the accounts that sign in. An email names an account through its folded key
+//! (`crate::email::key`, kept in `email_key`): unique, matched by every lookup, and the
+//! same key the login throttle uses. The address itself is stored as given. Passwords
+//! are stored only as PBKDF2 PHC strings.
+//!
+//! A database created before Unicode folding may hold accounts whose keys collide (ASCII
+//! `NOCASE` kept `Ünï@x.io` and `ünï@x.io` apart). Migration keeps them all rather than
+//! merge anyone's account; [`email_collisions`] lists them for `oauthd check`, a sign-in
+//! with such an email is refused, and admin commands accept only the address exactly as
+//! stored.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{conflict_as, grants, iso8601, now, StoreError};
+use crate::email;
 
 /// A user as the CLI and `/api/me` show it. Never carries the password hash.
 #[derive(Debug, Clone, Serialize)]
@@ -37,21 +46,27 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// Creates a user; `Conflict("user")` when the email is taken in any letter case.
+/// Creates a user; `Conflict` when an account already has the email's folded key. Runs in
+/// the caller's write transaction, so the check and the insert cannot be raced; a trigger
+/// in the schema refuses a duplicate key as well.
 pub fn insert(
     conn: &Connection,
     email: &str,
     name: Option<&str>,
     password_hash: &str,
 ) -> Result<User, StoreError> {
+    const CONFLICT: &str = "a user with this email";
+    if email_taken(conn, email)? {
+        return Err(StoreError::Conflict(CONFLICT));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let at = now();
     conn.execute(
-        "INSERT INTO users (id, email, name, password_hash, disabled, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
-        params![id, email, name, password_hash, at],
+        "INSERT INTO users (id, email, email_key, name, password_hash, disabled, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+        params![id, email, email::key(email), name, password_hash, at],
     )
-    .map_err(conflict_as("a user with this email"))?;
+    .map_err(conflict_as(CONFLICT))?;
     Ok(User {
         id,
         email: email.to_owned(),
@@ -71,30 +86,75 @@ pub fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
     Ok(users)
 }
 
+/// The user `email` names, for admin commands (see [`id_of`]).
 pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
-    ))?;
-    Ok(stmt.query_row([email], user_from_row).optional()?)
+    let Some(id) = id_of(conn, email)? else {
+        return Ok(None);
+    };
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], user_from_row).optional()?)
 }
 
+/// What a sign-in needs, for the one account with the email's folded key. `None` when
+/// there is none, and also when several accounts share the key: a sign-in cannot tell
+/// whose password to check, so it is refused until an admin resolves the collision.
 pub fn credentials_by_email(
     conn: &Connection,
     email: &str,
 ) -> Result<Option<Credentials>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, email, password_hash, disabled FROM users WHERE email = ?1")?;
-    let found = stmt
-        .query_row([email], |row| {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, email, password_hash, disabled FROM users WHERE email_key = ?1 LIMIT 2",
+    )?;
+    let mut found = stmt
+        .query_map([email::key(email)], |row| {
             Ok(Credentials {
                 id: row.get(0)?,
                 email: row.get(1)?,
                 password_hash: row.get(2)?,
                 disabled: row.get(3)?,
             })
-        })
-        .optional()?;
-    Ok(found)
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match found.len() {
+        1 => found.pop(),
+        _ => None,
+    })
+}
+
+/// The stored emails of every account with the folded key of `email`: none or one,
+/// except for collisions kept from before folding (see [`email_collisions`]).
+pub fn emails_with_key(conn: &Connection, email: &str) -> Result<Vec<String>, StoreError> {
+    Ok(accounts_with_key(conn, email)?
+        .into_iter()
+        .map(|(_, stored)| stored)
+        .collect())
+}
+
+/// Whether any account has the folded key of `email`.
+pub fn email_taken(conn: &Connection, email: &str) -> Result<bool, StoreError> {
+    Ok(!accounts_with_key(conn, email)?.is_empty())
+}
+
+/// Groups of stored emails that fold to one key, each sorted; empty unless the database
+/// predates folding. `oauthd check` lists them so an admin can resolve each by hand.
+pub fn email_collisions(conn: &Connection) -> Result<Vec<Vec<String>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT email_key, email FROM users WHERE email_key IN
+             (SELECT email_key FROM users GROUP BY email_key HAVING count(*) > 1)
+         ORDER BY email_key, email",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (key, stored) in rows {
+        match groups.last_mut() {
+            Some((last_key, emails)) if *last_key == key => emails.push(stored),
+            _ => groups.push((key, vec![stored])),
+        }
+    }
+    Ok(groups.into_iter().map(|(_, emails)| emails).collect())
 }
 
 /// Replaces the password hash and revokes every grant of the user, inside the caller's
@@ -150,14 +210,54 @@ pub fn set_disabled(
 
 /// Deletes a user; grants, tokens and memberships go with it (ON DELETE CASCADE).
 pub fn remove(conn: &Connection, email: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM users WHERE email = ?1", [email])? > 0)
+    let Some(id) = id_of(conn, email)? else {
+        return Ok(false);
+    };
+    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? > 0)
 }
 
+/// The id of the account `email` names, for admin commands: the one account with its
+/// folded key. Where several accounts share the key (kept from before folding), only the
+/// address exactly as stored names one, so an admin can still resolve the collision;
+/// anything else is `AmbiguousEmail`.
 pub fn id_of(conn: &Connection, email: &str) -> Result<Option<String>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT id FROM users WHERE email = ?1")?;
-    Ok(stmt.query_row([email], |r| r.get(0)).optional()?)
+    let mut accounts = accounts_with_key(conn, email)?;
+    if accounts.len() <= 1 {
+        return Ok(accounts.pop().map(|(id, _)| id));
+    }
+    let count = accounts.len();
+    accounts
+        .into_iter()
+        .find(|(_, stored)| stored == email)
+        .map(|(id, _)| Some(id))
+        .ok_or(StoreError::AmbiguousEmail(count))
+}
+
+/// `(id, stored email)` of every account with the folded key of `email`.
+fn accounts_with_key(conn: &Connection, email: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, email FROM users WHERE email_key = ?1 ORDER BY email")?;
+    let accounts = stmt
+        .query_map([email::key(email)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(accounts)
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Calls `visit` with every stored password hash, one row at a time (never collected),
+/// so the server can learn at start the strongest iteration count in use.
+pub fn for_each_password_hash(
+    conn: &Connection,
+    mut visit: impl FnMut(&str),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("SELECT password_hash FROM users")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let phc: String = row.get(0)?;
+        visit(&phc);
+    }
+    Ok(())
 }

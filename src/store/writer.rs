@@ -9,14 +9,19 @@
 //! after COMMIT returns, so a caller never reports success for a write that could still be
 //! lost.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::files::FileId;
 use super::health::Health;
 use super::StoreError;
+
+mod idle;
 
 /// Jobs committed together at most; a bigger backlog is split over several commits.
 const MAX_BATCH: usize = 256;
@@ -53,10 +58,14 @@ where
     }
 
     fn finish(self: Box<Self>, committed: Result<(), String>) {
-        let result = match (committed, self.result) {
-            (Ok(()), Some(result)) => result,
-            (Ok(()), None) => Err(StoreError::TaskFailed),
-            (Err(cause), _) => Err(StoreError::CommitFailed(cause)),
+        let result = match (self.result, committed) {
+            // A job that failed failed, whatever became of the transaction around it.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(cause)) => Err(StoreError::CommitFailed(cause)),
+            // Not run: the file was removed or replaced before the batch.
+            (None, Err(cause)) => Err(StoreError::CommitFailed(cause)),
+            (None, Ok(())) => Err(StoreError::TaskFailed),
         };
         // The caller may have gone away (client disconnected); the write stands anyway.
         let _ = self.reply.send(result);
@@ -64,6 +73,10 @@ where
 }
 
 /// Runs `work` inside a savepoint, rolling back to it when `work` fails.
+///
+/// Some errors (SQLITE_FULL, SQLITE_IOERR, an interrupt, …) make SQLite roll back the
+/// whole transaction itself; then the savepoint is gone too, and `work`'s own error is
+/// the honest result. The batch notices the lost transaction (see [`run_batch`]).
 fn in_savepoint<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -73,6 +86,10 @@ fn in_savepoint<T>(
     // down: it is rolled back and reported like any failed job.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
         .unwrap_or(Err(StoreError::TaskFailed));
+    if conn.is_autocommit() {
+        // The transaction (and the savepoint with it) no longer exists.
+        return result;
+    }
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
@@ -80,34 +97,61 @@ fn in_savepoint<T>(
     result
 }
 
+/// What the writer thread receives.
+enum Message {
+    Job(Box<dyn Job>),
+    /// Finish the queued jobs, checkpoint, then answer and stop (clean shutdown).
+    Stop(mpsc::Sender<()>),
+}
+
 /// The sending side of the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::UnboundedSender<Box<dyn Job>>,
+    messages: mpsc::Sender<Message>,
+    /// What the writer learns about the file, shared with readers and `/healthz`.
+    health: Arc<Health>,
 }
 
 impl Writer {
-    /// Opens the writer's own connection and starts its thread, which consults `health`
-    /// around every batch.
-    pub fn start(path: &Path, health: Arc<Health>) -> Result<Writer, StoreError> {
+    /// Opens the writer's own connection and starts its thread.
+    pub fn start(path: &Path) -> Result<Writer, StoreError> {
+        Writer::start_with_sweeps_every(path, idle::SWEEP_INTERVAL)
+    }
+
+    /// As [`Writer::start`], with housekeeping sweeps this far apart (tests use short ones).
+    fn start_with_sweeps_every(
+        path: &Path,
+        sweep_interval: Duration,
+    ) -> Result<Writer, StoreError> {
         let mut conn = Connection::open_with_flags(path, super::OPEN_EXISTING).map_err(|e| {
             StoreError::Open {
                 path: path.to_owned(),
                 cause: e.to_string(),
             }
         })?;
+        let opened = FileId::of(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            cause: e.to_string(),
+        })?;
+        let health = Arc::new(Health::new(path, opened));
+        let thread_health = Arc::clone(&health);
         super::configure_connection(&mut conn)?;
+        conn.pragma_update(None, "cache_size", -super::WRITER_CACHE_KIB)?;
         // Checkpoints are scheduled by the write loop, between batches.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let (jobs, receiver) = mpsc::unbounded_channel();
+        let (messages, receiver) = mpsc::channel();
+        let wal = wal_path(path);
         std::thread::Builder::new()
             .name("oauthd-writer".into())
-            .spawn(move || write_loop(conn, receiver, &health))
+            .spawn(move || {
+                let idle = idle::IdleWork::new(&wal, sweep_interval);
+                write_loop(conn, receiver, idle, &thread_health)
+            })
             .map_err(|e| StoreError::Open {
                 path: path.to_owned(),
                 cause: format!("cannot start the writer thread: {e}"),
             })?;
-        Ok(Writer { jobs })
+        Ok(Writer { messages, health })
     }
 
     /// Queues `work` and waits until its batch is committed.
@@ -122,43 +166,72 @@ impl Writer {
             result: None,
             reply,
         };
-        self.jobs
-            .send(Box::new(job))
+        // An unbounded std channel: sending never blocks, so it is fine on a tokio worker.
+        self.messages
+            .send(Message::Job(Box::new(job)))
             .map_err(|_| StoreError::TaskFailed)?;
         answer.await.map_err(|_| StoreError::TaskFailed)?
     }
+
+    /// Commits every write queued so far, checkpoints the WAL into the database file and
+    /// truncates it (so the `.db` alone holds every committed write), and stops the thread.
+    /// Blocks until done: call it from a plain thread, after the last request. Later
+    /// writes fail with `TaskFailed`.
+    /// The writer's view of its file (see `health.rs`).
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
+    pub fn stop(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.messages.send(Message::Stop(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+/// The `-wal` file SQLite keeps beside the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 /// Takes the first waiting job, then every job already queued behind it (up to
-/// [`MAX_BATCH`]), runs them in one transaction and commits once.
+/// [`MAX_BATCH`]), runs them in one transaction and commits once. Between batches, when
+/// no job waits, it does the idle work (housekeeping, WAL truncation).
 fn write_loop(
     conn: Connection,
-    mut receiver: mpsc::UnboundedReceiver<Box<dyn Job>>,
+    receiver: mpsc::Receiver<Message>,
+    mut idle: idle::IdleWork,
     health: &Health,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut batches_since_checkpoint = 0u32;
-    while let Some(first) = receiver.blocking_recv() {
+    let stop = loop {
+        let first = match receiver.recv_timeout(idle.timeout()) {
+            Ok(Message::Job(job)) => job,
+            Ok(Message::Stop(done)) => break Some(done),
+            Err(RecvTimeoutError::Timeout) => {
+                idle.run_step(&conn);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break None,
+        };
         batch.push(first);
+        let mut stop = None;
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Message::Job(job)) => batch.push(job),
+                Ok(Message::Stop(done)) => {
+                    stop = Some(done);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        let started = std::time::Instant::now();
-        let committed = guarded_batch(&conn, &mut batch, health);
-        tracing::debug!(
-            jobs = batch.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "write batch"
-        );
-        if let Err(cause) = &committed {
-            crate::log_limit::storage_error("write batch failed", cause);
-        }
-        for job in batch.drain(..) {
-            job.finish(committed.clone());
-        }
+        commit_batch(&conn, &mut batch, health);
+        idle.wrote();
         batches_since_checkpoint += 1;
         if batches_since_checkpoint >= CHECKPOINT_EVERY_BATCHES {
             batches_since_checkpoint = 0;
@@ -168,58 +241,124 @@ fn write_loop(
             }
             tracing::debug!(micros = started.elapsed().as_micros() as u64, "checkpoint");
         }
+        if stop.is_some() {
+            break stop;
+        }
+    };
+    // Shutting down: whatever was queued before the stop still gets committed.
+    while let Ok(message) = receiver.try_recv() {
+        if let Message::Job(job) = message {
+            batch.push(job);
+            commit_batch(&conn, &mut batch, health);
+        }
+    }
+    drop(receiver);
+    match idle::truncate_wal(&conn) {
+        Ok(true) => tracing::info!("WAL checkpointed into the database file"),
+        Ok(false) => tracing::warn!("WAL not fully checkpointed at shutdown: a reader held it"),
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint at shutdown failed"),
+    }
+    drop(conn);
+    if let Some(done) = stop {
+        let _ = done.send(());
     }
 }
 
+/// Runs `batch` (emptying it), then hands each job its exact outcome.
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, health: &Health) {
+    let started = std::time::Instant::now();
+    let outcomes = guarded_batch(conn, batch, health);
+    tracing::debug!(
+        jobs = batch.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "write batch"
+    );
+    for (job, committed) in batch.drain(..).zip(outcomes) {
+        if let Err(cause) = &committed {
+            crate::log_limit::storage_error("write job not committed", cause);
+        }
+        job.finish(committed);
+    }
+}
+
+/// Runs the jobs in one transaction and returns, per job, whether its writes committed.
+///
+/// When a job leaves no transaction open (SQLite rolled the whole transaction back on
+/// an I/O error, a full disk, an interrupt), every job run so far in that transaction was
+/// undone: they are reported as not committed, and the remaining jobs run in a fresh
+/// transaction, so their outcome is reported exactly too.
 /// Runs the batch only while the path still names the file the writer opened, and reports
-/// it as failed when the path names another file (or none) right after COMMIT: nothing is
-/// acknowledged that is not in the file the path names.
+/// it as not committed when the path names another file (or none) right after COMMIT:
+/// nothing is acknowledged that is not in the file the path names. Tells `health` how
+/// the batch ended.
 fn guarded_batch(
     conn: &Connection,
     batch: &mut [Box<dyn Job>],
     health: &Health,
-) -> Result<(), String> {
-    let outcome = health
-        .before_write(conn)
-        .map_err(|problem| problem.to_string())
-        .and_then(|()| run_batch(conn, batch))
-        .and_then(|()| health.file().map_err(|problem| problem.to_string()));
-    health.record_write(&outcome);
-    outcome
-}
-
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| e.to_string())?;
-    for job in batch.iter_mut() {
-        job.run(conn);
-    }
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e.to_string())
+) -> Vec<Result<(), String>> {
+    let mut outcomes = match health.before_write(conn) {
+        Err(problem) => vec![Err(problem.to_string()); batch.len()],
+        Ok(()) => run_batch(conn, batch),
+    };
+    if let Err(problem) = health.file() {
+        for outcome in &mut outcomes {
+            *outcome = Err(problem.to_string());
         }
     }
+    let failure = outcomes.iter().find_map(|o| o.as_ref().err()).cloned();
+    health.record_write(&failure.map_or(Ok(()), Err));
+    outcomes
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Vec<Result<(), String>> {
+    let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(batch.len());
+    // The first job of the transaction now open.
+    let mut first_in_transaction = 0;
+    let mut open = begin(conn);
+    for job in batch.iter_mut() {
+        if let Err(cause) = &open {
+            outcomes.push(Err(cause.clone()));
+            continue;
+        }
+        job.run(conn);
+        outcomes.push(Ok(()));
+        if conn.is_autocommit() {
+            for outcome in &mut outcomes[first_in_transaction..] {
+                *outcome = Err("the transaction was rolled back by a failed write".into());
+            }
+            first_in_transaction = outcomes.len();
+            open = begin(conn);
+        }
+    }
+    if open.is_ok() {
+        if let Err(cause) = conn.execute_batch("COMMIT") {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for outcome in &mut outcomes[first_in_transaction..] {
+                *outcome = Err(cause.to_string());
+            }
+        }
+    }
+    outcomes
+}
+
+fn begin(conn: &Connection) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::files::FileId;
     use super::super::Store;
     use super::*;
-
-    fn test_writer(path: &Path) -> Writer {
-        let health = Arc::new(Health::new(path, FileId::of(path).expect("stat")));
-        Writer::start(path, health).expect("writer")
-    }
 
     #[tokio::test]
     async fn a_failed_job_rolls_back_alone_and_others_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let store = Store::open(&path).expect("open");
-        let writer = test_writer(&path);
+        let writer = Writer::start(&path).expect("writer");
         let insert = |name: &'static str| {
             move |conn: &Connection| -> Result<(), StoreError> {
                 conn.execute(
@@ -260,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let _store = Store::open(&path).expect("open");
-        let writer = test_writer(&path);
+        let writer = Writer::start(&path).expect("writer");
         let panicked = writer
             .write(|conn: &Connection| -> Result<(), StoreError> {
                 conn.execute(
@@ -285,7 +424,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let store = Store::open(&path).expect("open");
-        let writer = test_writer(&path);
+        let writer = Writer::start(&path).expect("writer");
         let tasks: Vec<_> = (0..500)
             .map(|n| {
                 let writer = writer.clone();
@@ -309,5 +448,171 @@ mod tests {
             .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?))
             .expect("count");
         assert_eq!(count, 500);
+    }
+
+    /// Queues `work` at once (without awaiting), so a test controls what shares a batch.
+    fn queue<T: Send + 'static>(
+        writer: &Writer,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> oneshot::Receiver<Result<T, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        writer
+            .messages
+            .send(Message::Job(Box::new(job)))
+            .expect("writer running");
+        answer
+    }
+
+    fn org_names(store: &Store) -> Vec<String> {
+        store
+            .with_conn(|conn| {
+                let mut stmt = conn.prepare("SELECT name FROM organizations ORDER BY name")?;
+                let names = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(names)
+            })
+            .expect("names")
+    }
+
+    /// Regression: a job whose failure made SQLite roll back the whole transaction (as it
+    /// does on SQLITE_FULL or an I/O error; simulated here by the job running ROLLBACK)
+    /// left the later jobs of its batch to commit one by one outside the batch, and then
+    /// reported them failed when the batch's COMMIT found no transaction.
+    #[tokio::test]
+    async fn every_job_gets_its_exact_outcome_when_sqlite_rolls_back_the_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).expect("open");
+        let writer = Writer::start(&path).expect("writer");
+        // Hold the writer in a batch of its own until a, b and c are all queued behind it.
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let blocker = queue(&writer, move |_| {
+            let _ = started.send(());
+            let _ = wait.recv();
+            Ok(())
+        });
+        running.recv().expect("blocker runs");
+        let insert = |name: &'static str| {
+            move |conn: &Connection| -> Result<(), StoreError> {
+                conn.execute(
+                    "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
+                    [name],
+                )?;
+                Ok(())
+            }
+        };
+        let a = queue(&writer, insert("a"));
+        let b = queue(&writer, |conn: &Connection| -> Result<(), StoreError> {
+            conn.execute(
+                "INSERT INTO organizations (id, name, created_at) VALUES ('b', 'b', 0)",
+                [],
+            )?;
+            conn.execute_batch("ROLLBACK")?;
+            Err(StoreError::Conflict("test"))
+        });
+        let c = queue(&writer, insert("c"));
+        release.send(()).expect("release");
+        blocker.await.expect("reply").expect("blocker commits");
+        let (a, b, c) = (
+            a.await.expect("reply"),
+            b.await.expect("reply"),
+            c.await.expect("reply"),
+        );
+        assert!(
+            matches!(a, Err(StoreError::CommitFailed(_))),
+            "a was rolled back with the transaction: {a:?}"
+        );
+        assert!(matches!(b, Err(StoreError::Conflict("test"))), "{b:?}");
+        assert!(c.is_ok(), "c committed: {c:?}");
+        assert_eq!(org_names(&store), ["c"]);
+        // The writer goes on batching normally.
+        writer.write(insert("d")).await.expect("d");
+        assert_eq!(org_names(&store), ["c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn stop_commits_queued_writes_and_leaves_an_empty_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).expect("open");
+        let writer = Writer::start(&path).expect("writer");
+        let pending: Vec<_> = (0..50)
+            .map(|n| {
+                queue(&writer, move |conn| {
+                    conn.execute(
+                        "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
+                        [format!("org{n}")],
+                    )?;
+                    Ok(())
+                })
+            })
+            .collect();
+        drop(store);
+        writer.stop();
+        for answer in pending {
+            answer
+                .await
+                .expect("reply")
+                .expect("committed before the stop");
+        }
+        let wal = wal_path(&path);
+        assert_eq!(
+            std::fs::metadata(&wal).map_or(0, |m| m.len()),
+            0,
+            "WAL truncated"
+        );
+        // The database file alone holds every write.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).expect("copy");
+        let count: i64 = Connection::open(&copy)
+            .and_then(|c| c.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0)))
+            .expect("count");
+        assert_eq!(count, 50);
+        let late = writer.write(|_| Ok(())).await;
+        assert!(matches!(late, Err(StoreError::TaskFailed)));
+    }
+
+    #[tokio::test]
+    async fn idle_writer_sweeps_dead_grants_and_truncates_the_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&path).expect("open");
+        let writer =
+            Writer::start_with_sweeps_every(&path, Duration::from_millis(50)).expect("writer");
+        writer
+            .write(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
+                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);
+                     INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
+                         VALUES (1, 'u', 'c', 0, 5);",
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("seed");
+        let wal = wal_path(&path);
+        let started = std::time::Instant::now();
+        loop {
+            let grants: i64 = store
+                .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM grants", [], |r| r.get(0))?))
+                .expect("count");
+            let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if grants == 0 && wal_len == 0 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "grants {grants}, WAL {wal_len} bytes"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

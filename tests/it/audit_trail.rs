@@ -175,3 +175,74 @@ fn server_events_are_audited_with_who_and_where_and_no_secrets() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Regression: failed logins wrote the submitted email verbatim, so a password typed into
+/// the email field was stored. An unknown email is now kept only as a short keyed hash.
+#[test]
+fn a_password_typed_as_the_email_is_stored_only_as_a_pseudonym() {
+    const TYPED_PASSWORD: &str = "Typed-Into-Email-Field-5e81c0";
+    const OTHER_TYPO: &str = "another-unknown@example.org";
+    let o = Oauthd::new();
+    o.add_user(USER, USER_PASSWORD);
+    o.add_client(CLIENT_ID, &[REDIRECT]);
+    let server = o.serve(&[]);
+    for email in [TYPED_PASSWORD, TYPED_PASSWORD, OTHER_TYPO] {
+        let reply = login(
+            &server,
+            &login_body(json!({"email": email, "password": "whatever-1"})),
+        );
+        assert_eq!(reply.status, 401, "{}", reply.body);
+    }
+    let wrong_password = login(
+        &server,
+        &login_body(json!({"email": USER.to_uppercase(), "password": WRONG_PASSWORD})),
+    );
+    assert_eq!(wrong_password.status, 401);
+
+    let all = o.json(&["audit"]);
+    let failures: Vec<&Value> = all
+        .as_array()
+        .expect("audit array")
+        .iter()
+        .filter(|e| e["event"] == "login_failed")
+        .collect();
+    assert_eq!(failures.len(), 4, "{all}");
+    let pseudonym = |e: &Value| {
+        assert!(e["user_email"].is_null(), "{e}");
+        let detail = e["detail"].as_str().expect("detail");
+        let (_, tag) = detail
+            .split_once("unknown email ")
+            .unwrap_or_else(|| panic!("no pseudonym in {detail:?}"));
+        assert_eq!(tag.len(), 12, "{detail:?}");
+        assert!(tag.chars().all(|c| c.is_ascii_hexdigit()), "{detail:?}");
+        tag.to_owned()
+    };
+    assert_eq!(
+        pseudonym(failures[0]),
+        pseudonym(failures[1]),
+        "repeats correlate"
+    );
+    assert_ne!(pseudonym(failures[0]), pseudonym(failures[2]));
+    // A known account is named by its stored email, not by what was typed.
+    assert_eq!(failures[3]["user_email"], USER, "{}", failures[3]);
+
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
+        ("audit --json".into(), all.to_string().into_bytes()),
+        ("audit (text)".into(), o.ok(&["audit"]).into_bytes()),
+        ("server log".into(), server.logs().into_bytes()),
+    ];
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = format!("{}{suffix}", o.db.display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            haystacks.push((path, bytes));
+        }
+    }
+    for (what, bytes) in &haystacks {
+        for typed in [TYPED_PASSWORD, OTHER_TYPO] {
+            assert!(
+                !contains(bytes, typed.as_bytes()),
+                "{typed:?} appears in {what}"
+            );
+        }
+    }
+}

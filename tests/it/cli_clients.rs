@@ -121,6 +121,24 @@ fn client_add_public_has_null_secret_and_pkce_flag() {
 }
 
 #[test]
+fn client_add_introspect_any_registers_a_confidential_resource_server() {
+    let o = Oauthd::new();
+    let args = ["client", "add", "--name", "API", "--id", "api"];
+    let uri = ["--redirect-uri", "https://api.example/cb"];
+    let public = [&args[..], &uri, &["--public", "--introspect-any"]].concat();
+    let stderr = expect_exit(&o, &public, 2);
+    assert!(stderr.contains("--introspect-any"), "{stderr}");
+    assert!(client_ids(&o).is_empty(), "a refused add changes nothing");
+    o.json(&[&args[..], &uri, &["--introspect-any"]].concat());
+    assert_eq!(o.json(&["client", "show", "api"])["introspect_any"], true);
+    o.json(&[&["client", "add", "--name", "App", "--id", "app"][..], &uri].concat());
+    assert_eq!(o.json(&["client", "show", "app"])["introspect_any"], false);
+    assert!(o
+        .ok(&["client", "show", "api"])
+        .contains("introspects any token"));
+}
+
+#[test]
 fn client_add_rejects_fragment_redirect_uri() {
     let o = Oauthd::new();
     let stderr = expect_exit(

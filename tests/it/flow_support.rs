@@ -129,6 +129,58 @@ pub fn refresh(s: &Seeded, refresh_token: &str) -> Reply {
     )
 }
 
+/// The redirect URI of the public client `pub` the flow tests register.
+pub const PUBLIC_REDIRECT: &str = "https://app.example/cb";
+
+/// Exchanges a fresh code of the public client `pub`, optionally binding `secret`.
+pub fn public_exchange(s: &Seeded, secret: Option<&str>) -> (String, String) {
+    let code = login_code(
+        &s.server,
+        json!({"client_id": "pub", "redirect_uri": PUBLIC_REDIRECT}),
+    );
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", "pub"),
+    ];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
+    tokens(&post_form(&s.server, "/oauth/token", &form, None))
+}
+
+/// Refreshes as the public client `pub`, optionally presenting `secret`.
+pub fn public_refresh(s: &Seeded, refresh_token: &str, secret: Option<&str>) -> Reply {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", "pub"),
+    ];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
+    post_form(&s.server, "/oauth/token", &form, None)
+}
+
+/// Registers a confidential client that may introspect any token (`--introspect-any`);
+/// returns its secret.
+pub fn add_resource_server(o: &Oauthd, id: &str) -> String {
+    o.json(&[
+        "client",
+        "add",
+        "--name",
+        "Resource server",
+        "--id",
+        id,
+        "--introspect-any",
+        "--redirect-uri",
+        "https://api.example/cb",
+    ])["client_secret"]
+        .as_str()
+        .expect("client_secret")
+        .to_owned()
+}
+
 pub fn get_bearer(server: &Server, path: &str, token: &str) -> Reply {
     reply(
         agent()

@@ -290,6 +290,39 @@ fn introspection_describes_live_tokens_and_nothing_else() {
 }
 
 #[test]
+fn introspection_shows_a_client_only_its_own_tokens_unless_it_is_a_resource_server() {
+    let s = seeded(&[]);
+    let (access, refresh_token) = access_and_refresh(&s);
+    let other_secret = s.o.add_client("other", &[REDIRECT]);
+    let rs_secret = add_resource_server(&s.o, "api");
+    let introspect = |id: &str, secret: &str, token: &str| {
+        let r = post_form(
+            &s.server,
+            "/oauth/introspect",
+            &[("token", token)],
+            Some(&basic(id, secret)),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r
+    };
+    for token in [&access, &refresh_token] {
+        assert_eq!(
+            introspect("other", &other_secret, token).body,
+            r#"{"active":false}"#,
+            "another client learns nothing about the token"
+        );
+        assert_eq!(
+            introspect(CLIENT_ID, &s.secret, token).json()["active"],
+            true
+        );
+        let v = introspect("api", &rs_secret, token).json();
+        assert_eq!(v["active"], true);
+        assert_eq!(v["client_id"], CLIENT_ID);
+        assert_eq!(v["username"], EMAIL);
+    }
+}
+
+#[test]
 fn metadata_names_the_endpoints_under_the_issuer() {
     let s = seeded(&["--issuer", "https://auth.example.com/"]);
     let r = reply(

@@ -15,14 +15,15 @@ const PNG_1X1: &[u8] = &[
     0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
-fn authorize_query(extra: &str) -> String {
+pub fn authorize_query(extra: &str) -> String {
     format!("/oauth/authorize?response_type=code&client_id={CLIENT_ID}&redirect_uri=http%3A%2F%2Facme.com&state=st8{extra}")
 }
 
 fn assert_page_headers(headers: &dyn Fn(&str) -> Option<String>) {
     assert_eq!(headers("cache-control").as_deref(), Some("no-store"));
     assert_eq!(headers("x-frame-options").as_deref(), Some("DENY"));
-    assert_eq!(headers("referrer-policy").as_deref(), Some("no-referrer"));
+    // `same-origin`: no referrer to other sites, and our own form posts carry `Origin`.
+    assert_eq!(headers("referrer-policy").as_deref(), Some("same-origin"));
     let csp = headers("content-security-policy").unwrap_or_default();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("default-src 'none'"), "{csp}");
@@ -156,7 +157,7 @@ fn signin_protocol_errors_redirect_back_with_error_and_state() {
 }
 
 /// GETs the page as a browser would and returns (cookie header, hidden form fields).
-fn open_page(s: &Seeded, query: &str) -> (String, Vec<(String, String)>) {
+pub fn open_page(s: &Seeded, query: &str) -> (String, Vec<(String, String)>) {
     let r = reply(agent().get(&s.server.url(query)).call());
     assert_eq!(r.status, 200, "{}", r.body);
     page_form(&r)
@@ -165,6 +166,18 @@ fn open_page(s: &Seeded, query: &str) -> (String, Vec<(String, String)>) {
 fn post_page(
     s: &Seeded,
     cookie: Option<&str>,
+    fields: &[(String, String)],
+    email: &str,
+    password: &str,
+) -> Reply {
+    let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    post_signin(s, &headers, fields, email, password)
+}
+
+/// POSTs the sign-in form with `headers` (e.g. the cookie, an `Origin`).
+pub fn post_signin(
+    s: &Seeded,
+    headers: &[(&str, &str)],
     fields: &[(String, String)],
     email: &str,
     password: &str,
@@ -181,8 +194,8 @@ fn post_page(
     let mut request = agent()
         .post(&s.server.url("/oauth/authorize"))
         .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     reply(request.send(body))
 }

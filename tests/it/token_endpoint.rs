@@ -28,6 +28,44 @@ fn token_rejects_reused_code_and_revokes_what_it_issued() {
 }
 
 #[test]
+fn token_replay_by_anyone_but_the_codes_own_authenticated_client_has_no_side_effect() {
+    let s = seeded(&[]);
+    let other_secret = s.o.add_client("other", &[REDIRECT]);
+    s.o.add_public_client("pub", &[REDIRECT], &[]);
+    let code = login_code(&s.server, json!({}));
+    let (access, refresh_token) = tokens(&exchange(&s, &code));
+    let replay = |authorization: Option<&str>, extra: &[(&str, &str)]| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ];
+        form.extend_from_slice(extra);
+        post_form(&s.server, "/oauth/token", &form, authorization)
+    };
+    // A public client without a secret, another confidential client, and the code's own
+    // client with a wrong secret all present the used code: refused, nothing revoked.
+    assert_oauth_error(&replay(None, &[("client_id", "pub")]), 400, "invalid_grant");
+    assert_oauth_error(
+        &replay(Some(&basic("other", &other_secret)), &[]),
+        400,
+        "invalid_grant",
+    );
+    assert_oauth_error(
+        &replay(Some(&basic(CLIENT_ID, "wrong")), &[]),
+        401,
+        "invalid_client",
+    );
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
+    tokens(&refresh(&s, &refresh_token));
+    let audit = s.o.ok(&["audit"]);
+    assert!(!audit.contains("code_replay"), "{audit}");
+    // The code's own client, authenticated, replaying it revokes the grant.
+    assert_oauth_error(&exchange(&s, &code), 400, "invalid_grant");
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
+    assert!(s.o.ok(&["audit"]).contains("code_replay"));
+}
+
+#[test]
 fn token_rejects_an_expired_code() {
     let s = seeded(&["--code-ttl", "1"]);
     let code = login_code(&s.server, json!({}));
@@ -213,6 +251,47 @@ fn token_refresh_scope_cannot_widen() {
 }
 
 #[test]
+fn token_refresh_with_a_narrower_scope_answers_and_issues_the_narrowed_scope() {
+    let s = seeded(&[]);
+    let rs_secret = add_resource_server(&s.o, "api");
+    let code = login_code(&s.server, json!({"scope": "read write"}));
+    let (_, refresh_token) = tokens(&exchange(&s, &code));
+    let with_scope = |scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        post_form(
+            &s.server,
+            "/oauth/token",
+            &form,
+            Some(&basic(CLIENT_ID, &s.secret)),
+        )
+    };
+    let scope_of = |access: &str| {
+        post_form(
+            &s.server,
+            "/oauth/introspect",
+            &[("token", access)],
+            Some(&basic("api", &rs_secret)),
+        )
+        .json()["scope"]
+            .clone()
+    };
+    let narrowed = with_scope(Some("read"));
+    let (narrow_access, kept) = tokens(&narrowed);
+    assert_eq!(narrowed.json()["scope"], "read", "RFC 6749 §6");
+    assert_eq!(scope_of(&narrow_access), "read");
+    assert_eq!(kept, refresh_token);
+    // The refresh token keeps the whole grant: without `scope`, the whole scope again.
+    let whole = with_scope(None);
+    assert_eq!(whole.json()["scope"], "read write");
+    assert_eq!(scope_of(&tokens(&whole).0), "read write");
+    assert_oauth_error(&with_scope(Some("read admin")), 400, "invalid_scope");
+}
+
+#[test]
 fn token_body_over_64_kib_is_413() {
     let s = seeded(&[]);
     let big = "a".repeat(70 * 1024);
@@ -301,36 +380,6 @@ fn token_pkce_is_required_for_clients_registered_with_require_pkce() {
     tokens(&r);
 }
 
-const PUBLIC_REDIRECT: &str = "https://app.example/cb";
-
-fn public_exchange(s: &Seeded, secret: Option<&str>) -> (String, String) {
-    let code = login_code(
-        &s.server,
-        json!({"client_id": "pub", "redirect_uri": PUBLIC_REDIRECT}),
-    );
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("client_id", "pub"),
-    ];
-    if let Some(secret) = secret {
-        form.push(("client_secret", secret));
-    }
-    tokens(&post_form(&s.server, "/oauth/token", &form, None))
-}
-
-fn public_refresh(s: &Seeded, refresh_token: &str, secret: Option<&str>) -> crate::support::Reply {
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-        ("client_id", "pub"),
-    ];
-    if let Some(secret) = secret {
-        form.push(("client_secret", secret));
-    }
-    post_form(&s.server, "/oauth/token", &form, None)
-}
-
 #[test]
 fn token_public_client_refresh_rotates_with_grace_and_detects_theft() {
     let s = seeded(&[]);
@@ -342,7 +391,7 @@ fn token_public_client_refresh_rotates_with_grace_and_detects_theft() {
     // and the unused successor is dropped.
     let (_, third) = tokens(&public_refresh(&s, &first, None));
     assert_ne!(third, second);
-    assert_oauth_error(&public_refresh(&s, &second, None), 400, "invalid_grant");
+    // (Presenting the superseded `second` now would be reuse: see refresh_reuse.)
     // Once the successor has been used, presenting a rotated-out token again is theft.
     let (_, fourth) = tokens(&public_refresh(&s, &third, None));
     let (access_five, fifth) = tokens(&public_refresh(&s, &fourth, None));

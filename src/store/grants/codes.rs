@@ -1,12 +1,11 @@
-//! Authorization codes: issuing one (with its grant) and exchanging it for tokens,
-//! including replay detection.
+//! Authorization codes: issuing one (with its grant), reading what the exchange decision
+//! needs, and carrying out its outcome (tokens, or the revocation of a replayed code).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{
-    insert_access_token, insert_refresh_token, revoke_grant, NewTokens, Origin, Refusal, TokenHash,
-};
+use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, TokenHash};
+use crate::oauth::CodeFacts;
 
 /// How long an expired code is kept, so a replay shortly after expiry is still recognised.
 pub(super) const CODE_KEEP_AFTER_EXPIRY_SECS: i64 = 86_400;
@@ -21,18 +20,6 @@ pub struct NewCode<'a> {
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
     pub ttl_secs: i64,
-}
-
-/// A stored code and its grant, handed to the exchange's checks.
-#[derive(Debug, Clone)]
-pub struct CodeGrant {
-    pub grant_id: i64,
-    pub user_email: String,
-    pub client_id: String,
-    pub scope: Option<String>,
-    pub redirect_uri: String,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
 }
 
 /// Creates a grant and its authorization code, with an audit entry.
@@ -75,34 +62,26 @@ pub fn issue_code(
         user_email,
         code.client_id,
         Some("authorization code issued"),
-    )?;
-    Ok(())
+    )
 }
 
-/// Exchanges a code for tokens: finds the code; a used code revokes
-/// its grant (`Replayed`); an expired one is refused; `check` runs the protocol checks
-/// (a refusal there leaves the code unused); then the code is marked used, the optional
-/// `bind_secret_hash` bound to the grant, and the tokens stored.
-pub fn exchange_code<E>(
-    tx: &Connection,
+/// What the store knows about a code, for the exchange decision (`None`: unknown code).
+pub fn find_code(
+    conn: &Connection,
     code_hash: &TokenHash,
-    tokens: &NewTokens,
-    origin: Origin<'_>,
-    check: impl FnOnce(&CodeGrant) -> Result<Option<TokenHash>, E>,
-) -> Result<Result<CodeGrant, Refusal<E>>, StoreError> {
-    let at = now();
-    let found = tx
+) -> Result<Option<CodeFacts>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT g.id, u.email, g.client_id, g.scope, c.redirect_uri,
-                    c.code_challenge, c.code_challenge_method, c.expires_at, c.used_at,
-                    g.revoked_at IS NOT NULL OR u.disabled
+                    c.code_challenge, c.code_challenge_method, c.expires_at, c.used_at IS NOT NULL,
+                    g.revoked_at IS NOT NULL OR u.disabled, g.bound_secret_hash
              FROM authorization_codes c
              JOIN grants g ON g.id = c.grant_id
              JOIN users u ON u.id = g.user_id
              WHERE c.code_hash = ?1",
         )?
         .query_row([code_hash], |r| {
-            let grant = CodeGrant {
+            Ok(CodeFacts {
                 grant_id: r.get(0)?,
                 user_email: r.get(1)?,
                 client_id: r.get(2)?,
@@ -110,44 +89,33 @@ pub fn exchange_code<E>(
                 redirect_uri: r.get(4)?,
                 code_challenge: r.get(5)?,
                 code_challenge_method: r.get(6)?,
-            };
-            let expires_at: i64 = r.get(7)?;
-            let used_at: Option<i64> = r.get(8)?;
-            let dead: bool = r.get(9)?;
-            Ok((grant, expires_at, used_at, dead))
+                expires_at: r.get(7)?,
+                used: r.get(8)?,
+                grant_dead: r.get(9)?,
+                bound_secret_hash: r.get(10)?,
+            })
         })
-        .optional()?;
-    let Some((grant, expires_at, used_at, dead)) = found else {
-        return Ok(Err(Refusal::Unknown));
-    };
-    if used_at.is_some() {
-        revoke_grant(tx, grant.grant_id)?;
-        origin.record(
-            tx,
-            "code_replay",
-            &grant.user_email,
-            &grant.client_id,
-            Some("grant revoked"),
-        )?;
-        return Ok(Err(Refusal::Replayed));
-    }
-    if dead {
-        return Ok(Err(Refusal::Unknown));
-    }
-    if expires_at <= at {
-        return Ok(Err(Refusal::Expired));
-    }
-    let bind_secret_hash = match check(&grant) {
-        Ok(bind) => bind,
-        Err(e) => return Ok(Err(Refusal::Rejected(e))),
-    };
+        .optional()?)
+}
+
+/// Carries out an exchange: marks the code used, binds `bind_secret_hash` to the grant
+/// when given, stores the tokens and audits `token_issue`.
+pub fn use_code(
+    tx: &Connection,
+    code_hash: &TokenHash,
+    grant: GrantRef<'_>,
+    bind_secret_hash: Option<&TokenHash>,
+    tokens: &NewTokens,
+    origin: Origin<'_>,
+) -> Result<(), StoreError> {
+    let at = now();
     tx.prepare_cached("UPDATE authorization_codes SET used_at = ?2 WHERE code_hash = ?1")?
         .execute(params![code_hash, at])?;
     if let Some(secret_hash) = bind_secret_hash {
         tx.prepare_cached("UPDATE grants SET bound_secret_hash = ?2 WHERE id = ?1")?
             .execute(params![grant.grant_id, secret_hash])?;
     }
-    insert_access_token(tx, grant.grant_id, tokens, at)?;
+    insert_access_token(tx, grant.grant_id, tokens, None, at)?;
     insert_refresh_token(
         tx,
         grant.grant_id,
@@ -158,9 +126,8 @@ pub fn exchange_code<E>(
     origin.record(
         tx,
         "token_issue",
-        &grant.user_email,
-        &grant.client_id,
+        grant.user_email,
+        grant.client_id,
         Some("authorization_code"),
-    )?;
-    Ok(Ok(grant))
+    )
 }

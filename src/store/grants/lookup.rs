@@ -23,7 +23,8 @@ pub fn find_access(
     token_hash: &TokenHash,
 ) -> Result<Option<AccessInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.email, u.name, g.client_id, g.scope, a.created_at, a.expires_at
+        "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
+                a.expires_at
          FROM access_tokens a
          JOIN grants g ON g.id = a.grant_id
          JOIN users u ON u.id = g.user_id

@@ -2,29 +2,31 @@
 //! refresh tokens. The writing functions expect to run inside a write transaction (the
 //! server's writer runs each in a savepoint of its group commit): a `StoreError` undoes
 //! everything the function wrote, and writes serialise, so of many concurrent exchanges
-//! of one code exactly one wins. A protocol refusal (`Ok(Err(Refusal))`) keeps what the
-//! function wrote on purpose, e.g. the revocation that follows a replayed code.
+//! of one code exactly one wins.
 //!
-//! Codes and tokens arrive here already hashed (`TokenHash`); the clear text never does.
-//! Protocol checks that need no I/O (client match, redirect match, PKCE) are passed in as
-//! closures by the token endpoint, so they run inside the transaction but live elsewhere.
+//! The store decides nothing: it reads the facts a decision of the rule book (`oauth`)
+//! needs, and carries out the decision the token endpoint hands back, both inside the same
+//! transaction. Codes and tokens arrive here already hashed (`TokenHash`); the clear text
+//! never does.
 
 mod codes;
 mod lookup;
 mod refresh;
 mod revoke;
 
-pub use codes::{exchange_code, issue_code, CodeGrant, NewCode};
+pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
-pub use refresh::{refresh, RefreshGrant, RefreshOutcome};
-pub use revoke::{revoke_all, revoke_grant, revoke_token, revoke_where_client, revoke_where_user};
+pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
+pub use revoke::{
+    revoke_after_attack, revoke_all, revoke_token, revoke_where_client, revoke_where_user,
+};
 
 use rusqlite::{params, Connection};
 
 use super::{audit, StoreError};
 
 /// A SHA-256 digest of a code, token or secret.
-pub type TokenHash = [u8; 32];
+pub type TokenHash = crate::oauth::Digest;
 
 /// Fresh tokens to store for a successful exchange or refresh.
 pub struct NewTokens {
@@ -35,18 +37,12 @@ pub struct NewTokens {
     pub refresh_ttl_secs: Option<i64>,
 }
 
-/// Why an exchange or refresh produced no tokens. `Rejected` carries the caller's own
-/// error from its checks; the store changed nothing in that case.
-#[derive(Debug)]
-pub enum Refusal<E> {
-    /// No such code/token, or its grant is revoked, or its user disabled.
-    Unknown,
-    Expired,
-    /// A used code presented again: the grant was revoked (RFC 6749 §4.1.2).
-    Replayed,
-    /// A rotated-out refresh token presented outside the grace rule: grant revoked.
-    TheftDetected,
-    Rejected(E),
+/// A grant and whose it is, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantRef<'a> {
+    pub grant_id: i64,
+    pub user_email: &'a str,
+    pub client_id: &'a str,
 }
 
 /// Who, which client and from where, for the audit trail.
@@ -82,18 +78,27 @@ impl Origin<'_> {
 /// refresh cleans up after the previous, so a grant holds at most its live tokens and one
 /// expired one, without a housekeeping job. The (grant_id, expires_at) index makes the
 /// delete a range seek that usually finds nothing.
+/// `scope` is the token's own scope when a refresh narrowed it (`None`: the grant's).
 pub(super) fn insert_access_token(
     tx: &Connection,
     grant_id: i64,
     tokens: &NewTokens,
+    scope: Option<&str>,
     at: i64,
 ) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2")?
         .execute(params![grant_id, at])?;
     tx.prepare_cached(
-        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![tokens.access_hash, grant_id, at, at.saturating_add(tokens.access_ttl_secs)])?;
+    .execute(params![
+        tokens.access_hash,
+        grant_id,
+        at,
+        at.saturating_add(tokens.access_ttl_secs),
+        scope
+    ])?;
     Ok(())
 }
 
@@ -124,8 +129,9 @@ mod tests {
         store
             .transaction(|tx| {
                 tx.execute_batch(
-                    "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
-                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);
+                    "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
+                         VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
+                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0, 0);
                      INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
                 )?;
                 Ok(())
@@ -147,8 +153,8 @@ mod tests {
             .transaction(|tx| {
                 tx.execute_batch(
                     "INSERT INTO grants (id, user_id, client_id, created_at) VALUES (8, 'u', 'c', 0);
-                     INSERT INTO access_tokens VALUES (x'01', 7, 0, 1);
-                     INSERT INTO access_tokens VALUES (x'02', 8, 0, 1);",
+                     INSERT INTO access_tokens VALUES (x'01', 7, 0, 1, NULL);
+                     INSERT INTO access_tokens VALUES (x'02', 8, 0, 1, NULL);",
                 )?;
                 let tokens = NewTokens {
                     access_hash: [3; 32],
@@ -156,7 +162,7 @@ mod tests {
                     refresh_hash: [4; 32],
                     refresh_ttl_secs: None,
                 };
-                insert_access_token(tx, 7, &tokens, now())
+                insert_access_token(tx, 7, &tokens, None, now())
             })
             .expect("insert");
         assert_eq!(

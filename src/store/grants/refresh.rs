@@ -1,50 +1,25 @@
-//! Refreshing a grant: keeping the refresh token (confidential clients, bound secrets) or
-//! rotating it with the grace rule and reuse detection (public clients).
+//! Refreshing a grant: reading what the refresh decision needs, and carrying out its
+//! outcome — keep the refresh token, rotate it, rotate again after a grace retry, or
+//! revoke the grant of a reused token.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{
-    insert_access_token, insert_refresh_token, revoke_grant, NewTokens, Origin, Refusal, TokenHash,
-};
+use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, TokenHash};
+use crate::oauth::{RefreshFacts, Successor, TokenState};
 
-/// A stored refresh token and its grant, handed to the refresh's checks.
-#[derive(Debug, Clone)]
-pub struct RefreshGrant {
-    pub grant_id: i64,
-    pub user_email: String,
-    pub client_id: String,
-    pub client_is_public: bool,
-    pub scope: Option<String>,
-    pub bound_secret_hash: Option<Vec<u8>>,
-}
-
-/// The outcome of a refresh: whether a new refresh token replaced the presented one.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    Kept,
-    Rotated,
-}
-
-/// Refreshes a grant: finds the refresh token and its grant; `check`
-/// verifies the client (a refusal changes nothing); then either keeps the refresh token
-/// (confidential clients and public clients with a bound secret) or rotates it, applying
-/// the grace rule for a rotated-out token presented again within `grace_secs`, and
-/// revoking the grant on any other reuse.
-pub fn refresh<E>(
-    tx: &Connection,
+/// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
+/// A rotated-out token's successor counts as unused only while it is itself live.
+pub fn find_refresh_token(
+    conn: &Connection,
     refresh_hash: &TokenHash,
-    tokens: &NewTokens,
-    grace_secs: i64,
-    origin: Origin<'_>,
-    check: impl FnOnce(&RefreshGrant) -> Result<(), E>,
-) -> Result<Result<(RefreshGrant, RefreshOutcome), Refusal<E>>, StoreError> {
-    let at = now();
-    let found = tx
+) -> Result<Option<RefreshFacts>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT g.id, u.email, g.client_id, cl.is_public, g.scope, g.bound_secret_hash,
-                    r.expires_at, r.rotated_at, r.successor_hash,
-                    g.revoked_at IS NOT NULL OR u.disabled
+                    r.expires_at, g.revoked_at IS NOT NULL OR u.disabled, r.rotated_at,
+                    (SELECT s.token_hash FROM refresh_tokens s
+                     WHERE s.token_hash = r.successor_hash AND s.rotated_at IS NULL)
              FROM refresh_tokens r
              JOIN grants g ON g.id = r.grant_id
              JOIN users u ON u.id = g.user_id
@@ -52,80 +27,95 @@ pub fn refresh<E>(
              WHERE r.token_hash = ?1",
         )?
         .query_row([refresh_hash], |r| {
-            let grant = RefreshGrant {
+            let rotated_at: Option<i64> = r.get(8)?;
+            let unused_successor: Option<TokenHash> = r.get(9)?;
+            let state = match rotated_at {
+                None => TokenState::Live,
+                Some(rotated_at) => TokenState::RotatedOut {
+                    rotated_at,
+                    successor: unused_successor.map_or(Successor::UsedOrGone, Successor::Unused),
+                },
+            };
+            Ok(RefreshFacts {
                 grant_id: r.get(0)?,
                 user_email: r.get(1)?,
                 client_id: r.get(2)?,
-                client_is_public: r.get(3)?,
+                client_public: r.get(3)?,
                 scope: r.get(4)?,
                 bound_secret_hash: r.get(5)?,
-            };
-            let expires_at: Option<i64> = r.get(6)?;
-            let rotated_at: Option<i64> = r.get(7)?;
-            let successor: Option<Vec<u8>> = r.get(8)?;
-            let dead: bool = r.get(9)?;
-            Ok((grant, expires_at, rotated_at, successor, dead))
+                expires_at: r.get(6)?,
+                grant_dead: r.get(7)?,
+                state,
+            })
         })
-        .optional()?;
-    let Some((grant, expires_at, rotated_at, successor, dead)) = found else {
-        return Ok(Err(Refusal::Unknown));
-    };
-    if dead {
-        return Ok(Err(Refusal::Unknown));
-    }
-    if expires_at.is_some_and(|e| e <= at) {
-        return Ok(Err(Refusal::Expired));
-    }
-    if let Err(e) = check(&grant) {
-        return Ok(Err(Refusal::Rejected(e)));
-    }
-    let rotates = grant.client_is_public && grant.bound_secret_hash.is_none();
-    let outcome = if !rotates {
-        RefreshOutcome::Kept
-    } else if let Some(rotated_at) = rotated_at {
-        let successor_unused = match &successor {
-            Some(s) => tx
-                .prepare_cached(
-                    "SELECT rotated_at IS NULL FROM refresh_tokens WHERE token_hash = ?1",
-                )?
-                .query_row([s], |r| r.get::<_, bool>(0))
-                .optional()?
-                .unwrap_or(false),
-            None => false,
-        };
-        if !(successor_unused && at - rotated_at <= grace_secs) {
-            revoke_grant(tx, grant.grant_id)?;
-            origin.record(
-                tx,
-                "refresh_reuse",
-                &grant.user_email,
-                &grant.client_id,
-                Some("rotated-out refresh token reused; grant revoked"),
-            )?;
-            return Ok(Err(Refusal::TheftDetected));
-        }
-        // Grace retry: drop the successor nobody used and hand out a new one. rotated_at
-        // keeps the first rotation time, so retries cannot extend the window.
-        tx.prepare_cached("DELETE FROM refresh_tokens WHERE token_hash = ?1")?
-            .execute([&successor])?;
-        rotate_to(tx, refresh_hash, grant.grant_id, tokens, None, at)?;
-        RefreshOutcome::Rotated
-    } else {
-        rotate_to(tx, refresh_hash, grant.grant_id, tokens, Some(at), at)?;
-        RefreshOutcome::Rotated
-    };
-    insert_access_token(tx, grant.grant_id, tokens, at)?;
+        .optional()?)
+}
+
+/// Issues an access token; the refresh token stays as it is.
+pub fn keep(
+    tx: &Connection,
+    grant: GrantRef<'_>,
+    tokens: &NewTokens,
+    scope: Option<&str>,
+    origin: Origin<'_>,
+) -> Result<(), StoreError> {
+    issue_access(tx, grant, tokens, scope, origin, "kept")
+}
+
+/// Issues an access token and a successor to `old`, which becomes rotated-out now.
+/// Returns the rotation time it stored.
+pub fn rotate(
+    tx: &Connection,
+    old: &TokenHash,
+    grant: GrantRef<'_>,
+    tokens: &NewTokens,
+    scope: Option<&str>,
+    origin: Origin<'_>,
+) -> Result<i64, StoreError> {
+    let at = now();
+    rotate_to(tx, old, grant.grant_id, tokens, at)?;
+    issue_access(tx, grant, tokens, scope, origin, "rotated")?;
+    Ok(at)
+}
+
+/// A grace retry of the rotated-out `old`: its unused successor `supersede` becomes
+/// rotated-out too (kept, not deleted: whoever holds it and presents it later is reusing a
+/// rotated-out token, which revokes the grant), and a new successor is issued. `old` keeps
+/// its first rotation time, so retries cannot extend the grace window.
+pub fn rotate_again(
+    tx: &Connection,
+    old: &TokenHash,
+    supersede: &TokenHash,
+    grant: GrantRef<'_>,
+    tokens: &NewTokens,
+    scope: Option<&str>,
+    origin: Origin<'_>,
+) -> Result<(), StoreError> {
+    let at = now();
+    tx.prepare_cached(
+        "UPDATE refresh_tokens SET rotated_at = coalesce(rotated_at, ?2) WHERE token_hash = ?1",
+    )?
+    .execute(params![supersede, at])?;
+    rotate_to(tx, old, grant.grant_id, tokens, at)?;
+    issue_access(tx, grant, tokens, scope, origin, "rotated")
+}
+
+fn issue_access(
+    tx: &Connection,
+    grant: GrantRef<'_>,
+    tokens: &NewTokens,
+    scope: Option<&str>,
+    origin: Origin<'_>,
+    detail: &str,
+) -> Result<(), StoreError> {
+    insert_access_token(tx, grant.grant_id, tokens, scope, now())?;
     origin.record(
         tx,
         "token_refresh",
-        &grant.user_email,
-        &grant.client_id,
-        Some(match outcome {
-            RefreshOutcome::Kept => "kept",
-            RefreshOutcome::Rotated => "rotated",
-        }),
-    )?;
-    Ok(Ok((grant, outcome)))
+        grant.user_email,
+        grant.client_id,
+        Some(detail),
+    )
 }
 
 /// Points `old` at a new successor and stores it. `rotated_at` is set only on the first
@@ -135,14 +125,13 @@ fn rotate_to(
     old: &TokenHash,
     grant_id: i64,
     tokens: &NewTokens,
-    rotated_at: Option<i64>,
     at: i64,
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
         "UPDATE refresh_tokens SET successor_hash = ?2, rotated_at = coalesce(rotated_at, ?3)
          WHERE token_hash = ?1",
     )?
-    .execute(params![old, tokens.refresh_hash, rotated_at.unwrap_or(at)])?;
+    .execute(params![old, tokens.refresh_hash, at])?;
     insert_refresh_token(
         tx,
         grant_id,

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{Origin, TokenHash};
+use super::{GrantRef, Origin, TokenHash};
 
 /// RFC 7009 revocation by a client of one of its own tokens: an access token is deleted;
 /// a refresh token revokes its whole grant. Tokens of other clients are left alone.
@@ -45,6 +45,19 @@ pub fn revoke_token(
         origin.record(tx, "token_revoke", email, client_id, None)?;
     }
     Ok(revoked_email.is_some())
+}
+
+/// Revokes a grant because of a detected attack — a replayed code (`code_replay`) or a
+/// reused refresh token (`refresh_reuse`) — and audits `event`.
+pub fn revoke_after_attack(
+    tx: &Connection,
+    grant: GrantRef<'_>,
+    origin: Origin<'_>,
+    event: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    revoke_grant(tx, grant.grant_id)?;
+    origin.record(tx, event, grant.user_email, grant.client_id, Some(detail))
 }
 
 /// Marks a grant revoked and deletes its tokens and unused codes' power: the code row is

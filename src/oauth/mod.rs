@@ -1,0 +1,71 @@
+//! The OAuth 2.0 rule book, as plain code without I/O: no hyper, tokio, rusqlite or r2d2
+//! (a unit test below greps for them). Redirect URIs and PKCE are checks; the exchange of
+//! a code and the refresh of a grant are decisions: pure functions over the facts the
+//! store read, the request and the time, returning what to do. The token endpoint carries
+//! a decision out in one store transaction; the store itself decides nothing.
+
+mod code_exchange;
+mod pkce;
+mod redirect_uri;
+mod refresh;
+mod scope;
+
+pub use code_exchange::{
+    decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
+};
+pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
+#[cfg(test)]
+pub use redirect_uri::RedirectUriError;
+pub use redirect_uri::{select_redirect_uri, RedirectUri};
+pub use refresh::{
+    decide_refresh, RefreshDecision, RefreshFacts, RefreshRefusal, RefreshRequest, Successor,
+    TokenState,
+};
+pub use scope::narrow_scope;
+
+/// A SHA-256 digest of a code, token or secret, as the store keeps it.
+pub type Digest = [u8; 32];
+
+/// The client presenting a code or refresh token, after client authentication: a
+/// confidential client has proved its secret; a public client only named itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Presenter<'a> {
+    pub client_id: &'a str,
+    pub public: bool,
+    /// The digest of the secret it sent, if any (a public client's may bind a grant).
+    pub secret_hash: Option<&'a Digest>,
+}
+
+impl Presenter<'_> {
+    /// Whether this presenter holds the secret a grant was bound to (the bound-secret rule:
+    /// a public client that sent a secret at the exchange must repeat it). Constant-time.
+    fn proves_bound_secret(&self, bound: Option<&[u8]>) -> bool {
+        use subtle::ConstantTimeEq;
+        match bound {
+            None => true,
+            Some(bound) => self
+                .secret_hash
+                .is_some_and(|presented| bool::from(presented.as_slice().ct_eq(bound))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The rule book must stay free of I/O: none of its files may name these crates.
+    #[test]
+    fn the_rule_book_imports_no_io_crates() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/oauth");
+        for entry in std::fs::read_dir(&dir).expect("src/oauth") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            for forbidden in ["hyper", "tokio", "rusqlite", "r2d2"] {
+                let used = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//") && !l.contains("forbidden"))
+                    .any(|l| l.contains(&format!("{forbidden}::")));
+                assert!(!used, "{} uses {forbidden}", path.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Retention: the one place that decides which rows of grants and what they issued are
+//! deleted, and when. The writer thread runs [`step`] in its idle time, one small window
+//! of grants per transaction, so housekeeping never holds the write lock for long.
+//!
+//! What is kept (the README's retention paragraph says the same):
+//! - a grant while anything it issued can still be used: an unused, unexpired code, an
+//!   unexpired access token, or an unexpired refresh token. A revoked grant, or one whose
+//!   code expired unused, or whose tokens all expired, is deleted with everything it holds.
+//! - a grant's used code as long as the grant lives, so a replay still revokes it;
+//! - unexpired access and refresh tokens; expired ones are deleted;
+//! - the last [`REFRESH_HISTORY_PER_GRANT`] rotated-out refresh tokens of a live grant,
+//!   for the grace retry and reuse (theft) detection; older ones are deleted.
+//!
+//! The audit trail, users, clients, brands and organizations are never deleted here.
+
+use rusqlite::{params, Connection};
+
+use super::StoreError;
+
+/// Rotated-out refresh tokens kept per live grant. Presenting one of them again outside
+/// the grace rule is detected as reuse and revokes the grant; an older one is no longer
+/// recognised (it is refused as unknown, and revokes nothing).
+pub const REFRESH_HISTORY_PER_GRANT: i64 = 8;
+
+/// Grants examined per step. A step over 128 grants takes about a millisecond, so a
+/// write that arrives during a step waits at most that long.
+const GRANTS_PER_STEP: i64 = 128;
+/// Rotated-out refresh tokens deleted per step at most; a grant with a longer history
+/// (one that rotated thousands of times since the last sweep) is trimmed over several
+/// steps.
+const HISTORY_ROWS_PER_STEP: i64 = 2048;
+
+/// The outcome of one step of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Where the next step starts (grant ids above it); `None`: the sweep is complete.
+    pub next: Option<i64>,
+    /// Rows deleted directly (not counting cascaded codes and tokens of deleted grants).
+    pub deleted: usize,
+}
+
+/// Applies the retention rules to the next [`GRANTS_PER_STEP`] grants with an id above
+/// `after`, at Unix time `now`. Runs inside the caller's write transaction.
+pub fn step(tx: &Connection, after: i64, now: i64) -> Result<Step, StoreError> {
+    let last: Option<i64> = tx
+        .prepare_cached(
+            "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .query_row(params![after, GRANTS_PER_STEP], |r| r.get(0))?;
+    let Some(last) = last else {
+        return Ok(Step {
+            next: None,
+            deleted: 0,
+        });
+    };
+    let mut deleted = delete_dead_grants(tx, after, last, now)?;
+    deleted += tx
+        .prepare_cached(
+            "DELETE FROM access_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
+        )?
+        .execute(params![after, last, now])?;
+    deleted += tx
+        .prepare_cached(
+            "DELETE FROM refresh_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
+        )?
+        .execute(params![after, last, now])?;
+    let (trimmed, complete) = trim_refresh_history(tx, after, last)?;
+    deleted += trimmed;
+    Ok(Step {
+        // A window whose history was not trimmed completely is visited again.
+        next: Some(if complete { last } else { after }),
+        deleted,
+    })
+}
+
+/// Deletes the grants in (after, last] that are revoked or can no longer be used; their
+/// codes and tokens go with them (ON DELETE CASCADE).
+fn delete_dead_grants(
+    tx: &Connection,
+    after: i64,
+    last: i64,
+    now: i64,
+) -> Result<usize, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "DELETE FROM grants WHERE id > ?1 AND id <= ?2 AND (
+                 revoked_at IS NOT NULL OR (
+                     NOT EXISTS (SELECT 1 FROM authorization_codes c
+                                 WHERE c.grant_id = grants.id AND c.used_at IS NULL AND c.expires_at > ?3)
+                     AND NOT EXISTS (SELECT 1 FROM access_tokens a
+                                     WHERE a.grant_id = grants.id AND a.expires_at > ?3)
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r
+                                     WHERE r.grant_id = grants.id AND (r.expires_at IS NULL OR r.expires_at > ?3))))",
+        )?
+        .execute(params![after, last, now])?)
+}
+
+/// Deletes rotated-out refresh tokens beyond the newest [`REFRESH_HISTORY_PER_GRANT`] of
+/// each grant in (after, last], at most [`HISTORY_ROWS_PER_STEP`] rows. Returns the rows
+/// deleted and whether every grant of the window is now within the bound.
+fn trim_refresh_history(
+    tx: &Connection,
+    after: i64,
+    last: i64,
+) -> Result<(usize, bool), StoreError> {
+    let long_histories: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT grant_id FROM refresh_tokens
+             WHERE grant_id > ?1 AND grant_id <= ?2 AND rotated_at IS NOT NULL
+             GROUP BY grant_id HAVING count(*) > ?3",
+        )?
+        .query_map(params![after, last, REFRESH_HISTORY_PER_GRANT], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut deleted = 0usize;
+    let mut budget = HISTORY_ROWS_PER_STEP;
+    for grant_id in long_histories {
+        if budget == 0 {
+            return Ok((deleted, false));
+        }
+        // Newest first by rotation time; skip the ones kept, delete up to the budget.
+        let n = tx
+            .prepare_cached(
+                "DELETE FROM refresh_tokens WHERE token_hash IN (
+                     SELECT token_hash FROM refresh_tokens
+                     WHERE grant_id = ?1 AND rotated_at IS NOT NULL
+                     ORDER BY rotated_at DESC, created_at DESC
+                     LIMIT ?3 OFFSET ?2)",
+            )?
+            .execute(params![grant_id, REFRESH_HISTORY_PER_GRANT, budget])?;
+        deleted += n;
+        budget -= n as i64;
+    }
+    Ok((deleted, budget > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    const NOW: i64 = 1_000_000;
+
+    fn store_with_user_and_client() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("h.db")).expect("open");
+        store
+            .transaction(|tx| {
+                tx.execute_batch(
+                    "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
+                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);",
+                )?;
+                Ok(())
+            })
+            .expect("seed");
+        (dir, store)
+    }
+
+    fn sweep(store: &Store) -> usize {
+        let mut after = 0;
+        let mut deleted = 0;
+        loop {
+            let done = store.transaction(|tx| step(tx, after, NOW)).expect("step");
+            deleted += done.deleted;
+            match done.next {
+                Some(next) => after = next,
+                None => return deleted,
+            }
+        }
+    }
+
+    fn ids(store: &Store, sql: &str) -> Vec<String> {
+        store
+            .with_conn(|c| {
+                let mut stmt = c.prepare(sql)?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .expect("query")
+    }
+
+    #[test]
+    fn a_sweep_deletes_dead_rows_and_keeps_live_ones() {
+        let (_dir, store) = store_with_user_and_client();
+        store
+            .transaction(|tx| {
+                // Codes are named 'c<grant>', access tokens 'a…', refresh tokens 'r…'.
+                tx.execute_batch(&format!(
+                    "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at) VALUES
+                         (1, 'u', 'c', 0, 10),   -- revoked
+                         (2, 'u', 'c', 0, NULL), -- code expired unused
+                         (3, 'u', 'c', 0, NULL), -- code pending
+                         (4, 'u', 'c', 0, NULL), -- live refresh token, one expired access token
+                         (5, 'u', 'c', 0, NULL), -- every token expired
+                         (6, 'u', 'c', 0, NULL), -- long rotation history
+                         (7, 'u', 'c', 0, NULL); -- only a live access token
+                     INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, created_at, expires_at, used_at) VALUES
+                         (CAST('c1' AS BLOB), 1, 'r', 0, {later}, NULL),
+                         (CAST('c2' AS BLOB), 2, 'r', 0, {NOW}, NULL),
+                         (CAST('c3' AS BLOB), 3, 'r', 0, {later}, NULL),
+                         (CAST('c4' AS BLOB), 4, 'r', 0, 100, 50),
+                         (CAST('c5' AS BLOB), 5, 'r', 0, 100, 50),
+                         (CAST('c6' AS BLOB), 6, 'r', 0, 100, 50),
+                         (CAST('c7' AS BLOB), 7, 'r', 0, 100, 50);
+                     INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES
+                         (CAST('a1' AS BLOB), 1, 0, {later}),
+                         (CAST('a4-old' AS BLOB), 4, 0, {NOW}),
+                         (CAST('a4-new' AS BLOB), 4, 0, {later}),
+                         (CAST('a5' AS BLOB), 5, 0, {earlier}),
+                         (CAST('a7' AS BLOB), 7, 0, {later});
+                     INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, rotated_at) VALUES
+                         (CAST('r4' AS BLOB), 4, 0, NULL, NULL),
+                         (CAST('r4-expired' AS BLOB), 4, 0, {earlier}, 5),
+                         (CAST('r5' AS BLOB), 5, 0, {earlier}, NULL),
+                         (CAST('r6' AS BLOB), 6, 0, NULL, NULL);",
+                    later = NOW + 60,
+                    earlier = NOW - 60,
+                ))?;
+                for n in 1..=12 {
+                    tx.execute(
+                        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, rotated_at)
+                         VALUES (CAST(?1 AS BLOB), 6, ?2, ?2)",
+                        params![format!("r6-{n:02}"), n],
+                    )?;
+                }
+                Ok(())
+            })
+            .expect("rows");
+        assert!(sweep(&store) > 0);
+        assert_eq!(
+            ids(&store, "SELECT CAST(id AS TEXT) FROM grants ORDER BY id"),
+            ["3", "4", "6", "7"]
+        );
+        assert_eq!(
+            ids(
+                &store,
+                "SELECT CAST(code_hash AS TEXT) FROM authorization_codes ORDER BY 1"
+            ),
+            ["c3", "c4", "c6", "c7"],
+            "a used code stays while its grant lives, for replay detection"
+        );
+        assert_eq!(
+            ids(
+                &store,
+                "SELECT CAST(token_hash AS TEXT) FROM access_tokens ORDER BY 1"
+            ),
+            ["a4-new", "a7"]
+        );
+        let mut kept_history: Vec<String> = (5..=12).map(|n| format!("r6-{n:02}")).collect();
+        kept_history.insert(0, "r6".into());
+        kept_history.insert(0, "r4".into());
+        assert_eq!(
+            ids(
+                &store,
+                "SELECT CAST(token_hash AS TEXT) FROM refresh_tokens ORDER BY 1"
+            ),
+            kept_history,
+            "the newest {REFRESH_HISTORY_PER_GRANT} rotated-out tokens of a live grant stay"
+        );
+        assert_eq!(sweep(&store), 0, "a second sweep finds nothing");
+    }
+
+    #[test]
+    fn a_step_examines_a_bounded_window_of_grants() {
+        let (_dir, store) = store_with_user_and_client();
+        store
+            .transaction(|tx| {
+                for id in 1..=300 {
+                    tx.execute(
+                        "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
+                         VALUES (?1, 'u', 'c', 0, 1)",
+                        [id],
+                    )?;
+                }
+                Ok(())
+            })
+            .expect("grants");
+        let first = store.transaction(|tx| step(tx, 0, NOW)).expect("step");
+        assert_eq!(first.next, Some(GRANTS_PER_STEP));
+        assert_eq!(first.deleted, GRANTS_PER_STEP as usize);
+        assert_eq!(sweep(&store), 300 - GRANTS_PER_STEP as usize);
+    }
+}
