@@ -66,6 +66,9 @@ pub enum Command {
     },
     /// Check the database's integrity and print a summary.
     Check,
+    /// Put BACKUP in place of the database (--db): refuses while a server runs on it,
+    /// checks the backup, moves the old .db, -wal and -shm aside (kept), then runs check.
+    Restore { backup: PathBuf },
     /// Show the audit trail.
     Audit {
         /// Only events of this user (email).

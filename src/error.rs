@@ -13,6 +13,10 @@ use hyper::{Response, StatusCode};
 use crate::http;
 use crate::store::StoreError;
 
+/// Seconds a client is asked to wait after a storage failure (a full disk, a replaced
+/// file): long enough not to hammer a failing disk, short enough to recover quickly.
+const STORAGE_RETRY_AFTER: &str = "5";
+
 /// RFC 6749 §5.2 error codes, named as the RFC spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorCode {
@@ -177,11 +181,14 @@ impl ApiError {
                 crate::assets::error_page(StatusCode::BAD_REQUEST, message)
             }
             ApiError::Store(e) => {
-                tracing::error!(error = %e, "storage failure");
-                http::text(
+                // A full disk fails every request the same way: log it once per interval.
+                crate::log_limit::storage_error("storage failure", &e);
+                let mut response = http::text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service temporarily unavailable\n",
-                )
+                );
+                http::set_header(&mut response, "retry-after", STORAGE_RETRY_AFTER);
+                response
             }
         }
     }

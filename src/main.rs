@@ -34,6 +34,7 @@ mod email;
 mod error;
 mod fscheck;
 mod http;
+mod log_limit;
 mod login_api;
 mod metadata;
 mod oauth;
@@ -59,6 +60,7 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    store::files::create_private_files();
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,14 +87,20 @@ async fn route(
     }
 }
 
-/// 200 `ok` when the database answers a query, 503 otherwise.
+/// 200 `ok` when the database can be trusted; otherwise 503 with the reason (file removed
+/// or replaced, read-only, writes failing, no answer) and `Retry-After`.
 async fn healthz(app: &App) -> Result<Response<Body>, ApiError> {
-    let answered = app.store.read(|conn| crate::store::ping(conn)).await;
-    Ok(match answered {
-        Ok(_) => http::text(StatusCode::OK, "ok\n"),
+    Ok(match app.store.health().await {
+        Ok(()) => http::text(StatusCode::OK, "ok\n"),
         Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            http::text(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+            crate::log_limit::storage_error("health check failed", &e);
+            let mut response = http::bytes(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("unhealthy: {e}\n").into(),
+            );
+            http::set_header(&mut response, "retry-after", "5");
+            response
         }
     })
 }

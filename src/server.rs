@@ -46,6 +46,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("{0}")]
     UnsafeFilesystem(String),
+    #[error("{0}: `oauthd restore` is replacing this database; start the server when it is done")]
+    Locked(std::path::PathBuf),
     #[error("cannot listen on {addr}: {cause}")]
     Bind {
         addr: SocketAddr,
@@ -61,7 +63,19 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     if !config.allow_network_fs {
         fscheck::refuse_network_fs(&config.db).map_err(ServeError::UnsafeFilesystem)?;
     }
+    // Held until serve returns: `restore` refuses while any server holds it.
+    let _lock = store::files::DatabaseLock::shared(&config.db).map_err(|e| match e {
+        store::files::LockError::Held => ServeError::Locked(config.db.clone()),
+        store::files::LockError::Io(e) => ServeError::Store(
+            store::diagnose::access_problem(&config.db).unwrap_or(StoreError::Open {
+                path: config.db.clone(),
+                cause: format!("cannot take the lock file: {e}"),
+            }),
+        ),
+    })?;
     let mut store = Store::open(&config.db)?;
+    store.check_writable()?;
+    store::files::warn_if_readable_by_others(&config.db);
     store.start_writer()?;
     let listen = config.listen;
     let bind_error = move |cause| ServeError::Bind {

@@ -88,9 +88,25 @@ pub fn backup(
     )
 }
 
+/// Puts a checked copy of `backup` in place of the database, keeping the old files, then
+/// runs `check` on the result.
+pub fn restore(context: &Context, backup: &Path) -> Result<(), AdminError> {
+    let restored = store::restore::restore(&context.db, backup)?;
+    for aside in &restored.moved_aside {
+        tracing::info!("kept the previous file as {}", aside.display());
+    }
+    tracing::info!(
+        "restored {} to {}; checking it",
+        backup.display(),
+        context.db.display()
+    );
+    check(&Store::open_existing(&context.db)?, context)
+}
+
 /// Runs the integrity checks and prints the summary; a damaged database still gets its
 /// summary printed, then exits 1.
 pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
+    store::files::warn_if_readable_by_others(&context.db);
     let summary = store.with_conn(|conn| {
         let problems = maintenance::integrity_problems(conn)?;
         let (live_access_tokens, live_refresh_tokens) = grants::count_live_tokens(conn)?;

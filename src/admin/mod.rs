@@ -38,6 +38,8 @@ pub enum AdminError {
     #[error("{0}")]
     Backup(#[from] BackupError),
     #[error("{0}")]
+    Restore(#[from] crate::store::restore::RestoreError),
+    #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
@@ -46,10 +48,16 @@ pub enum AdminError {
 }
 
 pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
+    // Restore works on the files, before anything opens the database.
+    if let Command::Restore { backup } = &command {
+        return maintenance::restore(context, backup);
+    }
     let store = if only_reads(&command) {
         Store::open_for_reading(&context.db)?
-    } else {
+    } else if creates_database(&command) {
         Store::open(&context.db)?
+    } else {
+        Store::open_existing(&context.db)?
     };
     match command {
         Command::Serve(_) => Err(AdminError::Invalid("serve is not an admin command".into())),
@@ -60,6 +68,7 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
         Command::Token(command) => maintenance::token(command, &store, context),
         Command::Backup { dest, force } => maintenance::backup(&store, context, &dest, force),
         Command::Check => maintenance::check(&store, context),
+        Command::Restore { .. } => Err(AdminError::Invalid("restore opens no store".into())),
         Command::Audit {
             user,
             client,
@@ -89,6 +98,19 @@ fn only_reads(command: &Command) -> bool {
             | Command::Client(ClientCommand::List | ClientCommand::Show { .. })
             | Command::Brand(BrandCommand::List)
             | Command::Org(OrgCommand::List)
+    )
+}
+
+/// Whether `command` may create a missing database: only those that add something. Every
+/// command that reads, changes or removes refuses a missing file, so a mistyped `--db`
+/// fails instead of leaving an empty database that `check` would call healthy.
+fn creates_database(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::User(UserCommand::Add { .. })
+            | Command::Client(ClientCommand::Add(_))
+            | Command::Brand(BrandCommand::Add { .. })
+            | Command::Org(OrgCommand::Add { .. })
     )
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
-use super::{Store, StoreError};
+use super::{files, Store, StoreError};
 
 /// How often a backup step that found the source busy or locked is retried before giving
 /// up, and how long it waits between tries. WAL readers rarely see either; this only
@@ -20,7 +20,7 @@ const BUSY_PAUSE: Duration = Duration::from_millis(50);
 pub enum BackupError {
     #[error("{0} already exists; use --force to replace it")]
     Exists(PathBuf),
-    #[error("{0} is the live database itself; choose another destination")]
+    #[error("{0} is the live database or one of its -wal, -shm or -journal files; choose another destination")]
     SameAsSource(PathBuf),
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: String },
@@ -86,14 +86,14 @@ fn copy_all_pages(backup: &Backup<'_, '_>) -> Result<(), BackupError> {
 }
 
 fn refuse_destination(source: &Path, dest: &Path, force: bool) -> Result<(), BackupError> {
+    // Refused even when absent: a copy written as `-journal` or `-wal` would be taken for
+    // the live database's own journal by the next connection.
+    if files::is_database_or_sibling(source, dest) {
+        return Err(BackupError::SameAsSource(dest.to_owned()));
+    }
     // symlink_metadata, so a dangling symlink at DEST also counts as "exists".
     if std::fs::symlink_metadata(dest).is_err() {
         return Ok(());
-    }
-    if let (Ok(a), Ok(b)) = (source.canonicalize(), dest.canonicalize()) {
-        if a == b {
-            return Err(BackupError::SameAsSource(dest.to_owned()));
-        }
     }
     if !force {
         return Err(BackupError::Exists(dest.to_owned()));

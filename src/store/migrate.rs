@@ -65,7 +65,9 @@ pub fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
         return Ok(());
     }
     let mut header = [0u8; 16];
-    let mut file = std::fs::File::open(path).map_err(|e| open_error(e.to_string()))?;
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        super::diagnose::access_problem(path).unwrap_or_else(|| open_error(e.to_string()))
+    })?;
     if file.read_exact(&mut header).is_err() || &header != b"SQLite format 3\0" {
         return Err(StoreError::NotSqlite(path.to_owned()));
     }
@@ -73,7 +75,7 @@ pub fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| open_error(e.to_string()))?;
+    .map_err(|e| super::diagnose::diagnose(path, &e))?;
     let inspect = || -> rusqlite::Result<(Option<String>, i64, i64)> {
         let has_meta: i64 = conn.query_row(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'oauthd_meta'",
@@ -95,9 +97,10 @@ pub fn refuse_foreign_file(path: &Path) -> Result<(), StoreError> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         Ok((application, objects, version))
     };
-    // A file whose schema cannot even be read is not one we wrote.
+    // Why the schema cannot be read matters: a WAL database in a directory this user may
+    // not write fails here too, and must not be called "not a database".
     let (application, objects, version) =
-        inspect().map_err(|_| StoreError::NotSqlite(path.to_owned()))?;
+        inspect().map_err(|e| super::diagnose::diagnose(path, &e))?;
     match application.as_deref() {
         Some("oauthd") if version > SCHEMA_VERSION => Err(StoreError::TooNew {
             path: path.to_owned(),

@@ -9,15 +9,20 @@
 pub mod audit;
 pub mod brands;
 pub mod clients;
+pub mod diagnose;
+pub mod files;
 pub mod grants;
+pub mod health;
 mod housekeeping;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
+pub mod restore;
 pub mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
@@ -41,6 +46,14 @@ const JOURNAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
 /// How long a writer waits for the lock before SQLite reports "database is locked".
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the server looks at its database path when no request does.
+const FILE_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How every connection after the first opens the database: read-write, never creating
+/// it, each connection used by one thread at a time.
+pub(crate) const OPEN_EXISTING: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
 /// Errors of the storage layer. Callers above map them to a stable message; the cause
 /// (which may include SQL) is only logged.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +70,18 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error("{0}: no such database (mistyped --db or OAUTHD_DB?); only `serve`, `restore` and the `add` commands create one")]
+    Missing(PathBuf),
+    #[error("{path}: permission denied: {why}")]
+    PermissionDenied { path: PathBuf, why: String },
+    #[error("{path}: read-only: {why}")]
+    ReadOnly { path: PathBuf, why: String },
+    #[error("{0}: busy: another process holds the database's lock; try again when it is done")]
+    Busy(PathBuf),
+    #[error("{path}: corrupt: an SQLite file that cannot be read ({cause}); restore a backup with `oauthd restore`")]
+    Corrupt { path: PathBuf, cause: String },
+    #[error("{0}")]
+    Unavailable(#[from] health::Problem),
     #[error("{path}: schema version {found}, older than this binary's {known}; a command that writes (or `serve`) upgrades it")]
     NeedsMigration {
         path: PathBuf,
@@ -85,35 +110,65 @@ pub enum StoreError {
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     path: std::path::PathBuf,
+    /// The file the path named when the store was opened.
+    opened: files::FileId,
+    /// The server's view of the file; `None` for the admin CLI.
+    health: Option<Arc<health::Health>>,
     writer: Option<writer::Writer>,
 }
 
 impl Store {
     /// Opens (creating if absent) the database at `path`, refusing any file that is not an
-    /// oauthd database or is newer than this binary, without modifying it.
+    /// oauthd database or is newer than this binary, without modifying it. Only `serve`,
+    /// `restore` and the commands that add something may create a database.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, OPEN_EXISTING | OpenFlags::SQLITE_OPEN_CREATE)
+    }
+
+    /// As [`Store::open`], but refuses a path that names no file: a mistyped `--db` must
+    /// not leave an empty database behind for commands that read, change or remove.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::Missing(path.to_owned()))
+            }
+            _ => Store::open_with(path, OPEN_EXISTING),
+        }
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
         migrate::refuse_foreign_file(path)?;
-        let open_error = |cause: String| StoreError::Open {
-            path: path.to_owned(),
-            cause,
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         // Open and migrate on one plain connection first: a path that cannot be opened or
-        // created fails here at once with SQLite's reason, instead of the pool retrying
-        // for its whole connection timeout.
-        let mut first = Connection::open_with_flags(path, flags).map_err(|e| {
-            open_error(format!(
-                "{e} (does the directory exist, and may this user write to it?)"
-            ))
+        // created fails here at once with the reason, instead of the pool retrying for its
+        // whole connection timeout.
+        let mut first =
+            Connection::open_with_flags(path, flags).map_err(|e| diagnose::diagnose(path, &e))?;
+        let opened = files::FileId::of(path).map_err(|e| StoreError::Open {
+            path: path.to_owned(),
+            cause: e.to_string(),
         })?;
-        configure_connection(&mut first).map_err(|e| open_error(e.to_string()))?;
-        migrate::migrate(&mut first, path)?;
+        configure_connection(&mut first).map_err(|e| diagnose::diagnose(path, &e))?;
+        migrate::migrate(&mut first, path).map_err(|e| match e {
+            StoreError::Sqlite(e) => diagnose::diagnose(path, &e),
+            other => other,
+        })?;
         drop(first);
+        // Later connections never create the file, and refuse to start on a file other
+        // than the one opened here: if it vanishes or is replaced, they fail instead of
+        // starting an empty database at the path or applying the old -wal to a new file.
+        let init_path = path.to_owned();
         let manager = SqliteConnectionManager::file(path)
-            .with_flags(flags)
-            .with_init(configure_connection);
+            .with_flags(OPEN_EXISTING)
+            .with_init(move |conn| {
+                configure_connection(conn)?;
+                match files::FileId::of(&init_path) {
+                    Ok(id) if id == opened => Ok(()),
+                    _ => Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                        Some("the database file was removed or replaced".into()),
+                    )),
+                }
+            });
         let pool = Pool::builder()
             .max_size(READ_CONNECTIONS)
             // Connections open on demand: an idle server keeps one, not eight (memory, start time).
@@ -125,6 +180,8 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            opened,
+            health: None,
             writer: None,
         })
     }
@@ -139,14 +196,15 @@ impl Store {
             path: path.to_owned(),
             cause,
         };
-        if !path.exists() {
-            return Err(open_error("no such file (is --db right?)".into()));
+        if std::fs::symlink_metadata(path).is_err() {
+            return Err(StoreError::Missing(path.to_owned()));
         }
         migrate::refuse_foreign_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut first =
-            Connection::open_with_flags(path, flags).map_err(|e| open_error(e.to_string()))?;
-        configure_reader(&mut first).map_err(|e| open_error(e.to_string()))?;
+            Connection::open_with_flags(path, flags).map_err(|e| diagnose::diagnose(path, &e))?;
+        let opened = files::FileId::of(path).map_err(|e| open_error(e.to_string()))?;
+        configure_reader(&mut first).map_err(|e| diagnose::diagnose(path, &e))?;
         migrate::require_current(&first, path)?;
         drop(first);
         let manager = SqliteConnectionManager::file(path)
@@ -161,6 +219,8 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_owned(),
+            opened,
+            health: None,
             writer: None,
         })
     }
@@ -182,8 +242,73 @@ impl Store {
     /// Starts the group-committing writer thread used by [`Store::write`]; the server
     /// calls this once after opening.
     pub fn start_writer(&mut self) -> Result<(), StoreError> {
-        self.writer = Some(writer::Writer::start(&self.path)?);
-        Ok(())
+        let writer = writer::Writer::start(&self.path)?;
+        if files::FileId::of(&self.path).ok() != Some(self.opened) {
+            return Err(health::Problem::Replaced.into());
+        }
+        self.health = Some(writer.health());
+        self.writer = Some(writer);
+        self.start_file_watch()
+    }
+
+    /// Looks at the path once a second, so an idle server also notices at once that its
+    /// file was replaced and empties the stale WAL before anything opens the new file
+    /// (and a crash cannot leave it behind). One `stat` per second.
+    fn start_file_watch(&self) -> Result<(), StoreError> {
+        // The pool and the health only: holding the writer here would keep its queue open
+        // for ever.
+        let (pool, health) = (self.pool.clone(), self.health.clone());
+        std::thread::Builder::new()
+            .name("oauthd-file-watch".into())
+            .spawn(move || loop {
+                std::thread::sleep(FILE_WATCH_INTERVAL);
+                if let Some(health) = &health {
+                    let _ = check_file(&pool, health);
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                cause: format!("cannot start the file watch thread: {e}"),
+            })
+    }
+
+    /// Proves that a commit reaches the disk, with a small real write: `serve`
+    /// refuses to start on a database it cannot write (read-only mode or mount, a full
+    /// disk) instead of failing every request later.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let probed = self.with_conn(|conn| {
+            let tx = write_tx(conn)?;
+            health::probe_write(&tx)?;
+            tx.commit()?;
+            Ok(())
+        });
+        probed.map_err(|e| match e {
+            StoreError::Sqlite(e) => diagnose::diagnose(&self.path, &e),
+            other => other,
+        })
+    }
+
+    /// `Ok` when the server's database can be trusted, else the first problem: the file
+    /// removed or replaced, read-only, or writes failing. After a failed write it probes
+    /// with a real commit (on a pooled connection, beside the writer), so an idle server
+    /// turns healthy again once writes work.
+    pub async fn health(&self) -> Result<(), StoreError> {
+        let Some(health) = self.health.clone() else {
+            return Ok(());
+        };
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            check_file(&store.pool, &health)?;
+            health.writable()?;
+            if health.last_write().is_err() {
+                store.transaction(|tx| Ok(health::probe_write(tx)?))?;
+                health.probe_succeeded()?;
+            }
+            store.with_conn(|conn| ping(conn))
+        })
+        .await
+        .map_err(|_| StoreError::TaskFailed)?
     }
 
     /// Commits the writes still queued, checkpoints and truncates the WAL (so the `.db`
@@ -207,6 +332,15 @@ impl Store {
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
+        })
+        .map_err(|e| match e {
+            // "attempt to write a readonly database" does not say which file or why.
+            StoreError::Sqlite(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) =>
+            {
+                diagnose::diagnose(&self.path, &e)
+            }
+            other => other,
         })
     }
 
@@ -238,10 +372,33 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.with_conn(f))
-            .await
-            .map_err(|_| StoreError::TaskFailed)?
+        tokio::task::spawn_blocking(move || {
+            // Nothing is answered from a file the path no longer names.
+            if let Some(health) = &store.health {
+                check_file(&store.pool, health)?;
+            }
+            store.with_conn(f)
+        })
+        .await
+        .map_err(|_| StoreError::TaskFailed)?
     }
+}
+
+/// Whether the path still names the opened file. When it names another file, the stale
+/// WAL is emptied through an idle pooled connection (all of them are open on the old file,
+/// see `with_init`); `try_get` does not wait for the pool to open a new connection, which
+/// would fail.
+fn check_file(
+    pool: &Pool<SqliteConnectionManager>,
+    health: &health::Health,
+) -> Result<(), StoreError> {
+    let checked = health.file();
+    if checked == Err(health::Problem::Replaced) {
+        if let Some(conn) = pool.try_get() {
+            health.empty_stale_wal(&conn);
+        }
+    }
+    Ok(checked?)
 }
 
 /// Pragmas every connection needs. WAL lets readers run beside the one writer;

@@ -11,11 +11,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::files::FileId;
+use super::health::Health;
 use super::StoreError;
 
 mod idle;
@@ -60,7 +63,9 @@ where
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(cause)) => Err(StoreError::CommitFailed(cause)),
-            (None, _) => Err(StoreError::TaskFailed),
+            // Not run: the file was removed or replaced before the batch.
+            (None, Err(cause)) => Err(StoreError::CommitFailed(cause)),
+            (None, Ok(())) => Err(StoreError::TaskFailed),
         };
         // The caller may have gone away (client disconnected); the write stands anyway.
         let _ = self.reply.send(result);
@@ -103,6 +108,8 @@ enum Message {
 #[derive(Clone)]
 pub struct Writer {
     messages: mpsc::Sender<Message>,
+    /// What the writer learns about the file, shared with readers and `/healthz`.
+    health: Arc<Health>,
 }
 
 impl Writer {
@@ -116,10 +123,18 @@ impl Writer {
         path: &Path,
         sweep_interval: Duration,
     ) -> Result<Writer, StoreError> {
-        let mut conn = Connection::open(path).map_err(|e| StoreError::Open {
+        let mut conn = Connection::open_with_flags(path, super::OPEN_EXISTING).map_err(|e| {
+            StoreError::Open {
+                path: path.to_owned(),
+                cause: e.to_string(),
+            }
+        })?;
+        let opened = FileId::of(path).map_err(|e| StoreError::Open {
             path: path.to_owned(),
             cause: e.to_string(),
         })?;
+        let health = Arc::new(Health::new(path, opened));
+        let thread_health = Arc::clone(&health);
         super::configure_connection(&mut conn)?;
         conn.pragma_update(None, "cache_size", -super::WRITER_CACHE_KIB)?;
         // Checkpoints are scheduled by the write loop, between batches.
@@ -128,12 +143,15 @@ impl Writer {
         let wal = wal_path(path);
         std::thread::Builder::new()
             .name("oauthd-writer".into())
-            .spawn(move || write_loop(conn, receiver, idle::IdleWork::new(&wal, sweep_interval)))
+            .spawn(move || {
+                let idle = idle::IdleWork::new(&wal, sweep_interval);
+                write_loop(conn, receiver, idle, &thread_health)
+            })
             .map_err(|e| StoreError::Open {
                 path: path.to_owned(),
                 cause: format!("cannot start the writer thread: {e}"),
             })?;
-        Ok(Writer { messages })
+        Ok(Writer { messages, health })
     }
 
     /// Queues `work` and waits until its batch is committed.
@@ -159,6 +177,11 @@ impl Writer {
     /// truncates it (so the `.db` alone holds every committed write), and stops the thread.
     /// Blocks until done: call it from a plain thread, after the last request. Later
     /// writes fail with `TaskFailed`.
+    /// The writer's view of its file (see `health.rs`).
+    pub fn health(&self) -> Arc<Health> {
+        Arc::clone(&self.health)
+    }
+
     pub fn stop(&self) {
         let (done, wait) = mpsc::channel();
         if self.messages.send(Message::Stop(done)).is_ok() {
@@ -177,7 +200,12 @@ fn wal_path(path: &Path) -> PathBuf {
 /// Takes the first waiting job, then every job already queued behind it (up to
 /// [`MAX_BATCH`]), runs them in one transaction and commits once. Between batches, when
 /// no job waits, it does the idle work (housekeeping, WAL truncation).
-fn write_loop(conn: Connection, receiver: mpsc::Receiver<Message>, mut idle: idle::IdleWork) {
+fn write_loop(
+    conn: Connection,
+    receiver: mpsc::Receiver<Message>,
+    mut idle: idle::IdleWork,
+    health: &Health,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut batches_since_checkpoint = 0u32;
     let stop = loop {
@@ -202,7 +230,7 @@ fn write_loop(conn: Connection, receiver: mpsc::Receiver<Message>, mut idle: idl
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch);
+        commit_batch(&conn, &mut batch, health);
         idle.wrote();
         batches_since_checkpoint += 1;
         if batches_since_checkpoint >= CHECKPOINT_EVERY_BATCHES {
@@ -221,7 +249,7 @@ fn write_loop(conn: Connection, receiver: mpsc::Receiver<Message>, mut idle: idl
     while let Ok(message) = receiver.try_recv() {
         if let Message::Job(job) = message {
             batch.push(job);
-            commit_batch(&conn, &mut batch);
+            commit_batch(&conn, &mut batch, health);
         }
     }
     drop(receiver);
@@ -237,9 +265,9 @@ fn write_loop(conn: Connection, receiver: mpsc::Receiver<Message>, mut idle: idl
 }
 
 /// Runs `batch` (emptying it), then hands each job its exact outcome.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, health: &Health) {
     let started = std::time::Instant::now();
-    let outcomes = run_batch(conn, batch);
+    let outcomes = guarded_batch(conn, batch, health);
     tracing::debug!(
         jobs = batch.len(),
         micros = started.elapsed().as_micros() as u64,
@@ -247,7 +275,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
     );
     for (job, committed) in batch.drain(..).zip(outcomes) {
         if let Err(cause) = &committed {
-            tracing::error!(%cause, "write job not committed");
+            crate::log_limit::storage_error("write job not committed", cause);
         }
         job.finish(committed);
     }
@@ -259,6 +287,29 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
 /// an I/O error, a full disk, an interrupt), every job run so far in that transaction was
 /// undone: they are reported as not committed, and the remaining jobs run in a fresh
 /// transaction, so their outcome is reported exactly too.
+/// Runs the batch only while the path still names the file the writer opened, and reports
+/// it as not committed when the path names another file (or none) right after COMMIT:
+/// nothing is acknowledged that is not in the file the path names. Tells `health` how
+/// the batch ended.
+fn guarded_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn Job>],
+    health: &Health,
+) -> Vec<Result<(), String>> {
+    let mut outcomes = match health.before_write(conn) {
+        Err(problem) => vec![Err(problem.to_string()); batch.len()],
+        Ok(()) => run_batch(conn, batch),
+    };
+    if let Err(problem) = health.file() {
+        for outcome in &mut outcomes {
+            *outcome = Err(problem.to_string());
+        }
+    }
+    let failure = outcomes.iter().find_map(|o| o.as_ref().err()).cloned();
+    health.record_write(&failure.map_or(Ok(()), Err));
+    outcomes
+}
+
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Vec<Result<(), String>> {
     let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(batch.len());
     // The first job of the transaction now open.

@@ -50,7 +50,7 @@ fn an_unopenable_db_path_fails_at_once_with_one_line() {
     let o = Oauthd::new();
     let missing_dir = o.dir.path().join("no/such/dir/oauthd.db");
     for args in [
-        &["user", "list"][..],
+        &["org", "add", "Acme"][..],
         &["serve", "--listen", "127.0.0.1:0"][..],
     ] {
         let started = std::time::Instant::now();

@@ -425,3 +425,15 @@ fn adler32(bytes: &[u8]) -> u32 {
     }
     (b << 16) | a
 }
+
+/// Creates `o.db` as an empty file (an empty database to SQLite), private like every file
+/// oauthd creates: only `add` commands create a missing database.
+pub fn create_empty_db(o: &Oauthd) {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&o.db)
+        .expect("create empty database");
+}

@@ -1,0 +1,195 @@
+//! Whether the server may trust its database right now: the path still names the file it
+//! opened at start (not removed, not replaced), the file is writable, and the last write
+//! committed. The writer asks before and after every batch, reads ask before they run,
+//! and `/healthz` reports the first problem found.
+//!
+//! A removed or replaced file is never written again: writes into a deleted inode would
+//! be answered 200 and lost at the next restart, and a new connection on the path would
+//! apply the old `-wal` to the new file and corrupt it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::files::FileId;
+
+/// How long a failed write keeps `/healthz` at 503 although a probe write succeeds: on a
+/// nearly full disk a one-page probe can fit where real batches do not, so only a real
+/// batch that commits, or this long without a failure, clears it.
+const FAILURE_MEMORY: Duration = Duration::from_secs(10);
+
+/// The first reason the database cannot be trusted. The texts name no request data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("the database file was removed")]
+    Removed,
+    #[error("the database file was replaced by another file; restart to use the new one")]
+    Replaced,
+    #[error("cannot look at the database file: {0}")]
+    Unreachable(String),
+    #[error("the database is read-only: {0}")]
+    ReadOnly(&'static str),
+    #[error("writes are failing: {0}")]
+    WritesFailing(String),
+}
+
+/// The server's view of its database file, shared by the writer, readers and `/healthz`.
+pub struct Health {
+    path: PathBuf,
+    opened: FileId,
+    /// Why and when the last write batch failed; `None` once one commits.
+    write_failure: Mutex<Option<(String, Instant)>>,
+    /// Set once the stale WAL of a replaced file has been emptied.
+    replaced_handled: AtomicBool,
+}
+
+impl Health {
+    pub fn new(path: &Path, opened: FileId) -> Health {
+        Health {
+            path: path.to_owned(),
+            opened,
+            write_failure: Mutex::new(None),
+            replaced_handled: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the path still names the file opened at start. One `stat`, cheap enough
+    /// for every write batch and every read.
+    pub fn file(&self) -> Result<(), Problem> {
+        match FileId::of(&self.path) {
+            Ok(id) if id == self.opened => Ok(()),
+            Ok(_) => Err(Problem::Replaced),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Problem::Removed),
+            Err(e) => Err(Problem::Unreachable(e.to_string())),
+        }
+    }
+
+    /// The writer's check before a batch, on its own connection. When the file was
+    /// replaced, the first check also checkpoints the old file's WAL into it and truncates
+    /// the `-wal`, so whatever opens the new file at the path later does not apply the old
+    /// file's pages to it.
+    pub fn before_write(&self, conn: &Connection) -> Result<(), Problem> {
+        let checked = self.file();
+        if checked == Err(Problem::Replaced) {
+            self.empty_stale_wal(conn);
+        }
+        checked
+    }
+
+    /// Once per replaced file: checkpoints the WAL into the old file (`conn` must be open
+    /// on it) and truncates the `-wal`. Readers call this too, so a replacement is handled
+    /// at the first request that touches the database.
+    pub fn empty_stale_wal(&self, conn: &Connection) {
+        if !self.replaced_handled.swap(true, Ordering::SeqCst) {
+            match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                Ok(()) => tracing::warn!("database file replaced; its old WAL was emptied"),
+                Err(e) => crate::log_limit::storage_error("emptying the old WAL failed", &e),
+            }
+        }
+    }
+
+    /// Remembers how the last write batch ended, for `/healthz`.
+    pub fn record_write(&self, outcome: &Result<(), String>) {
+        let mut failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
+        *failure = outcome
+            .as_ref()
+            .err()
+            .map(|reason| (reason.clone(), Instant::now()));
+    }
+
+    /// Whether the last write batch failed (and why).
+    pub fn last_write(&self) -> Result<(), Problem> {
+        let failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
+        match failure.as_ref() {
+            Some((reason, _)) => Err(Problem::WritesFailing(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// After a probe write committed: forgets a write failure older than
+    /// [`FAILURE_MEMORY`] (an idle server becomes healthy again once the disk has room),
+    /// and still reports a recent one.
+    pub fn probe_succeeded(&self) -> Result<(), Problem> {
+        let mut failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
+        match failure.as_ref() {
+            Some((reason, at)) if at.elapsed() < FAILURE_MEMORY => {
+                Err(Problem::WritesFailing(reason.clone()))
+            }
+            _ => {
+                *failure = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether this process may still write the file: a read-only mount or a mode that
+    /// lets this user not write it would fail the next write, or the next start.
+    pub fn writable(&self) -> Result<(), Problem> {
+        if super::diagnose::read_only_mount(&self.path) {
+            return Err(Problem::ReadOnly("the filesystem is mounted read-only"));
+        }
+        if !super::diagnose::may_access(&self.path, libc::W_OK) {
+            return Err(Problem::ReadOnly(
+                "the database file is not writable by this user",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A small real write: proves that commits reach the disk (used at start and by
+/// `/healthz` after a failed write). It must change the stored value, since SQLite skips
+/// writing a page whose content an UPDATE leaves the same.
+pub fn probe_write(conn: &Connection) -> rusqlite::Result<()> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().to_string())
+        .unwrap_or_default();
+    conn.execute(
+        "INSERT INTO oauthd_meta (key, value) VALUES ('last_write_probe', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [stamp],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_or_replaced_file_is_noticed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        std::fs::write(&path, b"x").expect("write");
+        let health = Health::new(&path, FileId::of(&path).expect("stat"));
+        assert_eq!(health.file(), Ok(()));
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"y").expect("write");
+        std::fs::rename(&other, &path).expect("rename");
+        assert_eq!(health.file(), Err(Problem::Replaced));
+        std::fs::remove_file(&path).expect("rm");
+        assert_eq!(health.file(), Err(Problem::Removed));
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_until_one_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        std::fs::write(&path, b"x").expect("write");
+        let health = Health::new(&path, FileId::of(&path).expect("stat"));
+        health.record_write(&Err("database or disk is full".into()));
+        let failing = Err(Problem::WritesFailing("database or disk is full".into()));
+        assert_eq!(health.last_write(), failing);
+        assert_eq!(
+            health.probe_succeeded(),
+            failing,
+            "a recent failure is remembered"
+        );
+        health.record_write(&Ok(()));
+        assert_eq!(health.last_write(), Ok(()));
+    }
+}

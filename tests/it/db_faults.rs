@@ -1,0 +1,313 @@
+//! What the server and CLI say about a database they cannot use: permission denied,
+//! read-only (mode, mount), busy, corrupt, and a full disk under a running server. Real
+//! mounts (tmpfs) and a real unprivileged user (`nobody`); each test prints why it skips
+//! where the machine does not allow that.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::flow_support::{login, login_body, CLIENT_ID, EMAIL, PASSWORD, REDIRECT};
+use crate::support::{agent, reply, Oauthd};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Runs the CLI as `nobody` (supplementary groups dropped by std when root sets the uid).
+fn as_nobody(o: &Oauthd, args: &[&str]) -> Output {
+    let mut command = o.command();
+    command
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .args(args)
+        .stdin(Stdio::null());
+    command.output().expect("run as nobody")
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn refused(out: &Output, args: &str, expected: &str) {
+    let stderr = stderr_of(out);
+    assert_eq!(out.status.code(), Some(1), "{args}: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{args}: expected {expected:?}: {stderr}"
+    );
+    assert!(
+        !stderr.contains("not an SQLite database"),
+        "{args}: {stderr}"
+    );
+}
+
+/// `serve` must exit at once; a server that starts anyway is killed and reported.
+fn serve_refusal(mut command: Command) -> Output {
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("serve started instead of refusing: {}", stderr_of(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn each_unusable_database_gets_its_own_message() {
+    if !is_root() {
+        eprintln!("skipped: needs root to act as the unprivileged user nobody");
+        return;
+    }
+    let o = Oauthd::new();
+    std::os::unix::fs::chown(o.dir.path(), Some(NOBODY), Some(NOBODY)).expect("chown");
+
+    // Another user's private database.
+    o.add_user("root@example.com", "pw");
+    refused(
+        &as_nobody(&o, &["user", "list"]),
+        "not readable",
+        "permission denied",
+    );
+    for name in ["oauthd.db", "oauthd.db-wal", "oauthd.db-shm"] {
+        let _ = std::fs::remove_file(o.dir.path().join(name));
+    }
+
+    // A directory this user may not write: SQLite cannot create -wal and -shm.
+    let out = as_nobody(&o, &["org", "add", "Acme"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    chmod(o.dir.path(), 0o555);
+    for args in [&["user", "list"][..], &["org", "add", "Beta"]] {
+        refused(&as_nobody(&o, args), "read-only dir", "permission denied");
+        refused(
+            &as_nobody(&o, args),
+            "read-only dir",
+            "may not create files in",
+        );
+    }
+    chmod(o.dir.path(), 0o755);
+
+    // A file this user may read but not write.
+    chmod(&o.db, 0o400);
+    refused(
+        &as_nobody(&o, &["org", "add", "Gamma"]),
+        "mode 400",
+        "read-only",
+    );
+    let mut serve = o.command();
+    serve.uid(NOBODY).gid(NOBODY);
+    refused(&serve_refusal(serve), "serve on mode 400", "read-only");
+    chmod(&o.db, 0o600);
+
+    // Busy: another process holds the exclusive lock.
+    {
+        let holder = rusqlite::Connection::open(&o.db).expect("open");
+        holder
+            .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
+            .expect("lock");
+        refused(&o.cli(&["user", "list"]), "locked", "busy");
+    }
+
+    // Corrupt: a valid header over a damaged schema page.
+    let mut bytes = std::fs::read(&o.db).expect("read");
+    bytes[100..2000].fill(0xAB);
+    std::fs::write(&o.db, &bytes).expect("damage");
+    refused(&o.cli(&["user", "list"]), "damaged", "corrupt");
+}
+
+/// A tmpfs of `size` mounted inside the test's directory, unmounted on drop.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(o: &Oauthd, size: &str) -> Option<Tmpfs> {
+        let dir = o.dir.path().join("mnt");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
+            Ok(out) => {
+                eprintln!("skipped: cannot mount a tmpfs: {}", stderr_of(&out).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn remount(&self, options: &str) {
+        let out = Command::new("mount")
+            .args(["-o", options])
+            .arg(&self.dir)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "remount {options}: {}",
+            stderr_of(&out)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).output();
+    }
+}
+
+#[test]
+fn serve_refuses_a_database_on_a_read_only_mount() {
+    let o = Oauthd::new();
+    let Some(mnt) = Tmpfs::mount(&o, "8m") else {
+        return;
+    };
+    let o = Oauthd {
+        db: mnt.dir.join("oauthd.db"),
+        dir: o.dir,
+    };
+    o.add_user(EMAIL, PASSWORD);
+    let before = std::fs::read(&o.db).expect("read");
+    mnt.remount("remount,ro");
+    refused(&serve_refusal(o.command()), "read-only mount", "read-only");
+    assert_eq!(std::fs::read(&o.db).expect("read"), before);
+    drop(mnt);
+}
+
+#[test]
+fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
+    let o = Oauthd::new();
+    let Some(mnt) = Tmpfs::mount(&o, "2m") else {
+        return;
+    };
+    let o = Oauthd {
+        db: mnt.dir.join("oauthd.db"),
+        dir: o.dir,
+    };
+    o.add_user(EMAIL, PASSWORD);
+    o.add_client(CLIENT_ID, &[REDIRECT]);
+    let server = o.serve(&[]);
+    assert_eq!(
+        login(&server, &login_body(serde_json::json!({}))).status,
+        200
+    );
+
+    // Fill the filesystem to the last byte.
+    let filler = mnt.dir.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&[0u8; 1]);
+    }
+    let mut failed = 0;
+    let mut retry_after = None;
+    for _ in 0..3000 {
+        let r = login(&server, &login_body(serde_json::json!({})));
+        if r.status == 503 {
+            failed += 1;
+            retry_after = r.header("retry-after").map(str::to_owned);
+            if failed >= 200 {
+                break;
+            }
+        } else {
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+    assert!(failed >= 200, "only {failed} logins failed on a full disk");
+    assert!(retry_after.is_some(), "the 503 carries Retry-After");
+    let health = reply(agent().get(&server.url("/healthz")).call());
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(
+        health.body.contains("writes are failing"),
+        "{}",
+        health.body
+    );
+    let logged = server
+        .logs()
+        .lines()
+        .filter(|line| line.contains("ERROR"))
+        .count();
+    assert!(
+        logged <= 20,
+        "{failed} failed writes logged {logged} error lines:\n{}",
+        server.logs()
+    );
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    assert_eq!(
+        login(&server, &login_body(serde_json::json!({}))).status,
+        200
+    );
+    let health = reply(agent().get(&server.url("/healthz")).call());
+    assert_eq!(
+        health.status, 200,
+        "healthy again once writes work: {}",
+        health.body
+    );
+    drop(server);
+    drop(mnt);
+}
+
+#[test]
+fn healthz_reports_a_database_that_became_read_only() {
+    if !is_root() {
+        eprintln!("skipped: needs root to act as the unprivileged user nobody");
+        return;
+    }
+    let o = Oauthd::new();
+    std::os::unix::fs::chown(o.dir.path(), Some(NOBODY), Some(NOBODY)).expect("chown");
+    let out = as_nobody(&o, &["org", "add", "Acme"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut command = o.command();
+    command
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = crate::support::Server::spawn(command);
+    assert_eq!(
+        reply(agent().get(&server.url("/healthz")).call()).status,
+        200
+    );
+    chmod(&o.db, 0o400);
+    let health = reply(agent().get(&server.url("/healthz")).call());
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(health.body.contains("read-only"), "{}", health.body);
+    assert!(health.header("retry-after").is_some());
+    chmod(&o.db, 0o600);
+    assert_eq!(
+        reply(agent().get(&server.url("/healthz")).call()).status,
+        200
+    );
+}
