@@ -73,14 +73,22 @@ fn migration_reports_emails_that_collide_once_folded_and_merges_none() {
     let o = Oauthd::new();
     version_1_database(&o, &[STORED, LOWER, "Solo@X.io"], PASSWORD_1);
 
-    // The first command migrates, warns, and `check` names the collision and fails.
-    let out = o.cli(&["check", "--json"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Commands that only read refuse an older schema (migrating is a write); the first
+    // command that writes migrates and warns; then `check` names the collision and fails.
+    let refused = o.cli(&["check", "--json"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("older than this binary"), "{stderr}");
+    let migrated = o.cli(&["org", "add", "Upgrade"]);
+    let stderr = String::from_utf8_lossy(&migrated.stderr);
+    assert!(migrated.status.success(), "{stderr}");
     assert!(
         stderr.contains("oauthd check"),
         "migration warning: {stderr}"
     );
+    let out = o.cli(&["check", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("shared by several accounts"), "{stderr}");
     let summary: Value = serde_json::from_slice(&out.stdout).expect("check json");
     assert_eq!(summary["integrity"], "ok", "{summary}");
