@@ -381,7 +381,6 @@ mod tests {
         drop(Store::open(&path).expect("create"));
         {
             let c = Connection::open(&path).expect("open");
-            // The pool's background thread may still be closing its last connection.
             c.busy_timeout(Duration::from_secs(10))
                 .expect("busy timeout");
             // Leaving WAL takes an exclusive lock without consulting the busy handler, so
