@@ -4,11 +4,11 @@
 
 use std::net::IpAddr;
 
+use crate::app::App;
 use crate::http::Params;
 use crate::oauth::{self, PkceMethod, RedirectUri};
 use crate::password::Verdict;
 use crate::secret;
-use crate::server::App;
 use crate::store::{self, clients::Client, grants, StoreError};
 use crate::throttle::Refusal;
 

@@ -6,10 +6,10 @@ use hyper::body::Bytes;
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
 
+use crate::app::App;
 use crate::assets;
 use crate::error::ApiError;
 use crate::http::{self, Body, Params};
-use crate::server::App;
 use crate::store;
 
 const DEFAULT_NAME: &str = "oauthd";

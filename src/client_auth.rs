@@ -5,10 +5,10 @@
 
 use hyper::header::HeaderMap;
 
+use crate::app::App;
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Params};
 use crate::secret;
-use crate::server::App;
 use crate::store::{self, clients::Client};
 
 /// A client that has identified itself, and (for confidential clients) proved it.

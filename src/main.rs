@@ -6,12 +6,13 @@
 //! - `admin/`: the non-serve subcommands, synchronous, over the store.
 //! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
 //! - `password`, `secret`: PBKDF2 hashing on its own threads; token and secret generation.
-//! - `server`: the accept loop and the shared `App` state; `conn_limit`: connections per
-//!   client address; `routes`: the one route table.
+//! - `server`: the accept loop; `app`: the shared `App` state handlers receive;
+//!   `conn_limit`: connections per client address; `routes`: the one route table.
 //! - `http`: request parsing and response building; `error`: the only status-code mapping.
 //! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, and the code-exchange
-//!   and refresh decisions); `authorize`, `login_api`, `token`, `resource`,
-//!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
+//!   and refresh decisions); `endpoints/`: the HTTP handlers (`authorize`, `login_api`,
+//!   `token`, `token_management`, `resource`, `metadata`); `authorization`: what the
+//!   sign-in page and `/api/oauth_login` share; `assets`: embedded pages and brand lookup; `throttle`:
 //!   login admission (failure budgets, lockouts, fair shares of the hashing pool);
 //!   `email`: the folded key that is an email's identity; `csrf`: the sign-in form's
 //!   server-keyed CSRF token.
@@ -21,9 +22,9 @@
 #![warn(clippy::await_holding_lock, clippy::todo, clippy::dbg_macro)]
 
 mod admin;
+mod app;
 mod assets;
 mod authorization;
-mod authorize;
 mod brand;
 mod cli;
 mod client_auth;
@@ -31,25 +32,21 @@ mod config;
 mod conn_limit;
 mod csrf;
 mod email;
+mod endpoints;
 mod error;
 mod fscheck;
 mod http;
 mod log_limit;
-mod login_api;
-mod metadata;
 mod oauth;
 #[cfg(test)]
 mod parser_props;
 mod password;
-mod resource;
 mod rotation_clock;
 mod routes;
 mod secret;
 mod server;
 mod store;
 mod throttle;
-mod token;
-mod token_management;
 
 use std::io::Write;
 use std::process::ExitCode;

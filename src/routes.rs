@@ -9,10 +9,12 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+use crate::app::App;
+use crate::brand;
+use crate::endpoints::params::param_error;
+use crate::endpoints::{authorize, login_api, metadata, resource, token, token_management};
 use crate::error::ApiError;
 use crate::http::{self, Body};
-use crate::server::App;
-use crate::{authorize, brand, login_api, metadata, resource, token, token_management};
 
 /// Answers one request and logs one line for it (method, path without query, status,
 /// duration, client): never a query string, header or body, which may carry secrets.
@@ -71,7 +73,7 @@ async fn route(
         "/api/me" if get => resource::me(app, req).await,
         "/.well-known/oauth-authorization-server" if get => Ok(metadata::metadata(app)),
         "/brand/logo" if get => {
-            let query = http::query_params(&req).map_err(token::param_error)?;
+            let query = http::query_params(&req).map_err(param_error)?;
             brand::logo(app, req.headers(), &query).await
         }
         asset if asset.starts_with("/assets/") && get => {

@@ -1,5 +1,5 @@
 //! The HTTP server: opening the store, binding, the accept loop (hyper http1 with
-//! hyper-util's graceful shutdown), and the shared [`App`] state every handler receives.
+//! hyper-util's graceful shutdown), building the shared [`App`] state every handler receives.
 //!
 //! `run` takes an already-bound listener and a shutdown future, so tests and `serve` use
 //! the same code; `serve` prints the one `listening on http://ADDR` line once bound.
@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::app::App;
 use crate::config::ServeConfig;
 use crate::conn_limit::ConnectionLimits;
 use crate::password::HashPool;
@@ -28,17 +29,6 @@ use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Shared state of the running server.
-pub struct App {
-    pub store: Store,
-    pub config: ServeConfig,
-    pub hasher: HashPool,
-    pub throttle: throttle::Throttle,
-    /// Monotonic times of this process's refresh rotations, for the grace window.
-    pub rotations: Arc<RotationClock>,
-    pub csrf: csrf::Csrf,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

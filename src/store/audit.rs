@@ -143,7 +143,7 @@ fn pseudonym_key(conn: &Connection) -> Result<String, StoreError> {
 /// Entries matching `filter`, oldest first. The user filter matches emails by their
 /// folded key, as every other email lookup does; it scans the trail (an admin command).
 pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
-    super::users::register_email_key_function(conn)?;
+    super::email_key::register(conn)?;
     let mut stmt = conn.prepare_cached(
         "SELECT at, event, user_email, client_id, remote_addr, detail FROM (
              SELECT * FROM audit_log

@@ -31,7 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all
-/// use (`crate::email::key`, called through `users::register_email_key_function`). Accounts whose keys
+/// use (`crate::email::key`, called through `email_key::register`). Accounts whose keys
 /// now collide are all kept, never merged: `migrate` warns and `oauthd check` lists them.
 const EMAIL_KEY_STEP: &str = "
 ALTER TABLE users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
@@ -142,7 +142,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             cause: format!("could not switch to WAL (journal_mode is {mode})"),
         });
     }
-    super::users::register_email_key_function(conn)?;
+    super::email_key::register(conn)?;
     let tx = super::write_tx(conn)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod brands;
 pub mod clients;
 pub mod diagnose;
+mod email_key;
 pub mod files;
 pub mod grants;
 pub mod health;

@@ -5,6 +5,7 @@ mod flow_support;
 mod support;
 mod webdriver;
 
+mod architecture;
 mod audit_trail;
 mod backup_live;
 mod browser;

@@ -7,15 +7,15 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::params::read_params;
+use crate::app::App;
 use crate::client_auth;
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body};
 use crate::oauth;
 use crate::secret;
-use crate::server::App;
 use crate::store;
 use crate::store::grants::{self, AccessInfo, Origin};
-use crate::token::read_params;
 
 /// `POST /oauth/revoke`: 200 whether or not the token existed (RFC 7009 §2.2), so the
 /// answer reveals nothing. A refresh token revokes its whole grant.

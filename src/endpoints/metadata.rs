@@ -2,8 +2,8 @@
 
 use hyper::{Response, StatusCode};
 
+use crate::app::App;
 use crate::http::{self, Body};
-use crate::server::App;
 
 /// `GET /.well-known/oauth-authorization-server`.
 pub fn metadata(app: &App) -> Response<Body> {

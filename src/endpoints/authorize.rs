@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
+use crate::app::App;
 use crate::assets::{self, escape};
 use crate::authorization::{self, AuthorizationRequest, RedirectableError, SignIn};
 use crate::brand::{self, PageBrand};
@@ -16,7 +17,6 @@ use crate::csrf::Issued;
 use crate::error::ApiError;
 use crate::http::{self, Body, ParamError, Params};
 use crate::password::fill_random;
-use crate::server::App;
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in page.
 pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

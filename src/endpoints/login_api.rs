@@ -7,10 +7,10 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use crate::app::App;
 use crate::authorization::{self, SignIn, UntrustedRequest};
 use crate::error::{ApiError, LoginFailure};
 use crate::http::{self, Body, ParamError};
-use crate::server::App;
 
 /// The seed's success answer, member order as in the seed.
 #[derive(Serialize)]

@@ -9,17 +9,18 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::params::read_params;
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::error::{ApiError, OAuthErrorCode};
-use crate::http::{self, Body, ParamError, Params};
+use crate::http::{self, Body, Params};
 use std::sync::Arc;
 
+use crate::app::App;
 use crate::oauth::{
     self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal,
     TokenState,
 };
 use crate::secret;
-use crate::server::App;
 use crate::store;
 use crate::store::grants::{self, GrantRef, NewTokens, Origin};
 
@@ -36,37 +37,6 @@ struct TokenAnswer<'a> {
 
 fn oauth_error(code: OAuthErrorCode, description: &'static str) -> ApiError {
     ApiError::OAuth(code, description)
-}
-
-/// Maps a parameter parsing failure to the token endpoint's error family.
-pub fn param_error(error: ParamError) -> ApiError {
-    match error {
-        ParamError::TooLarge => ApiError::PayloadTooLarge,
-        ParamError::TimedOut => ApiError::RequestTimeout,
-        ParamError::Duplicate
-        | ParamError::BadEncoding
-        | ParamError::ValueTooLong
-        | ParamError::BadJson
-        | ParamError::NotAString
-        | ParamError::TooManyParams
-        | ParamError::UnsupportedContentType
-        | ParamError::Unreadable => {
-            oauth_error(OAuthErrorCode::InvalidRequest, error.description())
-        }
-    }
-}
-
-/// Reads the parameters from the query string and the body (form or JSON) together; a
-/// name in both counts as sent twice.
-pub async fn read_params(
-    req: Request<Incoming>,
-) -> Result<(hyper::http::request::Parts, Params), ApiError> {
-    let mut params = http::query_params(&req).map_err(param_error)?;
-    let (parts, body) = http::read_body(req).await.map_err(param_error)?;
-    params
-        .merge(http::body_params(&parts.headers, &body).map_err(param_error)?)
-        .map_err(param_error)?;
-    Ok((parts, params))
 }
 
 pub async fn token(

@@ -6,12 +6,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::params::param_error;
+use crate::app::App;
 use crate::error::{ApiError, BearerError};
 use crate::http::{self, Body};
 use crate::secret;
-use crate::server::App;
 use crate::store::{self, grants::AccessInfo, orgs::Membership};
-use crate::token;
 
 /// Who a valid token acts as, and in which organization.
 struct Caller {
@@ -63,11 +63,11 @@ pub async fn verify(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
 /// query or cookie is a 400: dropping it would answer as if no organization had been
 /// selected, which a proxy would take as success (issue 8, item 4).
 fn selected_org(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
-    let query = http::query_params(req).map_err(token::param_error)?;
+    let query = http::query_params(req).map_err(param_error)?;
     if let Some(org) = query.non_empty("org") {
         return Ok(Some(org.to_owned()));
     }
-    let cookie = http::cookie_strict(req.headers(), "org").map_err(token::param_error)?;
+    let cookie = http::cookie_strict(req.headers(), "org").map_err(param_error)?;
     Ok(cookie.filter(|v| !v.is_empty()).map(str::to_owned))
 }
 

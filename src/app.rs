@@ -1,0 +1,22 @@
+//! The shared state every request handler receives. It sits below the handlers and the
+//! server, so handlers never import the accept loop that calls them.
+
+use std::sync::Arc;
+
+use crate::config::ServeConfig;
+use crate::csrf::Csrf;
+use crate::password::HashPool;
+use crate::rotation_clock::RotationClock;
+use crate::store::Store;
+use crate::throttle::Throttle;
+
+/// Shared state of the running server.
+pub struct App {
+    pub store: Store,
+    pub config: ServeConfig,
+    pub hasher: HashPool,
+    pub throttle: Throttle,
+    /// Monotonic times of this process's refresh rotations, for the grace window.
+    pub rotations: Arc<RotationClock>,
+    pub csrf: Csrf,
+}

@@ -1,0 +1,11 @@
+//! The HTTP endpoints, one module each; `routes` picks one per request. Each parses its
+//! request, asks the rule book (`oauth`) or the sign-in flow (`authorization`) for a
+//! decision, carries it out over the store, and answers; errors go back as `ApiError`.
+
+pub mod authorize;
+pub mod login_api;
+pub mod metadata;
+pub mod params;
+pub mod resource;
+pub mod token;
+pub mod token_management;

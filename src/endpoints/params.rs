@@ -1,0 +1,39 @@
+//! Reading the parameters of the token-endpoint family (`/oauth/token`, `/oauth/revoke`,
+//! `/oauth/introspect`), shared by `token` and `token_management`.
+
+use hyper::body::Incoming;
+use hyper::Request;
+
+use crate::error::{ApiError, OAuthErrorCode};
+use crate::http::{self, ParamError, Params};
+
+/// Maps a parameter parsing failure to the token endpoint's error family.
+pub fn param_error(error: ParamError) -> ApiError {
+    match error {
+        ParamError::TooLarge => ApiError::PayloadTooLarge,
+        ParamError::TimedOut => ApiError::RequestTimeout,
+        ParamError::Duplicate
+        | ParamError::BadEncoding
+        | ParamError::ValueTooLong
+        | ParamError::BadJson
+        | ParamError::NotAString
+        | ParamError::TooManyParams
+        | ParamError::UnsupportedContentType
+        | ParamError::Unreadable => {
+            ApiError::OAuth(OAuthErrorCode::InvalidRequest, error.description())
+        }
+    }
+}
+
+/// Reads the parameters from the query string and the body (form or JSON) together; a
+/// name in both counts as sent twice.
+pub async fn read_params(
+    req: Request<Incoming>,
+) -> Result<(hyper::http::request::Parts, Params), ApiError> {
+    let mut params = http::query_params(&req).map_err(param_error)?;
+    let (parts, body) = http::read_body(req).await.map_err(param_error)?;
+    params
+        .merge(http::body_params(&parts.headers, &body).map_err(param_error)?)
+        .map_err(param_error)?;
+    Ok((parts, params))
+}

@@ -1,0 +1,212 @@
+//! Source checks of the crate's layering, read from `src/` (no server is started): no
+//! import cycle among `src/` files, and handlers never import the server that calls them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `src/`, keyed by its module path (`["store", "grants"]`).
+fn modules() -> BTreeMap<Vec<String>, PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = BTreeMap::new();
+    let mut pending = vec![root.clone()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+            continue;
+        }
+        if path.extension() != Some(std::ffi::OsStr::new("rs")) {
+            continue;
+        }
+        let relative = path.strip_prefix(&root).expect("under src");
+        let mut module: Vec<String> = relative
+            .with_extension("")
+            .iter()
+            .map(|part| part.to_string_lossy().into_owned())
+            .collect();
+        if matches!(module.last().map(String::as_str), Some("mod" | "main")) {
+            module.pop();
+        }
+        found.insert(module, path);
+    }
+    found
+}
+
+/// The code of a file without its comments and its `#[cfg(test)] mod tests` (tests may
+/// import what they test from anywhere).
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read");
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => &text[..],
+    };
+    text.lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Expands one use tree (`a::{b, c::d}` or a plain path) into its paths.
+fn use_tree(text: &mut std::iter::Peekable<std::str::Chars>) -> Vec<Vec<String>> {
+    let mut prefix = Vec::new();
+    loop {
+        while text.peek().is_some_and(|c| c.is_whitespace()) {
+            text.next();
+        }
+        if text.peek() == Some(&'{') {
+            text.next();
+            let mut paths = Vec::new();
+            loop {
+                for tail in use_tree(text) {
+                    paths.push([prefix.clone(), tail].concat());
+                }
+                while text.peek().is_some_and(|c| c.is_whitespace()) {
+                    text.next();
+                }
+                match text.next() {
+                    Some(',') => continue,
+                    _ => return paths,
+                }
+            }
+        }
+        let mut ident = String::new();
+        while let Some(&c) = text.peek() {
+            if c.is_alphanumeric() || c == '_' {
+                ident.push(c);
+                text.next();
+            } else {
+                break;
+            }
+        }
+        if ident.is_empty() {
+            return vec![prefix];
+        }
+        prefix.push(ident);
+        let mut lookahead = text.clone();
+        if lookahead.next() == Some(':') && lookahead.next() == Some(':') {
+            text.next();
+            text.next();
+        } else {
+            return vec![prefix];
+        }
+    }
+}
+
+/// The files a module's code names through `crate::` or `super::` paths. A `mod.rs`
+/// naming its own children (`pub use child::X`) is structure, not an import, and is not
+/// counted.
+fn imports(
+    module: &[String],
+    code: &str,
+    all: &BTreeMap<Vec<String>, PathBuf>,
+) -> BTreeSet<Vec<String>> {
+    let mut named = BTreeSet::new();
+    for (anchor, base) in [
+        ("crate::", Vec::new()),
+        // `super` of module `a::b` is `a`, whether it lives in `a/b.rs` or `a/b/mod.rs`.
+        ("super::", module[..module.len().saturating_sub(1)].to_vec()),
+    ] {
+        for (at, _) in code.match_indices(anchor) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let mut rest = code[at + anchor.len()..].chars().peekable();
+            for path in use_tree(&mut rest) {
+                let full = [base.clone(), path].concat();
+                // The longest prefix that is a file is the file the path points into.
+                let target = (0..=full.len())
+                    .rev()
+                    .map(|n| full[..n].to_vec())
+                    .find(|prefix| all.contains_key(prefix));
+                if let Some(target) = target {
+                    if target != module && !target.is_empty() {
+                        named.insert(target);
+                    }
+                }
+            }
+        }
+    }
+    named
+}
+
+fn graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let all = modules();
+    all.iter()
+        .map(|(module, path)| (module.clone(), imports(module, &code_of(path), &all)))
+        .collect()
+}
+
+/// A cycle reachable from `node`, as the list of modules on it, if any.
+fn find_cycle(
+    node: &Vec<String>,
+    graph: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+    stack: &mut Vec<Vec<String>>,
+    done: &mut BTreeSet<Vec<String>>,
+) -> Option<Vec<String>> {
+    if let Some(at) = stack.iter().position(|n| n == node) {
+        return Some(stack[at..].iter().map(|m| m.join("::")).collect());
+    }
+    if done.contains(node) {
+        return None;
+    }
+    stack.push(node.clone());
+    for next in graph.get(node).into_iter().flatten() {
+        if let Some(cycle) = find_cycle(next, graph, stack, done) {
+            return Some(cycle);
+        }
+    }
+    stack.pop();
+    done.insert(node.clone());
+    None
+}
+
+#[test]
+fn use_trees_expand_groups_and_nested_groups() {
+    let mut text = "a::{b, c::{d, e}, f}; x".chars().peekable();
+    let paths: Vec<String> = use_tree(&mut text).iter().map(|p| p.join("::")).collect();
+    assert_eq!(paths, ["a::b", "a::c::d", "a::c::e", "a::f"]);
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle() {
+    let edge = |a: &str, b: &str| (vec![a.to_owned()], BTreeSet::from([vec![b.to_owned()]]));
+    let graph = BTreeMap::from([edge("a", "b"), edge("b", "c"), edge("c", "a")]);
+    let cycle = find_cycle(
+        &vec!["a".to_owned()],
+        &graph,
+        &mut Vec::new(),
+        &mut BTreeSet::new(),
+    );
+    assert_eq!(cycle, Some(vec!["a".into(), "b".into(), "c".into()]));
+}
+
+#[test]
+fn no_import_cycle_among_src_files() {
+    let graph = graph();
+    assert!(graph.len() > 20, "src/ was not found: {graph:?}");
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        let cycle = find_cycle(node, &graph, &mut Vec::new(), &mut done);
+        assert_eq!(cycle, None, "an import cycle among src/ files");
+    }
+}
+
+#[test]
+fn handlers_never_import_the_server() {
+    let graph = graph();
+    let server = vec!["server".to_owned()];
+    let routes = vec!["routes".to_owned()];
+    for (module, named) in &graph {
+        if module.first().map(String::as_str) == Some("endpoints") {
+            assert!(!named.contains(&server), "{module:?} imports server");
+            assert!(!named.contains(&routes), "{module:?} imports routes");
+        }
+    }
+    assert!(
+        graph[&vec!["endpoints".to_owned(), "token".to_owned()]].contains(&vec!["app".to_owned()])
+    );
+}
