@@ -1,4 +1,4 @@
--- oauthd schema, version 2. Embedded in the binary and applied to an empty file at open.
+-- oauthd schema, version 3. Embedded in the binary and applied to an empty file at open.
 -- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
 -- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
 -- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
@@ -19,12 +19,12 @@ CREATE TABLE users (
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     -- The folded email (NFD, Unicode full case folding, NFC; src/email.rs): what lookups
-    -- match. Last, because version 2 added it to existing tables.
+    -- match. Last, because version 3 added it to existing tables.
     email_key     TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX users_by_email_key ON users (email_key);
 -- email_key is unique for every account added or changed since version 3. Triggers
--- rather than a UNIQUE index, because accounts whose keys collided when version 2 folded
+-- rather than a UNIQUE index, because accounts whose keys collided when version 3 folded
 -- them are kept (not merged) until an admin resolves them; `oauthd check` lists them.
 CREATE TRIGGER users_email_key_unique_on_insert BEFORE INSERT ON users
 WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key)

@@ -187,12 +187,20 @@ pub async fn sign_in(
         }
     };
     let lookup_email = email.to_owned();
-    let credentials = app
+    let credentials = match app
         .store
         .read(move |conn| store::users::credentials_by_email(conn, &lookup_email))
-        .await?;
+        .await
+    {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            attempt.abandoned();
+            return Err(e);
+        }
+    };
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
     let Ok(verdict) = app.hasher.verify(password.to_owned(), stored_hash).await else {
+        attempt.abandoned();
         return Ok(SignIn::Busy);
     };
     let Some(user) = credentials.filter(|_| verdict != Verdict::Wrong) else {

@@ -198,6 +198,9 @@ pub async fn read_body(
 
 /// Body parameters by content type: form, JSON, or none (an empty body).
 pub fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, ParamError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Params::default());
+    }
     // A content type that is not visible ASCII is refused, not taken as absent.
     let content_type = match headers.get(CONTENT_TYPE).map(HeaderValue::to_str) {
         None => None,
@@ -208,7 +211,6 @@ pub fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, ParamErro
         Some(Err(_)) => return Err(ParamError::UnsupportedContentType),
     };
     match content_type.as_deref() {
-        _ if body.iter().all(u8::is_ascii_whitespace) => Ok(Params::default()),
         Some("application/x-www-form-urlencoded") => parse_form(body),
         Some("application/json") => parse_json(body),
         // Some clients omit the content type; guess by the first byte.

@@ -12,8 +12,9 @@
 //! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, and the code-exchange
 //!   and refresh decisions); `authorize`, `login_api`, `token`, `resource`,
 //!   `metadata`: the endpoints; `assets`: embedded pages and brand lookup; `throttle`:
-//!   login rate limiting; `email`: the folded key that is an email's identity; `csrf`: the
-//!   sign-in form's server-keyed CSRF token.
+//!   login admission (failure budgets, lockouts, fair shares of the hashing pool);
+//!   `email`: the folded key that is an email's identity; `csrf`: the sign-in form's
+//!   server-keyed CSRF token.
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

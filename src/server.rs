@@ -116,6 +116,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let _ = writeln!(stdout, "listening on http://{bound}");
         let _ = stdout.flush();
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
+        tokio::spawn(follow_strongest_stored_hash(Arc::clone(&app)));
         run(listener, app, shutdown_signal()).await;
         Ok(())
     });
@@ -229,6 +230,23 @@ fn strongest_stored_hash(store: &Store) -> u32 {
         tracing::warn!(error = %e, "could not read the stored password hashes' iteration counts");
     }
     strongest
+}
+
+/// How often the strongest stored hash is read again, so one added by the CLI while the
+/// server runs soon sets the verification cost too.
+const STRONGEST_HASH_REREAD: Duration = Duration::from_secs(60);
+
+/// Keeps the verification cost up with password hashes added while serving.
+async fn follow_strongest_stored_hash(app: Arc<App>) {
+    loop {
+        tokio::time::sleep(STRONGEST_HASH_REREAD).await;
+        let store = app.store.clone();
+        if let Ok(strongest) =
+            tokio::task::spawn_blocking(move || strongest_stored_hash(&store)).await
+        {
+            app.hasher.raise_verify_cost(strongest);
+        }
+    }
 }
 
 /// On an empty database, says how to add the first user and client.

@@ -117,7 +117,9 @@ pub enum Refusal {
 }
 
 /// An admitted attempt: it holds a share of the pool and counts as a failure until it is
-/// decided. Dropped undecided (storage error, busy pool, client gone), it counts nothing.
+/// decided. Dropped undecided (the client went away, possibly with its hash still in the
+/// pool) it stays counted as a failure, so disconnecting cannot be used to get hashing
+/// past the budgets; the server's own failures call [`Attempt::abandoned`] instead.
 pub struct Attempt<'a> {
     throttle: &'a Throttle,
     keys: [Key; 2],
@@ -300,12 +302,19 @@ impl Attempt<'_> {
         self.decided = true;
         self.throttle.decide_at(self.keys, false, Instant::now());
     }
+
+    /// The server could not decide (storage failure, busy pool): gives the share back
+    /// without counting anything against the user.
+    pub fn abandoned(mut self) {
+        self.decided = true;
+        self.throttle.decide_at(self.keys, false, Instant::now());
+    }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.decided {
-            self.throttle.decide_at(self.keys, false, Instant::now());
+            self.throttle.decide_at(self.keys, true, Instant::now());
         }
     }
 }

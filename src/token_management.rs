@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::client_auth;
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body};
+use crate::oauth;
 use crate::secret;
 use crate::server::App;
 use crate::store;
@@ -101,11 +102,13 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
             "token is required",
         ));
     }
-    // A client learns about its own tokens only, unless registered as a resource server:
-    // otherwise any confidential client could map every token it sees to its user.
-    let visible = found
-        .as_ref()
-        .filter(|info| client.client.introspect_any || info.client_id == client.client.client_id);
+    let visible = found.as_ref().filter(|info| {
+        oauth::may_introspect(
+            &client.client.client_id,
+            client.client.introspect_any,
+            &info.client_id,
+        )
+    });
     let body = match visible {
         Some(info) => serde_json::to_vec(&active(info)).unwrap_or_default(),
         None => br#"{"active":false}"#.to_vec(),

@@ -5,6 +5,7 @@
 //! a decision out in one store transaction; the store itself decides nothing.
 
 mod code_exchange;
+mod introspection;
 mod pkce;
 mod redirect_uri;
 mod refresh;
@@ -13,6 +14,7 @@ mod scope;
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
 };
+pub use introspection::may_introspect;
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
 #[cfg(test)]
 pub use redirect_uri::RedirectUriError;

@@ -140,12 +140,14 @@ fn pseudonym_key(conn: &Connection) -> Result<String, StoreError> {
     Ok(key)
 }
 
-/// Entries matching `filter`, oldest first.
+/// Entries matching `filter`, oldest first. The user filter matches emails by their
+/// folded key, as every other email lookup does; it scans the trail (an admin command).
 pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+    super::users::register_email_key_function(conn)?;
     let mut stmt = conn.prepare_cached(
         "SELECT at, event, user_email, client_id, remote_addr, detail FROM (
              SELECT * FROM audit_log
-             WHERE (?1 IS NULL OR user_email = ?1 COLLATE NOCASE)
+             WHERE (?1 IS NULL OR oauthd_email_key(user_email) = ?1)
                AND (?2 IS NULL OR client_id = ?2)
                AND (?3 IS NULL OR at >= ?3)
              ORDER BY id DESC LIMIT ?4
@@ -154,7 +156,7 @@ pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreErro
     let entries = stmt
         .query_map(
             params![
-                filter.user_email,
+                filter.user_email.as_deref().map(crate::email::key),
                 filter.client_id,
                 filter.since,
                 filter.limit.unwrap_or(-1)

@@ -6,7 +6,6 @@
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
@@ -27,11 +26,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
              introspect_any INTEGER NOT NULL DEFAULT 0 CHECK (introspect_any IN (0, 1));
          ALTER TABLE access_tokens ADD COLUMN scope TEXT;",
     ),
+    // v3: the folded email key (see EMAIL_KEY_STEP).
     (3, EMAIL_KEY_STEP),
 ];
 
 /// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all
-/// use (`crate::email::key`, called through [`register_functions`]). Accounts whose keys
+/// use (`crate::email::key`, called through `users::register_email_key_function`). Accounts whose keys
 /// now collide are all kept, never merged: `migrate` warns and `oauthd check` lists them.
 const EMAIL_KEY_STEP: &str = "
 ALTER TABLE users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
@@ -142,7 +142,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             cause: format!("could not switch to WAL (journal_mode is {mode})"),
         });
     }
-    register_functions(conn)?;
+    super::users::register_email_key_function(conn)?;
     let tx = super::write_tx(conn)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -168,17 +168,6 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
-}
-
-/// Makes Rust functions callable from migration SQL: `oauthd_email_key(email)`. Only the
-/// migrating connection has them, so no trigger, view or index may call them.
-fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
-    conn.create_scalar_function(
-        "oauthd_email_key",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| Ok(crate::email::key(&ctx.get::<String>(0)?)),
-    )
 }
 
 /// Warns, after a migration, about accounts whose emails fold to one key. Counts only:

@@ -70,7 +70,7 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("{0}: no such database (mistyped --db or OAUTHD_DB?); only `serve`, `restore` and the `add` commands create one")]
+    #[error("{0}: no such file (mistyped --db or OAUTHD_DB?); only `serve`, `restore` and the `add` commands create a database")]
     Missing(PathBuf),
     #[error("{path}: permission denied: {why}")]
     PermissionDenied { path: PathBuf, why: String },
@@ -538,7 +538,6 @@ mod tests {
         drop(Store::open(&path).expect("create"));
         {
             let c = Connection::open(&path).expect("open");
-            // The pool's background thread may still be closing its last connection.
             c.busy_timeout(Duration::from_secs(10))
                 .expect("busy timeout");
             // Leaving WAL takes an exclusive lock without consulting the busy handler, so

@@ -9,6 +9,7 @@
 //! with such an email is refused, and admin commands accept only the address exactly as
 //! stored.
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
@@ -231,6 +232,19 @@ pub fn id_of(conn: &Connection, email: &str) -> Result<Option<String>, StoreErro
         .find(|(_, stored)| stored == email)
         .map(|(id, _)| Some(id))
         .ok_or(StoreError::AmbiguousEmail(count))
+}
+
+/// Makes `oauthd_email_key(email)` ([`email::key`]; NULL stays NULL) callable from SQL on
+/// `conn`: the migration that adds the key and the audit filter use it. Connections only
+/// have it once registered (the sqlite3 shell never does), so no trigger, view or index
+/// may call it.
+pub(super) fn register_email_key_function(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "oauthd_email_key",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<Option<String>>(0)?.map(|e| email::key(&e))),
+    )
 }
 
 /// `(id, stored email)` of every account with the folded key of `email`.

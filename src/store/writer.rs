@@ -589,8 +589,9 @@ mod tests {
         writer
             .write(|conn| {
                 conn.execute_batch(
-                    "INSERT INTO users VALUES ('u', 'u@x.org', NULL, 'x', 0, 0, 0);
-                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0);
+                    "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
+                         VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
+                     INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0);
                      INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
                          VALUES (1, 'u', 'c', 0, 5);",
                 )?;

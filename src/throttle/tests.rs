@@ -231,6 +231,18 @@ async fn a_waiting_attempt_goes_when_a_share_frees_up() {
     let cancelled = tokio::time::timeout(Duration::from_millis(50), t.admit("a@x.org", IP)).await;
     assert!(cancelled.is_err(), "the share is still full");
     assert_eq!(t.entries.lock().expect("lock")[&keys[0]].waiting, 0);
+    // Attempts dropped undecided (their clients went away) count as failures.
     drop(held);
-    assert!(t.entries.lock().expect("lock").is_empty());
+    let account = t.entries.lock().expect("lock")[&keys[0]];
+    assert_eq!((account.failures, account.in_flight), (4, 0));
+    // Ones the server abandons do not.
+    t.admit("b@x.org", OTHER_IP)
+        .await
+        .expect("admitted")
+        .abandoned();
+    assert!(!t
+        .entries
+        .lock()
+        .expect("lock")
+        .contains_key(&t.keys("b@x.org", OTHER_IP)[0]));
 }

@@ -123,6 +123,8 @@ fn client_add_public_has_null_secret_and_pkce_flag() {
 #[test]
 fn client_add_introspect_any_registers_a_confidential_resource_server() {
     let o = Oauthd::new();
+    // Listing refuses a missing database (the refused add below must not create one).
+    o.ok(&["org", "add", "Seed"]);
     let args = ["client", "add", "--name", "API", "--id", "api"];
     let uri = ["--redirect-uri", "https://api.example/cb"];
     let public = [&args[..], &uri, &["--public", "--introspect-any"]].concat();

@@ -41,6 +41,20 @@ fn unicode_case_variants_of_an_email_are_one_account() {
     for variant in [STORED, LOWER, UPPER, DECOMPOSED] {
         assert_eq!(sign_in(&server, variant, PASSWORD_1), 200, "{variant}");
     }
+    // The audit filter folds the same way: any form finds the account's events.
+    let by_user = o.json(&["audit", "--user", DECOMPOSED]);
+    let events: Vec<&str> = by_user
+        .as_array()
+        .expect("audit array")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| **e == "login_ok").count(),
+        4,
+        "{by_user}"
+    );
+    assert!(events.contains(&"user_add"), "{by_user}");
 }
 
 /// Builds, at `o.db`, a database of schema version 1 (before folding) whose accounts are

@@ -127,3 +127,54 @@ fn a_body_of_thousands_of_tiny_keys_is_refused_at_the_field_cap() {
     );
     assert_oauth_error(&r, 400, "invalid_request");
 }
+
+/// A source check for item 4's root cause: a parser's error turned into "no parameters"
+/// (`query_params(&req).unwrap_or_default()`) makes a malformed request look like one
+/// without the parameter. Every call of a request parser must handle its error.
+#[test]
+fn no_request_parser_result_is_silently_defaulted() {
+    const PARSERS: [&str; 9] = [
+        "query_params(",
+        "body_params(",
+        "parse_form(",
+        "parse_json(",
+        "parse_json_strings(",
+        "cookie_strict(",
+        "basic_auth(",
+        "read_body(",
+        "read_params(",
+    ];
+    const DROPS: [&str; 4] = [
+        ".unwrap_or_default()",
+        ".unwrap_or(",
+        ".unwrap_or_else(",
+        ".ok()",
+    ];
+    let mut offenders = Vec::new();
+    let mut pending = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+            continue;
+        }
+        // The property tests call the parsers on purpose with anything.
+        if path.extension() != Some(std::ffi::OsStr::new("rs")) || path.ends_with("parser_props.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        for parser in PARSERS {
+            for (at, _) in text.match_indices(parser) {
+                let statement = text[at..].split(';').next().unwrap_or_default();
+                if DROPS.iter().any(|drop| statement.contains(drop)) {
+                    offenders.push(format!("{}: {statement}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
