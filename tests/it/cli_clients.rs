@@ -123,14 +123,12 @@ fn client_add_public_has_null_secret_and_pkce_flag() {
 #[test]
 fn client_add_introspect_any_registers_a_confidential_resource_server() {
     let o = Oauthd::new();
-    // Listing refuses a missing database (the refused add below must not create one).
-    o.ok(&["org", "add", "Seed"]);
     let args = ["client", "add", "--name", "API", "--id", "api"];
     let uri = ["--redirect-uri", "https://api.example/cb"];
     let public = [&args[..], &uri, &["--public", "--introspect-any"]].concat();
     let stderr = expect_exit(&o, &public, 2);
     assert!(stderr.contains("--introspect-any"), "{stderr}");
-    assert!(client_ids(&o).is_empty(), "a refused add changes nothing");
+    assert!(!o.db.exists(), "a refused add creates nothing");
     o.json(&[&args[..], &uri, &["--introspect-any"]].concat());
     assert_eq!(o.json(&["client", "show", "api"])["introspect_any"], true);
     o.json(&[&["client", "add", "--name", "App", "--id", "app"][..], &uri].concat());

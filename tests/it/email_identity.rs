@@ -87,14 +87,26 @@ fn migration_reports_emails_that_collide_once_folded_and_merges_none() {
     let o = Oauthd::new();
     version_1_database(&o, &[STORED, LOWER, "Solo@X.io"], PASSWORD_1);
 
-    // The first command migrates, warns, and `check` names the collision and fails.
+    // The first writing command migrates and warns; `check` names the collision and fails.
+    let added = o.cli(&[
+        "client",
+        "add",
+        "--name",
+        "Test App",
+        "--id",
+        CLIENT_ID,
+        "--redirect-uri",
+        REDIRECT,
+    ]);
+    let stderr = String::from_utf8_lossy(&added.stderr);
+    assert!(added.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("share an email") && stderr.contains("oauthd check"),
+        "migration warning: {stderr}"
+    );
     let out = o.cli(&["check", "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("oauthd check"),
-        "migration warning: {stderr}"
-    );
     assert!(stderr.contains("shared by several accounts"), "{stderr}");
     let summary: Value = serde_json::from_slice(&out.stdout).expect("check json");
     assert_eq!(summary["integrity"], "ok", "{summary}");
@@ -115,7 +127,6 @@ fn migration_reports_emails_that_collide_once_folded_and_merges_none() {
     assert_eq!(o.json(&["user", "show", STORED])["id"], "user-0");
     assert_eq!(o.json(&["user", "show", LOWER])["id"], "user-1");
 
-    o.add_client(CLIENT_ID, &[REDIRECT]);
     let server = o.serve(&[]);
     // A sign-in cannot tell whose password to check: refused like a wrong password.
     assert_eq!(sign_in(&server, LOWER, PASSWORD_1), 401);
