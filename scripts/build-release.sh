@@ -8,11 +8,10 @@
 #
 # usage: scripts/build-release.sh [--install-deps] [TARGET...]   (default: all three)
 #
-# A Rust target needs its standard library. rustup fetches it with `rustup target add`,
-# which needs the network; where that is not possible, this script looks for the one
-# offline source there is: Debian's multiarch `libstd-rust-web-dev:arm64`, which matches
-# Debian's own compiler (`rustc-web`, /usr/bin/rustc), not rustup's. Debian ships no musl
-# standard library for Rust at all. A target whose standard library is missing is reported
+# A Rust target needs its standard library. For musl the script runs `rustup target add`
+# (Debian ships no musl standard library for Rust). For aarch64 it uses Debian's multiarch
+# `libstd-rust-web-dev:arm64`, which matches Debian's own compiler (`rustc-web`,
+# /usr/bin/rustc), not rustup's. A target whose standard library is missing is reported
 # as UNAVAILABLE and makes the script exit non-zero; nothing is faked.
 #
 # --install-deps (root, Debian): installs musl-tools, the aarch64 cross gcc and libc,
@@ -106,11 +105,14 @@ finish_binary() {
 build_x86_64_musl() {
     local triple=x86_64-unknown-linux-musl
     log "x86_64-musl: $triple"
+    # rustup fetches the musl standard library; Debian packages none for Rust.
+    if ! has_std rustc "$triple" && command -v rustup >/dev/null; then
+        rustup target add "$triple" || note "rustup target add $triple failed"
+    fi
     if ! has_std rustc "$triple"; then
-        note "UNAVAILABLE: rustc $(rustc --version | cut -d' ' -f2) has no standard library for $triple."
-        note "It comes only from 'rustup target add $triple', which needs the network;"
-        note "Debian packages no musl standard library for Rust. Use x86_64-static instead."
-        record x86_64-musl UNAVAILABLE "no Rust std for $triple (rustup target add needs the network)"
+        note "UNAVAILABLE: rustc $(rustc --version | cut -d' ' -f2) has no standard library for $triple,"
+        note "and 'rustup target add $triple' could not install it. Use x86_64-static instead."
+        record x86_64-musl UNAVAILABLE "no Rust std for $triple"
         return
     fi
     # The bundled SQLite is C: compile it with musl's gcc wrapper when there is one.

@@ -71,7 +71,7 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("{0}: no such database (mistyped --db or OAUTHD_DB?); only `serve`, `restore` and the `add` commands create one")]
+    #[error("{0}: no such file (mistyped --db or OAUTHD_DB?); only `serve`, `restore` and the `add` commands create a database")]
     Missing(PathBuf),
     #[error("{path}: permission denied: {why}")]
     PermissionDenied { path: PathBuf, why: String },
@@ -170,21 +170,31 @@ impl Store {
                     )),
                 }
             });
+        Ok(Store::over_pool(manager, READ_CONNECTIONS, path, opened))
+    }
+
+    /// A store (no writer yet) over a pool of at most `connections` made by `manager`.
+    fn over_pool(
+        manager: SqliteConnectionManager,
+        connections: u32,
+        path: &Path,
+        opened: files::FileId,
+    ) -> Store {
         let pool = Pool::builder()
-            .max_size(READ_CONNECTIONS)
+            .max_size(connections)
             // Connections open on demand: an idle server keeps one, not eight (memory, start time).
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             // Failures reach callers as errors of `get()`; don't also log each retry.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        Ok(Store {
+        Store {
             pool,
             path: path.to_owned(),
             opened,
             health: None,
             writer: None,
-        })
+        }
     }
 
     /// Opens an existing, current oauthd database for commands that only read (`check`,
@@ -211,19 +221,7 @@ impl Store {
         let manager = SqliteConnectionManager::file(path)
             .with_flags(flags)
             .with_init(configure_reader);
-        let pool = Pool::builder()
-            .max_size(2)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(30))
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(manager);
-        Ok(Store {
-            pool,
-            path: path.to_owned(),
-            opened,
-            health: None,
-            writer: None,
-        })
+        Ok(Store::over_pool(manager, 2, path, opened))
     }
 
     /// A pooled connection, for synchronous callers (the admin CLI, blocking threads).

@@ -89,7 +89,8 @@ fn check_reports_counts_and_ok() {
 #[test]
 fn check_fails_on_a_foreign_key_violation() {
     let o = Oauthd::new();
-    crate::support::create_empty_db(&o);
+    // Any command that writes creates the database; reading ones refuse a missing file.
+    o.add_user("ann@example.com", "pw");
     o.json(&["check"]);
     {
         let conn = rusqlite::Connection::open(&o.db).expect("open");
@@ -139,7 +140,7 @@ fn backup_copy_passes_check_and_refuses_existing_dest_without_force() {
 #[test]
 fn backup_into_a_missing_directory_fails_and_leaves_nothing() {
     let o = Oauthd::new();
-    crate::support::create_empty_db(&o);
+    o.add_user("ann@example.com", "pw");
     let dest = path_in(&o, "no/such/dir/copy.db");
     expect_exit(&o, &["backup", dest.to_str().expect("utf-8")], 1);
     assert!(!dest.exists());

@@ -82,7 +82,7 @@ fn user_add_refuses_duplicate_email_in_any_case() {
 #[test]
 fn user_add_refuses_invalid_emails_and_writes_nothing() {
     let o = Oauthd::new();
-    crate::support::create_empty_db(&o);
+    o.add_user("ann@example.com", "pw");
     let before = o.json(&["user", "list"]);
     for bad in [
         "no-at-sign",

@@ -96,13 +96,14 @@ fn each_unusable_database_gets_its_own_message() {
     let out = as_nobody(&o, &["org", "add", "Acme"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     chmod(o.dir.path(), 0o555);
-    for args in [&["user", "list"][..], &["org", "add", "Beta"]] {
-        refused(&as_nobody(&o, args), "read-only dir", "permission denied");
-        refused(
-            &as_nobody(&o, args),
-            "read-only dir",
-            "may not create files in",
-        );
+    let out = as_nobody(&o, &["org", "add", "Beta"]);
+    refused(&out, "read-only dir", "permission denied");
+    refused(&out, "read-only dir", "may not create files in");
+    // Reading may work there (it needs no new file when SQLite finds what it needs);
+    // when it cannot, it must say why, never "not an SQLite database".
+    let out = as_nobody(&o, &["user", "list"]);
+    if !out.status.success() {
+        refused(&out, "reading in a read-only dir", "permission denied");
     }
     chmod(o.dir.path(), 0o755);
 

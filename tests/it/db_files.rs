@@ -35,7 +35,7 @@ fn commands_that_only_read_change_or_remove_refuse_a_missing_database() {
         &["token", "revoke", "--all"],
     ] {
         let stderr = expect_exit(&o, args, 1);
-        assert_one_line_error(&stderr, "no such database");
+        assert_one_line_error(&stderr, "no such file");
         assert!(stderr.contains("--db"), "{args:?}: a hint: {stderr}");
         let created: Vec<_> = std::fs::read_dir(o.dir.path())
             .expect("dir")
