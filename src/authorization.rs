@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use crate::app::App;
+use crate::error::SignInFailure;
 use crate::http::Params;
 use crate::oauth::{self, PkceMethod, RedirectUri};
 use crate::password::Verdict;
@@ -151,11 +152,8 @@ pub enum SignIn {
         user_id: String,
         email: String,
     },
-    WrongCredentials,
-    Disabled,
-    Throttled {
-        retry_after_secs: u64,
-    },
+    /// Wrong credentials, a disabled account or a lockout; each front end answers it.
+    Refused(SignInFailure),
     /// Too many sign-ins are already waiting for password hashing.
     Busy,
 }
@@ -180,10 +178,14 @@ pub async fn sign_in(
             if first_refusal {
                 audit_login_failure(app, email, client_id, ip, "throttled").await;
             }
-            return Ok(SignIn::Throttled { retry_after_secs });
+            return Ok(SignIn::Refused(SignInFailure::Throttled {
+                retry_after_secs,
+            }));
         }
         Err(Refusal::QueueFull { retry_after_secs }) => {
-            return Ok(SignIn::Throttled { retry_after_secs })
+            return Ok(SignIn::Refused(SignInFailure::Throttled {
+                retry_after_secs,
+            }));
         }
     };
     let lookup_email = email.to_owned();
@@ -207,12 +209,12 @@ pub async fn sign_in(
         let delay = attempt.failed();
         audit_login_failure(app, email, client_id, ip, "wrong email or password").await;
         tokio::time::sleep(delay).await;
-        return Ok(SignIn::WrongCredentials);
+        return Ok(SignIn::Refused(SignInFailure::WrongCredentials));
     };
     attempt.succeeded();
     if user.disabled {
         audit_login_failure(app, &user.email, client_id, ip, "account disabled").await;
-        return Ok(SignIn::Disabled);
+        return Ok(SignIn::Refused(SignInFailure::Disabled));
     }
     if verdict == Verdict::CorrectNeedsRehash {
         if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {

@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 
-use crate::http;
+use crate::http::{self, ParamError};
 use crate::store::StoreError;
 
 /// Seconds a client is asked to wait after a storage failure (a full disk, a replaced
@@ -39,15 +39,68 @@ impl OAuthErrorCode {
     }
 }
 
-/// Why `/api/oauth_login` failed; each has its status and the seed's JSON shape.
+/// Why a sign-in was refused, shared by the sign-in page (which shows the page again with
+/// the message) and `/api/oauth_login` (which answers JSON); both answer the same status,
+/// chosen in [`SignInFailure::status`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginFailure {
-    /// Malformed JSON, a missing field, `response_type` not `code`, unknown client or
-    /// unregistered redirect URI.
+pub enum SignInFailure {
+    /// A missing field or an unacceptable request (malformed JSON, `response_type` not
+    /// `code`, unknown client, unregistered redirect URI).
     BadRequest(&'static str),
+    /// The page's form failed its CSRF or same-origin check.
+    StaleForm,
     /// Wrong email or password (one message for both: no user enumeration).
     WrongCredentials,
     Disabled,
+    /// The account or address is locked out for this long.
+    Throttled {
+        retry_after_secs: u64,
+    },
+}
+
+impl SignInFailure {
+    pub fn status(self) -> StatusCode {
+        match self {
+            SignInFailure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SignInFailure::StaleForm | SignInFailure::Disabled => StatusCode::FORBIDDEN,
+            SignInFailure::WrongCredentials => StatusCode::UNAUTHORIZED,
+            SignInFailure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The sentence shown to the person signing in (the page words a lockout as advice).
+    pub fn message(self, on_page: bool) -> &'static str {
+        match self {
+            SignInFailure::BadRequest(message) => message,
+            SignInFailure::StaleForm => "Your sign-in form expired. Please sign in again.",
+            SignInFailure::WrongCredentials => "Invalid email or password.",
+            SignInFailure::Disabled => "This account is disabled.",
+            SignInFailure::Throttled { .. } if on_page => {
+                "Too many failed sign-in attempts. Please wait a few minutes and try again."
+            }
+            SignInFailure::Throttled { .. } => "Too many failed sign-in attempts. Try again later.",
+        }
+    }
+
+    /// The `Retry-After` header value, for a lockout.
+    pub fn retry_after(self) -> Option<String> {
+        match self {
+            SignInFailure::Throttled { retry_after_secs } => Some(retry_after_secs.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The request families, each answering a malformed request its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// The token endpoint, revocation, introspection and the resource API: RFC 6749 §5.2
+    /// `invalid_request`.
+    OAuth,
+    /// `/api/oauth_login`: its JSON `{"success":false,"message":…}`.
+    Login,
+    /// The sign-in page: the HTML error page.
+    Page,
 }
 
 /// RFC 6750 §3 answers of a protected resource.
@@ -75,17 +128,46 @@ pub enum ApiError {
     Busy,
     #[error("token endpoint error {0:?}: {1}")]
     OAuth(OAuthErrorCode, &'static str),
+    /// `/api/oauth_login` refused the sign-in (the page shows itself again instead).
     #[error("login failed: {0:?}")]
-    Login(LoginFailure),
+    Login(SignInFailure),
     #[error("bearer error: {0:?}")]
     Bearer(BearerError),
-    /// `/api/oauth_login` during a lockout (the sign-in page re-renders itself instead).
-    #[error("throttled for {retry_after_secs}s")]
-    Throttled { retry_after_secs: u64 },
     #[error("bad authorization request: {0}")]
     AuthorizePage(&'static str),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    /// `/healthz` found the database untrustworthy (the reason is shown: it names no secret).
+    #[error("unhealthy: {0}")]
+    Unhealthy(StoreError),
+}
+
+impl ApiError {
+    /// The one mapping of a request that could not be parsed to its family's answer.
+    pub fn bad_params(family: Family, error: ParamError) -> ApiError {
+        let page = |message| ApiError::AuthorizePage(message);
+        let login = |message| ApiError::Login(SignInFailure::BadRequest(message));
+        match (error, family) {
+            (ParamError::TooLarge, _) => ApiError::PayloadTooLarge,
+            (ParamError::TimedOut, _) => ApiError::RequestTimeout,
+            (_, Family::OAuth) => {
+                ApiError::OAuth(OAuthErrorCode::InvalidRequest, error.description())
+            }
+            (ParamError::Duplicate, Family::Page) => page("A parameter was sent more than once."),
+            (_, Family::Page) => page("The sign-in request is malformed."),
+            (ParamError::Duplicate, Family::Login) => login("A field was sent more than once."),
+            (ParamError::ValueTooLong, Family::Login) => login("A field value is too long."),
+            (ParamError::BadEncoding, Family::Login) => {
+                login("Fields must be valid UTF-8 without NUL characters.")
+            }
+            (ParamError::NotAString, Family::Login) => login("Every field must be a string."),
+            (ParamError::TooManyParams, Family::Login) => login("Too many fields."),
+            (ParamError::Unreadable, Family::Login) => login("The request body could not be read."),
+            (ParamError::BadJson | ParamError::UnsupportedContentType, Family::Login) => {
+                login("The request body must be a JSON object.")
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -132,18 +214,15 @@ impl ApiError {
                 response
             }
             ApiError::Login(failure) => {
-                let (status, message) = match failure {
-                    LoginFailure::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
-                    LoginFailure::WrongCredentials => {
-                        (StatusCode::UNAUTHORIZED, "Invalid email or password.")
-                    }
-                    LoginFailure::Disabled => (StatusCode::FORBIDDEN, "This account is disabled."),
-                };
                 let mut response = http::json(
-                    status,
-                    &serde_json::json!({"success": false, "message": message}),
+                    failure.status(),
+                    &serde_json::json!({"success": false, "message": failure.message(false)}),
                 );
-                http::no_store(&mut response);
+                if let Some(seconds) = failure.retry_after() {
+                    http::set_header(&mut response, "retry-after", &seconds);
+                } else {
+                    http::no_store(&mut response);
+                }
                 response
             }
             ApiError::Bearer(error) => {
@@ -168,15 +247,6 @@ impl ApiError {
                 http::set_header(&mut response, "www-authenticate", challenge);
                 response
             }
-            ApiError::Throttled { retry_after_secs } => {
-                let body = serde_json::json!({
-                    "success": false,
-                    "message": "Too many failed sign-in attempts. Try again later.",
-                });
-                let mut response = http::json(StatusCode::TOO_MANY_REQUESTS, &body);
-                http::set_header(&mut response, "retry-after", &retry_after_secs.to_string());
-                response
-            }
             ApiError::AuthorizePage(message) => {
                 crate::assets::error_page(StatusCode::BAD_REQUEST, message)
             }
@@ -189,6 +259,94 @@ impl ApiError {
                 );
                 http::set_header(&mut response, "retry-after", STORAGE_RETRY_AFTER);
                 response
+            }
+            ApiError::Unhealthy(e) => {
+                crate::log_limit::storage_error("health check failed", &e);
+                let mut response = http::bytes(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    format!("unhealthy: {e}\n").into(),
+                );
+                http::set_header(&mut response, "retry-after", STORAGE_RETRY_AFTER);
+                response
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_failures_answer_the_same_status_on_both_front_ends() {
+        let table = [
+            (SignInFailure::BadRequest("x"), 400),
+            (SignInFailure::StaleForm, 403),
+            (SignInFailure::WrongCredentials, 401),
+            (SignInFailure::Disabled, 403),
+            (
+                SignInFailure::Throttled {
+                    retry_after_secs: 7,
+                },
+                429,
+            ),
+        ];
+        for (failure, status) in table {
+            assert_eq!(failure.status().as_u16(), status, "{failure:?}");
+            let api = ApiError::Login(failure).into_response();
+            assert_eq!(api.status().as_u16(), status, "{failure:?}");
+            let retry = api
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap());
+            assert_eq!(retry, failure.retry_after().as_deref());
+        }
+        assert_eq!(
+            SignInFailure::Throttled {
+                retry_after_secs: 7
+            }
+            .retry_after()
+            .as_deref(),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn malformed_requests_answer_their_familys_shape() {
+        let all = [
+            ParamError::TooLarge,
+            ParamError::TimedOut,
+            ParamError::Duplicate,
+            ParamError::BadEncoding,
+            ParamError::ValueTooLong,
+            ParamError::BadJson,
+            ParamError::NotAString,
+            ParamError::TooManyParams,
+            ParamError::UnsupportedContentType,
+            ParamError::Unreadable,
+        ];
+        for error in all {
+            for family in [Family::OAuth, Family::Login, Family::Page] {
+                let status = ApiError::bad_params(family, error).into_response().status();
+                let expected = match error {
+                    ParamError::TooLarge => 413,
+                    ParamError::TimedOut => 408,
+                    _ => 400,
+                };
+                assert_eq!(status.as_u16(), expected, "{error:?} {family:?}");
+                let mapped = ApiError::bad_params(family, error);
+                let shape_ok = match (error, family) {
+                    (ParamError::TooLarge | ParamError::TimedOut, _) => true,
+                    (_, Family::OAuth) => {
+                        matches!(mapped, ApiError::OAuth(OAuthErrorCode::InvalidRequest, _))
+                    }
+                    (_, Family::Login) => {
+                        matches!(mapped, ApiError::Login(SignInFailure::BadRequest(_)))
+                    }
+                    (_, Family::Page) => matches!(mapped, ApiError::AuthorizePage(_)),
+                };
+                assert!(shape_ok, "{error:?} {family:?} -> {mapped:?}");
             }
         }
     }

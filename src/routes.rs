@@ -92,19 +92,10 @@ async fn route(
 /// 200 `ok` when the database can be trusted; otherwise 503 with the reason (file removed
 /// or replaced, read-only, writes failing, no answer) and `Retry-After`.
 async fn healthz(app: &App) -> Result<Response<Body>, ApiError> {
-    Ok(match app.store.health().await {
-        Ok(()) => http::text(StatusCode::OK, "ok\n"),
-        Err(e) => {
-            crate::log_limit::storage_error("health check failed", &e);
-            let mut response = http::bytes(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                format!("unhealthy: {e}\n").into(),
-            );
-            http::set_header(&mut response, "retry-after", "5");
-            response
-        }
-    })
+    match app.store.health().await {
+        Ok(()) => Ok(http::text(StatusCode::OK, "ok\n")),
+        Err(e) => Err(ApiError::Unhealthy(e)),
+    }
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -14,13 +14,13 @@ use crate::assets::{self, escape};
 use crate::authorization::{self, AuthorizationRequest, RedirectableError, SignIn};
 use crate::brand::{self, PageBrand};
 use crate::csrf::Issued;
-use crate::error::ApiError;
+use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError, Params};
 use crate::password::fill_random;
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in page.
 pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let params = http::query_params(&req).map_err(page_param_error)?;
+    let params = http::query_params(&req).map_err(page_error)?;
     let headers = req.headers();
     let request = match trusted_request(app, &params).await? {
         Ok(request) => request,
@@ -46,8 +46,8 @@ pub async fn submit(
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = http::read_body(req).await.map_err(page_param_error)?;
-    let params = http::body_params(&parts.headers, &body).map_err(page_param_error)?;
+    let (parts, body) = http::read_body(req).await.map_err(page_error)?;
+    let params = http::body_params(&parts.headers, &body).map_err(page_error)?;
     let request = match trusted_request(app, &params).await? {
         Ok(request) => request,
         Err(redirect) => return Ok(redirect),
@@ -56,21 +56,27 @@ pub async fn submit(
     let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
     let csrf = app.csrf.issue(headers);
     let email = params.get("email").unwrap_or_default().trim().to_owned();
-    let again =
-        |status, message: &str| signin_page(status, &brand, &request, &email, Some(message), &csrf);
+    let again = |failure: SignInFailure| {
+        let mut page = signin_page(
+            failure.status(),
+            &brand,
+            &request,
+            &email,
+            Some(failure.message(true)),
+            &csrf,
+        );
+        if let Some(seconds) = failure.retry_after() {
+            http::set_header(&mut page, "retry-after", &seconds);
+        }
+        Ok(page)
+    };
 
     if !app.csrf.verify(headers, params.get("csrf_token")) || !same_origin(headers) {
-        return Ok(again(
-            StatusCode::FORBIDDEN,
-            "Your sign-in form expired. Please sign in again.",
-        ));
+        return again(SignInFailure::StaleForm);
     }
     let password = params.get("password").unwrap_or_default();
     if email.is_empty() || password.is_empty() {
-        return Ok(again(
-            StatusCode::BAD_REQUEST,
-            "Enter your email and password.",
-        ));
+        return again(SignInFailure::BadRequest("Enter your email and password."));
     }
     let ip = remote.ip();
     match authorization::sign_in(app, &email, password, ip, &request.client.client_id).await? {
@@ -82,20 +88,8 @@ pub async fn submit(
             }
             Ok(http::redirect(&request.redirect_uri.with_query(&answer)))
         }
-        SignIn::WrongCredentials => Ok(again(
-            StatusCode::UNAUTHORIZED,
-            "Invalid email or password.",
-        )),
-        SignIn::Disabled => Ok(again(StatusCode::FORBIDDEN, "This account is disabled.")),
         SignIn::Busy => Err(ApiError::Busy),
-        SignIn::Throttled { retry_after_secs } => {
-            let mut page = again(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-in attempts. Please wait a few minutes and try again.",
-            );
-            http::set_header(&mut page, "retry-after", &retry_after_secs.to_string());
-            Ok(page)
-        }
+        SignIn::Refused(failure) => again(failure),
     }
 }
 
@@ -137,19 +131,8 @@ async fn trusted_request(
     }
 }
 
-fn page_param_error(error: ParamError) -> ApiError {
-    match error {
-        ParamError::TooLarge => ApiError::PayloadTooLarge,
-        ParamError::TimedOut => ApiError::RequestTimeout,
-        ParamError::Duplicate => ApiError::AuthorizePage("A parameter was sent more than once."),
-        ParamError::BadEncoding
-        | ParamError::ValueTooLong
-        | ParamError::BadJson
-        | ParamError::NotAString
-        | ParamError::TooManyParams
-        | ParamError::UnsupportedContentType
-        | ParamError::Unreadable => ApiError::AuthorizePage("The sign-in request is malformed."),
-    }
+fn page_error(error: ParamError) -> ApiError {
+    ApiError::bad_params(Family::Page, error)
 }
 
 /// Renders the sign-in page and sets the CSRF cookie it relies on.

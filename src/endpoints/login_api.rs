@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::authorization::{self, SignIn, UntrustedRequest};
-use crate::error::{ApiError, LoginFailure};
+use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError};
 
 /// The seed's success answer, member order as in the seed.
@@ -28,21 +28,8 @@ pub async fn login(
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
-    let (_, body) = http::read_body(req).await.map_err(|e| match e {
-        ParamError::TooLarge => ApiError::PayloadTooLarge,
-        ParamError::TimedOut => ApiError::RequestTimeout,
-        _ => bad_request("The request body could not be read."),
-    })?;
-    let params = http::parse_json_strings(&body).map_err(|e| match e {
-        ParamError::Duplicate => bad_request("A field was sent more than once."),
-        ParamError::ValueTooLong => bad_request("A field value is too long."),
-        ParamError::BadEncoding => {
-            bad_request("Fields must be valid UTF-8 without NUL characters.")
-        }
-        ParamError::NotAString => bad_request("Every field must be a string."),
-        ParamError::TooManyParams => bad_request("Too many fields."),
-        _ => bad_request("The request body must be a JSON object."),
-    })?;
+    let (_, body) = http::read_body(req).await.map_err(bad_params)?;
+    let params = http::parse_json_strings(&body).map_err(bad_params)?;
     let email = params
         .non_empty("email")
         .ok_or(bad_request("email is required."))?
@@ -65,7 +52,7 @@ pub async fn login(
             }
         })?;
     let request = authorization::check_request(client, redirect_uri, &params)
-        .map_err(|e| ApiError::Login(LoginFailure::BadRequest(e.description)))?;
+        .map_err(|e| bad_request(e.description))?;
     let ip = remote.ip();
     match authorization::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
         SignIn::Succeeded { user_id, email } => {
@@ -84,13 +71,15 @@ pub async fn login(
             http::no_store(&mut response);
             Ok(response)
         }
-        SignIn::WrongCredentials => Err(ApiError::Login(LoginFailure::WrongCredentials)),
-        SignIn::Disabled => Err(ApiError::Login(LoginFailure::Disabled)),
+        SignIn::Refused(failure) => Err(ApiError::Login(failure)),
         SignIn::Busy => Err(ApiError::Busy),
-        SignIn::Throttled { retry_after_secs } => Err(ApiError::Throttled { retry_after_secs }),
     }
 }
 
 fn bad_request(message: &'static str) -> ApiError {
-    ApiError::Login(LoginFailure::BadRequest(message))
+    ApiError::Login(SignInFailure::BadRequest(message))
+}
+
+fn bad_params(error: ParamError) -> ApiError {
+    ApiError::bad_params(Family::Login, error)
 }

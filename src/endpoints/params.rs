@@ -4,25 +4,12 @@
 use hyper::body::Incoming;
 use hyper::Request;
 
-use crate::error::{ApiError, OAuthErrorCode};
+use crate::error::{ApiError, Family};
 use crate::http::{self, ParamError, Params};
 
 /// Maps a parameter parsing failure to the token endpoint's error family.
 pub fn param_error(error: ParamError) -> ApiError {
-    match error {
-        ParamError::TooLarge => ApiError::PayloadTooLarge,
-        ParamError::TimedOut => ApiError::RequestTimeout,
-        ParamError::Duplicate
-        | ParamError::BadEncoding
-        | ParamError::ValueTooLong
-        | ParamError::BadJson
-        | ParamError::NotAString
-        | ParamError::TooManyParams
-        | ParamError::UnsupportedContentType
-        | ParamError::Unreadable => {
-            ApiError::OAuth(OAuthErrorCode::InvalidRequest, error.description())
-        }
-    }
+    ApiError::bad_params(Family::OAuth, error)
 }
 
 /// Reads the parameters from the query string and the body (form or JSON) together; a

@@ -210,3 +210,65 @@ fn handlers_never_import_the_server() {
         graph[&vec!["endpoints".to_owned(), "token".to_owned()]].contains(&vec!["app".to_owned()])
     );
 }
+
+/// Only `error.rs` picks an error's status. Elsewhere a `StatusCode::` may only be one of
+/// these (file, status) pairs: success answers and the redirect builder.
+const STATUS_ALLOWED: [(&str, &str); 2] =
+    [("*", "StatusCode::OK"), ("http.rs", "StatusCode::FOUND")];
+
+#[test]
+fn only_error_rs_picks_error_statuses() {
+    let mut offenders = Vec::new();
+    for (module, path) in modules() {
+        if module == ["error"] {
+            continue;
+        }
+        let code = code_of(&path);
+        let file = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        for (at, _) in code.match_indices("StatusCode::") {
+            let status: String = code[at..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let allowed = STATUS_ALLOWED
+                .iter()
+                .any(|(f, s)| (*f == "*" || *f == file) && *s == status);
+            if !allowed {
+                offenders.push(format!("{}: {status}", path.display()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "statuses chosen outside error.rs: {offenders:#?}"
+    );
+}
+
+/// A `ParamError` becomes an `ApiError` in one place (`ApiError::bad_params`): outside
+/// the parsers that produce it, no code names its variants.
+#[test]
+fn param_errors_are_mapped_only_in_error_rs() {
+    let producers = [
+        vec!["error"],
+        vec!["http"],
+        vec!["http", "json"],
+        vec!["parser_props"],
+    ];
+    let mut offenders = Vec::new();
+    for (module, path) in modules() {
+        if producers.iter().any(|p| *p == module) {
+            continue;
+        }
+        if code_of(&path).contains("ParamError::") {
+            offenders.push(path.display().to_string());
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "ParamError mapped outside error.rs: {offenders:?}"
+    );
+}
