@@ -9,7 +9,7 @@ use crate::error::SignInFailure;
 use crate::http::Params;
 use crate::oauth::{self, PkceMethod, RedirectUri};
 use crate::password::Verdict;
-use crate::secret;
+use crate::secret::{self, Secret};
 use crate::store::{self, clients::Client, grants, StoreError};
 use crate::throttle::Refusal;
 
@@ -165,7 +165,7 @@ pub enum SignIn {
 pub async fn sign_in(
     app: &App,
     email: &str,
-    password: &str,
+    password: &Secret,
     ip: IpAddr,
     client_id: &str,
 ) -> Result<SignIn, StoreError> {
@@ -201,7 +201,11 @@ pub async fn sign_in(
         }
     };
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    let Ok(verdict) = app.hasher.verify(password.to_owned(), stored_hash).await else {
+    let Ok(verdict) = app
+        .hasher
+        .verify(password.expose().to_owned(), stored_hash)
+        .await
+    else {
         attempt.abandoned();
         return Ok(SignIn::Busy);
     };
@@ -217,7 +221,7 @@ pub async fn sign_in(
         return Ok(SignIn::Refused(SignInFailure::Disabled));
     }
     if verdict == Verdict::CorrectNeedsRehash {
-        if let Ok(new_hash) = app.hasher.hash(password.to_owned()).await {
+        if let Ok(new_hash) = app.hasher.hash(password.expose().to_owned()).await {
             let user_id = user.id.clone();
             app.store
                 .write(move |conn| store::users::rehash(conn, &user_id, &new_hash))

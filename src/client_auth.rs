@@ -8,7 +8,7 @@ use hyper::header::HeaderMap;
 use crate::app::App;
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Params};
-use crate::secret;
+use crate::secret::{self, Secret};
 use crate::store::{self, clients::Client};
 
 /// A client that has identified itself, and (for confidential clients) proved it.
@@ -17,7 +17,7 @@ pub struct AuthenticatedClient {
     pub client: Client,
     /// The secret as presented, if any. For a public client this is the seed's "bound
     /// secret", checked against the grant rather than the client.
-    pub presented_secret: Option<String>,
+    pub presented_secret: Option<Secret>,
 }
 
 fn invalid_client(description: &'static str) -> ApiError {
@@ -32,7 +32,7 @@ fn invalid_request(description: &'static str) -> ApiError {
 pub fn presented_credentials(
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(Option<String>, Option<String>), ApiError> {
+) -> Result<(Option<String>, Option<Secret>), ApiError> {
     let basic = http::basic_auth(headers)
         .map_err(|_| invalid_client("malformed HTTP Basic credentials"))?;
     let id_param = params.non_empty("client_id");
@@ -49,10 +49,10 @@ pub fn presented_credentials(
                     "client_secret differs from the HTTP Basic password",
                 ));
             }
-            let secret = Some(basic.password).filter(|s| !s.is_empty());
+            let secret = Some(Secret::new(basic.password)).filter(|s| !s.is_empty());
             Ok((Some(basic.username).filter(|s| !s.is_empty()), secret))
         }
-        None => Ok((id_param.map(str::to_owned), secret_param.map(str::to_owned))),
+        None => Ok((id_param.map(str::to_owned), secret_param.map(Secret::new))),
     }
 }
 
@@ -84,12 +84,12 @@ pub fn require_client_id(client_id: Option<String>) -> Result<String, ApiError> 
 /// get the same answer.
 pub fn verify(
     client: Option<Client>,
-    presented_secret: Option<String>,
+    presented_secret: Option<Secret>,
 ) -> Result<AuthenticatedClient, ApiError> {
     let client = client.ok_or(invalid_client("unknown client or wrong secret"))?;
     if let Some(stored) = &client.secret_hash {
         match &presented_secret {
-            Some(presented) if secret::matches(presented, stored) => {}
+            Some(presented) if secret::matches(presented.expose(), stored) => {}
             _ => return Err(invalid_client("unknown client or wrong secret")),
         }
     }

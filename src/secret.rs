@@ -9,6 +9,38 @@ use subtle::ConstantTimeEq;
 
 use crate::password::fill_random;
 
+/// A secret as presented in a request (a password, a client secret, a code or a refresh
+/// token). Its `Debug` never prints the value and it has no `Display`, so it cannot reach
+/// a log line or an error message by accident; [`Secret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for hashing or comparing; never for logging.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Its SHA-256 digest, as the store keeps secrets.
+    pub fn digest(&self) -> SecretHash {
+        sha256(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 /// A SHA-256 digest of a secret, as stored.
 pub type SecretHash = [u8; 32];
 
@@ -42,6 +74,15 @@ pub fn matches(presented: &str, stored_hash: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_never_prints_its_value() {
+        let secret = Secret::new("hunter2-sekrit");
+        let printed = format!("{secret:?} {:?} {:#?}", Some(&secret), [&secret]);
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert_eq!(secret.expose(), "hunter2-sekrit");
+        assert_eq!(secret.digest(), sha256("hunter2-sekrit"));
+    }
 
     #[test]
     fn tokens_are_lowercase_v4_uuids() {

@@ -17,6 +17,7 @@ use crate::csrf::Issued;
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError, Params};
 use crate::password::fill_random;
+use crate::secret::Secret;
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in page.
 pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -74,12 +75,12 @@ pub async fn submit(
     if !app.csrf.verify(headers, params.get("csrf_token")) || !same_origin(headers) {
         return again(SignInFailure::StaleForm);
     }
-    let password = params.get("password").unwrap_or_default();
+    let password = Secret::new(params.get("password").unwrap_or_default());
     if email.is_empty() || password.is_empty() {
         return again(SignInFailure::BadRequest("Enter your email and password."));
     }
     let ip = remote.ip();
-    match authorization::sign_in(app, &email, password, ip, &request.client.client_id).await? {
+    match authorization::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
         SignIn::Succeeded { user_id, email } => {
             let code = authorization::issue_code(app, &request, user_id, email, ip).await?;
             let mut answer = vec![("code", code.as_str())];

@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::authorization::{self, SignIn, UntrustedRequest};
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError};
+use crate::secret::Secret;
 
 /// The seed's success answer, member order as in the seed.
 #[derive(Serialize)]
@@ -37,8 +38,8 @@ pub async fn login(
         .to_owned();
     let password = params
         .non_empty("password")
-        .ok_or(bad_request("password is required."))?
-        .to_owned();
+        .map(Secret::new)
+        .ok_or(bad_request("password is required."))?;
     let (client, redirect_uri) = authorization::identify_client(app, &params)
         .await?
         .map_err(|e| match e {

@@ -9,3 +9,4 @@ pub mod params;
 pub mod resource;
 pub mod token;
 pub mod token_management;
+pub mod token_request;

@@ -10,9 +10,10 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::params::read_params;
+use super::token_request::{GrantType, GrantTypeReq};
 use crate::client_auth::{self, AuthenticatedClient};
 use crate::error::{ApiError, OAuthErrorCode};
-use crate::http::{self, Body, Params};
+use crate::http::{self, Body};
 use std::sync::Arc;
 
 use crate::app::App;
@@ -20,7 +21,7 @@ use crate::oauth::{
     self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal,
     TokenState,
 };
-use crate::secret;
+use crate::secret::{self, Secret};
 use crate::store;
 use crate::store::grants::{self, GrantRef, NewTokens, Origin};
 
@@ -45,53 +46,36 @@ pub async fn token(
     remote: std::net::SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, params) = read_params(req).await?;
-    let grant_type = params
-        .non_empty("grant_type")
-        .ok_or(oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "grant_type is required",
-        ))?
-        .to_owned();
-    if !matches!(grant_type.as_str(), "authorization_code" | "refresh_token") {
-        return Err(oauth_error(
-            OAuthErrorCode::UnsupportedGrantType,
-            "grant_type must be authorization_code or refresh_token",
-        ));
-    }
+    let grant = GrantType::parse(&params)?;
     let client = client_auth::authenticate(app, &parts.headers, &params).await?;
     let remote = remote.ip().to_string();
-    match grant_type.as_str() {
-        "authorization_code" => exchange_code(app, client, &params, remote).await,
-        _ => refresh(app, client, &params, remote).await,
+    match GrantTypeReq::parse(grant, &params)? {
+        GrantTypeReq::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => exchange_code(app, client, &code, redirect_uri, code_verifier, remote).await,
+        GrantTypeReq::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh(app, client, &refresh_token, scope, remote).await,
     }
 }
 
 async fn exchange_code(
     app: &App,
     client: AuthenticatedClient,
-    params: &Params,
+    code: &Secret,
+    redirect_uri: Option<RedirectUri>,
+    verifier: Option<String>,
     remote: String,
 ) -> Result<Response<Body>, ApiError> {
-    let code = params.non_empty("code").ok_or(oauth_error(
-        OAuthErrorCode::InvalidRequest,
-        "code is required",
-    ))?;
-    let code_hash = secret::sha256(code);
-    let redirect_uri = match params.non_empty("redirect_uri") {
-        Some(raw) => Some(RedirectUri::parse(raw).map_err(|_| {
-            oauth_error(
-                OAuthErrorCode::InvalidGrant,
-                "redirect_uri does not match the authorization",
-            )
-        })?),
-        None => None,
-    };
-    let verifier = params.non_empty("code_verifier").map(str::to_owned);
+    let code_hash = code.digest();
     let (access, refresh) = (secret::new_token(), secret::new_token());
     let tokens = new_tokens(app, &access, &refresh);
     let ttl = app.config.access_ttl_secs;
     let client_id = client.client.client_id.clone();
-    let presented_secret = client.presented_secret.as_deref().map(secret::sha256);
+    let presented_secret = client.presented_secret.as_ref().map(Secret::digest);
     // Read the facts, decide, and carry the decision out, all in one write transaction:
     // of concurrent exchanges of one code, exactly one sees it unused.
     let outcome = app
@@ -155,23 +139,16 @@ async fn exchange_code(
 async fn refresh(
     app: &App,
     client: AuthenticatedClient,
-    params: &Params,
+    presented: &Secret,
+    requested_scope: Option<String>,
     remote: String,
 ) -> Result<Response<Body>, ApiError> {
-    let presented = params
-        .non_empty("refresh_token")
-        .ok_or(oauth_error(
-            OAuthErrorCode::InvalidRequest,
-            "refresh_token is required",
-        ))?
-        .to_owned();
-    let requested_scope = params.non_empty("scope").map(str::to_owned);
-    let refresh_hash = secret::sha256(&presented);
+    let refresh_hash = presented.digest();
     let (access, successor) = (secret::new_token(), secret::new_token());
     let tokens = new_tokens(app, &access, &successor);
     let (ttl, grace_secs) = (app.config.access_ttl_secs, app.config.refresh_grace_secs);
     let client_id = client.client.client_id.clone();
-    let presented_secret = client.presented_secret.as_deref().map(secret::sha256);
+    let presented_secret = client.presented_secret.as_ref().map(Secret::digest);
     let rotations = Arc::clone(&app.rotations);
     // As for codes: facts, decision and its writes in one transaction, so racing copies of
     // one refresh token are decided one after the other, each seeing the last one's writes.
@@ -238,9 +215,12 @@ async fn refresh(
         })
         .await?;
     match decision {
-        RefreshDecision::Keep { scope, .. } => {
-            Ok(token_answer(&access, ttl, &presented, scope.as_deref()))
-        }
+        RefreshDecision::Keep { scope, .. } => Ok(token_answer(
+            &access,
+            ttl,
+            presented.expose(),
+            scope.as_deref(),
+        )),
         RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => {
             Ok(token_answer(&access, ttl, &successor, scope.as_deref()))
         }
