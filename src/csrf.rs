@@ -20,7 +20,7 @@ use hyper::header::HeaderMap;
 use sha2::Sha256;
 
 use crate::http;
-use crate::password::fill_random;
+use crate::secret::fill_random;
 
 /// Cookie names: the `__Host-` prefix makes browsers insist on `Secure`, `Path=/` and no
 /// `Domain`, which only an https origin can set.

@@ -5,7 +5,8 @@
 //! - `cli`, `config`: the command line (clap types) and the validated settings built from it.
 //! - `admin/`: the non-serve subcommands, synchronous, over the store.
 //! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
-//! - `password`, `secret`: PBKDF2 hashing on its own threads; token and secret generation.
+//! - `password`: PBKDF2 hashing on its own threads; `secret`: randomness, token and
+//!   secret generation, their digests, and the `Secret` type that never prints.
 //! - `server`: the accept loop; `app`: the shared `App` state handlers receive;
 //!   `conn_limit`: connections per client address; `routes`: the one route table.
 //! - `http`: request parsing and response building; `error`: the only status-code mapping.

@@ -14,6 +14,8 @@ use base64::Engine;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::secret::fill_random;
+
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 pub const MIN_ITERATIONS: u32 = 1_000;
 const SALT_LEN: usize = 16;
@@ -116,13 +118,6 @@ fn parse_phc(phc: &str) -> Option<(u32, Vec<u8>, Vec<u8>)> {
         return None;
     }
     Some((iterations, salt, expected))
-}
-
-/// Fills `buf` from the operating system's random generator.
-pub fn fill_random(buf: &mut [u8]) {
-    // The OS generator failing is unrecoverable: issuing predictable secrets would be worse.
-    #[allow(clippy::expect_used)]
-    getrandom::getrandom(buf).expect("the operating system's random generator failed");
 }
 
 type Job = Box<dyn FnOnce() + Send>;

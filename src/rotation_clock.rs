@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::oauth::Digest;
+use crate::secret::SecretHash;
 
 /// How many rotations are remembered at most: ~64 bytes each, so a few hundred KiB under
 /// any load; beyond it, rotations older than the newest `CAPACITY` use the wall clock.
@@ -24,9 +24,9 @@ pub struct RotationClock {
 #[derive(Default)]
 struct Inner {
     /// Rotated-out token → (its stored rotation time, when this process rotated it).
-    by_token: HashMap<Digest, (i64, Instant)>,
+    by_token: HashMap<SecretHash, (i64, Instant)>,
     /// Tokens in rotation order, oldest first, for eviction.
-    order: VecDeque<Digest>,
+    order: VecDeque<SecretHash>,
 }
 
 impl RotationClock {
@@ -40,7 +40,7 @@ impl RotationClock {
     }
 
     /// Records that `token` was rotated out now, with `rotated_at` as stored.
-    pub fn record(&self, token: Digest, rotated_at: i64) {
+    pub fn record(&self, token: SecretHash, rotated_at: i64) {
         let now = Instant::now();
         let Ok(mut inner) = self.inner.lock() else {
             return;
@@ -63,7 +63,7 @@ impl RotationClock {
 
     /// Whole seconds since this process rotated `token` out, if it did so at the stored
     /// `rotated_at` and still remembers it.
-    pub fn elapsed_secs(&self, token: &Digest, rotated_at: i64) -> Option<i64> {
+    pub fn elapsed_secs(&self, token: &SecretHash, rotated_at: i64) -> Option<i64> {
         let inner = self.inner.lock().ok()?;
         let (recorded_at, instant) = inner.by_token.get(token)?;
         (*recorded_at == rotated_at)

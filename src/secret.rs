@@ -7,7 +7,12 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::password::fill_random;
+/// Fills `buf` from the operating system's random generator.
+pub fn fill_random(buf: &mut [u8]) {
+    // The OS generator failing is unrecoverable: issuing predictable secrets would be worse.
+    #[allow(clippy::expect_used)]
+    getrandom::getrandom(buf).expect("the operating system's random generator failed");
+}
 
 /// A secret as presented in a request (a password, a client secret, a code or a refresh
 /// token). Its `Debug` never prints the value and it has no `Display`, so it cannot reach
@@ -41,7 +46,8 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// A SHA-256 digest of a secret, as stored.
+/// The SHA-256 digest of a code, token or secret: the form the store keeps them in and
+/// the rule book compares them in.
 pub type SecretHash = [u8; 32];
 
 /// A new code or token in the seed's shape: lower-case UUID text (8-4-4-4-12 hex) with

@@ -16,7 +16,7 @@ use crate::brand::{self, PageBrand};
 use crate::csrf::Issued;
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError, Params};
-use crate::password::fill_random;
+use crate::secret::fill_random;
 use crate::secret::Secret;
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in page.

@@ -3,7 +3,7 @@
 //! whether to issue tokens, to revoke the grant of a replayed code, or to refuse with no
 //! side effect.
 
-use super::{pkce_verifies, Digest, PkceMethod, Presenter, RedirectUri};
+use super::{pkce_verifies, PkceMethod, Presenter, RedirectUri, SecretHash};
 
 /// What the store knows about a presented code and its grant.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub enum ExchangeDecision {
     /// an access and a refresh token.
     Issue {
         grant_id: i64,
-        bind_secret_hash: Option<Digest>,
+        bind_secret_hash: Option<SecretHash>,
     },
     /// The code's own client presented a used code again: revoke everything the grant
     /// issued (RFC 6749 §4.1.2) and audit `code_replay`.
@@ -138,8 +138,8 @@ mod tests {
     const NOW: i64 = 1_000_000;
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    const SECRET: Digest = [7; 32];
-    const OTHER_SECRET: Digest = [8; 32];
+    const SECRET: SecretHash = [7; 32];
+    const OTHER_SECRET: SecretHash = [8; 32];
 
     #[derive(Clone, Copy, Debug)]
     enum Code {
@@ -175,7 +175,7 @@ mod tests {
     fn presenter(
         client_id: &'static str,
         public: bool,
-        secret: Option<&'static Digest>,
+        secret: Option<&'static SecretHash>,
     ) -> Presenter<'static> {
         Presenter {
             client_id,
@@ -202,7 +202,7 @@ mod tests {
         let own_public_other_secret = presenter("a", true, Some(&OTHER_SECRET));
         let other = presenter("b", false, Some(&OTHER_SECRET));
         let other_public = presenter("b", true, None);
-        let issue = |bind: Option<Digest>| Issue {
+        let issue = |bind: Option<SecretHash>| Issue {
             grant_id: 7,
             bind_secret_hash: bind,
         };

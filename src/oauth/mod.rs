@@ -25,8 +25,7 @@ pub use refresh::{
 };
 pub use scope::narrow_scope;
 
-/// A SHA-256 digest of a code, token or secret, as the store keeps it.
-pub type Digest = [u8; 32];
+use crate::secret::SecretHash;
 
 /// The client presenting a code or refresh token, after client authentication: a
 /// confidential client has proved its secret; a public client only named itself.
@@ -35,7 +34,7 @@ pub struct Presenter<'a> {
     pub client_id: &'a str,
     pub public: bool,
     /// The digest of the secret it sent, if any (a public client's may bind a grant).
-    pub secret_hash: Option<&'a Digest>,
+    pub secret_hash: Option<&'a SecretHash>,
 }
 
 impl Presenter<'_> {

@@ -3,7 +3,7 @@
 //! public clients), with the grace rule for a client that lost an answer and reuse
 //! detection that revokes the whole grant.
 
-use super::{narrow_scope, Digest, Presenter};
+use super::{narrow_scope, Presenter, SecretHash};
 
 /// What the store knows about a presented refresh token and its grant.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub enum TokenState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Successor {
     /// Live and never presented: a grace retry may replace it.
-    Unused(Digest),
+    Unused(SecretHash),
     /// Presented itself since, superseded by a grace retry (then it is rotated-out too,
     /// and presenting it is reuse), or gone with its grant.
     UsedOrGone,
@@ -74,7 +74,7 @@ pub enum RefreshDecision {
     RotateAgain {
         grant_id: i64,
         scope: Option<String>,
-        supersede: Digest,
+        supersede: SecretHash,
     },
     /// A rotated-out token presented outside the grace rule: revoke the whole grant and
     /// audit `refresh_reuse`.
@@ -159,9 +159,9 @@ mod tests {
 
     const NOW: i64 = 1_000_000;
     const GRACE: i64 = 300;
-    const SECRET: Digest = [7; 32];
-    const OTHER_SECRET: Digest = [8; 32];
-    const SUCCESSOR: Digest = [9; 32];
+    const SECRET: SecretHash = [7; 32];
+    const OTHER_SECRET: SecretHash = [8; 32];
+    const SUCCESSOR: SecretHash = [9; 32];
 
     #[derive(Clone, Copy, Debug)]
     enum Client {
@@ -294,10 +294,9 @@ mod tests {
     fn racing_copies_leave_one_live_successor_and_every_loser_is_reuse() {
         use std::collections::HashMap;
         // token → (rotated_at, successor); a token without an entry in `rotated` is live.
-        let mut rotated: HashMap<Digest, (i64, Option<Digest>)> = HashMap::new();
-        let state = |rotated: &HashMap<Digest, (i64, Option<Digest>)>, token: &Digest| match rotated
-            .get(token)
-        {
+        let mut rotated: HashMap<SecretHash, (i64, Option<SecretHash>)> = HashMap::new();
+        let state = |rotated: &HashMap<SecretHash, (i64, Option<SecretHash>)>,
+                     token: &SecretHash| match rotated.get(token) {
             None => TokenState::Live,
             Some((at, successor)) => TokenState::RotatedOut {
                 rotated_at: *at,
@@ -306,11 +305,11 @@ mod tests {
                     .map_or(Successor::UsedOrGone, Successor::Unused),
             },
         };
-        let original: Digest = [0; 32];
+        let original: SecretHash = [0; 32];
         let mut issued = Vec::new();
         for copy in 1..=20u8 {
             let token = facts(Client::Public, state(&rotated, &original));
-            let successor: Digest = [copy; 32];
+            let successor: SecretHash = [copy; 32];
             match decide_refresh(Some(&token), &request(own(Client::Public)), NOW) {
                 Rotate { .. } => {
                     rotated.insert(original, (NOW, Some(successor)));
@@ -323,7 +322,7 @@ mod tests {
             }
             issued.push(successor);
         }
-        let live: Vec<&Digest> = issued
+        let live: Vec<&SecretHash> = issued
             .iter()
             .filter(|t| state(&rotated, t) == TokenState::Live)
             .collect();

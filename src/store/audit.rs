@@ -131,7 +131,7 @@ fn pseudonym_key(conn: &Connection) -> Result<String, StoreError> {
         return Ok(key);
     }
     let mut bytes = [0u8; 32];
-    crate::password::fill_random(&mut bytes);
+    crate::secret::fill_random(&mut bytes);
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     conn.execute(
         "INSERT INTO oauthd_meta (key, value) VALUES (?1, ?2)",

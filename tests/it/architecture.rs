@@ -272,3 +272,28 @@ fn param_errors_are_mapped_only_in_error_rs() {
         "ParamError mapped outside error.rs: {offenders:?}"
     );
 }
+
+/// One name for one concept: the digest of a secret is `secret::SecretHash` alone, and
+/// randomness comes from `secret.rs` alone (`fill_random`).
+#[test]
+fn one_digest_type_and_one_random_source() {
+    let mut digest_types = Vec::new();
+    let mut random_sources = Vec::new();
+    for (_, path) in modules() {
+        let code = code_of(&path);
+        if code.contains("= [u8; 32];") && code.contains("pub type") {
+            digest_types.push(path.display().to_string());
+        }
+        if code.contains("getrandom::") {
+            random_sources.push(path.display().to_string());
+        }
+    }
+    assert!(
+        digest_types.len() == 1 && digest_types[0].ends_with("src/secret.rs"),
+        "{digest_types:?}"
+    );
+    assert!(
+        random_sources.len() == 1 && random_sources[0].ends_with("src/secret.rs"),
+        "{random_sources:?}"
+    );
+}

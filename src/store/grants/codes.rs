@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, TokenHash};
+use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, SecretHash};
 use crate::oauth::CodeFacts;
 
 /// How long an expired code is kept, so a replay shortly after expiry is still recognised.
@@ -12,7 +12,7 @@ pub(super) const CODE_KEEP_AFTER_EXPIRY_SECS: i64 = 86_400;
 
 /// What the store needs to issue an authorization code for a fresh grant.
 pub struct NewCode<'a> {
-    pub code_hash: TokenHash,
+    pub code_hash: SecretHash,
     pub user_id: &'a str,
     pub client_id: &'a str,
     pub scope: Option<&'a str>,
@@ -68,7 +68,7 @@ pub fn issue_code(
 /// What the store knows about a code, for the exchange decision (`None`: unknown code).
 pub fn find_code(
     conn: &Connection,
-    code_hash: &TokenHash,
+    code_hash: &SecretHash,
 ) -> Result<Option<CodeFacts>, StoreError> {
     Ok(conn
         .prepare_cached(
@@ -102,9 +102,9 @@ pub fn find_code(
 /// when given, stores the tokens and audits `token_issue`.
 pub fn use_code(
     tx: &Connection,
-    code_hash: &TokenHash,
+    code_hash: &SecretHash,
     grant: GrantRef<'_>,
-    bind_secret_hash: Option<&TokenHash>,
+    bind_secret_hash: Option<&SecretHash>,
     tokens: &NewTokens,
     origin: Origin<'_>,
 ) -> Result<(), StoreError> {

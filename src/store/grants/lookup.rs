@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::TokenHash;
+use super::SecretHash;
 
 /// What a live access token stands for.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct AccessInfo {
 /// Looks up a live access token: not expired, grant not revoked, user not disabled.
 pub fn find_access(
     conn: &Connection,
-    token_hash: &TokenHash,
+    token_hash: &SecretHash,
 ) -> Result<Option<AccessInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
@@ -51,7 +51,7 @@ fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessInfo> {
 /// Looks up a live (never rotated-out, unexpired) refresh token, for introspection.
 pub fn find_refresh(
     conn: &Connection,
-    token_hash: &TokenHash,
+    token_hash: &SecretHash,
 ) -> Result<Option<AccessInfo>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, coalesce(r.expires_at, 0)

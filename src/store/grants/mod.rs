@@ -6,7 +6,7 @@
 //!
 //! The store decides nothing: it reads the facts a decision of the rule book (`oauth`)
 //! needs, and carries out the decision the token endpoint hands back, both inside the same
-//! transaction. Codes and tokens arrive here already hashed (`TokenHash`); the clear text
+//! transaction. Codes and tokens arrive here already hashed (`SecretHash`); the clear text
 //! never does.
 
 mod codes;
@@ -25,14 +25,13 @@ use rusqlite::{params, Connection};
 
 use super::{audit, StoreError};
 
-/// A SHA-256 digest of a code, token or secret.
-pub type TokenHash = crate::oauth::Digest;
+use crate::secret::SecretHash;
 
 /// Fresh tokens to store for a successful exchange or refresh.
 pub struct NewTokens {
-    pub access_hash: TokenHash,
+    pub access_hash: SecretHash,
     pub access_ttl_secs: i64,
-    pub refresh_hash: TokenHash,
+    pub refresh_hash: SecretHash,
     /// `None`: the refresh token never expires.
     pub refresh_ttl_secs: Option<i64>,
 }
@@ -105,7 +104,7 @@ pub(super) fn insert_access_token(
 pub(super) fn insert_refresh_token(
     tx: &Connection,
     grant_id: i64,
-    refresh_hash: &TokenHash,
+    refresh_hash: &SecretHash,
     ttl_secs: Option<i64>,
     at: i64,
 ) -> Result<(), StoreError> {

@@ -5,14 +5,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, TokenHash};
+use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, SecretHash};
 use crate::oauth::{RefreshFacts, Successor, TokenState};
 
 /// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
 /// A rotated-out token's successor counts as unused only while it is itself live.
 pub fn find_refresh_token(
     conn: &Connection,
-    refresh_hash: &TokenHash,
+    refresh_hash: &SecretHash,
 ) -> Result<Option<RefreshFacts>, StoreError> {
     Ok(conn
         .prepare_cached(
@@ -28,7 +28,7 @@ pub fn find_refresh_token(
         )?
         .query_row([refresh_hash], |r| {
             let rotated_at: Option<i64> = r.get(8)?;
-            let unused_successor: Option<TokenHash> = r.get(9)?;
+            let unused_successor: Option<SecretHash> = r.get(9)?;
             let state = match rotated_at {
                 None => TokenState::Live,
                 Some(rotated_at) => TokenState::RotatedOut {
@@ -66,7 +66,7 @@ pub fn keep(
 /// Returns the rotation time it stored.
 pub fn rotate(
     tx: &Connection,
-    old: &TokenHash,
+    old: &SecretHash,
     grant: GrantRef<'_>,
     tokens: &NewTokens,
     scope: Option<&str>,
@@ -84,8 +84,8 @@ pub fn rotate(
 /// its first rotation time, so retries cannot extend the grace window.
 pub fn rotate_again(
     tx: &Connection,
-    old: &TokenHash,
-    supersede: &TokenHash,
+    old: &SecretHash,
+    supersede: &SecretHash,
     grant: GrantRef<'_>,
     tokens: &NewTokens,
     scope: Option<&str>,
@@ -122,7 +122,7 @@ fn issue_access(
 /// rotation of `old`.
 fn rotate_to(
     tx: &Connection,
-    old: &TokenHash,
+    old: &SecretHash,
     grant_id: i64,
     tokens: &NewTokens,
     at: i64,

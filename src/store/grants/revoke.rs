@@ -4,14 +4,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{GrantRef, Origin, TokenHash};
+use super::{GrantRef, Origin, SecretHash};
 
 /// RFC 7009 revocation by a client of one of its own tokens: an access token is deleted;
 /// a refresh token revokes its whole grant. Tokens of other clients are left alone.
 /// Returns whether anything was revoked.
 pub fn revoke_token(
     tx: &Connection,
-    token_hash: &TokenHash,
+    token_hash: &SecretHash,
     client_id: &str,
     origin: Origin<'_>,
 ) -> Result<bool, StoreError> {
