@@ -15,7 +15,7 @@ use crate::store::{self, clients::Client};
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     pub client: Client,
-    /// The secret as presented, if any. For a public client this is the seed's "bound
+    /// The secret as presented, if any. For a public client this is its "bound
     /// secret", checked against the grant rather than the client.
     pub presented_secret: Option<Secret>,
 }
@@ -57,7 +57,8 @@ pub fn presented_credentials(
 }
 
 /// Identifies the client; a confidential client must present its secret. A public client
-/// may present a secret too (kept for the seed's bound-secret rule).
+/// may present a secret too (a public client that sends a secret with its first exchange binds the grant to it
+/// and must send it again on every refresh).
 pub async fn authenticate(
     app: &App,
     headers: &HeaderMap,

@@ -3,7 +3,7 @@
 //! `_ =>`), so a new variant cannot compile until someone picks its status.
 //!
 //! There are four families because the protocols have four: token-endpoint JSON errors
-//! (RFC 6749 §5.2), the seed's `/api/oauth_login` answers, bearer-token errors (RFC 6750),
+//! (RFC 6749 §5.2), the GroveStreams-compatible `/api/oauth_login` answers, bearer-token errors (RFC 6750),
 //! and HTML error pages for the browser. Messages are constant strings; causes are logged.
 
 use http_body_util::Full;

@@ -11,7 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-/// Request bodies larger than this are refused with 413 (SPEC §4).
+/// Request bodies larger than this are refused with 413: no request of this API needs more.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A single parameter value longer than this is refused: no OAuth parameter needs more.
 pub const MAX_PARAM_BYTES: usize = 4096;
@@ -391,7 +391,7 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Res
     with_body(status, content_type, body)
 }
 
-/// An HTML page with the headers SPEC §4.1 requires of every page: no caching, no
+/// An HTML page with the headers every page carries: no caching, no
 /// framing, no referrer to other sites, and a CSP that allows only this origin's own assets.
 pub fn html(status: StatusCode, body: String) -> Response<Body> {
     html_with_style_nonce(status, body, None)

@@ -1,22 +1,27 @@
 //! oauthd: a small self-hosted OAuth 2.0 authorization server in one binary and one SQLite
 //! file, compatible with the GroveStreams OAuth 2.0 API.
 //!
-//! Map of the crate:
+//! Map of the crate (each layer imports only layers below it; `tests/it/architecture.rs`
+//! checks there is no cycle):
 //! - `cli`, `config`: the command line (clap types) and the validated settings built from it.
 //! - `admin/`: the non-serve subcommands, synchronous, over the store.
-//! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
+//! - `server`: opening the store, the accept loop, shutdown; `conn_limit`: connections per
+//!   client address; `routes`: the one route table and request log line.
+//! - `endpoints/`: the HTTP handlers (`authorize`, `login_api`, `token` with its typed
+//!   `token_request`, `token_management`, `resource`, `metadata`).
+//! - `app`: the shared `App` state handlers receive; `signin`: what the sign-in page and
+//!   `/api/oauth_login` share; `client_auth`: client authentication; `brand`, `assets`:
+//!   embedded pages, brand lookup and logos; `csrf`: the sign-in form's CSRF token.
+//! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, introspection, and
+//!   the code-exchange and refresh decisions as pure functions).
+//! - `throttle`: login admission (failure budgets, lockouts, fair shares of the hashing
+//!   pool); `rotation_clock`: monotonic times of refresh rotations (grace window).
+//! - `http`: request parsing and response building; `error`: the only status-code mapping;
+//!   `log_limit`: a repeated storage error logged once per interval.
 //! - `password`: PBKDF2 hashing on its own threads; `secret`: randomness, token and
 //!   secret generation, their digests, and the `Secret` type that never prints.
-//! - `server`: the accept loop; `app`: the shared `App` state handlers receive;
-//!   `conn_limit`: connections per client address; `routes`: the one route table.
-//! - `http`: request parsing and response building; `error`: the only status-code mapping.
-//! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, and the code-exchange
-//!   and refresh decisions); `endpoints/`: the HTTP handlers (`authorize`, `login_api`,
-//!   `token`, `token_management`, `resource`, `metadata`); `authorization`: what the
-//!   sign-in page and `/api/oauth_login` share; `assets`: embedded pages and brand lookup; `throttle`:
-//!   login admission (failure budgets, lockouts, fair shares of the hashing pool);
-//!   `email`: the folded key that is an email's identity; `csrf`: the sign-in form's
-//!   server-keyed CSRF token.
+//! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
+//! - `email`: the folded key that is an email's identity; `fscheck`: network-FS refusal.
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -25,7 +30,6 @@
 mod admin;
 mod app;
 mod assets;
-mod authorization;
 mod brand;
 mod cli;
 mod client_auth;
@@ -46,6 +50,7 @@ mod rotation_clock;
 mod routes;
 mod secret;
 mod server;
+mod signin;
 mod store;
 mod throttle;
 

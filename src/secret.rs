@@ -50,7 +50,7 @@ impl std::fmt::Debug for Secret {
 /// the rule book compares them in.
 pub type SecretHash = [u8; 32];
 
-/// A new code or token in the seed's shape: lower-case UUID text (8-4-4-4-12 hex) with
+/// A new code or token in the shape GroveStreams clients expect: lower-case UUID text (8-4-4-4-12 hex) with
 /// 122 random bits from the OS generator (a version-4 UUID).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 16];

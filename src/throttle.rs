@@ -1,5 +1,5 @@
-//! Login admission per account and per client IP (SPEC §5, issue 8 items 2 and 3): which
-//! sign-in attempts may reach the hashing pool now, which wait, and which are refused.
+//! Login admission per account and per client IP: which sign-in attempts may reach the
+//! hashing pool now, which wait, and which are refused.
 //!
 //! Two budgets apply to each key (the account and the client address) at once, checked
 //! and taken under one lock, so concurrent attempts cannot race past them:

@@ -1,4 +1,4 @@
-//! The browser flow (SPEC §4.1): the branded sign-in page at `/oauth/authorize`, its form
+//! The browser flow: the branded sign-in page at `/oauth/authorize`, its form
 //! post, and the GroveStreams `/Modern/` entry point. Errors before the client and its
 //! redirect URI are trusted show an error page and never redirect; later protocol errors
 //! go back to the client's redirect URI (RFC 6749 §4.1.2.1).
@@ -11,13 +11,13 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::assets::{self, escape};
-use crate::authorization::{self, AuthorizationRequest, RedirectableError, SignIn};
 use crate::brand::{self, PageBrand};
 use crate::csrf::Issued;
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError, Params};
 use crate::secret::fill_random;
 use crate::secret::Secret;
+use crate::signin::{self, AuthorizationRequest, RedirectableError, SignIn};
 
 /// `GET /oauth/authorize`: checks the request and shows the sign-in page.
 pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -80,9 +80,9 @@ pub async fn submit(
         return again(SignInFailure::BadRequest("Enter your email and password."));
     }
     let ip = remote.ip();
-    match authorization::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
+    match signin::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
         SignIn::Succeeded { user_id, email } => {
-            let code = authorization::issue_code(app, &request, user_id, email, ip).await?;
+            let code = signin::issue_code(app, &request, user_id, email, ip).await?;
             let mut answer = vec![("code", code.as_str())];
             if let Some(state) = &request.state {
                 answer.push(("state", state));
@@ -117,10 +117,10 @@ async fn trusted_request(
     app: &App,
     params: &Params,
 ) -> Result<Result<AuthorizationRequest, Response<Body>>, ApiError> {
-    let (client, redirect_uri) = authorization::identify_client(app, params)
+    let (client, redirect_uri) = signin::identify_client(app, params)
         .await?
         .map_err(|untrusted| ApiError::AuthorizePage(untrusted.message()))?;
-    match authorization::check_request(client, redirect_uri.clone(), params) {
+    match signin::check_request(client, redirect_uri.clone(), params) {
         Ok(request) => Ok(Ok(request)),
         Err(RedirectableError { error, description }) => {
             let mut answer = vec![("error", error), ("error_description", description)];

@@ -1,4 +1,4 @@
-//! `POST /api/oauth_login` (SPEC §4.2): the seed's headless sign-in. JSON in, the seed's
+//! `POST /api/oauth_login`: the GroveStreams headless sign-in. JSON in, GroveStreams'
 //! JSON out; it issues the same authorization code the browser flow does.
 
 use std::net::SocketAddr;
@@ -8,12 +8,12 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::authorization::{self, SignIn, UntrustedRequest};
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError};
 use crate::secret::Secret;
+use crate::signin::{self, SignIn, UntrustedRequest};
 
-/// The seed's success answer, member order as in the seed.
+/// The success answer, with the member names and order GroveStreams clients read.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LoginSucceeded<'a> {
@@ -40,24 +40,25 @@ pub async fn login(
         .non_empty("password")
         .map(Secret::new)
         .ok_or(bad_request("password is required."))?;
-    let (client, redirect_uri) = authorization::identify_client(app, &params)
-        .await?
-        .map_err(|e| match e {
-            UntrustedRequest::MissingClientId => bad_request("client_id is required."),
-            UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
-            UntrustedRequest::RedirectUriNotRegistered => {
-                bad_request("redirect_uri is not registered for this client.")
-            }
-            UntrustedRequest::RedirectUriRequired => {
-                bad_request("redirect_uri is required: this client has several registered.")
-            }
-        })?;
-    let request = authorization::check_request(client, redirect_uri, &params)
+    let (client, redirect_uri) =
+        signin::identify_client(app, &params)
+            .await?
+            .map_err(|e| match e {
+                UntrustedRequest::MissingClientId => bad_request("client_id is required."),
+                UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
+                UntrustedRequest::RedirectUriNotRegistered => {
+                    bad_request("redirect_uri is not registered for this client.")
+                }
+                UntrustedRequest::RedirectUriRequired => {
+                    bad_request("redirect_uri is required: this client has several registered.")
+                }
+            })?;
+    let request = signin::check_request(client, redirect_uri, &params)
         .map_err(|e| bad_request(e.description))?;
     let ip = remote.ip();
-    match authorization::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
+    match signin::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
         SignIn::Succeeded { user_id, email } => {
-            let code = authorization::issue_code(app, &request, user_id, email, ip).await?;
+            let code = signin::issue_code(app, &request, user_id, email, ip).await?;
             let answer = LoginSucceeded {
                 success: true,
                 oauth_code: &code,

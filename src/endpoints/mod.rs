@@ -1,5 +1,5 @@
 //! The HTTP endpoints, one module each; `routes` picks one per request. Each parses its
-//! request, asks the rule book (`oauth`) or the sign-in flow (`authorization`) for a
+//! request, asks the rule book (`oauth`) or the sign-in flow (`signin`) for a
 //! decision, carries it out over the store, and answers; errors go back as `ApiError`.
 
 pub mod authorize;

@@ -1,4 +1,4 @@
-//! Protected calls of oauthd itself (SPEC §4.4): `GET /api/me` and the reverse-proxy
+//! Protected calls of oauthd itself: `GET /api/me` and the reverse-proxy
 //! forward-auth check `GET /api/auth/verify`. Both take `Authorization: Bearer …` and an
 //! optional organization (`org` parameter or cookie, by id or name).
 

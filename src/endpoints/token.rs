@@ -1,9 +1,9 @@
-//! The token endpoint (SPEC §4.3, at `/api/oauth_access_token` and `/oauth/token`):
-//! `authorization_code` with PKCE and the seed's bound-secret rule, and `refresh_token`
-//! with rotation for public clients. The rules are the rule book's (`oauth`); this module
-//! parses the request, reads the facts, asks for the decision and carries it out in one
-//! store transaction. Every answer is `no-store`; every issued token is committed before
-//! the answer leaves.
+//! The token endpoint (at `/api/oauth_access_token` and `/oauth/token`):
+//! `authorization_code` with PKCE and the bound-secret rule (see `client_auth`), and
+//! `refresh_token` with rotation for public clients. The rules are the rule book's
+//! (`oauth`); this module parses the request, reads the facts, asks for the decision and
+//! carries it out in one store transaction. Every answer is `no-store`; every issued
+//! token is committed before the answer leaves.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};

@@ -29,7 +29,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<Params, ParamError> {
     parse(bytes, Scalars::AsText)
 }
 
-/// As [`parse_json`], but every value must be a string or `null`: for the seed's
+/// As [`parse_json`], but every value must be a string or `null`: for the GroveStreams-compatible
 /// `/api/oauth_login`, whose fields are all text, so `"email": 12345` is a bad request
 /// rather than an email that happens to be digits.
 pub fn parse_json_strings(bytes: &[u8]) -> Result<Params, ParamError> {

@@ -1,4 +1,4 @@
-//! Organizations and memberships (SPEC §6). A user's role in an organization decides what
+//! Organizations and memberships. A user's role in an organization decides what
 //! a token acts as when a call selects that organization.
 
 use rusqlite::{params, Connection, OptionalExtension};
