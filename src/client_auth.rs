@@ -8,6 +8,7 @@ use hyper::header::HeaderMap;
 use crate::app::App;
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Params};
+use crate::oauth::ClientId;
 use crate::secret::{self, Secret};
 use crate::store::{self, clients::Client};
 
@@ -32,7 +33,7 @@ fn invalid_request(description: &'static str) -> ApiError {
 pub fn presented_credentials(
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(Option<String>, Option<Secret>), ApiError> {
+) -> Result<(Option<ClientId>, Option<Secret>), ApiError> {
     let basic = http::basic_auth(headers)
         .map_err(|_| invalid_client("malformed HTTP Basic credentials"))?;
     let id_param = params.non_empty("client_id");
@@ -50,9 +51,10 @@ pub fn presented_credentials(
                 ));
             }
             let secret = Some(Secret::new(basic.password)).filter(|s| !s.is_empty());
-            Ok((Some(basic.username).filter(|s| !s.is_empty()), secret))
+            let id = Some(basic.username).filter(|s| !s.is_empty());
+            Ok((id.map(ClientId::new), secret))
         }
-        None => Ok((id_param.map(str::to_owned), secret_param.map(Secret::new))),
+        None => Ok((id_param.map(ClientId::new), secret_param.map(Secret::new))),
     }
 }
 
@@ -68,13 +70,13 @@ pub async fn authenticate(
     let client_id = require_client_id(client_id)?;
     let client = app
         .store
-        .read(move |conn| store::clients::find(conn, &client_id))
+        .read(move |conn| store::clients::find(conn, client_id.as_str()))
         .await?;
     verify(client, presented_secret)
 }
 
 /// The client id, which every authenticated call must name.
-pub fn require_client_id(client_id: Option<String>) -> Result<String, ApiError> {
+pub fn require_client_id(client_id: Option<ClientId>) -> Result<ClientId, ApiError> {
     client_id.ok_or(invalid_client(
         "client authentication is required (client_id)",
     ))

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::oauth::{
-    self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal,
+    self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal, Scope,
     TokenState,
 };
 use crate::secret::{self, Secret};
@@ -140,7 +140,7 @@ async fn refresh(
     app: &App,
     client: AuthenticatedClient,
     presented: &Secret,
-    requested_scope: Option<String>,
+    requested_scope: Option<Scope>,
     remote: String,
 ) -> Result<Response<Body>, ApiError> {
     let refresh_hash = presented.digest();
@@ -164,7 +164,7 @@ async fn refresh(
             };
             let request = oauth::RefreshRequest {
                 presenter: presenter(&client, presented_secret.as_ref()),
-                requested_scope: requested_scope.as_deref(),
+                requested_scope: requested_scope.as_ref(),
                 grace_secs,
                 monotonic_elapsed_secs,
             };

@@ -79,7 +79,7 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let (client, found) = app
         .store
         .read(move |conn| {
-            let client = store::clients::find(conn, &client_id)?;
+            let client = store::clients::find(conn, client_id.as_str())?;
             let Some(token_hash) = token else {
                 return Ok((client, None));
             };

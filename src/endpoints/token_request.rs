@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::Params;
-use crate::oauth::RedirectUri;
+use crate::oauth::{RedirectUri, Scope};
 use crate::secret::Secret;
 
 /// The grant types this server supports.
@@ -27,7 +27,7 @@ pub enum GrantTypeReq {
     RefreshToken {
         refresh_token: Secret,
         /// A narrower scope for this access token; the refresh token keeps the grant's.
-        scope: Option<String>,
+        scope: Option<Scope>,
     },
 }
 
@@ -82,7 +82,7 @@ impl GrantTypeReq {
             }
             GrantType::RefreshToken => Ok(GrantTypeReq::RefreshToken {
                 refresh_token: required("refresh_token", "refresh_token is required")?,
-                scope: params.non_empty("scope").map(str::to_owned),
+                scope: params.non_empty("scope").map(Scope::new),
             }),
         }
     }
@@ -121,7 +121,7 @@ mod tests {
                 scope,
             } => {
                 assert_eq!(refresh_token.expose(), "r");
-                assert_eq!(scope.as_deref(), Some("a b"));
+                assert_eq!(scope, Some(Scope::new("a b")));
             }
             other => panic!("{other:?}"),
         }

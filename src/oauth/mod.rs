@@ -23,9 +23,24 @@ pub use refresh::{
     decide_refresh, RefreshDecision, RefreshFacts, RefreshRefusal, RefreshRequest, Successor,
     TokenState,
 };
-pub use scope::narrow_scope;
+pub use scope::{narrow_scope, Scope};
 
 use crate::secret::SecretHash;
+
+/// A client id as a request names it, typed so it is not confused with the request's
+/// other strings between client authentication and the client lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn new(value: impl Into<String>) -> ClientId {
+        ClientId(value.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// The client presenting a code or refresh token, after client authentication: a
 /// confidential client has proved its secret; a public client only named itself.

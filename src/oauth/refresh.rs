@@ -3,7 +3,7 @@
 //! public clients), with the grace rule for a client that lost an answer and reuse
 //! detection that revokes the whole grant.
 
-use super::{narrow_scope, Presenter, SecretHash};
+use super::{narrow_scope, Presenter, Scope, SecretHash};
 
 /// What the store knows about a presented refresh token and its grant.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub enum Successor {
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshRequest<'a> {
     pub presenter: Presenter<'a>,
-    pub requested_scope: Option<&'a str>,
+    pub requested_scope: Option<&'a Scope>,
     pub grace_secs: i64,
     /// Seconds since the presented token's rotation by a monotonic clock, when this
     /// process carried out that rotation and remembers it; else the wall clock is used.
@@ -340,7 +340,7 @@ mod tests {
     fn a_narrower_scope_is_answered_for_every_kind_of_client() {
         for client in [Client::Confidential, Client::PublicBound] {
             let narrower = RefreshRequest {
-                requested_scope: Some("write"),
+                requested_scope: Some(&Scope::new("write")),
                 ..request(own(client))
             };
             assert_eq!(
@@ -352,7 +352,7 @@ mod tests {
             );
         }
         let narrower = RefreshRequest {
-            requested_scope: Some("read"),
+            requested_scope: Some(&Scope::new("read")),
             ..request(own(Client::Public))
         };
         let rotated_out = rotated(0, Successor::Unused(SUCCESSOR));
@@ -385,7 +385,7 @@ mod tests {
                 ..own(Client::PublicBound)
             };
             let wider = RefreshRequest {
-                requested_scope: Some("read admin"),
+                requested_scope: Some(&Scope::new("read admin")),
                 ..request(own(Client::Public))
             };
             let cases = [

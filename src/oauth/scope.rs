@@ -1,6 +1,21 @@
 //! Scopes (RFC 6749 §3.3): space-separated names. oauthd records and echoes them; the one
 //! rule it enforces is that a refresh may narrow a grant's scope but never widen it (§6).
 
+/// A requested scope as sent (space-separated names), typed so it cannot be confused
+/// with the other strings of a request on its way from the endpoint to the rule book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope(String);
+
+impl Scope {
+    pub fn new(value: impl Into<String>) -> Scope {
+        Scope(value.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The requested scope names one the grant does not hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScopeExceeded;
@@ -10,14 +25,14 @@ pub struct ScopeExceeded;
 /// must hold.
 pub fn narrow_scope(
     granted: Option<&str>,
-    requested: Option<&str>,
+    requested: Option<&Scope>,
 ) -> Result<Option<String>, ScopeExceeded> {
     let Some(requested) = requested else {
         return Ok(granted.map(str::to_owned));
     };
     let granted: Vec<&str> = granted.unwrap_or_default().split_whitespace().collect();
     let mut names: Vec<&str> = Vec::new();
-    for name in requested.split_whitespace() {
+    for name in requested.as_str().split_whitespace() {
         if !granted.contains(&name) {
             return Err(ScopeExceeded);
         }
@@ -60,7 +75,7 @@ mod tests {
         ];
         for (granted, requested, expected) in table {
             assert_eq!(
-                narrow_scope(*granted, *requested),
+                narrow_scope(*granted, requested.map(Scope::new).as_ref()),
                 expected.map(|s| s.map(str::to_owned)),
                 "granted {granted:?}, requested {requested:?}"
             );

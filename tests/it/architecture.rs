@@ -297,3 +297,18 @@ fn one_digest_type_and_one_random_source() {
         "{random_sources:?}"
     );
 }
+
+/// Comments explain themselves: none cites a section of a document outside the repository.
+#[test]
+fn no_comment_cites_an_outside_document() {
+    let mut offenders = Vec::new();
+    for (_, path) in modules() {
+        let text = std::fs::read_to_string(&path).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("SPEC §") || line.contains("the seed's") {
+                offenders.push(format!("{}:{}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
