@@ -95,6 +95,20 @@ fn each_unusable_database_gets_its_own_message() {
     // A directory this user may not write: SQLite cannot create -wal and -shm.
     let out = as_nobody(&o, &["org", "add", "Acme"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
+    // Where the -wal and -shm files still exist (a CLI connection may close only at exit),
+    // writing needs no new file and succeeds: close the database cleanly first, so SQLite
+    // checkpoints and removes both, and the case tested is the one named.
+    let closing = rusqlite::Connection::open(&o.db).expect("open to close cleanly");
+    closing
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    drop(closing);
+    for sibling in ["oauthd.db-wal", "oauthd.db-shm"] {
+        assert!(
+            !o.dir.path().join(sibling).exists(),
+            "{sibling} left behind"
+        );
+    }
     chmod(o.dir.path(), 0o555);
     let out = as_nobody(&o, &["org", "add", "Beta"]);
     refused(&out, "read-only dir", "permission denied");
