@@ -4,11 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Every `.rs` file under `src/`, keyed by its module path (`["store", "grants"]`).
-fn modules() -> BTreeMap<Vec<String>, PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut found = BTreeMap::new();
-    let mut pending = vec![root.clone()];
+/// The crate's `src/` folder.
+fn src_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `src/`; other source checks read them too.
+pub fn rust_sources() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![src_root()];
     while let Some(path) = pending.pop() {
         if path.is_dir() {
             pending.extend(
@@ -16,11 +20,18 @@ fn modules() -> BTreeMap<Vec<String>, PathBuf> {
                     .expect("dir")
                     .map(|e| e.expect("entry").path()),
             );
-            continue;
+        } else if path.extension() == Some(std::ffi::OsStr::new("rs")) {
+            found.push(path);
         }
-        if path.extension() != Some(std::ffi::OsStr::new("rs")) {
-            continue;
-        }
+    }
+    found
+}
+
+/// Every `.rs` file under `src/`, keyed by its module path (`["store", "grants"]`).
+fn modules() -> BTreeMap<Vec<String>, PathBuf> {
+    let root = src_root();
+    let mut found = BTreeMap::new();
+    for path in rust_sources() {
         let relative = path.strip_prefix(&root).expect("under src");
         let mut module: Vec<String> = relative
             .with_extension("")

@@ -151,21 +151,11 @@ fn no_request_parser_result_is_silently_defaulted() {
         ".ok()",
     ];
     let mut offenders = Vec::new();
-    let mut pending = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
-    while let Some(path) = pending.pop() {
-        if path.is_dir() {
-            pending.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .map(|e| e.expect("entry").path()),
-            );
-            continue;
-        }
-        // The property tests call the parsers on purpose with anything.
-        if path.extension() != Some(std::ffi::OsStr::new("rs")) || path.ends_with("parser_props.rs")
-        {
-            continue;
-        }
+    // The property tests call the parsers on purpose with anything.
+    for path in crate::architecture::rust_sources()
+        .into_iter()
+        .filter(|path| !path.ends_with("parser_props.rs"))
+    {
         let text = std::fs::read_to_string(&path).expect("read");
         for parser in PARSERS {
             for (at, _) in text.match_indices(parser) {
