@@ -359,15 +359,6 @@ mod tests {
         let path = dir.path().join("w.db");
         let store = Store::open(&path).expect("open");
         let writer = Writer::start(&path).expect("writer");
-        let insert = |name: &'static str| {
-            move |conn: &Connection| -> Result<(), StoreError> {
-                conn.execute(
-                    "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
-                    [name],
-                )?;
-                Ok(())
-            }
-        };
         let failing = |conn: &Connection| -> Result<(), StoreError> {
             conn.execute(
                 "INSERT INTO organizations (id, name, created_at) VALUES ('x', 'x', 0)",
@@ -376,9 +367,9 @@ mod tests {
             Err(StoreError::Conflict("test"))
         };
         let (a, b, c) = tokio::join!(
-            writer.write(insert("a")),
+            writer.write(insert_org("a")),
             writer.write(failing),
-            writer.write(insert("c"))
+            writer.write(insert_org("c"))
         );
         assert!(a.is_ok() && c.is_ok());
         assert!(matches!(b, Err(StoreError::Conflict("test"))));
@@ -428,17 +419,7 @@ mod tests {
         let tasks: Vec<_> = (0..500)
             .map(|n| {
                 let writer = writer.clone();
-                tokio::spawn(async move {
-                    writer
-                        .write(move |conn| {
-                            conn.execute(
-                                "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
-                                [format!("org{n}")],
-                            )?;
-                            Ok(())
-                        })
-                        .await
-                })
+                tokio::spawn(async move { writer.write(insert_org(format!("org{n}"))).await })
             })
             .collect();
         for task in tasks {
@@ -448,6 +429,20 @@ mod tests {
             .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?))
             .expect("count");
         assert_eq!(count, 500);
+    }
+
+    /// A write job that adds the organization `name`.
+    fn insert_org(
+        name: impl Into<String>,
+    ) -> impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static {
+        let name = name.into();
+        move |conn: &Connection| {
+            conn.execute(
+                "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
+                [&name],
+            )?;
+            Ok(())
+        }
     }
 
     /// Queues `work` at once (without awaiting), so a test controls what shares a batch.
@@ -499,16 +494,7 @@ mod tests {
             Ok(())
         });
         running.recv().expect("blocker runs");
-        let insert = |name: &'static str| {
-            move |conn: &Connection| -> Result<(), StoreError> {
-                conn.execute(
-                    "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
-                    [name],
-                )?;
-                Ok(())
-            }
-        };
-        let a = queue(&writer, insert("a"));
+        let a = queue(&writer, insert_org("a"));
         let b = queue(&writer, |conn: &Connection| -> Result<(), StoreError> {
             conn.execute(
                 "INSERT INTO organizations (id, name, created_at) VALUES ('b', 'b', 0)",
@@ -517,7 +503,7 @@ mod tests {
             conn.execute_batch("ROLLBACK")?;
             Err(StoreError::Conflict("test"))
         });
-        let c = queue(&writer, insert("c"));
+        let c = queue(&writer, insert_org("c"));
         release.send(()).expect("release");
         blocker.await.expect("reply").expect("blocker commits");
         let (a, b, c) = (
@@ -533,7 +519,7 @@ mod tests {
         assert!(c.is_ok(), "c committed: {c:?}");
         assert_eq!(org_names(&store), ["c"]);
         // The writer goes on batching normally.
-        writer.write(insert("d")).await.expect("d");
+        writer.write(insert_org("d")).await.expect("d");
         assert_eq!(org_names(&store), ["c", "d"]);
     }
 
@@ -544,15 +530,7 @@ mod tests {
         let store = Store::open(&path).expect("open");
         let writer = Writer::start(&path).expect("writer");
         let pending: Vec<_> = (0..50)
-            .map(|n| {
-                queue(&writer, move |conn| {
-                    conn.execute(
-                        "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?1, 0)",
-                        [format!("org{n}")],
-                    )?;
-                    Ok(())
-                })
-            })
+            .map(|n| queue(&writer, insert_org(format!("org{n}"))))
             .collect();
         drop(store);
         writer.stop();
