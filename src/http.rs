@@ -24,6 +24,8 @@ pub const MAX_PARAMS: usize = 64;
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 mod json;
+#[cfg(test)]
+mod props;
 
 pub use json::{parse_json, parse_json_strings};
 

@@ -18,7 +18,7 @@ use crate::store;
 use crate::store::grants::{self, AccessInfo, Origin};
 
 /// `POST /oauth/revoke`: 200 whether or not the token existed (RFC 7009 §2.2), so the
-/// answer reveals nothing. A refresh token revokes its whole grant.
+/// answer reveals nothing. What the token undoes is `oauth::decide_revocation`'s call.
 pub async fn revoke(
     app: &App,
     req: Request<Incoming>,
@@ -33,11 +33,17 @@ pub async fn revoke(
     let token_hash = secret::sha256(token);
     let client_id = client.client.client_id;
     let remote = remote.ip().to_string();
+    // The facts are read and the decision carried out in one write transaction, so no
+    // refresh or exchange can slip in between.
     app.store
         .write(move |conn| {
+            let facts = grants::find_revocation(conn, &token_hash)?;
+            let decision = oauth::decide_revocation(&facts, &client_id);
             grants::revoke_token(
                 conn,
                 &token_hash,
+                decision,
+                facts.user_email().unwrap_or_default(),
                 &client_id,
                 Origin {
                     remote_addr: &remote,
@@ -106,7 +112,7 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
         oauth::may_introspect(
             &client.client.client_id,
             client.client.introspect_any,
-            &info.client_id,
+            info.client_id.as_str(),
         )
     });
     let body = match visible {
@@ -121,10 +127,10 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
 fn active(info: &AccessInfo) -> Active<'_> {
     Active {
         active: true,
-        client_id: &info.client_id,
+        client_id: info.client_id.as_str(),
         sub: &info.user_id,
         username: &info.email,
-        scope: info.scope.as_deref(),
+        scope: info.scope.as_ref().map(oauth::Scope::as_str),
         exp: (info.expires_at > 0).then_some(info.expires_at),
         iat: info.issued_at,
         token_type: "bearer",

@@ -166,6 +166,8 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -52,6 +52,8 @@ pub fn pkce_verifies(method: PkceMethod, challenge: &str, verifier: &str) -> boo
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests {
     use super::*;
 

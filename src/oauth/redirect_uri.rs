@@ -86,6 +86,8 @@ pub fn select_redirect_uri(registered: &[String], requested: Option<&str>) -> Op
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -146,19 +146,7 @@ mod tests {
     const NOW: i64 = 1_000_000;
 
     fn store_with_user_and_client() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("h.db")).expect("open");
-        store
-            .transaction(|tx| {
-                tx.execute_batch(
-                    "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
-                         VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
-                     INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0);",
-                )?;
-                Ok(())
-            })
-            .expect("seed");
-        (dir, store)
+        crate::store::seeded_store("")
     }
 
     fn sweep(store: &Store) -> usize {

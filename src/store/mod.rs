@@ -478,6 +478,26 @@ pub fn iso8601(unix: i64) -> String {
     )
 }
 
+/// For unit tests: a fresh database in a temporary folder (kept while the folder lives)
+/// holding user `u` (`u@x.org`) and public client `c`, and then what `more_sql` inserts.
+#[cfg(test)]
+pub(crate) fn seeded_store(more_sql: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("seeded.db")).expect("open");
+    store
+        .transaction(|tx| {
+            tx.execute_batch(
+                "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
+                     VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
+                 INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0);",
+            )?;
+            tx.execute_batch(more_sql)?;
+            Ok(())
+        })
+        .expect("seed");
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,11 +353,17 @@ mod tests {
     use super::super::Store;
     use super::*;
 
-    #[tokio::test]
-    async fn a_failed_job_rolls_back_alone_and_others_commit() {
+    /// A fresh database in a temporary folder (kept while the folder lives), and its path.
+    fn new_store() -> (tempfile::TempDir, std::path::PathBuf, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("w.db");
         let store = Store::open(&path).expect("open");
+        (dir, path, store)
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_rolls_back_alone_and_others_commit() {
+        let (_dir, path, store) = new_store();
         let writer = Writer::start(&path).expect("writer");
         let failing = |conn: &Connection| -> Result<(), StoreError> {
             conn.execute(
@@ -387,9 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_is_rolled_back_and_the_writer_survives() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.db");
-        let _store = Store::open(&path).expect("open");
+        let (_dir, path, _store) = new_store();
         let writer = Writer::start(&path).expect("writer");
         let panicked = writer
             .write(|conn: &Connection| -> Result<(), StoreError> {
@@ -412,9 +416,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_concurrent_writes_all_commit() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.db");
-        let store = Store::open(&path).expect("open");
+        let (_dir, path, store) = new_store();
         let writer = Writer::start(&path).expect("writer");
         let tasks: Vec<_> = (0..500)
             .map(|n| {
@@ -481,9 +483,7 @@ mod tests {
     /// reported them failed when the batch's COMMIT found no transaction.
     #[tokio::test]
     async fn every_job_gets_its_exact_outcome_when_sqlite_rolls_back_the_batch() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.db");
-        let store = Store::open(&path).expect("open");
+        let (_dir, path, store) = new_store();
         let writer = Writer::start(&path).expect("writer");
         // Hold the writer in a batch of its own until a, b and c are all queued behind it.
         let (started, running) = std::sync::mpsc::channel::<()>();
@@ -525,9 +525,7 @@ mod tests {
 
     #[tokio::test]
     async fn stop_commits_queued_writes_and_leaves_an_empty_wal() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.db");
-        let store = Store::open(&path).expect("open");
+        let (dir, path, store) = new_store();
         let writer = Writer::start(&path).expect("writer");
         let pending: Vec<_> = (0..50)
             .map(|n| queue(&writer, insert_org(format!("org{n}"))))
@@ -559,9 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn idle_writer_sweeps_dead_grants_and_truncates_the_wal() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("w.db");
-        let store = Store::open(&path).expect("open");
+        let (_dir, path, store) = new_store();
         let writer =
             Writer::start_with_sweeps_every(&path, Duration::from_millis(50)).expect("writer");
         writer

@@ -1,5 +1,6 @@
 //! Source checks of the crate's layering, read from `src/` (no server is started): no
-//! import cycle among `src/` files, and handlers never import the server that calls them.
+//! import cycle among `src/` files, handlers never import the server that calls them, and
+//! the store takes only facts and decisions from the rule book.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -267,7 +268,8 @@ fn param_errors_are_mapped_only_in_error_rs() {
         vec!["error"],
         vec!["http"],
         vec!["http", "json"],
-        vec!["parser_props"],
+        vec!["http", "props"],
+        vec!["http", "json", "props"],
     ];
     let mut offenders = Vec::new();
     for (module, path) in modules() {
@@ -321,5 +323,40 @@ fn no_comment_cites_an_outside_document() {
             }
         }
     }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+/// The store decides nothing: from the rule book (`crate::oauth`) it names only the types
+/// it fills with facts or carries out (`CodeFacts`, `RevocationDecision`, ...), never a
+/// rule (a lower-case function such as `decide_refresh`), and no grace window reaches it.
+#[test]
+fn the_store_takes_only_facts_and_decisions_from_the_rule_book() {
+    let mut offenders = Vec::new();
+    let mut named_types = 0;
+    for (module, path) in modules() {
+        if module.first().map(String::as_str) != Some("store") {
+            continue;
+        }
+        let code = code_of(&path);
+        if code.to_ascii_lowercase().contains("grace") {
+            offenders.push(format!("{}: names a grace window", path.display()));
+        }
+        for (at, _) in code.match_indices("crate::oauth") {
+            let mut rest = code[at + "crate::".len()..].chars().peekable();
+            for used in use_tree(&mut rest) {
+                let last = used.last().map(String::as_str).unwrap_or_default();
+                let is_type = last.chars().next().is_some_and(char::is_uppercase);
+                if used.len() < 2 || !is_type {
+                    offenders.push(format!("{}: {}", path.display(), used.join("::")));
+                } else {
+                    named_types += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        named_types > 0,
+        "the store names no rule-book types: check moved?"
+    );
     assert!(offenders.is_empty(), "{offenders:#?}");
 }

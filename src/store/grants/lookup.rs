@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
 use super::SecretHash;
+use crate::oauth::{ClientId, Scope};
 
 /// What a live access token stands for.
 #[derive(Debug, Clone)]
@@ -11,8 +12,8 @@ pub struct AccessInfo {
     pub user_id: String,
     pub email: String,
     pub name: Option<String>,
-    pub client_id: String,
-    pub scope: Option<String>,
+    pub client_id: ClientId,
+    pub scope: Option<Scope>,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -41,8 +42,8 @@ fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessInfo> {
         user_id: r.get(0)?,
         email: r.get(1)?,
         name: r.get(2)?,
-        client_id: r.get(3)?,
-        scope: r.get(4)?,
+        client_id: ClientId::new(r.get::<_, String>(3)?),
+        scope: r.get::<_, Option<String>>(4)?.map(Scope::new),
         issued_at: r.get(5)?,
         expires_at: r.get(6)?,
     })

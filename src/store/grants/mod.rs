@@ -18,7 +18,8 @@ pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
-    revoke_after_attack, revoke_all, revoke_token, revoke_where_client, revoke_where_user,
+    find_revocation, revoke_after_attack, revoke_all, revoke_token, revoke_where_client,
+    revoke_where_user,
 };
 
 use rusqlite::{params, Connection};
@@ -123,20 +124,9 @@ mod tests {
     use crate::store::Store;
 
     fn setup() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("g.db")).expect("open");
-        store
-            .transaction(|tx| {
-                tx.execute_batch(
-                    "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
-                         VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
-                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0, 0);
-                     INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
-                )?;
-                Ok(())
-            })
-            .expect("seed");
-        (dir, store)
+        crate::store::seeded_store(
+            "INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
+        )
     }
 
     fn count(store: &Store, sql: &str) -> i64 {

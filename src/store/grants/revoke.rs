@@ -5,46 +5,64 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
 use super::{GrantRef, Origin, SecretHash};
+use crate::oauth::{ClientId, RevocationDecision, RevocationFacts};
 
-/// RFC 7009 revocation by a client of one of its own tokens: an access token is deleted;
-/// a refresh token revokes its whole grant. Tokens of other clients are left alone.
-/// Returns whether anything was revoked.
+/// What the store knows about a token presented for revocation (RFC 7009), whichever
+/// client it belongs to: the rule book decides what to do with it.
+pub fn find_revocation(
+    conn: &Connection,
+    token_hash: &SecretHash,
+) -> Result<RevocationFacts, StoreError> {
+    // Refresh and access tokens are told apart by `kind`; were a digest in both tables,
+    // the refresh token would be the one read.
+    let found = conn
+        .prepare_cached(
+            "SELECT 1 AS kind, g.id, g.client_id, u.email FROM refresh_tokens r
+             JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.user_id
+             WHERE r.token_hash = ?1
+             UNION ALL
+             SELECT 0, g.id, g.client_id, u.email FROM access_tokens a
+             JOIN grants g ON g.id = a.grant_id JOIN users u ON u.id = g.user_id
+             WHERE a.token_hash = ?1
+             ORDER BY kind DESC LIMIT 1",
+        )?
+        .query_row([token_hash], |r| {
+            let (grant_id, user_email) = (r.get(1)?, r.get(3)?);
+            let owner = ClientId::new(r.get::<_, String>(2)?);
+            Ok(if r.get::<_, bool>(0)? {
+                RevocationFacts::Refresh {
+                    grant_id,
+                    owner,
+                    user_email,
+                }
+            } else {
+                RevocationFacts::Access { owner, user_email }
+            })
+        })
+        .optional()?;
+    Ok(found.unwrap_or(RevocationFacts::Unknown))
+}
+
+/// Carries out a revocation decision for the token `token_hash` presented by `client_id`
+/// and audits `token_revoke` against `user_email` (the token's user), unless the decision
+/// is to do nothing.
 pub fn revoke_token(
     tx: &Connection,
     token_hash: &SecretHash,
+    decision: RevocationDecision,
+    user_email: &str,
     client_id: &str,
     origin: Origin<'_>,
-) -> Result<bool, StoreError> {
-    let refresh_grant: Option<(i64, String)> = tx
-        .prepare_cached(
-            "SELECT g.id, u.email FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-             JOIN users u ON u.id = g.user_id WHERE r.token_hash = ?1 AND g.client_id = ?2",
-        )?
-        .query_row(params![token_hash, client_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let revoked_email = if let Some((grant_id, email)) = refresh_grant {
-        revoke_grant(tx, grant_id)?;
-        Some(email)
-    } else {
-        let email: Option<String> = tx
-            .prepare_cached(
-                "SELECT u.email FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-                 JOIN users u ON u.id = g.user_id WHERE a.token_hash = ?1 AND g.client_id = ?2",
-            )?
-            .query_row(params![token_hash, client_id], |r| r.get(0))
-            .optional()?;
-        if email.is_some() {
+) -> Result<(), StoreError> {
+    match decision {
+        RevocationDecision::RevokeGrant { grant_id } => revoke_grant(tx, grant_id)?,
+        RevocationDecision::DeleteAccessToken => {
             tx.prepare_cached("DELETE FROM access_tokens WHERE token_hash = ?1")?
                 .execute([token_hash])?;
         }
-        email
-    };
-    if let Some(email) = &revoked_email {
-        origin.record(tx, "token_revoke", email, client_id, None)?;
+        RevocationDecision::Nothing => return Ok(()),
     }
-    Ok(revoked_email.is_some())
+    origin.record(tx, "token_revoke", user_email, client_id, None)
 }
 
 /// Revokes a grant because of a detected attack — a replayed code (`code_replay`) or a
