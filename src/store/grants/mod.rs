@@ -10,11 +10,13 @@
 //! never does.
 
 mod codes;
+mod direct;
 mod lookup;
 mod refresh;
 mod revoke;
 
 pub use codes::{find_code, issue_code, use_code, NewCode};
+pub use direct::{issue_direct, DirectGrant};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
@@ -130,7 +132,7 @@ mod tests {
                 tx.execute_batch(
                     "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
                          VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
-                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0, 0);
+                     INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0);
                      INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
                 )?;
                 Ok(())
