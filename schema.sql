@@ -1,4 +1,4 @@
--- oauthd schema, version 3. Embedded in the binary and applied to an empty file at open.
+-- oauthd schema, version 4. Embedded in the binary and applied to an empty file at open.
 -- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
 -- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
 -- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
@@ -143,3 +143,44 @@ CREATE TABLE audit_log (
 -- (an admin command), and every token issue writes one index page fewer.
 CREATE INDEX audit_log_by_user ON audit_log (user_email COLLATE NOCASE, at);
 CREATE INDEX audit_log_by_client ON audit_log (client_id, at);
+
+-- ---- v4: every kind of client (migrate.rs CLIENT_KINDS_STEP) ----
+-- clients.grant_types: the grant types it may use, space-separated;
+-- clients.allowed_scopes: space-separated, NULL = no restriction.
+ALTER TABLE clients ADD COLUMN
+    grant_types TEXT NOT NULL DEFAULT 'authorization_code refresh_token';
+ALTER TABLE clients ADD COLUMN allowed_scopes TEXT;
+-- Browser origins (scheme://host[:port]) allowed to call the token endpoints (CORS).
+CREATE TABLE client_origins (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    origin    TEXT NOT NULL,
+    PRIMARY KEY (client_id, origin)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX client_origins_by_origin ON client_origins (origin);
+-- Client-credentials tokens: a client acting as itself, with no user and no grant.
+CREATE TABLE client_access_tokens (
+    token_hash BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope      TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX client_access_tokens_by_client ON client_access_tokens (client_id);
+CREATE INDEX client_access_tokens_by_expiry ON client_access_tokens (expires_at);
+-- Device authorizations (RFC 8628) until redeemed, denied and polled, or expired. Polling
+-- never writes here; last-poll times are kept in memory.
+CREATE TABLE device_codes (
+    device_code_hash BLOB PRIMARY KEY,
+    user_code_hash   BLOB NOT NULL UNIQUE,
+    client_id        TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope            TEXT,
+    created_at       INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    interval_secs    INTEGER NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'approved', 'denied')),
+    user_id          TEXT REFERENCES users (id) ON DELETE CASCADE,
+    CHECK ((status = 'approved') = (user_id IS NOT NULL))
+) WITHOUT ROWID, STRICT;
+CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
+-- ---- end v4 ----

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::ServeConfig;
 use crate::csrf::Csrf;
+use crate::device_memory::DeviceMemory;
 use crate::password::HashPool;
 use crate::rotation_clock::RotationClock;
 use crate::store::Store;
@@ -19,4 +20,6 @@ pub struct App {
     /// Monotonic times of this process's refresh rotations, for the grace window.
     pub rotations: Arc<RotationClock>,
     pub csrf: Csrf,
+    /// Device grant: last polls and wrong user codes, kept in memory (no write per poll).
+    pub devices: DeviceMemory,
 }

@@ -125,6 +125,12 @@ pub struct ServeArgs {
     /// Connections open at once in total; further clients wait in the kernel's queue.
     #[arg(long, env = "OAUTHD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Device grant (RFC 8628): how long a device code and its user code live, in seconds.
+    #[arg(long, env = "OAUTHD_DEVICE_CODE_TTL", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub device_code_ttl: u32,
+    /// Device grant: the seconds a device is told to wait between polls.
+    #[arg(long, env = "OAUTHD_DEVICE_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub device_interval: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,8 +181,9 @@ pub enum ClientCommand {
 pub struct ClientAddArgs {
     #[arg(long)]
     pub name: String,
-    /// Absolute redirect URI without fragment; repeat for several.
-    #[arg(long = "redirect-uri", required = true, num_args = 1..)]
+    /// Absolute redirect URI without fragment; repeat for several. Required unless the
+    /// `--grant`s leave out authorization_code.
+    #[arg(long = "redirect-uri", required_unless_present = "grants", num_args = 1..)]
     pub redirect_uris: Vec<String>,
     /// Client id (default: random).
     #[arg(long)]
@@ -194,6 +201,33 @@ pub struct ClientAddArgs {
     /// Brand domain whose look this client's sign-in page uses by default.
     #[arg(long)]
     pub brand: Option<String>,
+    /// A grant type it may use; repeat for several (default: authorization_code and
+    /// refresh_token). client_credentials needs a confidential client.
+    #[arg(long = "grant", value_enum)]
+    pub grants: Vec<GrantArg>,
+    /// A scope it may be given (space-separated or repeated); without any, no restriction.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// A browser origin (scheme://host[:port]) allowed to call the token endpoints for it
+    /// (CORS), matched exactly; repeat for several.
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// The grant types `client add --grant` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GrantArg {
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    #[value(name = "refresh_token")]
+    RefreshToken,
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+    #[value(
+        name = "device_code",
+        alias = "urn:ietf:params:oauth:grant-type:device_code"
+    )]
+    DeviceCode,
 }
 
 #[derive(Debug, Subcommand)]

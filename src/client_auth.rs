@@ -58,6 +58,15 @@ pub fn presented_credentials(
     }
 }
 
+/// The client a request names (Basic user, else `client_id`), before any check: whose
+/// registered origins its CORS headers are checked against.
+pub fn named_client(headers: &HeaderMap, params: &Params) -> Option<String> {
+    match presented_credentials(headers, params) {
+        Ok((Some(client_id), _)) => Some(client_id.as_str().to_owned()),
+        _ => None,
+    }
+}
+
 /// Identifies the client; a confidential client must present its secret. A public client
 /// may present a secret too (a public client that sends a secret with its first exchange binds the grant to it
 /// and must send it again on every refresh).

@@ -25,6 +25,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// Device grant: device and user code lifetime, and the polling interval.
+    pub device_code_ttl_secs: i64,
+    pub device_interval_secs: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,8 @@ impl ServeConfig {
             max_connections_per_ip: args.max_connections_per_ip as usize,
             max_connections: args.max_connections as usize,
             shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
+            device_code_ttl_secs: i64::from(args.device_code_ttl),
+            device_interval_secs: i64::from(args.device_interval),
         })
     }
 

@@ -25,6 +25,13 @@ pub enum OAuthErrorCode {
     InvalidGrant,
     UnsupportedGrantType,
     InvalidScope,
+    UnauthorizedClient,
+    /// RFC 8628 §3.5: the device's user has not answered yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled too early; the interval grew by 5 s.
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
@@ -35,6 +42,11 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidGrant => "invalid_grant",
             OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::AuthorizationPending => "authorization_pending",
+            OAuthErrorCode::SlowDown => "slow_down",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::ExpiredToken => "expired_token",
         }
     }
 }
@@ -133,6 +145,10 @@ pub enum ApiError {
     Login(SignInFailure),
     #[error("bearer error: {0:?}")]
     Bearer(BearerError),
+    /// A CORS preflight from an origin no client registered (or for a client that did not
+    /// register it): refused, without CORS headers, so the browser blocks the call.
+    #[error("CORS preflight refused")]
+    PreflightRefused,
     #[error("bad authorization request: {0}")]
     AuthorizePage(&'static str),
     #[error("storage failure: {0}")]
@@ -202,7 +218,12 @@ impl ApiError {
                     OAuthErrorCode::InvalidRequest
                     | OAuthErrorCode::InvalidGrant
                     | OAuthErrorCode::UnsupportedGrantType
-                    | OAuthErrorCode::InvalidScope => StatusCode::BAD_REQUEST,
+                    | OAuthErrorCode::InvalidScope
+                    | OAuthErrorCode::UnauthorizedClient
+                    | OAuthErrorCode::AuthorizationPending
+                    | OAuthErrorCode::SlowDown
+                    | OAuthErrorCode::AccessDenied
+                    | OAuthErrorCode::ExpiredToken => StatusCode::BAD_REQUEST,
                 };
                 let body =
                     serde_json::json!({"error": code.as_str(), "error_description": description});
@@ -247,6 +268,7 @@ impl ApiError {
                 http::set_header(&mut response, "www-authenticate", challenge);
                 response
             }
+            ApiError::PreflightRefused => http::text(StatusCode::FORBIDDEN, "origin not allowed\n"),
             ApiError::AuthorizePage(message) => {
                 crate::assets::error_page(StatusCode::BAD_REQUEST, message)
             }

@@ -36,6 +36,7 @@ mod client_auth;
 mod config;
 mod conn_limit;
 mod csrf;
+mod device_memory;
 mod email;
 mod endpoints;
 mod error;

@@ -12,7 +12,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::app::App;
 use crate::brand;
 use crate::endpoints::params::param_error;
-use crate::endpoints::{authorize, login_api, metadata, resource, token, token_management};
+use crate::endpoints::{
+    authorize, cors, device, device_page, login_api, metadata, resource, token, token_management,
+};
 use crate::error::ApiError;
 use crate::http::{self, Body};
 
@@ -53,6 +55,7 @@ async fn route(
     let get = req.method() == Method::GET;
     let post = req.method() == Method::POST;
     let get_or_head = get || req.method() == Method::HEAD;
+    let options = req.method() == Method::OPTIONS;
     match path {
         "/healthz" if get_or_head => healthz(app).await,
         "/api/auth/verify" if get_or_head => resource::verify(app, req).await,
@@ -64,13 +67,26 @@ async fn route(
         "/api/oauth_access_token" | "/oauth/token" if post => token::token(app, req, remote).await,
         "/oauth/revoke" if post => token_management::revoke(app, req, remote).await,
         "/oauth/introspect" if post => token_management::introspect(app, req).await,
+        "/oauth/device_authorization" if post => device::authorize(app, req, remote).await,
+        "/api/oauth_access_token" | "/oauth/token" | "/oauth/revoke" if options => {
+            cors::preflight(app, &req, "POST").await
+        }
+        "/api/me" if options => cors::preflight(app, &req, "GET").await,
+        "/device" if get => device_page::show(app, req, remote).await,
+        "/device" if post => device_page::submit(app, req, remote).await,
+        "/device" => Err(ApiError::MethodNotAllowed("GET, POST")),
         "/api/oauth_login"
         | "/api/oauth_access_token"
         | "/oauth/token"
         | "/oauth/revoke"
-        | "/oauth/introspect" => Err(ApiError::MethodNotAllowed("POST")),
+        | "/oauth/introspect"
+        | "/oauth/device_authorization" => Err(ApiError::MethodNotAllowed("POST")),
         "/Modern/" | "/Modern" if get => Ok(authorize::modern(&req)),
-        "/api/me" if get => resource::me(app, req).await,
+        "/api/me" if get => {
+            let origin = cors::origin(req.headers());
+            let answer = resource::me(app, req).await;
+            Ok(cors::decorate(app, origin, false, None, answer).await)
+        }
         "/.well-known/oauth-authorization-server" if get => Ok(metadata::metadata(app)),
         "/brand/logo" if get => {
             let query = http::query_params(&req).map_err(param_error)?;

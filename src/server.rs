@@ -90,6 +90,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             rotation_clock::CAPACITY,
         )),
         csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
+        devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs),
         store,
         config,
     });

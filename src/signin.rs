@@ -91,6 +91,18 @@ pub fn check_request(
     redirect_uri: RedirectUri,
     params: &Params,
 ) -> Result<AuthorizationRequest, RedirectableError> {
+    if oauth::may_use_grant(
+        &client.grant_types,
+        client.public,
+        oauth::GrantKind::AuthorizationCode,
+    )
+    .is_err()
+    {
+        return Err(RedirectableError {
+            error: "unauthorized_client",
+            description: "the client is not registered for the authorization_code grant",
+        });
+    }
     match params.non_empty("response_type") {
         Some("code") => {}
         None => {

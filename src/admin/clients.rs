@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::{no_such_brand, no_such_client, output, validate, AdminError, Context};
-use crate::cli::{ClientAddArgs, ClientCommand};
-use crate::oauth::RedirectUri;
+use crate::cli::{ClientAddArgs, ClientCommand, GrantArg};
+use crate::oauth::{GrantKind, RedirectUri, DEFAULT_GRANTS};
 use crate::secret;
 use crate::secret::fill_random;
 use crate::store::audit::{self, AdminEvent};
@@ -41,12 +41,23 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
                         output::or_dash(client.brand.as_deref())
                     ),
                     format!("created:       {}", client.created_at),
+                    format!("grants:        {}", client.grant_types.join(" ")),
+                    format!(
+                        "scopes:        {}",
+                        client.allowed_scopes.as_deref().unwrap_or("(any)")
+                    ),
                 ];
                 lines.extend(
                     client
                         .redirect_uris
                         .iter()
                         .map(|uri| format!("redirect_uri:  {uri}")),
+                );
+                lines.extend(
+                    client
+                        .allowed_origins
+                        .iter()
+                        .map(|origin| format!("origin:        {origin}")),
                 );
                 lines
             })
@@ -90,6 +101,23 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         }
         None => None,
     };
+    let grants = grant_kinds(&args.grants);
+    if grants.contains(&GrantKind::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(AdminError::Invalid(
+            "the authorization_code grant needs at least one --redirect-uri".into(),
+        ));
+    }
+    if grants.contains(&GrantKind::ClientCredentials) && args.public {
+        return Err(AdminError::Invalid(
+            "the client_credentials grant needs a confidential client (drop --public)".into(),
+        ));
+    }
+    let grant_names: Vec<&str> = grants.iter().map(|g| g.name()).collect();
+    let allowed_scopes = validate::scopes(&args.scopes)?;
+    let mut allowed_origins = Vec::with_capacity(args.allowed_origins.len());
+    for raw in &args.allowed_origins {
+        allowed_origins.push(validate::origin(raw)?);
+    }
     let client_secret = (!args.public).then(secret::new_client_secret);
     let secret_hash = client_secret.as_deref().map(secret::sha256);
     let new = NewClient {
@@ -100,6 +128,9 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         introspect_any: args.introspect_any,
         brand: brand.as_deref(),
         redirect_uris: &redirect_uris,
+        grant_types: &grant_names,
+        allowed_scopes: allowed_scopes.as_deref(),
+        allowed_origins: &allowed_origins,
     };
     audit::admin_change(
         store,
@@ -128,6 +159,26 @@ fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), Admin
         return Err(no_such_client(id));
     }
     print_secret(context, id, Some(&client_secret))
+}
+
+/// The grant kinds asked for, each once in the order given; none: the defaults.
+fn grant_kinds(args: &[GrantArg]) -> Vec<GrantKind> {
+    if args.is_empty() {
+        return DEFAULT_GRANTS.to_vec();
+    }
+    let mut kinds = Vec::new();
+    for arg in args {
+        let kind = match arg {
+            GrantArg::AuthorizationCode => GrantKind::AuthorizationCode,
+            GrantArg::RefreshToken => GrantKind::RefreshToken,
+            GrantArg::ClientCredentials => GrantKind::ClientCredentials,
+            GrantArg::DeviceCode => GrantKind::DeviceCode,
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    kinds
 }
 
 /// The audit event of a change to the client `client_id`.

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{no_such_client, no_such_user, output, since, AdminError, Context};
 use crate::cli::TokenCommand;
 use crate::store::audit::{self, AdminEvent};
-use crate::store::{self, brands, clients, grants, maintenance, orgs, users, Store};
+use crate::store::{self, brands, client_tokens, clients, grants, maintenance, orgs, users, Store};
 
 /// The `audit` command's filters, as typed.
 pub struct AuditArgs {
@@ -48,10 +48,17 @@ pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<
                     None => None,
                 },
                 (None, Some(client_id)) => match clients::find(tx, client_id)? {
-                    Some(_) => Some(grants::revoke_where_client(tx, client_id)?),
+                    Some(_) => {
+                        // Its client-credentials tokens too (they belong to no grant).
+                        client_tokens::revoke_all_of(tx, Some(client_id))?;
+                        Some(grants::revoke_where_client(tx, client_id)?)
+                    }
                     None => None,
                 },
-                (None, None) if all => Some(grants::revoke_all(tx)?),
+                (None, None) if all => {
+                    client_tokens::revoke_all_of(tx, None)?;
+                    Some(grants::revoke_all(tx)?)
+                }
                 (None, None) => None,
             })
         },

@@ -117,6 +117,41 @@ pub fn color(raw: &str) -> Result<String, AdminError> {
     }
 }
 
+/// Allowed scopes from `--scope` (each may hold several space-separated names): the names
+/// once each, space-separated; `None` when none were given (no restriction).
+pub fn scopes(raw: &[String]) -> Result<Option<String>, AdminError> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in raw.iter().flat_map(|r| r.split_whitespace()) {
+        // RFC 6749 §3.3: printable ASCII except space, `"` and `\`.
+        if !name
+            .bytes()
+            .all(|b| b == b'!' || (b'#'..=b'[').contains(&b) || (b']'..=b'~').contains(&b))
+        {
+            return Err(invalid(format!("{name:?} is not a valid scope name")));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok((!names.is_empty()).then(|| names.join(" ")))
+}
+
+/// A browser origin as the `Origin` header sends it: `http` or `https`, a host, an
+/// optional non-default port, nothing else (no path, not even `/`). CORS compares it
+/// exactly, so anything else could never match and is refused with the form to use.
+pub fn origin(raw: &str) -> Result<String, AdminError> {
+    let bad = |why: String| invalid(format!("{raw:?} is not an origin: {why}"));
+    let url = url::Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https".into()));
+    }
+    let canonical = url.origin().ascii_serialization();
+    if canonical != raw {
+        return Err(bad(format!("write it as {canonical:?}")));
+    }
+    Ok(canonical)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

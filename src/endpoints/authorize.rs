@@ -208,7 +208,7 @@ fn signin_page(
 /// (a sandboxed frame, a `data:` page, a redirect chain) is refused: our pages say
 /// `Referrer-Policy: same-origin`, so a real browser posting our own form sends its
 /// origin. A client that sends no `Origin` at all still needs the CSRF token.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(hyper::header::ORIGIN) else {
         return true;
     };
@@ -224,7 +224,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// A fresh nonce for the page's one inline style block.
-fn new_nonce() -> String {
+pub(crate) fn new_nonce() -> String {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()

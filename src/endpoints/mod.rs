@@ -3,6 +3,11 @@
 //! decision, carries it out over the store, and answers; errors go back as `ApiError`.
 
 pub mod authorize;
+pub mod client_credentials;
+pub mod cors;
+pub mod device;
+pub mod device_page;
+pub mod issued;
 pub mod login_api;
 pub mod metadata;
 pub mod params;

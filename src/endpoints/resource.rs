@@ -11,7 +11,9 @@ use crate::app::App;
 use crate::error::{ApiError, BearerError};
 use crate::http::{self, Body};
 use crate::secret;
-use crate::store::{self, grants::AccessInfo, orgs::Membership};
+use crate::store::{
+    self, client_tokens, client_tokens::ClientAccessInfo, grants::AccessInfo, orgs::Membership,
+};
 
 /// Who a valid token acts as, and in which organization.
 struct Caller {
@@ -29,9 +31,36 @@ struct Me<'a> {
     org: Option<&'a Membership>,
 }
 
+/// A client-credentials token: the client acting as itself, with no user.
+#[derive(Serialize)]
+struct ClientMe<'a> {
+    client_id: &'a str,
+    client_name: &'a str,
+    scope: Option<&'a str>,
+}
+
+/// Who a bearer token speaks for: a user (through a client), or a client as itself.
+enum Bearer {
+    User(Caller),
+    Client(ClientAccessInfo),
+}
+
 /// `GET /api/me`.
 pub async fn me(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let caller = authenticate(app, &req).await?;
+    let caller = match authenticate(app, &req).await? {
+        Bearer::User(caller) => caller,
+        Bearer::Client(token) => {
+            let me = ClientMe {
+                client_id: &token.client_id,
+                client_name: &token.client_name,
+                scope: token.scope.as_deref(),
+            };
+            let mut response =
+                http::json_bytes(StatusCode::OK, serde_json::to_vec(&me).unwrap_or_default());
+            http::set_header(&mut response, "cache-control", "no-store");
+            return Ok(response);
+        }
+    };
     let me = Me {
         id: &caller.token.user_id,
         email: &caller.token.email,
@@ -47,7 +76,15 @@ pub async fn me(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Api
 
 /// `GET /api/auth/verify`: 200 with identity headers for the proxy to forward.
 pub async fn verify(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let caller = authenticate(app, &req).await?;
+    let caller = match authenticate(app, &req).await? {
+        Bearer::User(caller) => caller,
+        Bearer::Client(token) => {
+            let mut response = http::text(StatusCode::OK, "ok\n");
+            http::set_header(&mut response, "x-auth-client-id", &token.client_id);
+            http::set_header(&mut response, "cache-control", "no-store");
+            return Ok(response);
+        }
+    };
     let mut response = http::text(StatusCode::OK, "ok\n");
     http::set_header(&mut response, "x-auth-user-id", &caller.token.user_id);
     http::set_header(&mut response, "x-auth-email", &caller.token.email);
@@ -72,8 +109,9 @@ fn selected_org(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
 }
 
 /// Validates the bearer token and resolves the selected organization. A selected
-/// organization the user is not a member of (or that does not exist) is 403.
-async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Caller, ApiError> {
+/// organization the user is not a member of (or that does not exist) is 403; a client
+/// acting as itself is a member of none.
+async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Bearer, ApiError> {
     let token = http::bearer_token(req.headers()).ok_or(ApiError::Bearer(BearerError::Missing))?;
     let token_hash = secret::sha256(token);
     let selected = selected_org(req)?;
@@ -81,13 +119,18 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Caller, ApiE
         .store
         .read(move |conn| {
             let Some(token) = store::grants::find_access(conn, &token_hash)? else {
-                return Ok(None);
+                // Only a token no user holds costs this second lookup.
+                return Ok(client_tokens::find(conn, &token_hash)?.map(Err));
             };
             let orgs = store::orgs::memberships_of(conn, &token.user_id)?;
-            Ok(Some((token, orgs)))
+            Ok(Some(Ok((token, orgs))))
         })
         .await?;
-    let (token, orgs) = found.ok_or(ApiError::Bearer(BearerError::InvalidToken))?;
+    let (token, orgs) = match found.ok_or(ApiError::Bearer(BearerError::InvalidToken))? {
+        Ok(user) => user,
+        Err(client) if selected.is_none() => return Ok(Bearer::Client(client)),
+        Err(_) => return Err(ApiError::Bearer(BearerError::Forbidden)),
+    };
     let org = match selected {
         None => None,
         Some(wanted) => Some(
@@ -97,5 +140,5 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Caller, ApiE
                 .ok_or(ApiError::Bearer(BearerError::Forbidden))?,
         ),
     };
-    Ok(Caller { token, orgs, org })
+    Ok(Bearer::User(Caller { token, orgs, org }))
 }

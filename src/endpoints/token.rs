@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::oauth::{
-    self, ExchangeDecision, ExchangeRefusal, RedirectUri, RefreshDecision, RefreshRefusal, Scope,
-    TokenState,
+    self, ExchangeDecision, ExchangeRefusal, GrantRefusal, RedirectUri, RefreshDecision,
+    RefreshRefusal, Scope, TokenState,
 };
 use crate::secret::{self, Secret};
 use crate::store;
@@ -31,7 +31,9 @@ struct TokenAnswer<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: i64,
-    refresh_token: &'a str,
+    /// Absent for client credentials (RFC 6749 §4.4.3) and grants without `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
 }
@@ -45,11 +47,30 @@ pub async fn token(
     req: Request<Incoming>,
     remote: std::net::SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
+    let origin = super::cors::origin(req.headers());
     let (parts, params) = read_params(req).await?;
-    let grant = GrantType::parse(&params)?;
-    let client = client_auth::authenticate(app, &parts.headers, &params).await?;
+    let named = client_auth::named_client(&parts.headers, &params);
+    let answer = grant(app, &parts.headers, &params, remote).await;
+    Ok(super::cors::decorate(app, origin, true, named.as_deref(), answer).await)
+}
+
+/// The token request proper, once its parameters are read.
+async fn grant(
+    app: &App,
+    headers: &hyper::HeaderMap,
+    params: &crate::http::Params,
+    remote: std::net::SocketAddr,
+) -> Result<Response<Body>, ApiError> {
+    let grant = GrantType::parse(params)?;
+    let client = client_auth::authenticate(app, headers, params).await?;
+    oauth::may_use_grant(
+        &client.client.grant_types,
+        client.client.public,
+        grant.kind(),
+    )
+    .map_err(grant_refusal)?;
     let remote = remote.ip().to_string();
-    match GrantTypeReq::parse(grant, &params)? {
+    match GrantTypeReq::parse(grant, params)? {
         GrantTypeReq::AuthorizationCode {
             code,
             redirect_uri,
@@ -59,6 +80,40 @@ pub async fn token(
             refresh_token,
             scope,
         } => refresh(app, client, &refresh_token, scope, remote).await,
+        GrantTypeReq::ClientCredentials { scope } => {
+            super::client_credentials::issue(app, client, scope, remote)
+                .await
+                .map(answer_issued)
+        }
+        GrantTypeReq::DeviceCode { device_code } => {
+            super::device::poll(app, client, &device_code, remote)
+                .await
+                .map(answer_issued)
+        }
+    }
+}
+
+/// The answer for tokens a grant type's own module issued.
+fn answer_issued(issued: super::issued::Issued) -> Response<Body> {
+    token_answer(
+        &issued.access,
+        issued.expires_in,
+        issued.refresh.as_deref(),
+        issued.scope.as_deref(),
+    )
+}
+
+/// `unauthorized_client`: the client did not register this grant type, or may not use it.
+fn grant_refusal(refusal: GrantRefusal) -> ApiError {
+    match refusal {
+        GrantRefusal::NotRegistered => oauth_error(
+            OAuthErrorCode::UnauthorizedClient,
+            "the client is not registered for this grant type",
+        ),
+        GrantRefusal::NeedsConfidentialClient => oauth_error(
+            OAuthErrorCode::UnauthorizedClient,
+            "client_credentials needs a confidential client",
+        ),
     }
 }
 
@@ -123,7 +178,7 @@ async fn exchange_code(
         .await?;
     match outcome {
         (ExchangeDecision::Issue { .. }, scope) => {
-            Ok(token_answer(&access, ttl, &refresh, scope.as_deref()))
+            Ok(token_answer(&access, ttl, Some(&refresh), scope.as_deref()))
         }
         (ExchangeDecision::RevokeReplayed { .. }, _) => {
             tracing::warn!(
@@ -218,12 +273,12 @@ async fn refresh(
         RefreshDecision::Keep { scope, .. } => Ok(token_answer(
             &access,
             ttl,
-            presented.expose(),
+            Some(presented.expose()),
             scope.as_deref(),
         )),
-        RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => {
-            Ok(token_answer(&access, ttl, &successor, scope.as_deref()))
-        }
+        RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => Ok(
+            token_answer(&access, ttl, Some(&successor), scope.as_deref()),
+        ),
         RefreshDecision::RevokeReused { .. } => {
             tracing::warn!(
                 client_id,
@@ -321,10 +376,11 @@ fn refresh_refusal(refusal: RefreshRefusal) -> ApiError {
     }
 }
 
+/// The success answer (`no-store`), shared by every grant type.
 fn token_answer(
     access: &str,
     expires_in: i64,
-    refresh: &str,
+    refresh: Option<&str>,
     scope: Option<&str>,
 ) -> Response<Body> {
     let answer = TokenAnswer {

@@ -15,6 +15,7 @@ use crate::http::{self, Body};
 use crate::oauth;
 use crate::secret;
 use crate::store;
+use crate::store::client_tokens::{self, ClientAccessInfo};
 use crate::store::grants::{self, AccessInfo, Origin};
 
 /// `POST /oauth/revoke`: 200 whether or not the token existed (RFC 7009 §2.2), so the
@@ -24,8 +25,21 @@ pub async fn revoke(
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
+    let origin = super::cors::origin(req.headers());
     let (parts, params) = read_params(req).await?;
-    let client = client_auth::authenticate(app, &parts.headers, &params).await?;
+    let named = client_auth::named_client(&parts.headers, &params);
+    let answer = revoke_token(app, &parts.headers, &params, remote).await;
+    Ok(super::cors::decorate(app, origin, true, named.as_deref(), answer).await)
+}
+
+/// The revocation proper, once its parameters are read.
+async fn revoke_token(
+    app: &App,
+    headers: &hyper::HeaderMap,
+    params: &crate::http::Params,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
+    let client = client_auth::authenticate(app, headers, params).await?;
     let token = params.non_empty("token").ok_or(ApiError::OAuth(
         OAuthErrorCode::InvalidRequest,
         "token is required",
@@ -38,6 +52,11 @@ pub async fn revoke(
     app.store
         .write(move |conn| {
             let facts = grants::find_revocation(conn, &token_hash)?;
+            if matches!(facts, oauth::RevocationFacts::Unknown) {
+                // Not a user's token: perhaps a client-credentials token of this client.
+                client_tokens::revoke(conn, &token_hash, &client_id, &remote)?;
+                return Ok(());
+            }
             let decision = oauth::decide_revocation(&facts, &client_id);
             grants::revoke_token(
                 conn,
@@ -48,7 +67,8 @@ pub async fn revoke(
                 Origin {
                     remote_addr: &remote,
                 },
-            )
+            )?;
+            Ok(())
         })
         .await?;
     let mut response = http::json_bytes(StatusCode::OK, b"{}".to_vec());
@@ -95,8 +115,11 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
                 (grants::find_access, grants::find_refresh)
             };
             let found = match first(conn, &token_hash)? {
-                Some(info) => Some(info),
-                None => second(conn, &token_hash)?,
+                Some(info) => Some(Ok(info)),
+                None => match second(conn, &token_hash)? {
+                    Some(info) => Some(Ok(info)),
+                    None => client_tokens::find(conn, &token_hash)?.map(Err),
+                },
             };
             Ok((client, found))
         })
@@ -109,14 +132,19 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
         ));
     }
     let visible = found.as_ref().filter(|info| {
+        let token_client = match info {
+            Ok(user_token) => user_token.client_id.as_str(),
+            Err(client_token) => client_token.client_id.as_str(),
+        };
         oauth::may_introspect(
             &client.client.client_id,
             client.client.introspect_any,
-            info.client_id.as_str(),
+            token_client,
         )
     });
     let body = match visible {
-        Some(info) => serde_json::to_vec(&active(info)).unwrap_or_default(),
+        Some(Ok(info)) => serde_json::to_vec(&active(info)).unwrap_or_default(),
+        Some(Err(info)) => serde_json::to_vec(&active_client(info)).unwrap_or_default(),
         None => br#"{"active":false}"#.to_vec(),
     };
     let mut response = http::json_bytes(StatusCode::OK, body);
@@ -132,6 +160,29 @@ fn active(info: &AccessInfo) -> Active<'_> {
         username: &info.email,
         scope: info.scope.as_ref().map(oauth::Scope::as_str),
         exp: (info.expires_at > 0).then_some(info.expires_at),
+        iat: info.issued_at,
+        token_type: "bearer",
+    }
+}
+
+/// A client-credentials token: the client and no `sub` or `username` (there is no user).
+#[derive(Serialize)]
+struct ActiveClient<'a> {
+    active: bool,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    exp: i64,
+    iat: i64,
+    token_type: &'static str,
+}
+
+fn active_client(info: &ClientAccessInfo) -> ActiveClient<'_> {
+    ActiveClient {
+        active: true,
+        client_id: &info.client_id,
+        scope: info.scope.as_deref(),
+        exp: info.expires_at,
         iat: info.issued_at,
         token_type: "bearer",
     }

@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::Params;
-use crate::oauth::{RedirectUri, Scope};
+use crate::oauth::{GrantKind, RedirectUri, Scope, DEVICE_CODE_URN};
 use crate::secret::Secret;
 
 /// The grant types this server supports.
@@ -13,6 +13,8 @@ use crate::secret::Secret;
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
+    ClientCredentials,
+    DeviceCode,
 }
 
 /// A token request of one grant type, with the parameters that grant type reads.
@@ -29,6 +31,10 @@ pub enum GrantTypeReq {
         /// A narrower scope for this access token; the refresh token keeps the grant's.
         scope: Option<Scope>,
     },
+    /// RFC 6749 §4.4: a confidential client asks for a token for itself.
+    ClientCredentials { scope: Option<Scope> },
+    /// RFC 8628 §3.4: a device polls for the outcome of its authorization.
+    DeviceCode { device_code: Secret },
 }
 
 fn invalid(code: OAuthErrorCode, description: &'static str) -> ApiError {
@@ -45,10 +51,22 @@ impl GrantType {
             )),
             Some("authorization_code") => Ok(GrantType::AuthorizationCode),
             Some("refresh_token") => Ok(GrantType::RefreshToken),
+            Some("client_credentials") => Ok(GrantType::ClientCredentials),
+            Some(DEVICE_CODE_URN) => Ok(GrantType::DeviceCode),
             Some(_) => Err(invalid(
                 OAuthErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
             )),
+        }
+    }
+
+    /// The rule book's name for this grant type.
+    pub fn kind(self) -> GrantKind {
+        match self {
+            GrantType::AuthorizationCode => GrantKind::AuthorizationCode,
+            GrantType::RefreshToken => GrantKind::RefreshToken,
+            GrantType::ClientCredentials => GrantKind::ClientCredentials,
+            GrantType::DeviceCode => GrantKind::DeviceCode,
         }
     }
 }
@@ -83,6 +101,12 @@ impl GrantTypeReq {
             GrantType::RefreshToken => Ok(GrantTypeReq::RefreshToken {
                 refresh_token: required("refresh_token", "refresh_token is required")?,
                 scope: params.non_empty("scope").map(Scope::new),
+            }),
+            GrantType::ClientCredentials => Ok(GrantTypeReq::ClientCredentials {
+                scope: params.non_empty("scope").map(Scope::new),
+            }),
+            GrantType::DeviceCode => Ok(GrantTypeReq::DeviceCode {
+                device_code: required("device_code", "device_code is required")?,
             }),
         }
     }
@@ -137,7 +161,7 @@ mod tests {
                 "grant_type=password",
                 (
                     UnsupportedGrantType,
-                    "grant_type must be authorization_code or refresh_token",
+                    "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
                 ),
             ),
             (
@@ -158,6 +182,10 @@ mod tests {
             (
                 "grant_type=refresh_token",
                 (InvalidRequest, "refresh_token is required"),
+            ),
+            (
+                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code",
+                (InvalidRequest, "device_code is required"),
             ),
         ];
         for (form, expected) in table {

@@ -6,6 +6,9 @@
 //! decides nothing.
 
 mod code_exchange;
+pub mod cors;
+mod device;
+mod grants;
 mod introspection;
 mod pkce;
 mod redirect_uri;
@@ -15,6 +18,13 @@ mod scope;
 
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
+};
+pub use device::{
+    decide_poll, display_user_code, normalize_user_code, user_code_from_bytes, DeviceFacts,
+    DeviceStatus, PollDecision, PollRequest, USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS,
+};
+pub use grants::{
+    client_scope, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS, DEVICE_CODE_URN,
 };
 pub use introspection::may_introspect;
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};

@@ -18,6 +18,12 @@ pub struct Client {
     /// A resource server: may introspect every client's tokens, not only its own.
     pub introspect_any: bool,
     pub created_at: String,
+    /// The grant types it may use (`client add --grant`), by their registered names.
+    pub grant_types: Vec<String>,
+    /// Scopes it may be given (space-separated); `None`: no restriction.
+    pub allowed_scopes: Option<String>,
+    /// Browser origins allowed to call the token endpoints for it (CORS), exact match.
+    pub allowed_origins: Vec<String>,
     #[serde(skip)]
     pub secret_hash: Option<Vec<u8>>,
 }
@@ -31,6 +37,9 @@ pub struct NewClient<'a> {
     pub introspect_any: bool,
     pub brand: Option<&'a str>,
     pub redirect_uris: &'a [String],
+    pub grant_types: &'a [&'a str],
+    pub allowed_scopes: Option<&'a str>,
+    pub allowed_origins: &'a [String],
 }
 
 /// Inserts the client and its redirect URIs inside the caller's transaction, so its audit
@@ -38,8 +47,9 @@ pub struct NewClient<'a> {
 pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO clients
-             (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any,
+              grant_types, allowed_scopes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             new.client_id,
             new.name,
@@ -48,7 +58,9 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
             new.require_pkce,
             new.brand,
             now(),
-            new.introspect_any
+            new.introspect_any,
+            new.grant_types.join(" "),
+            new.allowed_scopes
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
@@ -58,13 +70,19 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
             params![new.client_id, uri, position as i64],
         )?;
     }
+    for origin in new.allowed_origins {
+        conn.execute(
+            "INSERT OR IGNORE INTO client_origins (client_id, origin) VALUES (?1, ?2)",
+            params![new.client_id, origin],
+        )?;
+    }
     Ok(())
 }
 
 pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash,
-                introspect_any
+                introspect_any, grant_types, allowed_scopes
          FROM clients WHERE id = ?1",
     )?;
     let Some(mut client) = stmt
@@ -78,7 +96,14 @@ pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreE
                 created_at: iso8601(row.get(5)?),
                 secret_hash: row.get(6)?,
                 introspect_any: row.get(7)?,
+                grant_types: row
+                    .get::<_, String>(8)?
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+                allowed_scopes: row.get(9)?,
                 redirect_uris: Vec::new(),
+                allowed_origins: Vec::new(),
             })
         })
         .optional()?
@@ -86,7 +111,35 @@ pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreE
         return Ok(None);
     };
     client.redirect_uris = redirect_uris(conn, client_id)?;
+    client.allowed_origins = allowed_origins(conn, client_id)?;
     Ok(Some(client))
+}
+
+fn allowed_origins(conn: &Connection, client_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT origin FROM client_origins WHERE client_id = ?1 ORDER BY origin")?;
+    let origins = stmt
+        .query_map([client_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(origins)
+}
+
+/// Whether `origin` is registered (exactly) for `client_id`, or for any client when the
+/// request names none.
+pub fn origin_registered(
+    conn: &Connection,
+    origin: &str,
+    client_id: Option<&str>,
+) -> Result<bool, StoreError> {
+    let found = match client_id {
+        Some(client_id) => conn
+            .prepare_cached("SELECT 1 FROM client_origins WHERE client_id = ?1 AND origin = ?2")?
+            .exists(params![client_id, origin])?,
+        None => conn
+            .prepare_cached("SELECT 1 FROM client_origins WHERE origin = ?1")?
+            .exists([origin])?,
+    };
+    Ok(found)
 }
 
 fn redirect_uris(conn: &Connection, client_id: &str) -> Result<Vec<String>, StoreError> {

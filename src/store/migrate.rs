@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -28,7 +28,47 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // v3: the folded email key (see EMAIL_KEY_STEP).
     (3, EMAIL_KEY_STEP),
+    // v4: every kind of client (see CLIENT_KINDS_STEP).
+    (4, CLIENT_KINDS_STEP),
 ];
+
+/// Clients gain the grant types they may use, an allowed-scope list (NULL: no
+/// restriction) and the browser origins allowed to call them (CORS); client-credentials
+/// tokens (no user, so no grant) and pending device authorizations get their own tables.
+const CLIENT_KINDS_STEP: &str = "
+ALTER TABLE clients ADD COLUMN
+    grant_types TEXT NOT NULL DEFAULT 'authorization_code refresh_token';
+ALTER TABLE clients ADD COLUMN allowed_scopes TEXT;
+CREATE TABLE client_origins (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    origin    TEXT NOT NULL,
+    PRIMARY KEY (client_id, origin)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX client_origins_by_origin ON client_origins (origin);
+CREATE TABLE client_access_tokens (
+    token_hash BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope      TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX client_access_tokens_by_client ON client_access_tokens (client_id);
+CREATE INDEX client_access_tokens_by_expiry ON client_access_tokens (expires_at);
+CREATE TABLE device_codes (
+    device_code_hash BLOB PRIMARY KEY,
+    user_code_hash   BLOB NOT NULL UNIQUE,
+    client_id        TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope            TEXT,
+    created_at       INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    interval_secs    INTEGER NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'approved', 'denied')),
+    user_id          TEXT REFERENCES users (id) ON DELETE CASCADE,
+    CHECK ((status = 'approved') = (user_id IS NOT NULL))
+) WITHOUT ROWID, STRICT;
+CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
+";
 
 /// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all
 /// use (`crate::email::key`, called through `email_key::register`). Accounts whose keys

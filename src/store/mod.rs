@@ -8,7 +8,9 @@
 
 pub mod audit;
 pub mod brands;
+pub mod client_tokens;
 pub mod clients;
+pub mod devices;
 pub mod diagnose;
 mod email_key;
 pub mod files;

@@ -10,11 +10,13 @@
 //! never does.
 
 mod codes;
+mod direct;
 mod lookup;
 mod refresh;
 mod revoke;
 
 pub use codes::{find_code, issue_code, use_code, NewCode};
+pub use direct::{issue_direct, DirectGrant};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{

@@ -1,0 +1,238 @@
+//! The Device Authorization Grant (RFC 8628) on the client's side:
+//! `POST /oauth/device_authorization` hands out a device code and a user code, and the
+//! token endpoint's `urn:ietf:params:oauth:grant-type:device_code` polls. A poll that
+//! finds the authorization still pending only reads: its time is remembered in memory
+//! (`device_memory`), never written. The user's side is `device_page`.
+
+use std::net::SocketAddr;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::issued::Issued;
+use super::params::read_params;
+use crate::app::App;
+use crate::client_auth::{self, AuthenticatedClient};
+use crate::error::{ApiError, OAuthErrorCode};
+use crate::http::{self, Body};
+use crate::oauth::{self, GrantKind, PollDecision, PollRequest, Scope};
+use crate::secret::{self, fill_random, Secret, SecretHash};
+use crate::store::{self, devices, grants::NewTokens, grants::Origin};
+
+/// User codes tried per request: a collision with a live code is already ~1 in 10^7.
+const USER_CODE_CANDIDATES: usize = 3;
+
+/// The answer of RFC 8628 §3.2.
+#[derive(Serialize)]
+struct DeviceAnswer<'a> {
+    device_code: &'a str,
+    user_code: &'a str,
+    verification_uri: &'a str,
+    verification_uri_complete: &'a str,
+    expires_in: i64,
+    interval: i64,
+}
+
+fn oauth_error(code: OAuthErrorCode, description: &'static str) -> ApiError {
+    ApiError::OAuth(code, description)
+}
+
+/// `POST /oauth/device_authorization`: for a client registered with `--grant
+/// device_code` (public clients too).
+pub async fn authorize(
+    app: &App,
+    req: Request<Incoming>,
+    _remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, params) = read_params(req).await?;
+    let client = client_auth::authenticate(app, &parts.headers, &params).await?;
+    oauth::may_use_grant(
+        &client.client.grant_types,
+        client.client.public,
+        GrantKind::DeviceCode,
+    )
+    .map_err(|_| {
+        oauth_error(
+            OAuthErrorCode::UnauthorizedClient,
+            "the client is not registered for the device_code grant",
+        )
+    })?;
+    let requested = params.non_empty("scope").map(Scope::new);
+    let scope = oauth::client_scope(client.client.allowed_scopes.as_deref(), requested.as_ref())
+        .map_err(|_| {
+            oauth_error(
+                OAuthErrorCode::InvalidScope,
+                "the requested scope exceeds the client's allowed scopes",
+            )
+        })?;
+    let device_code = secret::new_token();
+    let user_codes: Vec<String> = (0..USER_CODE_CANDIDATES)
+        .filter_map(|_| new_user_code())
+        .collect();
+    let user_code_hashes: Vec<SecretHash> = user_codes.iter().map(|c| secret::sha256(c)).collect();
+    let new = devices::NewDevice {
+        device_code_hash: secret::sha256(&device_code),
+        client_id: &client.client.client_id,
+        scope: scope.as_deref(),
+        ttl_secs: app.config.device_code_ttl_secs,
+        interval_secs: app.config.device_interval_secs,
+    };
+    let (device_code_hash, client_id, ttl_secs, interval_secs) = (
+        new.device_code_hash,
+        new.client_id.to_owned(),
+        new.ttl_secs,
+        new.interval_secs,
+    );
+    let stored = app
+        .store
+        .write(move |conn| {
+            devices::create(
+                conn,
+                &devices::NewDevice {
+                    device_code_hash,
+                    client_id: &client_id,
+                    scope: scope.as_deref(),
+                    ttl_secs,
+                    interval_secs,
+                },
+                &user_code_hashes,
+            )
+        })
+        .await?;
+    let user_code = stored
+        .and_then(|index| user_codes.get(index))
+        .ok_or(ApiError::Busy)?;
+    let user_code = oauth::display_user_code(user_code);
+    let verification_uri = format!("{}/device", app.config.issuer);
+    let complete = format!("{verification_uri}?user_code={user_code}");
+    let answer = DeviceAnswer {
+        device_code: &device_code,
+        user_code: &user_code,
+        verification_uri: &verification_uri,
+        verification_uri_complete: &complete,
+        expires_in: ttl_secs,
+        interval: interval_secs,
+    };
+    let mut response = http::json_bytes(
+        StatusCode::OK,
+        serde_json::to_vec(&answer).unwrap_or_default(),
+    );
+    http::no_store(&mut response);
+    Ok(response)
+}
+
+/// A fresh user code from the OS random source (32 bytes leave ample room for the few
+/// that rejection sampling skips).
+fn new_user_code() -> Option<String> {
+    let mut bytes = [0u8; 32];
+    fill_random(&mut bytes);
+    oauth::user_code_from_bytes(&bytes)
+}
+
+/// The token endpoint's device grant: one poll, decided by the rule book.
+pub async fn poll(
+    app: &App,
+    client: AuthenticatedClient,
+    device_code: &Secret,
+    remote: String,
+) -> Result<Issued, ApiError> {
+    let code_hash = device_code.digest();
+    let facts = app
+        .store
+        .read(move |conn| devices::find(conn, &code_hash))
+        .await?;
+    let (since_last_poll_ms, interval_secs) = app.devices.last_poll(&code_hash);
+    let request = PollRequest {
+        client_id: &client.client.client_id,
+        since_last_poll_ms,
+        interval_secs,
+    };
+    match oauth::decide_poll(facts.as_ref(), &request, store::now()) {
+        PollDecision::Pending { interval_secs } => {
+            app.devices.record_poll(code_hash, interval_secs);
+            Err(oauth_error(
+                OAuthErrorCode::AuthorizationPending,
+                "the user has not answered yet",
+            ))
+        }
+        PollDecision::SlowDown { interval_secs } => {
+            app.devices.record_poll(code_hash, interval_secs);
+            Err(oauth_error(
+                OAuthErrorCode::SlowDown,
+                "polling too often: wait 5 seconds longer between polls",
+            ))
+        }
+        PollDecision::Issue => issue(app, &client, code_hash, remote).await,
+        PollDecision::Denied => {
+            app.devices.forget(&code_hash);
+            app.store
+                .write(move |conn| devices::discard(conn, &code_hash))
+                .await?;
+            Err(oauth_error(
+                OAuthErrorCode::AccessDenied,
+                "the user denied the request",
+            ))
+        }
+        PollDecision::Expired => {
+            app.devices.forget(&code_hash);
+            Err(oauth_error(
+                OAuthErrorCode::ExpiredToken,
+                "the device code has expired",
+            ))
+        }
+        PollDecision::Unknown => Err(unknown_device_code()),
+    }
+}
+
+/// Redeems an approved device code, once: of racing polls, one gets the tokens.
+async fn issue(
+    app: &App,
+    client: &AuthenticatedClient,
+    code_hash: SecretHash,
+    remote: String,
+) -> Result<Issued, ApiError> {
+    let (access, refresh) = (secret::new_token(), secret::new_token());
+    let tokens = NewTokens {
+        access_hash: secret::sha256(&access),
+        access_ttl_secs: app.config.access_ttl_secs,
+        refresh_hash: secret::sha256(&refresh),
+        refresh_ttl_secs: app.config.refresh_ttl_secs,
+    };
+    let with_refresh = oauth::may_use_grant(
+        &client.client.grant_types,
+        client.client.public,
+        GrantKind::RefreshToken,
+    )
+    .is_ok();
+    let redeemed = app
+        .store
+        .write(move |conn| {
+            devices::redeem(
+                conn,
+                &code_hash,
+                &tokens,
+                with_refresh,
+                Origin {
+                    remote_addr: &remote,
+                },
+            )
+        })
+        .await?;
+    app.devices.forget(&code_hash);
+    let scope = redeemed.ok_or_else(unknown_device_code)?;
+    Ok(Issued {
+        access,
+        refresh: with_refresh.then_some(refresh),
+        scope,
+        expires_in: app.config.access_ttl_secs,
+    })
+}
+
+/// Unknown, another client's, or already redeemed: the device learns nothing more.
+fn unknown_device_code() -> ApiError {
+    oauth_error(
+        OAuthErrorCode::InvalidGrant,
+        "unknown, expired or already used device code",
+    )
+}

@@ -1,0 +1,274 @@
+//! The user's side of the device grant: `/device`, branded by Host like the sign-in page.
+//! It asks for the code the device shows (or takes it from `verification_uri_complete`),
+//! shows which client asks for which scopes, and lets the user approve or deny after
+//! signing in with the same machinery as the sign-in page (`signin::sign_in`: throttled,
+//! timing-safe, audited) behind the same CSRF and same-origin checks. Wrong user codes are
+//! throttled per client address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::{Request, Response, StatusCode};
+
+use super::authorize::{new_nonce, same_origin};
+use crate::app::App;
+use crate::assets::{self, escape};
+use crate::brand::{self, PageBrand};
+use crate::error::{ApiError, Family, SignInFailure};
+use crate::http::{self, Body, ParamError};
+use crate::oauth;
+use crate::secret::{self, Secret, SecretHash};
+use crate::signin::{self, SignIn};
+use crate::store::devices::{self, PendingDevice};
+
+const BAD_CODE: &str = "That code is not valid, or it has expired. Check the code on your device.";
+
+/// A user code that names a pending authorization.
+struct Found {
+    device: PendingDevice,
+    user_code_hash: SecretHash,
+    /// As shown: `BCDF-GHJK`.
+    display: String,
+}
+
+/// `GET /device[?user_code=…]`: asks for the code, or shows what the code asks for.
+pub async fn show(
+    app: &App,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
+    let params = http::query_params(&req).map_err(page_error)?;
+    let headers = req.headers();
+    let Some(typed) = params.non_empty("user_code") else {
+        let brand = brand::resolve(app, headers, None).await;
+        return Ok(enter_code_page(StatusCode::OK, &brand, None));
+    };
+    match lookup(app, typed, remote.ip()).await? {
+        Ok(found) => {
+            let brand = brand::resolve(app, headers, found.device.client_brand.as_deref()).await;
+            Ok(confirm_page(
+                app,
+                headers,
+                StatusCode::OK,
+                &brand,
+                &found,
+                "",
+                None,
+            ))
+        }
+        Err(failure) => {
+            let brand = brand::resolve(app, headers, None).await;
+            Ok(refused(
+                enter_code_page(failure.status(), &brand, Some(failure)),
+                failure,
+            ))
+        }
+    }
+}
+
+/// `POST /device`: signs the user in and records their answer.
+pub async fn submit(
+    app: &App,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = http::read_body(req).await.map_err(page_error)?;
+    let params = http::body_params(&parts.headers, &body).map_err(page_error)?;
+    let headers = &parts.headers;
+    let ip = remote.ip();
+    let found = match lookup(app, params.get("user_code").unwrap_or_default(), ip).await? {
+        Ok(found) => found,
+        Err(failure) => {
+            let brand = brand::resolve(app, headers, None).await;
+            return Ok(refused(
+                enter_code_page(failure.status(), &brand, Some(failure)),
+                failure,
+            ));
+        }
+    };
+    let brand = brand::resolve(app, headers, found.device.client_brand.as_deref()).await;
+    let email = params.get("email").unwrap_or_default().trim().to_owned();
+    let again = |failure: SignInFailure| {
+        let page = confirm_page(
+            app,
+            headers,
+            failure.status(),
+            &brand,
+            &found,
+            &email,
+            Some(failure),
+        );
+        Ok(refused(page, failure))
+    };
+    if !app.csrf.verify(headers, params.get("csrf_token")) || !same_origin(headers) {
+        return again(SignInFailure::StaleForm);
+    }
+    let approve = match params.get("action") {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => return again(SignInFailure::BadRequest("Choose Allow or Deny.")),
+    };
+    let password = Secret::new(params.get("password").unwrap_or_default());
+    if email.is_empty() || password.is_empty() {
+        return again(SignInFailure::BadRequest("Enter your email and password."));
+    }
+    let client_id = found.device.client_id.clone();
+    match signin::sign_in(app, &email, &password, ip, &client_id).await? {
+        SignIn::Succeeded { user_id, email } => {
+            let user_code_hash = found.user_code_hash;
+            let remote_addr = ip.to_string();
+            let recorded = app
+                .store
+                .write(move |conn| {
+                    let approved_for = approve.then_some((user_id.as_str(), email.as_str()));
+                    devices::decide(conn, &user_code_hash, approved_for, &remote_addr)
+                })
+                .await?;
+            if !recorded {
+                return again(SignInFailure::BadRequest(BAD_CODE));
+            }
+            Ok(done_page(&brand, approve))
+        }
+        SignIn::Busy => Err(ApiError::Busy),
+        SignIn::Refused(failure) => again(failure),
+    }
+}
+
+/// Finds the pending authorization a typed code names, counting a wrong code against the
+/// address (and refusing the address once it typed too many).
+async fn lookup(
+    app: &App,
+    typed: &str,
+    ip: IpAddr,
+) -> Result<Result<Found, SignInFailure>, ApiError> {
+    if let Err(retry_after_secs) = app.devices.may_try_user_code(ip) {
+        return Ok(Err(SignInFailure::Throttled { retry_after_secs }));
+    }
+    let Some(code) = oauth::normalize_user_code(typed) else {
+        app.devices.user_code_failed(ip);
+        return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
+    };
+    let user_code_hash = secret::sha256(&code);
+    let device = app
+        .store
+        .read(move |conn| devices::find_pending(conn, &user_code_hash))
+        .await?;
+    let Some(device) = device else {
+        app.devices.user_code_failed(ip);
+        return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
+    };
+    Ok(Ok(Found {
+        device,
+        user_code_hash,
+        display: oauth::display_user_code(&code),
+    }))
+}
+
+fn page_error(error: ParamError) -> ApiError {
+    ApiError::bad_params(Family::Page, error)
+}
+
+/// Adds `Retry-After` to a page answering a lockout.
+fn refused(mut page: Response<Body>, failure: SignInFailure) -> Response<Body> {
+    if let Some(seconds) = failure.retry_after() {
+        http::set_header(&mut page, "retry-after", &seconds);
+    }
+    page
+}
+
+fn enter_code_page(
+    status: StatusCode,
+    brand: &PageBrand,
+    failure: Option<SignInFailure>,
+) -> Response<Body> {
+    let body = "<p class=\"lead\">Enter the code shown on your device.</p>
+<form method=\"get\" action=\"/device\">
+<label for=\"user_code\">Code</label>
+<input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required autofocus>
+<button id=\"continue\" type=\"submit\">Continue</button>
+</form>";
+    page(status, brand, failure, body)
+}
+
+fn confirm_page(
+    app: &App,
+    headers: &HeaderMap,
+    status: StatusCode,
+    brand: &PageBrand,
+    found: &Found,
+    email: &str,
+    failure: Option<SignInFailure>,
+) -> Response<Body> {
+    let csrf = app.csrf.issue(headers);
+    let scopes: String = match found.device.scope.as_deref() {
+        Some(scope) => scope
+            .split_whitespace()
+            .map(|name| format!("<li>{}</li>", escape(name)))
+            .collect(),
+        None => "<li>no particular scope</li>".to_owned(),
+    };
+    let body = format!(
+        "<p class=\"lead\"><strong id=\"client-name\">{client}</strong> asks to connect to your account.</p>
+<p>Code: <strong id=\"user-code\">{code}</strong></p>
+<p>It asks for:</p>
+<ul id=\"scopes\">{scopes}</ul>
+<form method=\"post\" action=\"/device\" autocomplete=\"on\">
+<input type=\"hidden\" name=\"user_code\" value=\"{code}\">
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf_token}\">
+<label for=\"email\">Email</label>
+<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" required value=\"{email}\">
+<label for=\"password\">Password</label>
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>
+<button id=\"approve\" type=\"submit\" name=\"action\" value=\"approve\">Allow</button>
+<button id=\"deny\" type=\"submit\" name=\"action\" value=\"deny\">Deny</button>
+</form>
+<p class=\"fineprint\">Only allow this if you started it on your own device. You can revoke its access at any time.</p>",
+        client = escape(&found.device.client_name),
+        code = escape(&found.display),
+        csrf_token = escape(&csrf.form_token),
+        email = escape(email),
+    );
+    let mut response = page(status, brand, failure, &body);
+    http::set_header(&mut response, "set-cookie", &csrf.set_cookie);
+    response
+}
+
+fn done_page(brand: &PageBrand, approved: bool) -> Response<Body> {
+    let body = if approved {
+        "<p id=\"done\" class=\"lead\">Your device is connected. You can return to it now.</p>"
+    } else {
+        "<p id=\"done\" class=\"lead\">Denied. The device was not connected.</p>"
+    };
+    page(StatusCode::OK, brand, None, body)
+}
+
+/// The branded page around `body` (already escaped where it echoes input).
+fn page(
+    status: StatusCode,
+    brand: &PageBrand,
+    failure: Option<SignInFailure>,
+    body: &str,
+) -> Response<Body> {
+    let error_block = failure
+        .map(|f| {
+            format!(
+                "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
+                escape(f.message(true))
+            )
+        })
+        .unwrap_or_default();
+    let nonce = new_nonce();
+    let html = assets::render(
+        assets::template("device.html"),
+        &[
+            ("brand_name", &escape(&brand.name)),
+            ("brand_color", &brand.color),
+            ("logo_url", &escape(&brand.logo_url)),
+            ("error_block", &error_block),
+            ("body", body),
+            ("style_nonce", &nonce),
+        ],
+    );
+    http::html_with_style_nonce(status, html, Some(&nonce))
+}

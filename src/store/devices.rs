@@ -1,0 +1,207 @@
+//! Device authorizations (RFC 8628) from their request until they are redeemed, denied
+//! and told, or expired. Codes are stored only as SHA-256 digests. Polling only reads:
+//! the last-poll times live in memory (`device_memory`), so a device waiting for its user
+//! costs no write.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::grants::{issue_direct, DirectGrant, NewTokens, Origin};
+use super::{audit, now, StoreError};
+use crate::oauth::{DeviceFacts, DeviceStatus};
+use crate::secret::SecretHash;
+
+/// Expired device codes deleted per new one: each request cleans up a few, so the table
+/// holds about the live authorizations without a housekeeping job.
+const EXPIRED_DELETED_PER_ISSUE: i64 = 16;
+
+/// A device authorization to store.
+pub struct NewDevice<'a> {
+    pub device_code_hash: SecretHash,
+    pub client_id: &'a str,
+    pub scope: Option<&'a str>,
+    pub ttl_secs: i64,
+    pub interval_secs: i64,
+}
+
+/// A pending authorization, as the `/device` page shows it to the user.
+#[derive(Debug, Clone)]
+pub struct PendingDevice {
+    pub client_id: String,
+    pub client_name: String,
+    pub client_brand: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Stores the authorization under the first of `user_code_hashes` not already taken by a
+/// live one; returns its index (`None`: all were taken, which random codes make
+/// practically impossible).
+pub fn create(
+    tx: &Connection,
+    device: &NewDevice<'_>,
+    user_code_hashes: &[SecretHash],
+) -> Result<Option<usize>, StoreError> {
+    let at = now();
+    tx.prepare_cached(
+        "DELETE FROM device_codes WHERE device_code_hash IN
+             (SELECT device_code_hash FROM device_codes WHERE expires_at <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![at, EXPIRED_DELETED_PER_ISSUE])?;
+    for (index, user_code_hash) in user_code_hashes.iter().enumerate() {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO device_codes
+                     (device_code_hash, user_code_hash, client_id, scope, created_at, expires_at,
+                      interval_secs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (user_code_hash) DO NOTHING",
+            )?
+            .execute(params![
+                device.device_code_hash,
+                user_code_hash,
+                device.client_id,
+                device.scope,
+                at,
+                at.saturating_add(device.ttl_secs),
+                device.interval_secs
+            ])?;
+        if inserted > 0 {
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
+}
+
+/// What a poll needs to know (`None`: unknown or already redeemed).
+pub fn find(
+    conn: &Connection,
+    device_code_hash: &SecretHash,
+) -> Result<Option<DeviceFacts>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT client_id, status, expires_at, interval_secs FROM device_codes
+             WHERE device_code_hash = ?1",
+        )?
+        .query_row([device_code_hash], |r| {
+            let status = match r.get_ref(1)?.as_str()? {
+                "approved" => DeviceStatus::Approved,
+                "denied" => DeviceStatus::Denied,
+                _ => DeviceStatus::Pending,
+            };
+            Ok(DeviceFacts {
+                client_id: r.get(0)?,
+                status,
+                expires_at: r.get(2)?,
+                interval_secs: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The live, still undecided authorization a user code names.
+pub fn find_pending(
+    conn: &Connection,
+    user_code_hash: &SecretHash,
+) -> Result<Option<PendingDevice>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT d.client_id, c.name, c.brand_domain, d.scope
+             FROM device_codes d JOIN clients c ON c.id = d.client_id
+             WHERE d.user_code_hash = ?1 AND d.status = 'pending' AND d.expires_at > ?2",
+        )?
+        .query_row(params![user_code_hash, now()], |r| {
+            Ok(PendingDevice {
+                client_id: r.get(0)?,
+                client_name: r.get(1)?,
+                client_brand: r.get(2)?,
+                scope: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Records the user's answer for a pending authorization: approved for `user_id`, or
+/// denied (`None`). Returns false when it was no longer pending (decided, expired, gone).
+pub fn decide(
+    tx: &Connection,
+    user_code_hash: &SecretHash,
+    approved_for: Option<(&str, &str)>,
+    remote_addr: &str,
+) -> Result<bool, StoreError> {
+    let (status, user_id, email) = match approved_for {
+        Some((user_id, email)) => ("approved", Some(user_id), Some(email)),
+        None => ("denied", None, None),
+    };
+    let client_id: Option<String> = tx
+        .prepare_cached(
+            "UPDATE device_codes SET status = ?2, user_id = ?3
+             WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?4
+             RETURNING client_id",
+        )?
+        .query_row(params![user_code_hash, status, user_id, now()], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(client_id) = client_id else {
+        return Ok(false);
+    };
+    audit::record(
+        tx,
+        &audit::Event {
+            event: if approved_for.is_some() {
+                "device_approve"
+            } else {
+                "device_deny"
+            },
+            user_email: email,
+            client_id: Some(&client_id),
+            remote_addr: Some(remote_addr),
+            detail: None,
+        },
+    )?;
+    Ok(true)
+}
+
+/// Redeems an approved device code once: deletes it and issues the grant and its tokens.
+/// Returns the grant's scope, or `None` when it was not (or no longer) approved.
+pub fn redeem(
+    tx: &Connection,
+    device_code_hash: &SecretHash,
+    tokens: &NewTokens,
+    with_refresh: bool,
+    origin: Origin<'_>,
+) -> Result<Option<Option<String>>, StoreError> {
+    let row: Option<(String, Option<String>, String, String)> = tx
+        .prepare_cached(
+            "DELETE FROM device_codes WHERE device_code_hash = ?1 AND status = 'approved'
+             RETURNING client_id, scope, user_id,
+                       (SELECT email FROM users WHERE id = device_codes.user_id)",
+        )?
+        .query_row([device_code_hash], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((client_id, scope, user_id, email)) = row else {
+        return Ok(None);
+    };
+    issue_direct(
+        tx,
+        &DirectGrant {
+            user_id: &user_id,
+            user_email: &email,
+            client_id: &client_id,
+            scope: scope.as_deref(),
+            with_refresh,
+            grant_type: "device_code",
+        },
+        tokens,
+        origin,
+    )?;
+    Ok(Some(scope))
+}
+
+/// Forgets a denied device code once its device has been told (single use).
+pub fn discard(tx: &Connection, device_code_hash: &SecretHash) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM device_codes WHERE device_code_hash = ?1")?
+        .execute([device_code_hash])?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Grants issued without a code: a device authorization (RFC 8628) that its user approved
+//! becomes a grant with its tokens in one step.
+
+use rusqlite::{params, Connection};
+
+use super::super::{now, StoreError};
+use super::{insert_access_token, insert_refresh_token, NewTokens, Origin};
+
+/// Who the grant is for and what it holds.
+pub struct DirectGrant<'a> {
+    pub user_id: &'a str,
+    pub user_email: &'a str,
+    pub client_id: &'a str,
+    pub scope: Option<&'a str>,
+    /// Whether to store the refresh token too (the client registered `refresh_token`).
+    pub with_refresh: bool,
+    /// The grant type, for the audit trail.
+    pub grant_type: &'a str,
+}
+
+/// Creates the grant and its tokens, and audits `token_issue`, inside the caller's write
+/// transaction.
+pub fn issue_direct(
+    tx: &Connection,
+    grant: &DirectGrant<'_>,
+    tokens: &NewTokens,
+    origin: Origin<'_>,
+) -> Result<(), StoreError> {
+    let at = now();
+    tx.prepare_cached(
+        "INSERT INTO grants (user_id, client_id, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![grant.user_id, grant.client_id, grant.scope, at])?;
+    let grant_id = tx.last_insert_rowid();
+    insert_access_token(tx, grant_id, tokens, None, at)?;
+    if grant.with_refresh {
+        insert_refresh_token(
+            tx,
+            grant_id,
+            &tokens.refresh_hash,
+            tokens.refresh_ttl_secs,
+            at,
+        )?;
+    }
+    origin.record(
+        tx,
+        "token_issue",
+        grant.user_email,
+        grant.client_id,
+        Some(grant.grant_type),
+    )
+}
