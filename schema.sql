@@ -1,4 +1,4 @@
--- oauthd schema, version 3. Embedded in the binary and applied to an empty file at open.
+-- oauthd schema, version 4. Embedded in the binary and applied to an empty file at open.
 -- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
 -- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
 -- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
@@ -143,3 +143,25 @@ CREATE TABLE audit_log (
 -- (an admin command), and every token issue writes one index page fewer.
 CREATE INDEX audit_log_by_user ON audit_log (user_email COLLATE NOCASE, at);
 CREATE INDEX audit_log_by_client ON audit_log (client_id, at);
+
+-- ---- v4: browser sessions (SSO) and post-logout redirect URIs --------------------------
+-- A session is the browser's cookie id, stored as its SHA-256. A sign-in always makes a
+-- new one (fixation protection); `user disable`/`passwd` and logout delete them.
+-- auth_time: when the user typed the password (the session's creation); last_seen is
+-- updated coarsely (not on every request), for the idle timeout.
+CREATE TABLE sessions (
+    id_hash    BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time  INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+-- RP-initiated logout: where a client may send the browser back to (exact match).
+CREATE TABLE client_post_logout_uris (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    uri       TEXT NOT NULL,
+    PRIMARY KEY (client_id, uri)
+) STRICT;
+-- ---- end v4 -----------------------------------------------------------------------------

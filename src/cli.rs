@@ -125,6 +125,13 @@ pub struct ServeArgs {
     /// Connections open at once in total; further clients wait in the kernel's queue.
     #[arg(long, env = "OAUTHD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Browser sessions (single sign-on) last at most this many seconds after the sign-in
+    /// (default 7 days); 0 turns them off (every authorization shows the form).
+    #[arg(long, env = "OAUTHD_SESSION_TTL", default_value_t = 604_800)]
+    pub session_ttl: u32,
+    /// A browser session unused for this many seconds ends (default 1 day).
+    #[arg(long, env = "OAUTHD_SESSION_IDLE", default_value_t = 86_400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_idle: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +201,10 @@ pub struct ClientAddArgs {
     /// Brand domain whose look this client's sign-in page uses by default.
     #[arg(long)]
     pub brand: Option<String>,
+    /// Where RP-initiated logout may send the browser back afterwards (exact match);
+    /// repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,10 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// Browser session lifetime; 0: no sessions.
+    pub session_ttl_secs: i64,
+    /// A session unused this long ends.
+    pub session_idle_secs: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,8 @@ impl ServeConfig {
             max_connections_per_ip: args.max_connections_per_ip as usize,
             max_connections: args.max_connections as usize,
             shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
+            session_ttl_secs: i64::from(args.session_ttl),
+            session_idle_secs: i64::from(args.session_idle),
         })
     }
 

@@ -6,7 +6,9 @@
 
 mod code_exchange;
 mod introspection;
+mod logout;
 mod pkce;
+mod prompt;
 mod redirect_uri;
 mod refresh;
 mod scope;
@@ -15,7 +17,12 @@ pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
 };
 pub use introspection::may_introspect;
+pub use logout::{ends_without_asking, logout_client, read_id_token_hint, return_uri, HintClaims};
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
+pub use prompt::{
+    decide as decide_prompt, needs_touch, parse_max_age, parse_prompt, session_is_live, Decision,
+    Prompt, SessionFacts,
+};
 #[cfg(test)]
 pub use redirect_uri::RedirectUriError;
 pub use redirect_uri::{select_redirect_uri, RedirectUri};

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -28,7 +28,29 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // v3: the folded email key (see EMAIL_KEY_STEP).
     (3, EMAIL_KEY_STEP),
+    // v4: browser sessions (SSO) and per-client post-logout redirect URIs.
+    (4, SESSIONS_STEP),
 ];
+
+/// Browser sessions, stored by the SHA-256 of the cookie's id (never the id itself), and
+/// the URIs a client may ask to return to after RP-initiated logout. Kept in sync with the
+/// sessions block of `schema.sql`.
+const SESSIONS_STEP: &str = "
+CREATE TABLE sessions (
+    id_hash    BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time  INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE client_post_logout_uris (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    uri       TEXT NOT NULL,
+    PRIMARY KEY (client_id, uri)
+) STRICT;
+";
 
 /// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all
 /// use (`crate::email::key`, called through `email_key::register`). Accounts whose keys
