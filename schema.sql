@@ -184,3 +184,24 @@ CREATE TABLE device_codes (
 ) WITHOUT ROWID, STRICT;
 CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
 -- ---- end v4 ----
+-- ---- v5: browser sessions (SSO) and post-logout redirect URIs --------------------------
+-- A session is the browser's cookie id, stored as its SHA-256. A sign-in always makes a
+-- new one (fixation protection); `user disable`/`passwd` and logout delete them.
+-- auth_time: when the user typed the password (the session's creation); last_seen is
+-- updated coarsely (not on every request), for the idle timeout.
+CREATE TABLE sessions (
+    id_hash    BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time  INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+-- RP-initiated logout: where a client may send the browser back to (exact match).
+CREATE TABLE client_post_logout_uris (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    uri       TEXT NOT NULL,
+    PRIMARY KEY (client_id, uri)
+) STRICT;
+-- ---- end v5 -----------------------------------------------------------------------------

@@ -131,6 +131,13 @@ pub struct ServeArgs {
     /// Device grant: the seconds a device is told to wait between polls.
     #[arg(long, env = "OAUTHD_DEVICE_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub device_interval: u32,
+    /// Browser sessions (single sign-on) last at most this many seconds after the sign-in
+    /// (default 7 days); 0 turns them off (every authorization shows the form).
+    #[arg(long, env = "OAUTHD_SESSION_TTL", default_value_t = 604_800)]
+    pub session_ttl: u32,
+    /// A browser session unused for this many seconds ends (default 1 day).
+    #[arg(long, env = "OAUTHD_SESSION_IDLE", default_value_t = 86_400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub session_idle: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +219,10 @@ pub struct ClientAddArgs {
     /// (CORS), matched exactly; repeat for several.
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+    /// Where RP-initiated logout may send the browser back afterwards (exact match);
+    /// repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The grant types `client add --grant` accepts.

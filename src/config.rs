@@ -28,6 +28,10 @@ pub struct ServeConfig {
     /// Device grant: device and user code lifetime, and the polling interval.
     pub device_code_ttl_secs: i64,
     pub device_interval_secs: i64,
+    /// Browser session lifetime; 0: no sessions.
+    pub session_ttl_secs: i64,
+    /// A session unused this long ends.
+    pub session_idle_secs: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,8 @@ impl ServeConfig {
             shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
             device_code_ttl_secs: i64::from(args.device_code_ttl),
             device_interval_secs: i64::from(args.device_interval),
+            session_ttl_secs: i64::from(args.session_ttl),
+            session_idle_secs: i64::from(args.session_idle),
         })
     }
 

@@ -358,6 +358,13 @@ pub fn set_header(response: &mut Response<Body>, name: &'static str, value: &str
     }
 }
 
+/// Adds a header without replacing one of the same name (a second `Set-Cookie`).
+pub fn append_header(response: &mut Response<Body>, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().append(name, value);
+    }
+}
+
 /// `Cache-Control: no-store` and `Pragma: no-cache`: for anything carrying a credential.
 pub fn no_store(response: &mut Response<Body>) {
     set_header(response, "cache-control", "no-store");

@@ -11,7 +11,8 @@
 //!   `token_request`, `token_management`, `resource`, `metadata`).
 //! - `app`: the shared `App` state handlers receive; `signin`: what the sign-in page and
 //!   `/api/oauth_login` share; `client_auth`: client authentication; `brand`, `assets`:
-//!   embedded pages, brand lookup and logos; `csrf`: the sign-in form's CSRF token.
+//!   embedded pages, brand lookup and logos; `csrf`: the sign-in form's CSRF token;
+//!   `session`: the browser session (SSO) cookie.
 //! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, introspection, and
 //!   the code-exchange and refresh decisions as pure functions).
 //! - `throttle`: login admission (failure budgets, lockouts, fair shares of the hashing
@@ -51,6 +52,7 @@ mod rotation_clock;
 mod routes;
 mod secret;
 mod server;
+mod session;
 mod signin;
 mod store;
 mod throttle;

@@ -13,7 +13,8 @@ use crate::app::App;
 use crate::brand;
 use crate::endpoints::params::param_error;
 use crate::endpoints::{
-    authorize, cors, device, device_page, login_api, metadata, resource, token, token_management,
+    account, authorize, cors, device, device_page, login_api, logout, metadata, resource, token,
+    token_management,
 };
 use crate::error::ApiError;
 use crate::http::{self, Body};
@@ -60,9 +61,14 @@ async fn route(
         "/healthz" if get_or_head => healthz(app).await,
         "/api/auth/verify" if get_or_head => resource::verify(app, req).await,
         "/healthz" | "/api/auth/verify" => Err(ApiError::MethodNotAllowed("GET, HEAD")),
-        "/oauth/authorize" if get => authorize::show(app, req).await,
+        "/oauth/authorize" if get => authorize::show(app, req, remote).await,
         "/oauth/authorize" if post => authorize::submit(app, req, remote).await,
         "/oauth/authorize" => Err(ApiError::MethodNotAllowed("GET, POST")),
+        "/oauth/logout" if get || post => logout::logout(app, req).await,
+        "/oauth/logout" => Err(ApiError::MethodNotAllowed("GET, POST")),
+        "/account" if get => account::show(app, req).await,
+        "/account" if post => account::submit(app, req, remote).await,
+        "/account" => Err(ApiError::MethodNotAllowed("GET, POST")),
         "/api/oauth_login" if post => login_api::login(app, req, remote).await,
         "/api/oauth_access_token" | "/oauth/token" if post => token::token(app, req, remote).await,
         "/oauth/revoke" if post => token_management::revoke(app, req, remote).await,

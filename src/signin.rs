@@ -22,6 +22,9 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     pub scope: Option<String>,
     pub pkce: Option<(String, PkceMethod)>,
+    /// OpenID Connect `prompt` and `max_age`: whether the browser's session may be used.
+    pub prompt: oauth::Prompt,
+    pub max_age: Option<i64>,
 }
 
 /// A request that cannot be trusted to redirect: shown as an error page (browser) or a
@@ -148,12 +151,20 @@ pub fn check_request(
             description: "this client requires PKCE (code_challenge)",
         });
     }
+    let invalid = |description| RedirectableError {
+        error: "invalid_request",
+        description,
+    };
+    let prompt = oauth::parse_prompt(params.non_empty("prompt")).map_err(invalid)?;
+    let max_age = oauth::parse_max_age(params.non_empty("max_age")).map_err(invalid)?;
     Ok(AuthorizationRequest {
         client,
         redirect_uri,
         state: params.non_empty("state").map(str::to_owned),
         scope: params.non_empty("scope").map(str::to_owned),
         pkce,
+        prompt,
+        max_age,
     })
 }
 

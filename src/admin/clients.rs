@@ -11,7 +11,7 @@ use crate::secret;
 use crate::secret::fill_random;
 use crate::store::audit::{self, AdminEvent};
 use crate::store::clients::{self, Client, NewClient};
-use crate::store::{brands, Store};
+use crate::store::{brands, post_logout, Store};
 
 pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
@@ -91,6 +91,15 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
             RedirectUri::parse(raw).map_err(|e| AdminError::Invalid(format!("{raw:?}: {e}")))?;
         redirect_uris.push(uri.as_str().to_owned());
     }
+    let post_logout_uris = args
+        .post_logout_redirect_uris
+        .iter()
+        .map(|raw| {
+            RedirectUri::parse(raw)
+                .map(|uri| uri.as_str().to_owned())
+                .map_err(|e| AdminError::Invalid(format!("{raw:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // The brand as stored, so the client refers to its canonical domain. Should the
     // brand vanish before the insert, the foreign key refuses the client.
     let brand = match args.brand.as_deref() {
@@ -134,7 +143,10 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
     };
     audit::admin_change(
         store,
-        |tx| clients::insert(tx, &new),
+        |tx| {
+            clients::insert(tx, &new)?;
+            post_logout::insert(tx, &client_id, &post_logout_uris)
+        },
         |_| Some(client_event("client_add", &client_id)),
     )?;
     print_secret(context, &client_id, client_secret.as_deref())

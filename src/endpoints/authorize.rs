@@ -9,35 +9,68 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
+use super::page;
 use crate::app::App;
 use crate::assets::{self, escape};
 use crate::brand::{self, PageBrand};
 use crate::csrf::Issued;
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError, Params};
-use crate::secret::fill_random;
+use crate::oauth::{self, Decision, RedirectUri};
 use crate::secret::Secret;
+use crate::session::{self, Current};
 use crate::signin::{self, AuthorizationRequest, RedirectableError, SignIn};
+use crate::store;
 
-/// `GET /oauth/authorize`: checks the request and shows the sign-in page.
-pub async fn show(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+/// `GET /oauth/authorize`: checks the request, then answers from the browser's session
+/// (a code, no form) or shows the sign-in page, as `prompt` and `max_age` decide.
+pub async fn show(
+    app: &App,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, ApiError> {
     let params = http::query_params(&req).map_err(page_error)?;
     let headers = req.headers();
     let request = match trusted_request(app, &params).await? {
         Ok(request) => request,
         Err(redirect) => return Ok(redirect),
     };
-    let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
-    let csrf = app.csrf.issue(headers);
-    let email = params.non_empty("email").unwrap_or_default();
-    Ok(signin_page(
-        StatusCode::OK,
-        &brand,
-        &request,
-        email,
-        None,
-        &csrf,
-    ))
+    let current = session::lookup(app, headers).await?;
+    let decision = oauth::decide_prompt(
+        current.as_ref().map(Current::facts).as_ref(),
+        request.prompt,
+        request.max_age,
+        store::now(),
+        app.config.session_idle_secs,
+    );
+    match (decision, current) {
+        (Decision::UseSession, Some(current)) => {
+            session::touch_if_due(app, &current).await?;
+            let row = current.row;
+            let code =
+                signin::issue_code(app, &request, row.user_id, row.email, remote.ip()).await?;
+            Ok(code_redirect(&request, &code))
+        }
+        (Decision::LoginRequired, _) => Ok(error_redirect(
+            &request.redirect_uri,
+            "login_required",
+            "the user is not signed in",
+            request.state.as_deref(),
+        )),
+        _ => {
+            let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
+            let csrf = app.csrf.issue(headers);
+            let email = params.non_empty("email").unwrap_or_default();
+            Ok(signin_page(
+                StatusCode::OK,
+                &brand,
+                &request,
+                email,
+                None,
+                &csrf,
+            ))
+        }
+    }
 }
 
 /// `POST /oauth/authorize`: signs the user in and redirects back with a code, or shows
@@ -82,12 +115,13 @@ pub async fn submit(
     let ip = remote.ip();
     match signin::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
         SignIn::Succeeded { user_id, email } => {
+            let session_cookie = session::start(app, headers, &user_id).await?;
             let code = signin::issue_code(app, &request, user_id, email, ip).await?;
-            let mut answer = vec![("code", code.as_str())];
-            if let Some(state) = &request.state {
-                answer.push(("state", state));
+            let mut redirect = code_redirect(&request, &code);
+            if let Some(cookie) = session_cookie {
+                http::set_header(&mut redirect, "set-cookie", &cookie);
             }
-            Ok(http::redirect(&request.redirect_uri.with_query(&answer)))
+            Ok(redirect)
         }
         SignIn::Busy => Err(ApiError::Busy),
         SignIn::Refused(failure) => again(failure),
@@ -122,14 +156,36 @@ async fn trusted_request(
         .map_err(|untrusted| ApiError::AuthorizePage(untrusted.message()))?;
     match signin::check_request(client, redirect_uri.clone(), params) {
         Ok(request) => Ok(Ok(request)),
-        Err(RedirectableError { error, description }) => {
-            let mut answer = vec![("error", error), ("error_description", description)];
-            if let Some(state) = params.non_empty("state") {
-                answer.push(("state", state));
-            }
-            Ok(Err(http::redirect(&redirect_uri.with_query(&answer))))
-        }
+        Err(RedirectableError { error, description }) => Ok(Err(error_redirect(
+            &redirect_uri,
+            error,
+            description,
+            params.non_empty("state"),
+        ))),
     }
+}
+
+/// The redirect that hands the client its code (and `state`).
+fn code_redirect(request: &AuthorizationRequest, code: &str) -> Response<Body> {
+    let mut answer = vec![("code", code)];
+    if let Some(state) = &request.state {
+        answer.push(("state", state));
+    }
+    http::redirect(&request.redirect_uri.with_query(&answer))
+}
+
+/// The redirect that reports an error to a trusted redirect URI (RFC 6749 §4.1.2.1).
+fn error_redirect(
+    redirect_uri: &RedirectUri,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+) -> Response<Body> {
+    let mut answer = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        answer.push(("state", state));
+    }
+    http::redirect(&redirect_uri.with_query(&answer))
 }
 
 fn page_error(error: ParamError) -> ApiError {
@@ -160,31 +216,19 @@ fn signin_page(
         hidden.push(("code_challenge", challenge));
         hidden.push(("code_challenge_method", method.as_str()));
     }
-    let hidden_fields: String = hidden
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
-                escape(value)
-            )
-        })
-        .collect();
-    let error_block = error
-        .map(|message| {
-            format!(
-                "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
-                escape(message)
-            )
-        })
-        .unwrap_or_default();
-    let nonce = new_nonce();
-    let page = assets::render(
+    let hidden_fields = page::hidden_fields(&hidden);
+    let error_block = page::error_block(error);
+    let client_name = escape(&request.client.name);
+    let fineprint = format!(
+        "<p class=\"fineprint\">{client_name} will be able to act on your behalf. You can \
+         revoke its access at any time on <a href=\"/account\">your account page</a>.</p>"
+    );
+    let content = assets::render(
         assets::template("signin.html"),
         &[
-            ("brand_name", &escape(&brand.name)),
-            ("brand_color", &brand.color),
-            ("logo_url", &escape(&brand.logo_url)),
-            ("client_name", &escape(&request.client.name)),
+            ("form_action", "/oauth/authorize"),
+            ("client_name", &client_name),
+            ("fineprint", &fineprint),
             ("email", &escape(email)),
             (
                 "email_autofocus",
@@ -196,10 +240,9 @@ fn signin_page(
             ),
             ("error_block", &error_block),
             ("hidden_fields", &hidden_fields),
-            ("style_nonce", &nonce),
         ],
     );
-    let mut response = http::html_with_style_nonce(status, page, Some(&nonce));
+    let mut response = page::branded(status, "Sign in", &content, brand);
     http::set_header(&mut response, "set-cookie", &csrf.set_cookie);
     response
 }
@@ -221,13 +264,6 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     origin
         .split_once("://")
         .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
-}
-
-/// A fresh nonce for the page's one inline style block.
-pub(crate) fn new_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    fill_random(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
-use super::authorize::{new_nonce, same_origin};
+use super::authorize::same_origin;
+use super::page::new_nonce;
 use crate::app::App;
 use crate::assets::{self, escape};
 use crate::brand::{self, PageBrand};

@@ -2,6 +2,7 @@
 //! request, asks the rule book (`oauth`) or the sign-in flow (`signin`) for a
 //! decision, carries it out over the store, and answers; errors go back as `ApiError`.
 
+pub mod account;
 pub mod authorize;
 pub mod client_credentials;
 pub mod cors;
@@ -9,7 +10,9 @@ pub mod device;
 pub mod device_page;
 pub mod issued;
 pub mod login_api;
+pub mod logout;
 pub mod metadata;
+pub mod page;
 pub mod params;
 pub mod resource;
 pub mod token;

@@ -10,7 +10,9 @@ pub mod cors;
 mod device;
 mod grants;
 mod introspection;
+mod logout;
 mod pkce;
+mod prompt;
 mod redirect_uri;
 mod refresh;
 mod revocation;
@@ -27,7 +29,12 @@ pub use grants::{
     client_scope, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS, DEVICE_CODE_URN,
 };
 pub use introspection::may_introspect;
+pub use logout::{ends_without_asking, logout_client, read_id_token_hint, return_uri, HintClaims};
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
+pub use prompt::{
+    decide as decide_prompt, needs_touch, parse_max_age, parse_prompt, session_is_live, Decision,
+    Prompt, SessionFacts,
+};
 #[cfg(test)]
 pub use redirect_uri::RedirectUriError;
 pub use redirect_uri::{select_redirect_uri, RedirectUri};

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -30,6 +30,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, EMAIL_KEY_STEP),
     // v4: every kind of client (see CLIENT_KINDS_STEP).
     (4, CLIENT_KINDS_STEP),
+    // v5: browser sessions (SSO) and per-client post-logout redirect URIs.
+    (5, SESSIONS_STEP),
 ];
 
 /// Clients gain the grant types they may use, an allowed-scope list (NULL: no
@@ -68,6 +70,26 @@ CREATE TABLE device_codes (
     CHECK ((status = 'approved') = (user_id IS NOT NULL))
 ) WITHOUT ROWID, STRICT;
 CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
+";
+
+/// Browser sessions, stored by the SHA-256 of the cookie's id (never the id itself), and
+/// the URIs a client may ask to return to after RP-initiated logout. Kept in sync with the
+/// sessions block of `schema.sql`.
+const SESSIONS_STEP: &str = "
+CREATE TABLE sessions (
+    id_hash    BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    auth_time  INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE client_post_logout_uris (
+    client_id TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    uri       TEXT NOT NULL,
+    PRIMARY KEY (client_id, uri)
+) STRICT;
 ";
 
 /// Users get `email_key`, the folded email that uniqueness, lookups and the throttle all

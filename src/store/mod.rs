@@ -6,6 +6,7 @@
 //! [`Store::call`], which runs the closure on a blocking thread, so SQLite never stalls a
 //! tokio worker; the synchronous admin CLI calls [`Store::with_conn`] directly.
 
+pub mod account;
 pub mod audit;
 pub mod brands;
 pub mod client_tokens;
@@ -20,7 +21,9 @@ mod housekeeping;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
+pub mod post_logout;
 pub mod restore;
+pub mod sessions;
 pub mod users;
 mod writer;
 

@@ -12,7 +12,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{conflict_as, grants, iso8601, now, StoreError};
+use super::{conflict_as, grants, iso8601, now, sessions, StoreError};
 use crate::email;
 
 /// A user as the CLI and `/api/me` show it. Never carries the password hash.
@@ -157,8 +157,8 @@ pub fn email_collisions(conn: &Connection) -> Result<Vec<Vec<String>>, StoreErro
     Ok(groups.into_iter().map(|(_, emails)| emails).collect())
 }
 
-/// Replaces the password hash and revokes every grant of the user, inside the caller's
-/// transaction so the audit entry joins the same commit.
+/// Replaces the password hash, revokes every grant of the user and ends their browser
+/// sessions, inside the caller's transaction so the audit entry joins the same commit.
 /// Returns how many grants were revoked, or `None` for no such user.
 pub fn set_password(
     conn: &Connection,
@@ -172,6 +172,7 @@ pub fn set_password(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         params![user_id, password_hash, now()],
     )?;
+    sessions::end_for_user(conn, &user_id)?;
     Ok(Some(grants::revoke_where_user(conn, &user_id)?))
 }
 
@@ -186,7 +187,7 @@ pub fn rehash(conn: &Connection, user_id: &str, password_hash: &str) -> Result<(
 }
 
 /// Disables or enables a user inside the caller's transaction; disabling revokes every
-/// grant, so tokens stay dead after a later enable. Returns how many grants were revoked
+/// grant and ends every browser session, so neither works again after a later enable. Returns how many grants were revoked
 /// (always 0 when enabling), or `None` for no such user.
 pub fn set_disabled(
     conn: &Connection,
@@ -201,6 +202,7 @@ pub fn set_disabled(
         params![user_id, disabled, now()],
     )?;
     let revoked = if disabled {
+        sessions::end_for_user(conn, &user_id)?;
         grants::revoke_where_user(conn, &user_id)?
     } else {
         0

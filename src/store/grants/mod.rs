@@ -20,7 +20,8 @@ pub use direct::{issue_direct, DirectGrant};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
-    find_revocation, revoke_after_attack, revoke_all, revoke_token, revoke_where_client,
+    find_revocation, revoke_after_attack, revoke_all, revoke_grant, revoke_token,
+    revoke_where_client,
     revoke_where_user,
 };
 

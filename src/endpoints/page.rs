@@ -1,0 +1,73 @@
+//! The one layout every browser page shares (sign-in, account, logout): the brand's name,
+//! colour and logo around the page's content, with the nonce of its one inline style
+//! block; and the pieces several pages use.
+
+use hyper::{Response, StatusCode};
+
+use crate::assets::{self, escape};
+use crate::brand::PageBrand;
+use crate::http::{self, Body};
+use crate::secret::fill_random;
+
+/// The page `content` (HTML, already escaped) in the one layout every browser page
+/// shares: its title, the brand's name, colour and logo.
+pub fn branded(
+    status: StatusCode,
+    title: &str,
+    content: &str,
+    brand: &PageBrand,
+) -> Response<Body> {
+    let nonce = new_nonce();
+    let page = assets::render(
+        assets::template("page.html"),
+        &[
+            ("title", title),
+            ("brand_name", &escape(&brand.name)),
+            ("brand_color", &brand.color),
+            ("logo_url", &escape(&brand.logo_url)),
+            ("style_nonce", &nonce),
+            ("content", content),
+        ],
+    );
+    http::html_with_style_nonce(status, page, Some(&nonce))
+}
+
+/// The "signed out" page, deleting the session cookie with `clear_cookie`.
+pub fn signed_out(brand: &PageBrand, clear_cookie: &str) -> Response<Body> {
+    let content = "<p class=\"lead\" id=\"signed-out\">You are signed out.</p>";
+    let mut response = branded(StatusCode::OK, "Signed out", content, brand);
+    http::set_header(&mut response, "set-cookie", clear_cookie);
+    response
+}
+
+/// The inline error paragraph of a form page (empty without a message).
+pub fn error_block(message: Option<&str>) -> String {
+    message
+        .map(|message| {
+            format!(
+                "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
+                escape(message)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Hidden form fields for `pairs`, escaped.
+pub fn hidden_fields(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
+                escape(value)
+            )
+        })
+        .collect()
+}
+
+/// A fresh nonce for the page's one inline style block.
+pub(crate) fn new_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    fill_random(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

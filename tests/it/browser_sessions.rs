@@ -1,0 +1,106 @@
+//! Browser sessions in a real headless Chromium: a sign-in on the page sets the session
+//! cookie, so the next authorization lands on the client without the form; `prompt=login`
+//! and `max_age=0` show the form again, `prompt=none` answers from the session, and
+//! RP-initiated logout ends it (after which `prompt=none` is `login_required`).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::support::Oauthd;
+use crate::webdriver::Browser;
+
+const HOST: &str = "sso.oauthd.test";
+const EMAIL: &str = "carol@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const CLIENT_ID: &str = "sso-app";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_session_skips_the_form_until_prompt_max_age_or_logout() {
+    let o = Oauthd::new();
+    let Some(browser) = Browser::start("sessions", &[HOST]).await else {
+        return;
+    };
+    let user = o.add_user(EMAIL, PASSWORD);
+    let sub = user["id"].as_str().expect("user id").to_owned();
+    let server = o.serve(&[]);
+    let base = format!("http://{HOST}:{}", server.addr.port());
+    let callback = format!("{base}/callback");
+    let bye = format!("{base}/bye");
+    o.ok(&[
+        "client",
+        "add",
+        "--name",
+        "SSO App",
+        "--id",
+        CLIENT_ID,
+        "--redirect-uri",
+        &callback,
+        "--post-logout-redirect-uri",
+        &bye,
+    ]);
+    let authorize = |state: &str, extra: &str| {
+        format!(
+            "{base}/oauth/authorize?response_type=code&client_id={CLIENT_ID}&state={state}{extra}"
+        )
+    };
+
+    // First visit: the form; signing in lands on the client with a code.
+    browser.goto(&authorize("first", "")).await;
+    browser.type_into("input[name=email]", EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button#signin").await;
+    let landed = landed_with(&browser, &callback, "first").await;
+    assert!(has_param(&landed, "code"), "{landed}");
+
+    // Second visit: no form, straight back with a code.
+    for (state, extra) in [("again", ""), ("silent", "&prompt=none")] {
+        browser.goto(&authorize(state, extra)).await;
+        let landed = landed_with(&browser, &callback, state).await;
+        assert!(has_param(&landed, "code"), "{state}: {landed}");
+    }
+
+    // prompt=login and max_age=0 ask for the password again.
+    for (state, extra) in [("relogin", "&prompt=login"), ("fresh", "&max_age=0")] {
+        browser.goto(&authorize(state, extra)).await;
+        assert_eq!(browser.text("#client-name").await.trim(), "SSO App");
+        let url = browser.current_url().await;
+        assert_eq!(url.path(), "/oauth/authorize", "{state}: {url}");
+    }
+
+    // Logout with a hint naming carol returns to the registered URI with the state.
+    let claims = serde_json::json!({"sub": sub, "aud": CLIENT_ID}).to_string();
+    let hint = format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(claims));
+    browser
+        .goto(&format!(
+            "{base}/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=out",
+            form_urlencoded::byte_serialize(bye.as_bytes()).collect::<String>()
+        ))
+        .await;
+    landed_with(&browser, &bye, "out").await;
+
+    browser.goto(&authorize("after", "&prompt=none")).await;
+    let landed = landed_with(&browser, &callback, "after").await;
+    let error = landed
+        .query_pairs()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(error.as_deref(), Some("login_required"), "{landed}");
+    browser.quit().await;
+}
+
+/// Waits until the browser is at `prefix` with `state` in the query.
+async fn landed_with(browser: &Browser, prefix: &str, state: &str) -> url::Url {
+    let client = &browser.client;
+    browser
+        .wait_for(&format!("{prefix} with state={state}"), || async move {
+            let url = client.current_url().await.ok()?;
+            let at = url.as_str().starts_with(prefix)
+                && url.query_pairs().any(|(k, v)| k == "state" && v == state);
+            at.then_some(url)
+        })
+        .await
+}
+
+fn has_param(url: &url::Url, name: &str) -> bool {
+    url.query_pairs().any(|(k, _)| k == name)
+}
