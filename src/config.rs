@@ -25,6 +25,10 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// Where `/metrics` is served; `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Audit rows older than this are deleted.
+    pub audit_retention: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,8 @@ impl ServeConfig {
             max_connections_per_ip: args.max_connections_per_ip as usize,
             max_connections: args.max_connections as usize,
             shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
+            metrics_listen: args.metrics_listen,
+            audit_retention: args.audit_retention,
         })
     }
 

@@ -28,6 +28,7 @@
 #![warn(clippy::await_holding_lock, clippy::todo, clippy::dbg_macro)]
 
 mod admin;
+mod age;
 mod app;
 mod assets;
 mod brand;
@@ -42,6 +43,7 @@ mod error;
 mod fscheck;
 mod http;
 mod log_limit;
+mod metrics;
 mod oauth;
 #[cfg(test)]
 mod parser_props;

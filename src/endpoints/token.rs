@@ -121,6 +121,7 @@ async fn exchange_code(
             Ok((decision, facts.and_then(|code| code.scope)))
         })
         .await?;
+    app.metrics.exchange(&outcome.0);
     match outcome {
         (ExchangeDecision::Issue { .. }, scope) => {
             Ok(token_answer(&access, ttl, &refresh, scope.as_deref()))
@@ -214,6 +215,7 @@ async fn refresh(
             Ok(decision)
         })
         .await?;
+    app.metrics.refresh(&decision);
     match decision {
         RefreshDecision::Keep { scope, .. } => Ok(token_answer(
             &access,

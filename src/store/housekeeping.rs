@@ -11,7 +11,11 @@
 //! - the last [`REFRESH_HISTORY_PER_GRANT`] rotated-out refresh tokens of a live grant,
 //!   for the grace retry and reuse (theft) detection; older ones are deleted.
 //!
-//! The audit trail, users, clients, brands and organizations are never deleted here.
+//! - audit rows for the audit retention (`serve --audit-retention`, 365 days by default);
+//!   older ones are deleted, the oldest first, [`AUDIT_ROWS_PER_STEP`] rows examined per
+//!   transaction.
+//!
+//! Users, clients, brands and organizations are never deleted here.
 
 use rusqlite::{params, Connection};
 
@@ -32,6 +36,35 @@ const GRANTS_PER_STEP: i64 = 32;
 /// (one that rotated thousands of times since the last sweep) is trimmed over several
 /// steps.
 const HISTORY_ROWS_PER_STEP: i64 = 2048;
+
+/// Audit rows examined per transaction at most, so pruning a long trail never holds the
+/// write lock for long.
+pub const AUDIT_ROWS_PER_STEP: i64 = 512;
+
+/// Deletes the audit rows older than `cutoff` (Unix seconds) among the
+/// [`AUDIT_ROWS_PER_STEP`] next ones by id after `after`. Rows are appended in time
+/// order, so the old ones come first: the walk ends (`next` is `None`) at the first window
+/// without an old row, and a step never scans the whole table.
+pub fn prune_audit(tx: &Connection, after: i64, cutoff: i64) -> Result<Step, StoreError> {
+    let last: Option<i64> = tx
+        .prepare_cached(
+            "SELECT max(id) FROM (SELECT id FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        )?
+        .query_row(params![after, AUDIT_ROWS_PER_STEP], |r| r.get(0))?;
+    let Some(last) = last else {
+        return Ok(Step {
+            next: None,
+            deleted: 0,
+        });
+    };
+    let deleted = tx
+        .prepare_cached("DELETE FROM audit_log WHERE id > ?1 AND id <= ?2 AND at < ?3")?
+        .execute(params![after, last, cutoff])?;
+    Ok(Step {
+        next: (deleted > 0).then_some(last),
+        deleted,
+    })
+}
 
 /// The outcome of one step of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

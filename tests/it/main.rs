@@ -6,6 +6,7 @@ mod support;
 mod webdriver;
 
 mod architecture;
+mod audit_retention;
 mod audit_trail;
 mod backup_live;
 mod browser;
@@ -22,6 +23,7 @@ mod hardening;
 mod healthz;
 mod login_admission;
 mod login_timing;
+mod metrics;
 mod netfs;
 mod oauth2_client;
 mod refresh_reuse;
