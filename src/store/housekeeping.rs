@@ -46,16 +46,10 @@ pub const AUDIT_ROWS_PER_STEP: i64 = 512;
 /// order, so the old ones come first: the walk ends (`next` is `None`) at the first window
 /// without an old row, and a step never scans the whole table.
 pub fn prune_audit(tx: &Connection, after: i64, cutoff: i64) -> Result<Step, StoreError> {
-    let last: Option<i64> = tx
-        .prepare_cached(
-            "SELECT max(id) FROM (SELECT id FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2)",
-        )?
-        .query_row(params![after, AUDIT_ROWS_PER_STEP], |r| r.get(0))?;
-    let Some(last) = last else {
-        return Ok(Step {
-            next: None,
-            deleted: 0,
-        });
+    let window =
+        "SELECT max(id) FROM (SELECT id FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2)";
+    let Some(last) = window_end(tx, window, after, AUDIT_ROWS_PER_STEP)? else {
+        return Ok(Step::DONE);
     };
     let deleted = tx
         .prepare_cached("DELETE FROM audit_log WHERE id > ?1 AND id <= ?2 AND at < ?3")?
@@ -75,19 +69,33 @@ pub struct Step {
     pub deleted: usize,
 }
 
+impl Step {
+    /// Nothing left to visit.
+    const DONE: Step = Step {
+        next: None,
+        deleted: 0,
+    };
+}
+
+/// The last id of the window `query` selects (`?1`: the id it starts after, `?2`: its
+/// size); `None` when the window is empty.
+fn window_end(
+    tx: &Connection,
+    query: &str,
+    after: i64,
+    size: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached(query)?
+        .query_row(params![after, size], |r| r.get(0))?)
+}
+
 /// Applies the retention rules to the next [`GRANTS_PER_STEP`] grants with an id above
 /// `after`, at Unix time `now`. Runs inside the caller's write transaction.
 pub fn step(tx: &Connection, after: i64, now: i64) -> Result<Step, StoreError> {
-    let last: Option<i64> = tx
-        .prepare_cached(
-            "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)",
-        )?
-        .query_row(params![after, GRANTS_PER_STEP], |r| r.get(0))?;
-    let Some(last) = last else {
-        return Ok(Step {
-            next: None,
-            deleted: 0,
-        });
+    let window = "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)";
+    let Some(last) = window_end(tx, window, after, GRANTS_PER_STEP)? else {
+        return Ok(Step::DONE);
     };
     let mut deleted = delete_dead_grants(tx, after, last, now)?;
     deleted += tx
