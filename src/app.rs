@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::ServeConfig;
 use crate::csrf::Csrf;
 use crate::device_memory::DeviceMemory;
+use crate::metrics::Metrics;
 use crate::password::HashPool;
 use crate::rotation_clock::RotationClock;
 use crate::store::Store;
@@ -22,4 +23,6 @@ pub struct App {
     pub csrf: Csrf,
     /// Device grant: last polls and wrong user codes, kept in memory (no write per poll).
     pub devices: DeviceMemory,
+    /// The Prometheus metrics (recorded always, served on `--metrics-listen`).
+    pub metrics: Metrics,
 }

@@ -69,8 +69,11 @@ pub enum Command {
     /// Put BACKUP in place of the database (--db): refuses while a server runs on it,
     /// checks the backup, moves the old .db, -wal and -shm aside (kept), then runs check.
     Restore { backup: PathBuf },
-    /// Show the audit trail.
+    /// Show the audit trail (`audit prune` deletes old rows).
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        action: Option<AuditCommand>,
         /// Only events of this user (email).
         #[arg(long)]
         user: Option<String>,
@@ -83,6 +86,17 @@ pub enum Command {
         /// At most this many (the newest).
         #[arg(long)]
         limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Delete audit rows older than DURATION now, in small transactions (a running server
+    /// also does this by itself, see `serve --audit-retention`).
+    Prune {
+        /// A count and a unit: 90d, 52w, 365d.
+        #[arg(long, value_parser = crate::age::positive)]
+        older_than: std::time::Duration,
     },
 }
 
@@ -138,6 +152,13 @@ pub struct ServeArgs {
     /// A browser session unused for this many seconds ends (default 1 day).
     #[arg(long, env = "OAUTHD_SESSION_IDLE", default_value_t = 86_400, value_parser = clap::value_parser!(u32).range(1..))]
     pub session_idle: u32,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default); port 0 picks a
+    /// free port, logged as `metrics listening`.
+    #[arg(long, env = "OAUTHD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Delete audit rows older than this (a count and a unit: 90d, 52w, 365d).
+    #[arg(long, env = "OAUTHD_AUDIT_RETENTION", default_value = "365d", value_parser = crate::age::positive)]
+    pub audit_retention: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,10 @@ pub struct ServeConfig {
     pub session_ttl_secs: i64,
     /// A session unused this long ends.
     pub session_idle_secs: i64,
+    /// Where `/metrics` is served; `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Audit rows older than this are deleted.
+    pub audit_retention: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,8 @@ impl ServeConfig {
             device_interval_secs: i64::from(args.device_interval),
             session_ttl_secs: i64::from(args.session_ttl),
             session_idle_secs: i64::from(args.session_idle),
+            metrics_listen: args.metrics_listen,
+            audit_retention: args.audit_retention,
         })
     }
 

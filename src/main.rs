@@ -29,6 +29,7 @@
 #![warn(clippy::await_holding_lock, clippy::todo, clippy::dbg_macro)]
 
 mod admin;
+mod age;
 mod app;
 mod assets;
 mod brand;
@@ -44,6 +45,7 @@ mod error;
 mod fscheck;
 mod http;
 mod log_limit;
+mod metrics;
 mod oauth;
 #[cfg(test)]
 mod parser_props;

@@ -6,7 +6,7 @@
 //! of logins uses every core but yields to token exchanges and validations, which run at
 //! normal priority, and the number of hashes in flight is bounded by the pool size.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -138,6 +138,8 @@ pub struct HashPool {
     /// Set at shutdown: queued hashes are dropped unrun (their callers see `Busy`), so
     /// stopping does not wait for a queue of logins nobody will be answered for in time.
     closed: Arc<AtomicBool>,
+    /// Work turned away (`Busy`) since start, for the metrics.
+    refused: Arc<AtomicU64>,
 }
 
 /// More password work is waiting than the pool will queue.
@@ -187,6 +189,7 @@ impl HashPool {
             capacity,
             admitted: Arc::new(tokio::sync::Semaphore::new(capacity)),
             closed,
+            refused: Arc::default(),
         }
     }
 
@@ -198,6 +201,17 @@ impl HashPool {
 
     /// Runs `work` on a hashing thread and waits for it without blocking the runtime.
     pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let result = self.run_on_pool(work).await;
+        if result.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn run_on_pool<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
@@ -214,6 +228,17 @@ impl HashPool {
         });
         self.jobs.send(job).map_err(|_| Busy)?;
         result.await.map_err(|_| Busy)
+    }
+
+    /// Hashes queued or running now.
+    pub fn in_flight(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.admitted.available_permits())
+    }
+
+    /// Work turned away (`Busy`) since start.
+    pub fn refusals(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Hashes queued or running at most; login admission shares it out.

@@ -42,6 +42,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
         client = %remote.ip(),
         "request"
     );
+    app.metrics.request(
+        pattern(&path),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -111,6 +116,38 @@ async fn route(
     }
 }
 
+/// The exact paths the table above answers, in its order: metrics label requests by
+/// these (or `/assets/*`, or `unmatched`), never by the raw path, so a scan of random
+/// paths cannot create new series.
+const PATTERNS: &[&str] = &[
+    "/healthz",
+    "/api/auth/verify",
+    "/oauth/authorize",
+    "/oauth/logout",
+    "/account",
+    "/api/oauth_login",
+    "/api/oauth_access_token",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/introspect",
+    "/oauth/device_authorization",
+    "/device",
+    "/Modern/",
+    "/Modern",
+    "/api/me",
+    "/.well-known/oauth-authorization-server",
+    "/brand/logo",
+];
+
+/// The route-table pattern `path` matched, as a metrics label.
+fn pattern(path: &str) -> &'static str {
+    match PATTERNS.iter().find(|p| **p == path).copied() {
+        Some(pattern) => pattern,
+        None if path.starts_with("/assets/") => "/assets/*",
+        None => "unmatched",
+    }
+}
+
 /// 200 `ok` when the database can be trusted; otherwise 503 with the reason (file removed
 /// or replaced, read-only, writes failing, no answer) and `Retry-After`.
 async fn healthz(app: &App) -> Result<Response<Body>, ApiError> {
@@ -124,5 +161,36 @@ fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((at, _)) => &text[..at],
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_label_a_request_by_its_route_pattern_only() {
+        assert_eq!(pattern("/oauth/token"), "/oauth/token");
+        assert_eq!(pattern("/assets/signin.css"), "/assets/*");
+        assert_eq!(pattern("/oauth/token/x"), "unmatched");
+        assert_eq!(pattern("/wp-login.php?secret=1"), "unmatched");
+    }
+
+    /// Every path the route table answers has its own label: a route added to the table
+    /// but not to `PATTERNS` would be counted as `unmatched`.
+    #[test]
+    fn every_routed_path_is_a_metrics_pattern() {
+        let source = include_str!("routes.rs");
+        let table = &source[..source.find("const PATTERNS").expect("PATTERNS")];
+        let routed: Vec<&str> = table
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|literal| literal.starts_with('/') && *literal != "/assets/")
+            .collect();
+        assert!(routed.len() > 10, "found {routed:?}");
+        for path in routed {
+            assert!(PATTERNS.contains(&path), "{path} is routed but not in PATTERNS");
+        }
     }
 }

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::conn_limit::ConnectionLimits;
+use crate::metrics::{self, Metrics};
 use crate::password::HashPool;
 use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
@@ -66,15 +67,13 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut store = Store::open(&config.db)?;
     store.check_writable()?;
     store::files::warn_if_readable_by_others(&config.db);
-    store.start_writer()?;
+    store.start_writer(config.audit_retention)?;
     let listen = config.listen;
     let bind_error = move |cause| ServeError::Bind {
         addr: listen,
         cause,
     };
-    let listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    let bound = listener.local_addr().map_err(bind_error)?;
+    let (listener, bound) = bind(config.listen)?;
     let config = config.with_bound_address(bound);
     // Synchronous, before the runtime exists: no SQLite on a tokio worker, even at start.
     hint_when_empty(&store);
@@ -82,7 +81,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let hasher = HashPool::new(cores, config.pbkdf2_iterations);
     hasher.raise_verify_cost(strongest_stored_hash(&store));
     let writes = store.clone();
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(bind(addr)?),
+        None => None,
+    };
     let app = Arc::new(App {
+        metrics: Metrics::new(&store.writer_metrics()),
         throttle: throttle::Throttle::new(hasher.capacity()),
         hasher,
         rotations: Arc::new(RotationClock::new(
@@ -103,6 +107,14 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     let served = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).map_err(bind_error)?;
+        if let Some((scrapes, at)) = metrics_listener {
+            let scrapes = TcpListener::from_std(scrapes).map_err(|cause| ServeError::Bind {
+                addr: at,
+                cause,
+            })?;
+            tracing::info!(address = %at, "metrics listening");
+            tokio::spawn(metrics::listener::run(scrapes, Arc::clone(&app)));
+        }
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{bound}");
         let _ = stdout.flush();
@@ -115,6 +127,15 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     runtime.shutdown_background();
     writes.stop_writer();
     served
+}
+
+/// A non-blocking listener on `addr`, and the address actually bound.
+fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServeError> {
+    let bind_error = |cause| ServeError::Bind { addr, cause };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting

@@ -184,8 +184,33 @@ pub enum SignIn {
 /// Verifies email and password. Admitted per account and per IP before any hashing
 /// (atomic failure budgets and fair shares of the hashing pool, see `throttle`); an
 /// unknown email costs the same PBKDF2 work as a known one; failures are delayed and
-/// audited; a hash with too few iterations is upgraded.
+/// audited; a hash with too few iterations is upgraded. Counted in the metrics.
 pub async fn sign_in(
+    app: &App,
+    email: &str,
+    password: &Secret,
+    ip: IpAddr,
+    client_id: &str,
+) -> Result<SignIn, StoreError> {
+    let outcome = check_credentials(app, email, password, ip, client_id).await;
+    app.metrics.login(metric_label(&outcome));
+    outcome
+}
+
+/// The fixed name of a sign-in outcome in `oauthd_logins_total{outcome}`.
+fn metric_label(outcome: &Result<SignIn, StoreError>) -> &'static str {
+    match outcome {
+        Ok(SignIn::Succeeded { .. }) => "success",
+        Ok(SignIn::Refused(SignInFailure::WrongCredentials)) => "wrong_credentials",
+        Ok(SignIn::Refused(SignInFailure::Disabled)) => "disabled",
+        Ok(SignIn::Refused(SignInFailure::Throttled { .. })) => "throttled",
+        Ok(SignIn::Refused(_)) => "refused",
+        Ok(SignIn::Busy) => "busy",
+        Err(_) => "error",
+    }
+}
+
+async fn check_credentials(
     app: &App,
     email: &str,
     password: &Secret,

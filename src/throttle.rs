@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,8 @@ pub struct Throttle {
     budgets: [Budget; 2],
     /// Woken whenever an attempt is decided, so waiting attempts look again.
     released: tokio::sync::Notify,
+    /// Lockouts started, for the metrics.
+    lockouts_started: AtomicU64,
 }
 
 /// Why an attempt was refused before any hashing.
@@ -157,7 +160,13 @@ impl Throttle {
                 },
             ],
             released: tokio::sync::Notify::new(),
+            lockouts_started: AtomicU64::new(0),
         }
+    }
+
+    /// Lockouts started since the server started (for the metrics).
+    pub fn lockouts(&self) -> u64 {
+        self.lockouts_started.load(Ordering::Relaxed)
     }
 
     fn keys(&self, email: &str, ip: IpAddr) -> [Key; 2] {
@@ -276,7 +285,10 @@ impl Throttle {
                 };
                 entry.in_flight = entry.in_flight.saturating_sub(1);
                 if failed {
+                    let lockouts_before = entry.lockouts;
                     delay = delay.max(record_failure(entry, budget.failures, now));
+                    let started = u64::from(entry.lockouts - lockouts_before);
+                    self.lockouts_started.fetch_add(started, Ordering::Relaxed);
                 }
                 if entry.is_idle() {
                     entries.remove(&key);

@@ -10,7 +10,9 @@ use serde_json::json;
 use super::{no_such_client, no_such_user, output, since, AdminError, Context};
 use crate::cli::TokenCommand;
 use crate::store::audit::{self, AdminEvent};
-use crate::store::{self, brands, client_tokens, clients, grants, maintenance, orgs, users, Store};
+use crate::store::{
+    self, brands, client_tokens, clients, grants, housekeeping, maintenance, orgs, users, Store,
+};
 
 /// The `audit` command's filters, as typed.
 pub struct AuditArgs {
@@ -198,4 +200,40 @@ pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), Ad
             })
             .collect()
     })
+}
+
+/// `audit prune --older-than`: deletes the audit rows older than `older_than`, one small
+/// transaction at a time (so a running server's writes are held up by one batch at most),
+/// then records the prune itself.
+pub fn prune_audit(
+    store: &Store,
+    context: &Context,
+    older_than: std::time::Duration,
+) -> Result<(), AdminError> {
+    let cutoff =
+        store::now().saturating_sub(i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX));
+    let (mut deleted, mut after) = (0, Some(0));
+    while let Some(from) = after {
+        let step = store.transaction(|tx| housekeeping::prune_audit(tx, from, cutoff))?;
+        deleted += step.deleted;
+        after = step.next;
+    }
+    let before = store::iso8601(cutoff);
+    audit::admin_change(
+        store,
+        |_| Ok(()),
+        |_| {
+            Some(AdminEvent {
+                event: "audit_prune",
+                user_email: None,
+                client_id: None,
+                detail: Some(format!("deleted {deleted} rows before {before}")),
+            })
+        },
+    )?;
+    output::either(
+        context,
+        &json!({"deleted": deleted, "before": before}),
+        |_| vec![format!("deleted {deleted} audit rows from before {before}")],
+    )
 }

@@ -20,7 +20,7 @@ mod validate;
 
 use std::path::PathBuf;
 
-use crate::cli::{BrandCommand, ClientCommand, Command, OrgCommand, UserCommand};
+use crate::cli::{AuditCommand, BrandCommand, ClientCommand, Command, OrgCommand, UserCommand};
 use crate::store::maintenance::BackupError;
 use crate::store::{Store, StoreError};
 
@@ -70,6 +70,11 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
         Command::Check => maintenance::check(&store, context),
         Command::Restore { .. } => Err(AdminError::Invalid("restore opens no store".into())),
         Command::Audit {
+            action: Some(AuditCommand::Prune { older_than }),
+            ..
+        } => maintenance::prune_audit(&store, context, older_than),
+        Command::Audit {
+            action: None,
             user,
             client,
             since,
@@ -92,7 +97,7 @@ fn only_reads(command: &Command) -> bool {
     matches!(
         command,
         Command::Check
-            | Command::Audit { .. }
+            | Command::Audit { action: None, .. }
             | Command::Backup { .. }
             | Command::User(UserCommand::List | UserCommand::Show { .. })
             | Command::Client(ClientCommand::List | ClientCommand::Show { .. })

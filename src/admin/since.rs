@@ -22,18 +22,7 @@ pub fn parse(raw: &str, now: i64) -> Result<i64, AdminError> {
 }
 
 fn age(raw: &str) -> Option<i64> {
-    let unit_at = raw.find(|c: char| !c.is_ascii_digit())?;
-    let (digits, unit) = raw.split_at(unit_at);
-    let count: i64 = digits.parse().ok()?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return None,
-    };
-    count.checked_mul(unit_secs)
+    crate::age::secs(raw)
 }
 
 /// `YYYY-MM-DD`, or that followed by `T` (or a space) `HH:MM:SS[.frac]` and `Z` or `±HH:MM`.

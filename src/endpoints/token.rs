@@ -176,6 +176,7 @@ async fn exchange_code(
             Ok((decision, facts.and_then(|code| code.scope)))
         })
         .await?;
+    app.metrics.exchange(&outcome.0);
     match outcome {
         (ExchangeDecision::Issue { .. }, scope) => {
             Ok(token_answer(&access, ttl, Some(&refresh), scope.as_deref()))
@@ -269,6 +270,7 @@ async fn refresh(
             Ok(decision)
         })
         .await?;
+    app.metrics.refresh(&decision);
     match decision {
         RefreshDecision::Keep { scope, .. } => Ok(token_answer(
             &access,

@@ -11,7 +11,11 @@
 //! - the last [`REFRESH_HISTORY_PER_GRANT`] rotated-out refresh tokens of a live grant,
 //!   for the grace retry and reuse (theft) detection; older ones are deleted.
 //!
-//! The audit trail, users, clients, brands and organizations are never deleted here.
+//! - audit rows for the audit retention (`serve --audit-retention`, 365 days by default);
+//!   older ones are deleted, the oldest first, [`AUDIT_ROWS_PER_STEP`] rows examined per
+//!   transaction.
+//!
+//! Users, clients, brands and organizations are never deleted here.
 
 use rusqlite::{params, Connection};
 
@@ -33,6 +37,29 @@ const GRANTS_PER_STEP: i64 = 32;
 /// steps.
 const HISTORY_ROWS_PER_STEP: i64 = 2048;
 
+/// Audit rows examined per transaction at most, so pruning a long trail never holds the
+/// write lock for long.
+pub const AUDIT_ROWS_PER_STEP: i64 = 512;
+
+/// Deletes the audit rows older than `cutoff` (Unix seconds) among the
+/// [`AUDIT_ROWS_PER_STEP`] next ones by id after `after`. Rows are appended in time
+/// order, so the old ones come first: the walk ends (`next` is `None`) at the first window
+/// without an old row, and a step never scans the whole table.
+pub fn prune_audit(tx: &Connection, after: i64, cutoff: i64) -> Result<Step, StoreError> {
+    let window =
+        "SELECT max(id) FROM (SELECT id FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2)";
+    let Some(last) = window_end(tx, window, after, AUDIT_ROWS_PER_STEP)? else {
+        return Ok(Step::DONE);
+    };
+    let deleted = tx
+        .prepare_cached("DELETE FROM audit_log WHERE id > ?1 AND id <= ?2 AND at < ?3")?
+        .execute(params![after, last, cutoff])?;
+    Ok(Step {
+        next: (deleted > 0).then_some(last),
+        deleted,
+    })
+}
+
 /// The outcome of one step of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -42,19 +69,33 @@ pub struct Step {
     pub deleted: usize,
 }
 
+impl Step {
+    /// Nothing left to visit.
+    const DONE: Step = Step {
+        next: None,
+        deleted: 0,
+    };
+}
+
+/// The last id of the window `query` selects (`?1`: the id it starts after, `?2`: its
+/// size); `None` when the window is empty.
+fn window_end(
+    tx: &Connection,
+    query: &str,
+    after: i64,
+    size: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached(query)?
+        .query_row(params![after, size], |r| r.get(0))?)
+}
+
 /// Applies the retention rules to the next [`GRANTS_PER_STEP`] grants with an id above
 /// `after`, at Unix time `now`. Runs inside the caller's write transaction.
 pub fn step(tx: &Connection, after: i64, now: i64) -> Result<Step, StoreError> {
-    let last: Option<i64> = tx
-        .prepare_cached(
-            "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)",
-        )?
-        .query_row(params![after, GRANTS_PER_STEP], |r| r.get(0))?;
-    let Some(last) = last else {
-        return Ok(Step {
-            next: None,
-            deleted: 0,
-        });
+    let window = "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)";
+    let Some(last) = window_end(tx, window, after, GRANTS_PER_STEP)? else {
+        return Ok(Step::DONE);
     };
     let mut deleted = delete_dead_grants(tx, after, last, now)?;
     deleted += tx

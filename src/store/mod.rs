@@ -17,7 +17,7 @@ mod email_key;
 pub mod files;
 pub mod grants;
 pub mod health;
-mod housekeeping;
+pub mod housekeeping;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
@@ -243,10 +243,19 @@ impl Store {
         f(&mut conn)
     }
 
+    /// The writer's metrics (unrecorded ones when no writer runs).
+    pub fn writer_metrics(&self) -> crate::metrics::WriterMetrics {
+        self.writer
+            .as_ref()
+            .map(writer::Writer::metrics)
+            .unwrap_or_default()
+    }
+
     /// Starts the group-committing writer thread used by [`Store::write`]; the server
     /// calls this once after opening.
-    pub fn start_writer(&mut self) -> Result<(), StoreError> {
-        let writer = writer::Writer::start(&self.path)?;
+    /// Audit rows older than `audit_retention` are deleted in its idle time.
+    pub fn start_writer(&mut self, audit_retention: std::time::Duration) -> Result<(), StoreError> {
+        let writer = writer::Writer::start_retaining(&self.path, audit_retention)?;
         if files::FileId::of(&self.path).ok() != Some(self.opened) {
             return Err(health::Problem::Replaced.into());
         }

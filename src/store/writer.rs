@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use super::files::FileId;
 use super::health::Health;
 use super::StoreError;
+use crate::metrics::WriterMetrics;
 
 mod idle;
 
@@ -110,18 +111,29 @@ pub struct Writer {
     messages: mpsc::Sender<Message>,
     /// What the writer learns about the file, shared with readers and `/healthz`.
     health: Arc<Health>,
+    /// Batch sizes and commit times, read by the metrics registry.
+    metrics: WriterMetrics,
 }
 
 impl Writer {
-    /// Opens the writer's own connection and starts its thread.
+    /// As [`Writer::start_retaining`], keeping the whole audit trail.
+    #[cfg(test)]
     pub fn start(path: &Path) -> Result<Writer, StoreError> {
-        Writer::start_with_sweeps_every(path, idle::SWEEP_INTERVAL)
+        Writer::start_retaining(path, Duration::MAX)
     }
 
-    /// As [`Writer::start`], with housekeeping sweeps this far apart (tests use short ones).
+    /// Opens the writer's own connection and starts its thread; audit rows older than
+    /// `audit_retention` are deleted in its idle time.
+    pub fn start_retaining(path: &Path, audit_retention: Duration) -> Result<Writer, StoreError> {
+        Writer::start_with_sweeps_every(path, idle::SWEEP_INTERVAL, audit_retention)
+    }
+
+    /// As [`Writer::start_retaining`], with housekeeping sweeps this far apart (tests use
+    /// short ones).
     fn start_with_sweeps_every(
         path: &Path,
         sweep_interval: Duration,
+        audit_retention: Duration,
     ) -> Result<Writer, StoreError> {
         let mut conn = Connection::open_with_flags(path, super::OPEN_EXISTING).map_err(|e| {
             StoreError::Open {
@@ -141,17 +153,23 @@ impl Writer {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (messages, receiver) = mpsc::channel();
         let wal = wal_path(path);
+        let metrics = WriterMetrics::default();
+        let thread_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("oauthd-writer".into())
             .spawn(move || {
-                let idle = idle::IdleWork::new(&wal, sweep_interval);
-                write_loop(conn, receiver, idle, &thread_health)
+                let idle = idle::IdleWork::new(&wal, sweep_interval, audit_retention);
+                write_loop(conn, receiver, idle, &thread_health, &thread_metrics)
             })
             .map_err(|e| StoreError::Open {
                 path: path.to_owned(),
                 cause: format!("cannot start the writer thread: {e}"),
             })?;
-        Ok(Writer { messages, health })
+        Ok(Writer {
+            messages,
+            health,
+            metrics,
+        })
     }
 
     /// Queues `work` and waits until its batch is committed.
@@ -182,6 +200,11 @@ impl Writer {
         Arc::clone(&self.health)
     }
 
+    /// The writer's batch-size and commit-time histograms.
+    pub fn metrics(&self) -> WriterMetrics {
+        self.metrics.clone()
+    }
+
     pub fn stop(&self) {
         let (done, wait) = mpsc::channel();
         if self.messages.send(Message::Stop(done)).is_ok() {
@@ -205,6 +228,7 @@ fn write_loop(
     receiver: mpsc::Receiver<Message>,
     mut idle: idle::IdleWork,
     health: &Health,
+    metrics: &WriterMetrics,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut batches_since_checkpoint = 0u32;
@@ -230,7 +254,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch, health);
+        commit_batch(&conn, &mut batch, health, metrics);
         idle.wrote();
         batches_since_checkpoint += 1;
         if batches_since_checkpoint >= CHECKPOINT_EVERY_BATCHES {
@@ -249,7 +273,7 @@ fn write_loop(
     while let Ok(message) = receiver.try_recv() {
         if let Message::Job(job) = message {
             batch.push(job);
-            commit_batch(&conn, &mut batch, health);
+            commit_batch(&conn, &mut batch, health, metrics);
         }
     }
     drop(receiver);
@@ -265,9 +289,15 @@ fn write_loop(
 }
 
 /// Runs `batch` (emptying it), then hands each job its exact outcome.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, health: &Health) {
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    health: &Health,
+    metrics: &WriterMetrics,
+) {
     let started = std::time::Instant::now();
     let outcomes = guarded_batch(conn, batch, health);
+    metrics.record_batch(batch.len(), started.elapsed());
     tracing::debug!(
         jobs = batch.len(),
         micros = started.elapsed().as_micros() as u64,
@@ -559,7 +589,8 @@ mod tests {
     async fn idle_writer_sweeps_dead_grants_and_truncates_the_wal() {
         let (_dir, path, store) = new_store();
         let writer =
-            Writer::start_with_sweeps_every(&path, Duration::from_millis(50)).expect("writer");
+            Writer::start_with_sweeps_every(&path, Duration::from_millis(50), Duration::MAX)
+                .expect("writer");
         writer
             .write(|conn| {
                 conn.execute_batch(

@@ -7,6 +7,7 @@ mod webdriver;
 
 mod account_page;
 mod architecture;
+mod audit_retention;
 mod audit_trail;
 mod backup_live;
 mod browser;
@@ -28,6 +29,7 @@ mod healthz;
 mod login_admission;
 mod login_timing;
 mod logout;
+mod metrics;
 mod netfs;
 mod oauth2_client;
 mod refresh_reuse;

@@ -28,10 +28,15 @@ pub struct IdleWork {
     next_sweep: Instant,
     /// When to truncate the WAL; `None` when it is known to be empty.
     truncate_at: Option<Instant>,
+    /// Audit rows older than this are deleted after each sweep of the grants.
+    audit_retention: Duration,
+    /// The audit row id the sweep's audit pruning has reached; `None` when the sweep is
+    /// not pruning the audit trail.
+    audit_after: Option<i64>,
 }
 
 impl IdleWork {
-    pub fn new(wal: &Path, sweep_interval: Duration) -> IdleWork {
+    pub fn new(wal: &Path, sweep_interval: Duration, audit_retention: Duration) -> IdleWork {
         let now = Instant::now();
         IdleWork {
             wal: wal.to_owned(),
@@ -40,13 +45,15 @@ impl IdleWork {
             next_sweep: now + FIRST_SWEEP_DELAY.min(sweep_interval),
             // The WAL may hold frames from before this start.
             truncate_at: Some(now + QUIET_BEFORE_TRUNCATE),
+            audit_retention,
+            audit_after: None,
         }
     }
 
     /// How long the writer may wait for a job before idle work is due. Zero while a sweep
     /// runs: its next step is due whenever the queue is empty.
     pub fn timeout(&self) -> Duration {
-        if self.sweep_after.is_some() {
+        if self.sweep_after.is_some() || self.audit_after.is_some() {
             return Duration::ZERO;
         }
         let due = match self.truncate_at {
@@ -64,7 +71,9 @@ impl IdleWork {
     /// Does the one piece of idle work that is due, if any.
     pub fn run_step(&mut self, conn: &Connection) {
         let now_instant = Instant::now();
-        if self.sweep_after.is_some() || now_instant >= self.next_sweep {
+        if self.audit_after.is_some() {
+            self.audit_step(conn);
+        } else if self.sweep_after.is_some() || now_instant >= self.next_sweep {
             self.sweep_step(conn);
         } else if self.truncate_at.is_some_and(|at| now_instant >= at) {
             self.truncate_at = match truncate_wal(conn) {
@@ -99,7 +108,32 @@ impl IdleWork {
                 self.sweep_after = None;
             }
         }
+        // The grants are done: the audit trail is next.
         if self.sweep_after.is_none() {
+            self.audit_after = Some(0);
+        }
+    }
+
+    /// Deletes the audit rows past the retention in the next window; the sweep ends at
+    /// the first window without one.
+    fn audit_step(&mut self, conn: &Connection) {
+        let after = self.audit_after.unwrap_or(0);
+        let retention = i64::try_from(self.audit_retention.as_secs()).unwrap_or(i64::MAX);
+        let cutoff = now().saturating_sub(retention);
+        match in_transaction(conn, |tx| housekeeping::prune_audit(tx, after, cutoff)) {
+            Ok(step) => {
+                tracing::debug!(after, deleted = step.deleted, "audit retention step");
+                if step.deleted > 0 {
+                    self.wrote();
+                }
+                self.audit_after = step.next;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit retention step failed; retried next sweep");
+                self.audit_after = None;
+            }
+        }
+        if self.audit_after.is_none() {
             self.next_sweep = Instant::now() + self.sweep_interval;
             // Other processes (the admin CLI) write to the WAL too.
             if self.truncate_at.is_none() && wal_has_frames(&self.wal) {

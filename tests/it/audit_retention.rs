@@ -1,0 +1,82 @@
+//! Audit retention: `audit prune --older-than` and `serve --audit-retention` delete audit
+//! rows past the retention, oldest first, in small transactions, and keep newer ones.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{expect_exit, Oauthd};
+
+const DAY: i64 = 86_400;
+
+/// Appends `n` audit rows `age_secs` old (as a long-running server would have left).
+fn add_audit_rows(o: &Oauthd, n: usize, age_secs: i64, event: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut conn = rusqlite::Connection::open(&o.db).expect("open");
+    let tx = conn.transaction().expect("tx");
+    for _ in 0..n {
+        tx.execute(
+            "INSERT INTO audit_log (at, event, client_id) VALUES (?1, ?2, 'c')",
+            rusqlite::params![now - age_secs, event],
+        )
+        .expect("insert");
+    }
+    tx.commit().expect("commit");
+}
+
+fn count(o: &Oauthd, event: &str) -> i64 {
+    let conn = rusqlite::Connection::open(&o.db).expect("open");
+    conn.query_row(
+        "SELECT count(*) FROM audit_log WHERE event = ?1",
+        [event],
+        |r| r.get(0),
+    )
+    .expect("count")
+}
+
+#[test]
+fn audit_retention_prune_deletes_only_rows_older_than_asked_and_records_itself() {
+    let o = Oauthd::new();
+    o.add_user("a@example.com", "pw");
+    // More than one batch of old rows, then newer ones.
+    add_audit_rows(&o, 1300, 40 * DAY, "old");
+    add_audit_rows(&o, 20, 2 * DAY, "recent");
+    let pruned = o.json(&["audit", "prune", "--older-than", "30d"]);
+    assert_eq!(pruned["deleted"], 1300, "{pruned}");
+    assert_eq!(count(&o, "old"), 0);
+    assert_eq!(count(&o, "recent"), 20);
+    assert_eq!(count(&o, "user_add"), 1, "newer events are kept");
+    assert_eq!(count(&o, "audit_prune"), 1, "the prune is audited");
+    // Bad durations are usage errors and change nothing.
+    for bad in ["yesterday", "0d", "30", "-1d"] {
+        expect_exit(&o, &["audit", "prune", "--older-than", bad], 2);
+    }
+    expect_exit(&o, &["audit", "prune"], 2);
+    assert_eq!(count(&o, "recent"), 20);
+    // Listing still works beside the new subcommand.
+    assert!(o.json(&["audit", "--limit", "5"]).as_array().is_some());
+}
+
+#[test]
+fn audit_retention_a_running_server_prunes_past_its_retention() {
+    let o = Oauthd::new();
+    o.add_user("a@example.com", "pw");
+    add_audit_rows(&o, 1100, 10 * DAY, "old");
+    add_audit_rows(&o, 5, DAY / 2, "recent");
+    expect_exit(&o, &["serve", "--audit-retention", "soon"], 2);
+    let server = o.serve(&["--audit-retention", "7d"]);
+    // The first housekeeping sweep runs a few seconds after start.
+    let started = Instant::now();
+    while count(&o, "old") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "old audit rows still there: {}\n{}",
+            count(&o, "old"),
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(count(&o, "recent"), 5);
+    assert_eq!(count(&o, "user_add"), 1);
+}
