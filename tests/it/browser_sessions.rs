@@ -104,3 +104,51 @@ async fn landed_with(browser: &Browser, prefix: &str, state: &str) -> url::Url {
 fn has_param(url: &url::Url, name: &str) -> bool {
     url.query_pairs().any(|(k, _)| k == name)
 }
+
+/// The account page in the browser: the app that holds access is listed and revoked, the
+/// password change asks for the current password, and sign out ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_account_page_revokes_an_app_changes_the_password_and_signs_out() {
+    let o = Oauthd::new();
+    let Some(browser) = Browser::start("account", &[HOST]).await else {
+        return;
+    };
+    o.add_user(EMAIL, PASSWORD);
+    let server = o.serve(&[]);
+    let base = format!("http://{HOST}:{}", server.addr.port());
+    let callback = format!("{base}/callback");
+    o.add_client(CLIENT_ID, &[&callback]);
+
+    browser
+        .goto(&format!(
+            "{base}/oauth/authorize?response_type=code&client_id={CLIENT_ID}&state=s"
+        ))
+        .await;
+    browser.type_into("input[name=email]", EMAIL).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button#signin").await;
+    landed_with(&browser, &callback, "s").await;
+
+    browser.goto(&format!("{base}/account")).await;
+    assert_eq!(browser.text("#account-email").await.trim(), EMAIL);
+    assert_eq!(browser.text(".app-name").await.trim(), "Test App");
+    browser.click("button.revoke").await;
+    assert!(!browser.text("#no-apps").await.trim().is_empty());
+
+    browser.type_into("#current-password", PASSWORD).await;
+    browser.type_into("#new-password", "a new passphrase").await;
+    browser
+        .type_into("#repeat-password", "a new passphrase")
+        .await;
+    browser.click("button#change-password").await;
+    assert!(browser.text("#notice").await.contains("changed"));
+
+    browser.click("button#signout").await;
+    assert!(browser.text("#signed-out").await.contains("signed out"));
+    browser.goto(&format!("{base}/account")).await;
+    assert_eq!(
+        browser.prop("form", "action").await,
+        format!("{base}/account")
+    );
+    browser.quit().await;
+}
