@@ -1,47 +1,41 @@
 #!/usr/bin/env bash
-# Builds oauthd release binaries for the places it runs, into target/dist/:
+# Builds oauthd release binaries for the places it runs, into target/dist/, writes
+# target/dist/SHA256SUMS, and smoke-tests each binary:
 #
 #   x86_64-musl    fully static x86_64 (x86_64-unknown-linux-musl)
-#   aarch64        Raspberry Pi 3/4/5 with a 64-bit OS (aarch64-unknown-linux-gnu, static)
-#   x86_64-static  fully static x86_64 on glibc (+crt-static): the fallback when the musl
-#                  standard library is not installed
+#   aarch64        Raspberry Pi 3/4/5 and Zero 2 W with a 64-bit OS
+#                  (aarch64-unknown-linux-gnu, statically linked)
+#   armv7          Raspberry Pi 2/3/Zero 2 W with a 32-bit OS
+#                  (armv7-unknown-linux-gnueabihf, statically linked)
+#   x86_64-static  fully static x86_64 on glibc (+crt-static); only when asked for
 #
-# usage: scripts/build-release.sh [--install-deps] [TARGET...]   (default: all three)
+# usage: scripts/build-release.sh [--install-deps] [TARGET...]  (default: x86_64-musl aarch64 armv7)
 #
-# A Rust target needs its standard library. For musl the script runs `rustup target add`
-# (Debian ships no musl standard library for Rust). For aarch64 it uses Debian's multiarch
-# `libstd-rust-web-dev:arm64`, which matches Debian's own compiler (`rustc-web`,
-# /usr/bin/rustc), not rustup's. A target whose standard library is missing is reported
-# as UNAVAILABLE and makes the script exit non-zero; nothing is faked.
+# Each target's Rust standard library comes from `rustup target add`. The C parts (the
+# bundled SQLite) and the link need musl-gcc (musl-tools) for musl and the Debian cross
+# compilers for ARM; --install-deps (root, Debian) installs them and qemu-user.
 #
-# --install-deps (root, Debian): installs musl-tools, the aarch64 cross gcc and libc,
-# qemu-user-static (to smoke-test the aarch64 binary), rustc-web and, after
-# `dpkg --add-architecture arm64`, libstd-rust-web-dev:arm64.
-#
-# Not run by CI. Each binary is checked with `file`, `ldd` and `oauthd --version` (under
-# qemu for aarch64) before it counts.
+# The smoke test runs each binary (the ARM ones under qemu-user): `--version`, `user add`
+# and `client add` on a fresh database, `serve` on a free loopback port, GET /healthz, and
+# a code flow (POST /api/oauth_login, then the code exchanged at
+# /api/oauth_access_token, then GET /api/me with the token). A target that cannot be
+# built or fails its smoke test is reported and makes the script exit non-zero. Not run
+# by CI: it takes minutes per target.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DIST=target/dist
-DEBIAN_RUSTC=${DEBIAN_RUSTC:-/usr/bin/rustc} # overridable, e.g. to test the UNAVAILABLE path
 results=()
+built=() # the binaries this run copied to $DIST
 failed=0
 
 log() { printf '\n==== %s ====\n' "$*"; }
 note() { printf '  %s\n' "$*"; }
 
 record() { # name status detail
-    results+=("$(printf '%-14s %-12s %s' "$1" "$2" "$3")")
+    results+=("$(printf '%-14s %-6s %s' "$1" "$2" "$3")")
     if [[ $2 != ok ]]; then failed=1; fi
-}
-
-# Whether `rustc` ($1) has the standard library for target $2.
-has_std() {
-    local libdir
-    libdir=$("$1" --print target-libdir --target "$2" 2>/dev/null) || return 1
-    compgen -G "$libdir/libstd-*.rlib" >/dev/null
 }
 
 install_deps() {
@@ -50,164 +44,181 @@ install_deps() {
         echo "--install-deps needs root" >&2
         exit 2
     fi
-    dpkg --add-architecture arm64
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
-        rustc-web libstd-rust-web-dev:arm64 </dev/null
+        musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+        gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user curl file </dev/null
 }
 
-size_of() { stat -c %s "$1"; }
-human() { numfmt --to=iec-i --suffix=B "$1" 2>/dev/null || echo "$1 bytes"; }
-
-# Checks that $1 is a statically linked executable; prints what `file` and `ldd` say.
+# Checks that $1 is a statically linked executable.
 check_static() {
-    local bin=$1 file_says ldd_says
-    file_says=$(file -b "$bin")
-    ldd_says=$(ldd "$bin" 2>&1 || true)
+    local file_says
+    file_says=$(file -b "$1")
     note "file: $file_says"
-    note "ldd:  ${ldd_says//$'\n'/; }"
-    [[ $file_says == *"statically linked"* || $file_says == *"static-pie linked"* ]] || return 1
-    [[ $ldd_says == *"not a dynamic executable"* || $ldd_says == *"statically linked"* ]]
+    [[ $file_says == *"statically linked"* || $file_says == *"static-pie linked"* ]]
 }
 
-# Copies the built binary to dist/, checks it, runs it; records the result.
-# args: name triple built_path runner(optional, e.g. qemu)
+# Runs the built binary $2 (through runner $3, if any) through a fresh database, a
+# server and a code flow. Prints what fails; returns non-zero then.
+smoke() {
+    local name=$1 bin=$2 runner=${3:-}
+    local dir
+    dir=$(mktemp -d)
+    local run=("$bin")
+    [[ -n $runner ]] && run=("$runner" "$bin")
+    export OAUTHD_DB=$dir/oauthd.db OAUTHD_PBKDF2_ITERATIONS=1000
+    local ok=1 server=""
+    {
+        "${run[@]}" --version &&
+            "${run[@]}" user add smoke@example.com --password-stdin <<<'smoke-pw' >/dev/null &&
+            "${run[@]}" client add --name Smoke --id smoke --redirect-uri http://127.0.0.1/cb --json \
+                >"$dir/client.json"
+    } || ok=0
+    if ((ok)); then
+        "${run[@]}" serve --listen 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
+        server=$!
+        local addr="" i
+        for ((i = 0; i < 600; i++)); do # qemu is slow: up to 60 s
+            addr=$(sed -n 's#^listening on http://##p' "$dir/stdout")
+            [[ -n $addr ]] && break
+            sleep 0.1
+        done
+        if [[ -z $addr ]]; then
+            note "$name: serve printed no address: $(cat "$dir/stderr")"
+            ok=0
+        fi
+    fi
+    if ((ok)); then
+        local secret code token
+        secret=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' "$dir/client.json")
+        [[ $(curl -fsS "http://$addr/healthz") == ok* ]] || { note "$name: /healthz not ok"; ok=0; }
+        code=$(curl -fsS "http://$addr/api/oauth_login" -H 'content-type: application/json' \
+            -d '{"email":"smoke@example.com","password":"smoke-pw","response_type":"code",
+                 "client_id":"smoke","redirect_uri":"http://127.0.0.1/cb","state":"s"}' |
+            sed -n 's/.*"oauthCode":"\([^"]*\)".*/\1/p')
+        token=$(curl -fsS "http://$addr/api/oauth_access_token" -u "smoke:$secret" \
+            -d grant_type=authorization_code -d "code=$code" -d redirect_uri=http://127.0.0.1/cb |
+            sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+        if [[ -z $code || -z $token ]]; then
+            note "$name: the code flow failed (code ${code:+received}, token ${token:+received})"
+            ok=0
+        elif ! curl -fsS "http://$addr/api/me" -H "Authorization: Bearer $token" |
+            grep -q '"email":"smoke@example.com"'; then
+            note "$name: /api/me did not name the user"
+            ok=0
+        fi
+    fi
+    if [[ -n $server ]]; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
+    unset OAUTHD_DB OAUTHD_PBKDF2_ITERATIONS
+    rm -rf "$dir"
+    ((ok))
+}
+
+# Copies the built binary to dist/, checks and smoke-tests it; records the result.
+# args: name built_path runner(optional, e.g. qemu-arm)
 finish_binary() {
-    local name=$1 triple=$2 built=$3 runner=${4:-}
+    local name=$1 from=$2 runner=${3:-}
     local out="$DIST/oauthd-$name"
     mkdir -p "$DIST"
-    cp "$built" "$out"
+    cp "$from" "$out"
+    built+=("oauthd-$name")
     local size
-    size=$(size_of "$out")
-    note "binary: $out ($size bytes, $(human "$size"))"
+    size=$(stat -c %s "$out")
+    note "binary: $out ($size bytes)"
     if ! check_static "$out"; then
         record "$name" FAIL "$out is not statically linked"
+    elif ! smoke "$name" "$out" "$runner"; then
+        record "$name" FAIL "smoke test failed${runner:+ (under $runner)}"
+    else
+        record "$name" ok "$out $size bytes, static, served /healthz and a code flow${runner:+ under $runner}"
+    fi
+}
+
+# rustup fetches a target's standard library; false when that is impossible.
+add_target() {
+    rustup target list --installed 2>/dev/null | grep -qx "$1" && return 0
+    rustup target add "$1"
+}
+
+# args: name triple linker-prefix(optional) qemu(optional)
+build() {
+    local name=$1 triple=$2 cross=${3:-} qemu=${4:-}
+    log "$name: $triple"
+    if ! add_target "$triple"; then
+        record "$name" FAIL "rustup target add $triple failed"
         return
     fi
-    local version
-    if [[ -n $runner ]]; then
-        if ! version=$($runner "$out" --version 2>&1); then
-            record "$name" FAIL "$out --version under $runner failed: $version"
+    local env_triple=${triple//-/_}
+    local upper=${env_triple^^}
+    local vars=()
+    if [[ $name == x86_64-musl ]]; then
+        command -v musl-gcc >/dev/null && vars+=("CC_$env_triple=musl-gcc")
+    elif [[ $name == x86_64-static ]]; then
+        vars+=("CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
+    else
+        if ! command -v "$cross-gcc" >/dev/null; then
+            record "$name" FAIL "no $cross-gcc (run with --install-deps)"
             return
         fi
-        note "$runner $out --version: $version"
-    elif [[ $triple == x86_64-* ]]; then
-        version=$("$out" --version)
-        note "$out --version: $version"
-    else
-        version="(not run: no qemu-aarch64 found)"
-        note "$version"
+        vars+=("CC_$env_triple=$cross-gcc" "AR_$env_triple=$cross-ar"
+            "CARGO_TARGET_${upper}_LINKER=$cross-gcc"
+            "CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static")
     fi
-    record "$name" ok "$out $size bytes, static, $version"
-}
-
-build_x86_64_musl() {
-    local triple=x86_64-unknown-linux-musl
-    log "x86_64-musl: $triple"
-    # rustup fetches the musl standard library; Debian packages none for Rust.
-    if ! has_std rustc "$triple" && command -v rustup >/dev/null; then
-        rustup target add "$triple" || note "rustup target add $triple failed"
-    fi
-    if ! has_std rustc "$triple"; then
-        note "UNAVAILABLE: rustc $(rustc --version | cut -d' ' -f2) has no standard library for $triple,"
-        note "and 'rustup target add $triple' could not install it. Use x86_64-static instead."
-        record x86_64-musl UNAVAILABLE "no Rust std for $triple"
+    if ! env "${vars[@]}" cargo build --release --locked --target "$triple"; then
+        record "$name" FAIL "cargo build failed"
         return
     fi
-    # The bundled SQLite is C: compile it with musl's gcc wrapper when there is one.
-    if command -v musl-gcc >/dev/null; then
-        export CC_x86_64_unknown_linux_musl=musl-gcc
+    local runner=""
+    if [[ -n $qemu ]]; then
+        runner=$(command -v "$qemu-static" || command -v "$qemu" || true)
+        if [[ -z $runner ]]; then
+            record "$name" FAIL "no $qemu to smoke-test it (run with --install-deps)"
+            return
+        fi
     fi
-    if cargo build --release --locked --target "$triple"; then
-        finish_binary x86_64-musl "$triple" "target/$triple/release/oauthd"
-    else
-        record x86_64-musl FAIL "cargo build failed"
-    fi
-}
-
-build_x86_64_static() {
-    local triple=x86_64-unknown-linux-gnu
-    log "x86_64-static: $triple with +crt-static (glibc, fully static)"
-    # Glibc's static getaddrinfo would need the shared NSS modules at run time; oauthd
-    # only resolves the IP literal given to --listen, which needs no NSS.
-    if CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --release --locked --target "$triple"; then
-        finish_binary x86_64-static "$triple" "target/$triple/release/oauthd"
-    else
-        record x86_64-static FAIL "cargo build failed"
-    fi
-}
-
-build_aarch64() {
-    local triple=aarch64-unknown-linux-gnu
-    log "aarch64: $triple (static, for the Raspberry Pi)"
-    local compiler=rustc target_dir=target
-    if has_std rustc "$triple"; then
-        note "using rustup's rustc ($(rustc --version))"
-    elif [[ -x $DEBIAN_RUSTC ]] && has_std "$DEBIAN_RUSTC" "$triple"; then
-        compiler=$DEBIAN_RUSTC
-        # Its own target dir: artifacts of two compilers must not share fingerprints.
-        target_dir=target/debian-rustc
-        note "rustup's rustc has no $triple std; using Debian's $($DEBIAN_RUSTC --version)"
-        note "with libstd-rust-web-dev:arm64 from $($DEBIAN_RUSTC --print target-libdir --target "$triple")"
-    else
-        note "UNAVAILABLE: no Rust standard library for $triple."
-        note "rustup's needs the network ('rustup target add $triple'); the offline route is"
-        note "Debian's: dpkg --add-architecture arm64 && apt-get install rustc-web libstd-rust-web-dev:arm64"
-        note "(or run this script with --install-deps)."
-        record aarch64 UNAVAILABLE "no Rust std for $triple"
-        return
-    fi
-    if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
-        note "UNAVAILABLE: no aarch64 C compiler/linker (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)"
-        record aarch64 UNAVAILABLE "no aarch64-linux-gnu-gcc"
-        return
-    fi
-    if RUSTC=$compiler CARGO_TARGET_DIR=$target_dir \
-        CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
-        AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
-        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --release --locked --target "$triple"; then
-        local qemu=""
-        qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)
-        finish_binary aarch64 "$triple" "$target_dir/$triple/release/oauthd" "$qemu"
-    else
-        record aarch64 FAIL "cargo build failed"
-    fi
+    finish_binary "$name" "target/$triple/release/oauthd" "$runner"
 }
 
 targets=()
 for arg in "$@"; do
     case $arg in
         --install-deps) install_deps ;;
-        x86_64-musl | aarch64 | x86_64-static) targets+=("$arg") ;;
+        x86_64-musl | aarch64 | armv7 | x86_64-static) targets+=("$arg") ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
             ;;
         *)
-            echo "unknown argument: $arg (targets: x86_64-musl aarch64 x86_64-static)" >&2
+            echo "unknown argument: $arg (targets: x86_64-musl aarch64 armv7 x86_64-static)" >&2
             exit 2
             ;;
     esac
 done
 if ((${#targets[@]} == 0)); then
-    targets=(x86_64-musl aarch64 x86_64-static)
+    targets=(x86_64-musl aarch64 armv7)
 fi
 
 started=$SECONDS
+rm -f "$DIST/SHA256SUMS"
 for target in "${targets[@]}"; do
     section_started=$SECONDS
     case $target in
-        x86_64-musl) build_x86_64_musl ;;
-        aarch64) build_aarch64 ;;
-        x86_64-static) build_x86_64_static ;;
+        x86_64-musl) build x86_64-musl x86_64-unknown-linux-musl ;;
+        aarch64) build aarch64 aarch64-unknown-linux-gnu aarch64-linux-gnu qemu-aarch64 ;;
+        armv7) build armv7 armv7-unknown-linux-gnueabihf arm-linux-gnueabihf qemu-arm ;;
+        x86_64-static) build x86_64-static x86_64-unknown-linux-gnu ;;
     esac
     note "($target took $((SECONDS - section_started))s)"
 done
 
+if ((${#built[@]} > 0)); then
+    (cd "$DIST" && sha256sum "${built[@]}" >SHA256SUMS)
+    log "checksums ($DIST/SHA256SUMS)"
+    cat "$DIST/SHA256SUMS"
+fi
 log "summary ($((SECONDS - started))s)"
 printf '%s\n' "${results[@]}"
 exit "$failed"

@@ -7,13 +7,23 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::admin::{since, validate};
 use crate::password::{DEFAULT_ITERATIONS, MIN_ITERATIONS};
+
+/// `oauthd --version`: the crate version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("OAUTHD_COMMIT"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
 #[command(
     name = "oauthd",
-    version,
-    about = "A small self-hosted OAuth 2.0 authorization server"
+    about = "A small self-hosted OAuth 2.0 authorization server",
+    version = VERSION,
+    after_help = EXAMPLES
 )]
 pub struct Cli {
     /// The SQLite database file (created with the schema on first use).
@@ -59,6 +69,7 @@ pub enum Command {
     Token(TokenCommand),
     /// Write a consistent copy of the live database to DEST (safe while serving).
     Backup {
+        /// Where to write the copy.
         dest: PathBuf,
         /// Overwrite DEST if it exists.
         #[arg(long)]
@@ -68,9 +79,12 @@ pub enum Command {
     Check,
     /// Put BACKUP in place of the database (--db): refuses while a server runs on it,
     /// checks the backup, moves the old .db, -wal and -shm aside (kept), then runs check.
-    Restore { backup: PathBuf },
+    Restore {
+        /// The backup file to restore (only read).
+        backup: PathBuf,
+    },
     /// Show the audit trail (`audit prune` deletes old rows).
-    #[command(args_conflicts_with_subcommands = true)]
+    #[command(args_conflicts_with_subcommands = true, after_help = AUDIT_EXAMPLES)]
     Audit {
         #[command(subcommand)]
         action: Option<AuditCommand>,
@@ -81,12 +95,24 @@ pub enum Command {
         #[arg(long)]
         client: Option<String>,
         /// Only events at or after this time: RFC 3339 date/time, a date, or an age such as 15m, 2h, 7d.
-        #[arg(long)]
-        since: Option<String>,
+        #[arg(long, value_parser = since::arg)]
+        since: Option<i64>,
         /// At most this many (the newest).
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// Print shell completions (bash, zsh or fish) on stdout.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = "Example:\n  oauthd man > /usr/local/share/man/man1/oauthd.1")]
+    Man,
+    /// Print a hardened systemd unit for `oauthd serve` (Type=notify, port 443 only).
+    #[command(after_help = "Example:\n  oauthd systemd-unit > /etc/systemd/system/oauthd.service")]
+    SystemdUnit,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,13 +126,36 @@ pub enum AuditCommand {
     },
 }
 
+/// `oauthd --help` examples: the first steps.
+const EXAMPLES: &str = "Examples:
+  oauthd serve --listen 127.0.0.1:8080 --issuer https://auth.example.com
+  oauthd user add you@example.com --name \"You\"
+  oauthd client add --name \"My app\" --redirect-uri https://app.example.com/callback
+  oauthd client add --name \"My skill\" --preset alexa --vendor-id M2ABCDEFGHIJKL
+  oauthd --db /var/lib/oauthd/oauthd.db backup /backups/oauthd.db";
+
+const AUDIT_EXAMPLES: &str = "Examples:
+  oauthd audit --since 2h
+  oauthd audit --user you@example.com --since 2026-11-28 --limit 20 --json";
+
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  source <(oauthd completions bash)
+  oauthd completions zsh > \"${fpath[1]}/_oauthd\"
+  oauthd completions fish > ~/.config/fish/completions/oauthd.fish";
+
+const CLIENT_ADD_EXAMPLES: &str = "Examples:
+  oauthd client add --name \"My app\" --redirect-uri https://app.example.com/callback
+  oauthd client add --name \"SPA\" --public --require-pkce --redirect-uri https://spa.example.com/
+  oauthd client add --name \"My skill\" --id alexa-skill --preset alexa --vendor-id M2ABCDEFGHIJKL
+  oauthd client add --name \"My action\" --preset google-home --project-id my-project-123";
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "OAUTHD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Public base URL used in metadata (default http://<listen>).
-    #[arg(long, env = "OAUTHD_ISSUER")]
+    #[arg(long, env = "OAUTHD_ISSUER", value_parser = validate::issuer_arg)]
     pub issuer: Option<String>,
     /// Authorization code lifetime in seconds.
     #[arg(long, env = "OAUTHD_CODE_TTL", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
@@ -165,8 +214,11 @@ pub struct ServeArgs {
 pub enum UserCommand {
     /// Create a user.
     Add {
+        /// The user's email (their sign-in name).
+        #[arg(value_parser = validate::email_arg)]
         email: String,
-        #[arg(long)]
+        /// A display name.
+        #[arg(long, value_parser = validate::name_arg)]
         name: Option<String>,
         /// Read the password from one line of standard input.
         #[arg(long)]
@@ -175,46 +227,119 @@ pub enum UserCommand {
     /// List users.
     List,
     /// Show one user.
-    Show { email: String },
+    Show {
+        /// The user's email.
+        email: String,
+    },
     /// Set a new password; revokes every token of the user.
     Passwd {
+        /// The user's email.
         email: String,
+        /// Read the password from one line of standard input.
         #[arg(long)]
         password_stdin: bool,
     },
     /// Disable a user: no login, every token stops working.
-    Disable { email: String },
+    Disable {
+        /// The user's email.
+        email: String,
+    },
     /// Enable a disabled user.
-    Enable { email: String },
+    Enable {
+        /// The user's email.
+        email: String,
+    },
     /// Remove a user and everything issued to them.
-    Remove { email: String },
+    Remove {
+        /// The user's email.
+        email: String,
+    },
+    /// Change a user's email or name; their tokens stay valid.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["new_email", "name", "no_name"])))]
+    Update {
+        /// The user's current email.
+        email: String,
+        /// The new email (the account keeps its id, password and tokens).
+        #[arg(long = "email", value_name = "NEW_EMAIL", value_parser = validate::email_arg)]
+        new_email: Option<String>,
+        /// The new display name.
+        #[arg(long, value_parser = validate::name_arg, conflicts_with = "no_name")]
+        name: Option<String>,
+        /// Clear the display name.
+        #[arg(long)]
+        no_name: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client.
+    #[command(after_help = CLIENT_ADD_EXAMPLES)]
     Add(ClientAddArgs),
     /// List clients (never shows secrets).
     List,
     /// Show one client (never shows its secret).
-    Show { id: String },
+    Show {
+        /// The client's id.
+        id: String,
+    },
     /// Remove a client and revoke all its tokens.
-    Remove { id: String },
+    Remove {
+        /// The client's id.
+        id: String,
+    },
     /// Generate a new secret (printed once); the old one stops working.
-    RotateSecret { id: String },
+    RotateSecret {
+        /// The client's id.
+        id: String,
+    },
+    /// Change a client's name, redirect URIs, brand or flags.
+    Update(ClientUpdateArgs),
+}
+
+/// What `client update` is asked to change; at least one change.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args([
+    "name", "add_redirect_uris", "remove_redirect_uris", "brand", "no_brand", "require_pkce", "introspect_any",
+])))]
+pub struct ClientUpdateArgs {
+    /// The client's id.
+    pub id: String,
+    /// The new display name.
+    #[arg(long, value_parser = validate::name_arg)]
+    pub name: Option<String>,
+    /// Register another redirect URI; repeat for several.
+    #[arg(long = "add-redirect-uri", value_name = "URI", value_parser = validate::redirect_uri_arg)]
+    pub add_redirect_uris: Vec<String>,
+    /// Unregister a redirect URI; repeat for several (at least one must remain).
+    #[arg(long = "remove-redirect-uri", value_name = "URI", value_parser = validate::redirect_uri_arg)]
+    pub remove_redirect_uris: Vec<String>,
+    /// Use this brand's look on the client's sign-in page.
+    #[arg(long, value_name = "DOMAIN", value_parser = validate::domain, conflicts_with = "no_brand")]
+    pub brand: Option<String>,
+    /// Stop using a brand: the default look (or the Host's brand) applies.
+    #[arg(long)]
+    pub no_brand: bool,
+    /// Whether authorization requests must carry a PKCE challenge.
+    #[arg(long, value_name = "BOOL")]
+    pub require_pkce: Option<bool>,
+    /// Whether it may introspect every client's tokens (confidential clients only).
+    #[arg(long, value_name = "BOOL")]
+    pub introspect_any: Option<bool>,
 }
 
 /// What `client add` is asked for, before any check (`admin/clients.rs` checks it).
 #[derive(Debug, Args)]
 pub struct ClientAddArgs {
-    #[arg(long)]
+    /// A display name.
+    #[arg(long, value_parser = validate::name_arg)]
     pub name: String,
-    /// Absolute redirect URI without fragment; repeat for several. Required unless the
-    /// `--grant`s leave out authorization_code.
-    #[arg(long = "redirect-uri", required_unless_present = "grants", num_args = 1..)]
+    /// Absolute redirect URI without fragment; repeat for several. Required unless a
+    /// `--preset` gives them or the `--grant`s leave out authorization_code.
+    #[arg(long = "redirect-uri", required_unless_present_any = ["grants", "preset"], num_args = 1.., value_parser = validate::redirect_uri_arg)]
     pub redirect_uris: Vec<String>,
     /// Client id (default: random).
-    #[arg(long)]
+    #[arg(long, value_parser = validate::client_id_arg)]
     pub id: Option<String>,
     /// A public client (no secret), e.g. a mobile or single-page app.
     #[arg(long)]
@@ -227,7 +352,7 @@ pub struct ClientAddArgs {
     #[arg(long, conflicts_with = "public")]
     pub introspect_any: bool,
     /// Brand domain whose look this client's sign-in page uses by default.
-    #[arg(long)]
+    #[arg(long, value_parser = validate::domain)]
     pub brand: Option<String>,
     /// A grant type it may use; repeat for several (default: authorization_code and
     /// refresh_token). client_credentials needs a confidential client.
@@ -244,17 +369,34 @@ pub struct ClientAddArgs {
     /// repeat for several.
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Register a platform's redirect URIs as a confidential client and print what to
+    /// paste into its console.
+    #[arg(long, value_enum, conflicts_with = "public")]
+    pub preset: Option<Preset>,
+    /// The Alexa vendor id (the M… part of the console's Alexa Redirect URLs).
+    #[arg(long, required_if_eq("preset", "alexa"), value_parser = validate::url_segment_arg)]
+    pub vendor_id: Option<String>,
+    /// The Google Cloud project id (Google Home cloud-to-cloud account linking).
+    #[arg(long, required_if_eq("preset", "google-home"), value_parser = validate::url_segment_arg)]
+    pub project_id: Option<String>,
+    /// This server's public URL, for the values a preset prints.
+    #[arg(long, env = "OAUTHD_ISSUER", value_parser = validate::issuer_arg)]
+    pub issuer: Option<String>,
 }
 
 /// The grant types `client add --grant` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GrantArg {
+    /// The authorization code flow (browser redirect).
     #[value(name = "authorization_code")]
     AuthorizationCode,
+    /// Refreshing tokens.
     #[value(name = "refresh_token")]
     RefreshToken,
+    /// A confidential client acting as itself.
     #[value(name = "client_credentials")]
     ClientCredentials,
+    /// Devices without a browser (RFC 8628).
     #[value(
         name = "device_code",
         alias = "urn:ietf:params:oauth:grant-type:device_code"
@@ -262,56 +404,121 @@ pub enum GrantArg {
     DeviceCode,
 }
 
+/// A platform whose account linking `client add --preset` sets up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// Amazon Alexa skills: the three regional redirect URIs.
+    Alexa,
+    /// Google Home (cloud-to-cloud): the production and sandbox redirect URIs.
+    GoogleHome,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BrandCommand {
     /// Add a brand for a domain.
     Add {
+        /// The host name whose requests get this look (Host header, without port).
+        #[arg(value_parser = validate::domain)]
         domain: String,
-        #[arg(long)]
+        /// The name shown on the sign-in page.
+        #[arg(long, value_parser = validate::name_arg)]
         name: String,
         /// PNG, JPEG, SVG or WebP file, at most 512 KiB.
         #[arg(long)]
         logo: Option<PathBuf>,
         /// Accent colour, #rgb or #rrggbb.
-        #[arg(long)]
+        #[arg(long, value_parser = validate::color)]
         color: Option<String>,
     },
     /// List brands.
     List,
-    /// Remove a brand.
-    Remove { domain: String },
+    /// Remove a brand (refused while clients use it, unless --force).
+    Remove {
+        /// The brand's domain.
+        #[arg(value_parser = validate::domain)]
+        domain: String,
+        /// Remove it even if clients use it; they fall back to the default look.
+        #[arg(long)]
+        force: bool,
+    },
     /// Replace a brand's logo.
-    SetLogo { domain: String, file: PathBuf },
+    SetLogo {
+        /// The brand's domain.
+        domain: String,
+        /// PNG, JPEG, SVG or WebP file, at most 512 KiB.
+        file: PathBuf,
+    },
+    /// Change a brand's name or colour.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["name", "color", "no_color"])))]
+    Update {
+        /// The brand's domain.
+        #[arg(value_parser = validate::domain)]
+        domain: String,
+        /// The new name shown on the sign-in page.
+        #[arg(long, value_parser = validate::name_arg)]
+        name: Option<String>,
+        /// The new accent colour, #rgb or #rrggbb.
+        #[arg(long, value_parser = validate::color, conflicts_with = "no_color")]
+        color: Option<String>,
+        /// Clear the accent colour (the default one applies).
+        #[arg(long)]
+        no_color: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Create an organization.
-    Add { name: String },
+    Add {
+        /// The organization's name (unique, ignoring case).
+        #[arg(value_parser = validate::name_arg)]
+        name: String,
+    },
     /// List organizations.
     List,
     /// Manage members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Show an organization and its members.
+    Show {
+        /// The organization's id or name.
+        org: String,
+    },
+    /// Remove an organization and its memberships (the users stay).
+    Remove {
+        /// The organization's id or name.
+        org: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
     /// Add a user to an organization (or change their role).
     Add {
+        /// The organization's id or name.
         org: String,
+        /// The user's email.
         email: String,
+        /// What the user may do there.
         #[arg(long, value_enum, default_value_t = Role::Member)]
         role: Role,
     },
     /// Remove a user from an organization.
-    Remove { org: String, email: String },
+    Remove {
+        /// The organization's id or name.
+        org: String,
+        /// The user's email.
+        email: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
+    /// Manages the organization.
     Admin,
+    /// Uses it.
     Member,
+    /// Reads only.
     Viewer,
 }
 
@@ -330,10 +537,13 @@ pub enum TokenCommand {
     /// Revoke grants and all their tokens: of one user, one client, or everything.
     #[command(group(clap::ArgGroup::new("selector").required(true).args(["user", "client", "all"])))]
     Revoke {
+        /// Every grant of this user (email).
         #[arg(long)]
         user: Option<String>,
+        /// Every grant of this client id.
         #[arg(long)]
         client: Option<String>,
+        /// Every grant of everyone.
         #[arg(long)]
         all: bool,
     },
@@ -347,5 +557,45 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand, argument and option has a one-line help, so `--help`, the man
+    /// page and the completions describe each of them.
+    #[test]
+    fn every_argument_and_subcommand_has_a_one_line_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                if help.trim().is_empty() || help.contains('\n') {
+                    missing.push(format!("{path} {id}: {help:?}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+                if about.trim().is_empty() || about.contains('\n') {
+                    missing.push(format!("{path} {}: {about:?}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut command = Cli::command();
+        command.build();
+        walk(&command, "oauthd", &mut missing);
+        assert_eq!(missing, Vec::<String>::new(), "without a one-line help");
+    }
+
+    #[test]
+    fn help_shows_examples() {
+        let mut command = Cli::command();
+        let help = command.render_long_help().to_string();
+        assert!(
+            help.contains("Examples:") && help.contains("oauthd serve"),
+            "{help}"
+        );
     }
 }

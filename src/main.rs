@@ -23,6 +23,8 @@
 //!   secret generation, their digests, and the `Secret` type that never prints.
 //! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
 //! - `email`: the folded key that is an email's identity; `fscheck`: network-FS refusal.
+//! - `ops`: completions, man page and systemd unit; `sd_notify`: systemd readiness and
+//!   watchdog.
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -47,11 +49,13 @@ mod http;
 mod log_limit;
 mod metrics;
 mod oauth;
+mod ops;
 #[cfg(test)]
 mod parser_props;
 mod password;
 mod rotation_clock;
 mod routes;
+mod sd_notify;
 mod secret;
 mod server;
 mod session;
@@ -87,6 +91,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             server::serve(config).map_err(|e| e.to_string())
         }
+        Command::Completions { shell } => ops::completions(shell).map_err(|e| e.to_string()),
+        Command::Man => ops::man().map_err(|e| e.to_string()),
+        Command::SystemdUnit => ops::systemd_unit().map_err(|e| e.to_string()),
         command => {
             let context = admin::Context {
                 db: cli.db,

@@ -120,6 +120,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let _ = stdout.flush();
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
         tokio::spawn(follow_strongest_stored_hash(Arc::clone(&app)));
+        tokio::spawn(crate::sd_notify::ready_then_watchdog());
         run(listener, app, shutdown_signal()).await;
         Ok(())
     });

@@ -10,7 +10,7 @@ use super::{logo, no_such_brand, output, validate, AdminError, Context};
 use crate::cli::BrandCommand;
 use crate::store::audit::{self, AdminEvent};
 use crate::store::brands::{self, Brand};
-use crate::store::Store;
+use crate::store::{clients, Store};
 
 pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
     match command {
@@ -48,24 +48,81 @@ pub fn run(command: BrandCommand, store: &Store, context: &Context) -> Result<()
                 )
             })
         }
-        BrandCommand::Remove { domain } => {
-            let domain = validate::domain(&domain)?;
-            let removed = audit::admin_change(
+        BrandCommand::Remove { domain, force } => remove(store, context, &domain, force),
+        BrandCommand::Update {
+            domain,
+            name,
+            color,
+            no_color,
+        } => {
+            let color = if no_color {
+                Some(None)
+            } else {
+                color.as_deref().map(Some)
+            };
+            let fields = [("name", name.is_some()), ("color", color.is_some())];
+            let detail = format!("{domain} {}", super::users::changed_fields(&fields));
+            let brand = audit::admin_change(
                 store,
-                |tx| brands::remove(tx, &domain),
-                |removed| removed.then(|| brand_event("brand_remove", domain.clone())),
+                |tx| match brands::update(tx, &domain, name.as_deref(), color)? {
+                    true => brands::find(tx, &domain),
+                    false => Ok(None),
+                },
+                |brand| brand.as_ref().map(|_| brand_event("brand_update", detail)),
             )?;
-            if !removed {
-                return Err(no_such_brand(&domain));
-            }
-            output::either(context, &json!({"domain": domain, "removed": true}), |_| {
+            let brand = brand.ok_or_else(|| no_such_brand(&domain))?;
+            output::either(context, &brand, |brand| {
                 vec![format!(
-                    "removed brand {domain}; its clients fall back to the default look"
+                    "updated brand {} ({}, colour {})",
+                    brand.domain,
+                    brand.name,
+                    output::or_dash(brand.color.as_deref())
                 )]
             })
         }
         BrandCommand::SetLogo { domain, file } => set_logo(store, context, &domain, &file),
     }
+}
+
+/// Removes a brand. While clients use it, it is refused (naming them) unless `force`;
+/// the check and the removal share one transaction.
+fn remove(store: &Store, context: &Context, domain: &str, force: bool) -> Result<(), AdminError> {
+    let outcome = audit::admin_change(
+        store,
+        |tx| {
+            let users = clients::using_brand(tx, domain)?;
+            if !users.is_empty() && !force {
+                return Ok(Err(users));
+            }
+            Ok(Ok((brands::remove(tx, domain)?, users)))
+        },
+        |outcome| match outcome {
+            Ok((true, users)) => {
+                let detail = match users.is_empty() {
+                    true => domain.to_owned(),
+                    false => format!("{domain} (forced; used by {})", users.join(", ")),
+                };
+                Some(brand_event("brand_remove", detail))
+            }
+            _ => None,
+        },
+    )?;
+    let users = match outcome {
+        Err(users) => {
+            return Err(AdminError::Invalid(format!(
+                "brand {domain} is used by client(s) {}; change them (client update ID --no-brand) or pass --force",
+                users.join(", ")
+            )))
+        }
+        Ok((false, _)) => return Err(no_such_brand(domain)),
+        Ok((true, users)) => users,
+    };
+    let value = json!({"domain": domain, "removed": true, "clients_unbranded": users});
+    output::either(context, &value, |_| {
+        vec![format!(
+            "removed brand {domain}; its clients fall back to the default look"
+        )]
+    })
 }
 
 fn set_logo(store: &Store, context: &Context, domain: &str, file: &Path) -> Result<(), AdminError> {

@@ -4,13 +4,13 @@
 
 use serde_json::json;
 
-use super::{no_such_brand, no_such_client, output, validate, AdminError, Context};
-use crate::cli::{ClientAddArgs, ClientCommand, GrantArg};
+use super::{no_such_brand, no_such_client, output, presets, validate, AdminError, Context};
+use crate::cli::{ClientAddArgs, ClientCommand, ClientUpdateArgs, GrantArg, Preset};
 use crate::oauth::{GrantKind, RedirectUri, DEFAULT_GRANTS};
 use crate::secret;
 use crate::secret::fill_random;
 use crate::store::audit::{self, AdminEvent};
-use crate::store::clients::{self, Client, NewClient};
+use crate::store::clients::{self, Client, ClientChange, NewClient};
 use crate::store::{brands, post_logout, Store};
 
 pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(), AdminError> {
@@ -76,7 +76,109 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
             })
         }
         ClientCommand::RotateSecret { id } => rotate_secret(store, context, &id),
+        ClientCommand::Update(args) => update(store, context, args),
     }
+}
+
+/// Applies `client update`: reads the client, works out its new redirect URIs and flags,
+/// and writes them, all in one transaction with the audit entry. A change that would
+/// leave no redirect URI, or let a public client introspect, is refused and writes nothing.
+fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<(), AdminError> {
+    let id = args.id.as_str();
+    let brand = match (&args.brand, args.no_brand) {
+        (_, true) => Some(None),
+        (Some(domain), false) => {
+            let found = store.with_conn(|conn| brands::find(conn, domain))?;
+            Some(Some(found.ok_or_else(|| no_such_brand(domain))?.domain))
+        }
+        (None, false) => None,
+    };
+    let fields = [
+        ("name", args.name.is_some()),
+        (
+            "redirect_uris",
+            !args.add_redirect_uris.is_empty() || !args.remove_redirect_uris.is_empty(),
+        ),
+        ("brand", brand.is_some()),
+        ("require_pkce", args.require_pkce.is_some()),
+        ("introspect_any", args.introspect_any.is_some()),
+    ];
+    let detail = super::users::changed_fields(&fields);
+    let outcome = audit::admin_change(
+        store,
+        |tx| {
+            let Some(client) = clients::find(tx, id)? else {
+                return Ok(Err(no_such_client(id)));
+            };
+            let uris = match new_redirect_uris(&client, &args) {
+                Ok(uris) => uris,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            if client.public && args.introspect_any == Some(true) {
+                return Ok(Err(AdminError::Invalid(format!(
+                    "client {id:?} is public; only a confidential client may introspect any token"
+                ))));
+            }
+            let change = ClientChange {
+                name: args.name.as_deref(),
+                brand: brand.as_ref().map(Option::as_deref),
+                require_pkce: args.require_pkce,
+                introspect_any: args.introspect_any,
+                redirect_uris: uris.as_deref(),
+            };
+            clients::update(tx, id, &change)?;
+            Ok(clients::find(tx, id)?.ok_or_else(|| no_such_client(id)))
+        },
+        |outcome| {
+            outcome.as_ref().ok().map(|_| AdminEvent {
+                detail: Some(detail.clone()),
+                ..client_event("client_update", id)
+            })
+        },
+    )?;
+    let client = outcome?;
+    output::either(context, &client, |client| {
+        vec![format!(
+            "updated client {} ({}); redirect URIs: {}",
+            client.client_id,
+            kind(client),
+            client.redirect_uris.join(" ")
+        )]
+    })
+}
+
+/// The client's redirect URIs after `--remove-redirect-uri` and `--add-redirect-uri`, or
+/// `None` when neither was given. Removing a URI that is not registered, or every URI, is
+/// refused.
+fn new_redirect_uris(
+    client: &Client,
+    args: &ClientUpdateArgs,
+) -> Result<Option<Vec<String>>, AdminError> {
+    if args.add_redirect_uris.is_empty() && args.remove_redirect_uris.is_empty() {
+        return Ok(None);
+    }
+    let mut uris = client.redirect_uris.clone();
+    for gone in &args.remove_redirect_uris {
+        if !uris.contains(gone) {
+            return Err(AdminError::Invalid(format!(
+                "{gone:?} is not a redirect URI of client {:?}",
+                client.client_id
+            )));
+        }
+        uris.retain(|uri| uri != gone);
+    }
+    for added in &args.add_redirect_uris {
+        if !uris.contains(added) {
+            uris.push(added.clone());
+        }
+    }
+    if uris.is_empty() {
+        return Err(AdminError::Invalid(format!(
+            "client {:?} needs at least one redirect URI; add one before removing the last",
+            client.client_id
+        )));
+    }
+    Ok(Some(uris))
 }
 
 fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), AdminError> {
@@ -85,7 +187,10 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         Some(id) => validate::client_id(id)?.to_owned(),
         None => random_client_id(),
     };
-    let mut redirect_uris = Vec::with_capacity(args.redirect_uris.len());
+    let preset = preset_of(&args)?;
+    let mut redirect_uris = preset
+        .map(|(preset, id)| presets::redirect_uris(preset, id))
+        .unwrap_or_default();
     for raw in &args.redirect_uris {
         let uri =
             RedirectUri::parse(raw).map_err(|e| AdminError::Invalid(format!("{raw:?}: {e}")))?;
@@ -149,7 +254,93 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         },
         |_| Some(client_event("client_add", &client_id)),
     )?;
-    print_secret(context, &client_id, client_secret.as_deref())
+    match preset {
+        Some((preset, _)) => {
+            let issuer = args
+                .issuer
+                .as_deref()
+                .unwrap_or(presets::PLACEHOLDER_ISSUER);
+            print_preset(
+                context,
+                preset,
+                issuer,
+                &client_id,
+                client_secret.as_deref(),
+                &redirect_uris,
+            )
+        }
+        None => print_secret(context, &client_id, client_secret.as_deref()),
+    }
+}
+
+/// The preset and the id its redirect URIs need; an id meant for another preset is refused
+/// (clap already insists on the one the preset needs).
+fn preset_of(args: &ClientAddArgs) -> Result<Option<(Preset, &str)>, AdminError> {
+    let wrong = |flag: &str, preset: &str| {
+        Err(AdminError::Invalid(format!(
+            "{flag} goes with --preset {preset}"
+        )))
+    };
+    match (
+        args.preset,
+        args.vendor_id.as_deref(),
+        args.project_id.as_deref(),
+    ) {
+        (Some(Preset::Alexa), Some(id), None) => Ok(Some((Preset::Alexa, id))),
+        (Some(Preset::GoogleHome), None, Some(id)) => Ok(Some((Preset::GoogleHome, id))),
+        (None, None, None) => Ok(None),
+        (_, Some(_), _) => wrong("--vendor-id", "alexa"),
+        (_, _, Some(_)) => wrong("--project-id", "google-home"),
+        (Some(_), None, None) => Err(AdminError::Invalid("the preset needs its id".into())),
+    }
+}
+
+/// Prints a preset client: its id and secret, the redirect URIs registered, and the
+/// values to paste into the platform's console.
+fn print_preset(
+    context: &Context,
+    preset: Preset,
+    issuer: &str,
+    client_id: &str,
+    client_secret: Option<&str>,
+    redirect_uris: &[String],
+) -> Result<(), AdminError> {
+    let values = presets::console_values(preset, issuer, client_id);
+    let console: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(field, value)| ((*field).to_owned(), value.clone().into()))
+        .collect();
+    let value = json!({
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uris": redirect_uris,
+        "console": console,
+    });
+    output::either(context, &value, |_| {
+        let mut lines = vec![
+            format!("client_id:     {client_id}"),
+            format!("client_secret: {}", client_secret.unwrap_or("-")),
+            "The secret is shown only this once; oauthd keeps only its hash.".to_owned(),
+        ];
+        lines.extend(
+            redirect_uris
+                .iter()
+                .map(|uri| format!("redirect_uri:  {uri}")),
+        );
+        lines.push(String::new());
+        lines.push(format!("Paste into the {}:", presets::console_name(preset)));
+        lines.extend(
+            values
+                .iter()
+                .map(|(field, value)| format!("  {field}: {value}")),
+        );
+        if issuer == presets::PLACEHOLDER_ISSUER {
+            lines.push(format!(
+                "(replace {issuer} with this server's public https URL, or pass --issuer)"
+            ));
+        }
+        lines
+    })
 }
 
 fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), AdminError> {

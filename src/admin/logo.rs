@@ -5,7 +5,6 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::validate::invalid;
 use super::AdminError;
 use crate::store::brands::Logo;
 
@@ -15,8 +14,9 @@ pub const MAX_LOGO_BYTES: u64 = 512 * 1024;
 /// Reads a logo file, refusing one over [`MAX_LOGO_BYTES`] or not a PNG, JPEG, WebP or
 /// SVG image by content.
 pub fn read(path: &Path) -> Result<Logo, AdminError> {
-    let unreadable =
-        |e: std::io::Error| invalid(format!("cannot read logo {}: {e}", path.display()));
+    let unreadable = |e: std::io::Error| {
+        AdminError::Invalid(format!("cannot read logo {}: {e}", path.display()))
+    };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     // Reads at most one byte past the limit, so a huge file (or a FIFO) is not slurped.
@@ -24,13 +24,13 @@ pub fn read(path: &Path) -> Result<Logo, AdminError> {
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;
     if bytes.len() as u64 > MAX_LOGO_BYTES {
-        return Err(invalid(format!(
+        return Err(AdminError::Invalid(format!(
             "logo {} is larger than 512 KiB",
             path.display()
         )));
     }
     let content_type = sniff_image(&bytes).ok_or_else(|| {
-        invalid(format!(
+        AdminError::Invalid(format!(
             "logo {} is not a PNG, JPEG, WebP or SVG image",
             path.display()
         ))

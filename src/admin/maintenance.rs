@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{no_such_client, no_such_user, output, since, AdminError, Context};
+use super::progress::Progress;
+use super::{no_such_client, no_such_user, output, AdminError, Context};
 use crate::cli::TokenCommand;
 use crate::store::audit::{self, AdminEvent};
 use crate::store::{
@@ -18,7 +19,8 @@ use crate::store::{
 pub struct AuditArgs {
     pub user: Option<String>,
     pub client: Option<String>,
-    pub since: Option<String>,
+    /// Unix seconds, parsed by clap.
+    pub since: Option<i64>,
     pub limit: Option<u32>,
 }
 
@@ -89,7 +91,9 @@ pub fn backup(
     dest: &Path,
     force: bool,
 ) -> Result<(), AdminError> {
+    let progress = Progress::start(context, &format!("backing up to {}", dest.display()));
     maintenance::backup_to(store, &context.db, dest, force)?;
+    drop(progress);
     output::either(
         context,
         &json!({"backup": dest.display().to_string()}),
@@ -116,8 +120,10 @@ pub fn restore(context: &Context, backup: &Path) -> Result<(), AdminError> {
 /// summary printed, then exits 1.
 pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
     store::files::warn_if_readable_by_others(&context.db);
+    let progress = Progress::start(context, "checking integrity");
     let summary = store.with_conn(|conn| {
         let problems = maintenance::integrity_problems(conn)?;
+        progress.stage("counting");
         let (live_access_tokens, live_refresh_tokens) = grants::count_live_tokens(conn)?;
         Ok(Summary {
             integrity: if problems.is_empty() { "ok" } else { "failed" },
@@ -131,6 +137,7 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             email_collisions: users::email_collisions(conn)?,
         })
     })?;
+    drop(progress);
     output::either(context, &summary, |s| {
         let mut lines = vec![format!("integrity: {}", s.integrity)];
         lines.extend(s.problems.iter().map(|p| format!("  problem: {p}")));
@@ -166,15 +173,10 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
 }
 
 pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), AdminError> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|raw| since::parse(raw, store::now()))
-        .transpose()?;
     let filter = audit::Filter {
         user_email: args.user,
         client_id: args.client,
-        since,
+        since: args.since,
         limit: args.limit.map(i64::from),
     };
     let entries = store.with_conn(|conn| audit::query(conn, &filter))?;

@@ -14,9 +14,11 @@ mod maintenance;
 mod orgs;
 mod output;
 mod password_input;
-mod since;
+mod presets;
+mod progress;
+pub(crate) mod since;
 mod users;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::PathBuf;
 
@@ -47,6 +49,12 @@ pub enum AdminError {
     Output(#[from] std::io::Error),
 }
 
+impl From<validate::Invalid> for AdminError {
+    fn from(invalid: validate::Invalid) -> Self {
+        AdminError::Invalid(invalid.0)
+    }
+}
+
 pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
     // Restore works on the files, before anything opens the database.
     if let Command::Restore { backup } = &command {
@@ -69,6 +77,9 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
         Command::Backup { dest, force } => maintenance::backup(&store, context, &dest, force),
         Command::Check => maintenance::check(&store, context),
         Command::Restore { .. } => Err(AdminError::Invalid("restore opens no store".into())),
+        Command::Completions { .. } | Command::Man | Command::SystemdUnit => {
+            Err(AdminError::Invalid("this command needs no database".into()))
+        }
         Command::Audit {
             action: Some(AuditCommand::Prune { older_than }),
             ..
@@ -102,7 +113,7 @@ fn only_reads(command: &Command) -> bool {
             | Command::User(UserCommand::List | UserCommand::Show { .. })
             | Command::Client(ClientCommand::List | ClientCommand::Show { .. })
             | Command::Brand(BrandCommand::List)
-            | Command::Org(OrgCommand::List)
+            | Command::Org(OrgCommand::List | OrgCommand::Show { .. })
     )
 }
 

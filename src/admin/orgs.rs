@@ -58,6 +58,65 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
                 vec![format!("{email} is now {role} of {}", org.name)]
             })
         }
+        OrgCommand::Show { org } => {
+            let (org, members) = store
+                .with_conn(|conn| {
+                    let Some(org) = orgs::find(conn, &org)? else {
+                        return Ok(None);
+                    };
+                    let members = orgs::members(conn, &org.id)?;
+                    Ok(Some((org, members)))
+                })?
+                .ok_or_else(|| no_such_org(&org))?;
+            let value = json!({"id": org.id, "name": org.name, "created_at": org.created_at, "members": members});
+            output::either(context, &value, |_| {
+                let mut lines = vec![
+                    format!("name:     {}", org.name),
+                    format!("id:       {}", org.id),
+                    format!("created:  {}", org.created_at),
+                ];
+                let rows: Vec<Vec<String>> = members
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.email.clone(),
+                            output::or_dash(m.name.as_deref()),
+                            m.role.clone(),
+                        ]
+                    })
+                    .collect();
+                lines.extend(output::table(
+                    &["EMAIL", "NAME", "ROLE"],
+                    &rows,
+                    "no members",
+                ));
+                lines
+            })
+        }
+        OrgCommand::Remove { org } => {
+            let removed = audit::admin_change(
+                store,
+                |tx| match orgs::find(tx, &org)? {
+                    Some(found) => Ok(orgs::remove(tx, &found.id)?.then_some(found)),
+                    None => Ok(None),
+                },
+                |removed| {
+                    removed.as_ref().map(|found| AdminEvent {
+                        event: "org_remove",
+                        detail: Some(found.name.clone()),
+                        ..AdminEvent::default()
+                    })
+                },
+            )?;
+            let removed = removed.ok_or_else(|| no_such_org(&org))?;
+            let value = json!({"org": removed.name, "org_id": removed.id, "removed": true});
+            output::either(context, &value, |_| {
+                vec![format!(
+                    "removed organization {} and its memberships",
+                    removed.name
+                )]
+            })
+        }
         OrgCommand::Member(MemberCommand::Remove { org, email }) => {
             let (org, user_id) = org_and_user(store, &org, &email)?;
             let removed = audit::admin_change(
@@ -90,8 +149,12 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
 fn org_and_user(store: &Store, org: &str, email: &str) -> Result<(Org, String), AdminError> {
     let (found_org, user_id) =
         store.with_conn(|conn| Ok((orgs::find(conn, org)?, users::id_of(conn, email)?)))?;
-    let found_org =
-        found_org.ok_or_else(|| AdminError::NotFound(format!("no organization {org:?}")))?;
+    let found_org = found_org.ok_or_else(|| no_such_org(org))?;
     let user_id = user_id.ok_or_else(|| no_such_user(email))?;
     Ok((found_org, user_id))
+}
+
+/// The error for an id or name that names no organization.
+fn no_such_org(org: &str) -> AdminError {
+    AdminError::NotFound(format!("no organization {org:?}"))
 }

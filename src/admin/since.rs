@@ -1,11 +1,20 @@
 //! Parsing `audit --since`: an RFC 3339 date-time (`2026-11-28T10:00:00Z`, any offset), a
 //! date (`2026-11-28`, midnight UTC), or an age before now (`90s`, `15m`, `2h`, `7d`,
-//! `2w`). Pure functions over text, so every form is unit-tested without a clock.
+//! `2w`). Pure functions over text, so every form is unit-tested without a clock;
+//! [`arg`] is the clap value parser, so a bad `--since` is a usage error (exit 2).
 
-use super::AdminError;
+use super::validate::Invalid;
+
+/// `--since`: Unix seconds for `raw`, ages counted back from the current time.
+pub fn arg(raw: &str) -> Result<i64, Invalid> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    parse(raw, now)
+}
 
 /// Unix seconds for `raw`, with ages counted back from `now`.
-pub fn parse(raw: &str, now: i64) -> Result<i64, AdminError> {
+pub fn parse(raw: &str, now: i64) -> Result<i64, Invalid> {
     let parsed = if raw.chars().next().is_some_and(|c| c.is_ascii_digit())
         && raw.len() <= 12
         && !raw.contains('-')
@@ -15,8 +24,8 @@ pub fn parse(raw: &str, now: i64) -> Result<i64, AdminError> {
         date_time(raw)
     };
     parsed.ok_or_else(|| {
-        AdminError::Invalid(format!(
-            "--since {raw:?}: use an RFC 3339 time (2026-11-28T10:00:00Z), a date (2026-11-28) or an age (15m, 2h, 7d)"
+        Invalid(format!(
+            "{raw:?}: use an RFC 3339 time (2026-11-28T10:00:00Z), a date (2026-11-28) or an age (15m, 2h, 7d)"
         ))
     })
 }

@@ -62,7 +62,56 @@ pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(),
                 )]
             })
         }
+        UserCommand::Update {
+            email,
+            new_email,
+            name,
+            no_name,
+        } => {
+            let name = if no_name {
+                Some(None)
+            } else {
+                name.as_deref().map(Some)
+            };
+            let detail =
+                changed_fields(&[("email", new_email.is_some()), ("name", name.is_some())]);
+            // The entry names the account by the email it has after the change.
+            let now_email = new_email.as_deref().unwrap_or(&email);
+            let user = audit::admin_change(
+                store,
+                |tx| users::update(tx, &email, new_email.as_deref(), name),
+                |user| {
+                    user.as_ref().map(|_| AdminEvent {
+                        event: "user_update",
+                        user_email: Some(now_email),
+                        detail: Some(match new_email {
+                            Some(_) => format!("{detail} (was {email})"),
+                            None => detail.clone(),
+                        }),
+                        ..AdminEvent::default()
+                    })
+                },
+            )?;
+            let user = user.ok_or_else(|| no_such_user(&email))?;
+            output::either(context, &user, |user| {
+                vec![format!(
+                    "updated user {} (name {})",
+                    user.email,
+                    output::or_dash(user.name.as_deref())
+                )]
+            })
+        }
     }
+}
+
+/// The audit detail of an update: which fields it changed, e.g. `changed email,name`.
+pub(super) fn changed_fields(fields: &[(&str, bool)]) -> String {
+    let names: Vec<&str> = fields
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| *name)
+        .collect();
+    format!("changed {}", names.join(","))
 }
 
 fn add(

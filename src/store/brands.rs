@@ -103,3 +103,20 @@ pub fn remove(conn: &Connection, domain: &str) -> Result<bool, StoreError> {
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM brands", [], |r| r.get(0))?)
 }
+
+/// Changes a brand's name and/or colour (`color: Some(None)` clears it). Returns false
+/// when there is no such brand.
+pub fn update(
+    conn: &Connection,
+    domain: &str,
+    name: Option<&str>,
+    color: Option<Option<&str>>,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE brands SET name = coalesce(?2, name),
+                           color = CASE WHEN ?3 THEN ?4 ELSE color END
+         WHERE domain = ?1",
+        params![domain, name, color.is_some(), color.flatten()],
+    )?;
+    Ok(changed > 0)
+}

@@ -64,16 +64,25 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
-    for (position, uri) in new.redirect_uris.iter().enumerate() {
-        conn.execute(
-            "INSERT OR IGNORE INTO client_redirect_uris (client_id, uri, position) VALUES (?1, ?2, ?3)",
-            params![new.client_id, uri, position as i64],
-        )?;
-    }
     for origin in new.allowed_origins {
         conn.execute(
             "INSERT OR IGNORE INTO client_origins (client_id, origin) VALUES (?1, ?2)",
             params![new.client_id, origin],
+        )?;
+    }
+    insert_redirect_uris(conn, new.client_id, new.redirect_uris)
+}
+
+/// Registers `uris` for the client, in order (a repeated URI is kept once).
+fn insert_redirect_uris(
+    conn: &Connection,
+    client_id: &str,
+    uris: &[String],
+) -> Result<(), StoreError> {
+    for (position, uri) in uris.iter().enumerate() {
+        conn.execute(
+            "INSERT OR IGNORE INTO client_redirect_uris (client_id, uri, position) VALUES (?1, ?2, ?3)",
+            params![client_id, uri, position as i64],
         )?;
     }
     Ok(())
@@ -187,4 +196,60 @@ pub fn set_secret_hash(
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?)
+}
+
+/// What `client update` changes; `None` leaves a field as it is. `brand: Some(None)`
+/// clears the brand.
+#[derive(Debug, Default)]
+pub struct ClientChange<'a> {
+    pub name: Option<&'a str>,
+    pub brand: Option<Option<&'a str>>,
+    pub require_pkce: Option<bool>,
+    pub introspect_any: Option<bool>,
+    /// The whole new list, in order.
+    pub redirect_uris: Option<&'a [String]>,
+}
+
+/// Applies `change` to the client inside the caller's transaction. Returns false when the
+/// client does not exist.
+pub fn update(
+    conn: &Connection,
+    client_id: &str,
+    change: &ClientChange<'_>,
+) -> Result<bool, StoreError> {
+    let exists = conn.execute(
+        "UPDATE clients SET
+             name = coalesce(?2, name),
+             brand_domain = CASE WHEN ?3 THEN ?4 ELSE brand_domain END,
+             require_pkce = coalesce(?5, require_pkce),
+             introspect_any = coalesce(?6, introspect_any)
+         WHERE id = ?1",
+        params![
+            client_id,
+            change.name,
+            change.brand.is_some(),
+            change.brand.flatten(),
+            change.require_pkce,
+            change.introspect_any
+        ],
+    )? > 0;
+    if let (true, Some(uris)) = (exists, change.redirect_uris) {
+        conn.execute(
+            "DELETE FROM client_redirect_uris WHERE client_id = ?1",
+            [client_id],
+        )?;
+        insert_redirect_uris(conn, client_id, uris)?;
+    }
+    Ok(exists)
+}
+
+/// The ids of the clients whose sign-in page uses the brand `domain`.
+pub fn using_brand(conn: &Connection, domain: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM clients WHERE brand_domain = ?1 COLLATE NOCASE ORDER BY id",
+    )?;
+    let ids = stmt
+        .query_map([domain], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
 }

@@ -114,3 +114,34 @@ pub fn memberships_of(conn: &Connection, user_id: &str) -> Result<Vec<Membership
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?)
 }
+
+/// A member of an organization, as `org show` lists them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+}
+
+/// The organization's members, by email.
+pub fn members(conn: &Connection, org_id: &str) -> Result<Vec<Member>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ?1 ORDER BY u.email COLLATE NOCASE",
+    )?;
+    let members = stmt
+        .query_map([org_id], |r| {
+            Ok(Member {
+                email: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(members)
+}
+
+/// Deletes the organization; its memberships go with it (ON DELETE CASCADE).
+pub fn remove(conn: &Connection, org_id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM organizations WHERE id = ?1", [org_id])? > 0)
+}

@@ -210,6 +210,43 @@ pub fn set_disabled(
     Ok(Some(revoked))
 }
 
+/// Changes a user's email and/or name (`name: Some(None)` clears it) inside the caller's
+/// transaction. `Conflict` when another account has the new email's folded key; `None`
+/// for no such user. Tokens stay valid: the account is the same.
+pub fn update(
+    conn: &Connection,
+    email: &str,
+    new_email: Option<&str>,
+    name: Option<Option<&str>>,
+) -> Result<Option<User>, StoreError> {
+    const CONFLICT: &str = "a user with this email";
+    let Some(user_id) = id_of(conn, email)? else {
+        return Ok(None);
+    };
+    if let Some(new_email) = new_email {
+        if accounts_with_key(conn, new_email)?
+            .iter()
+            .any(|(id, _)| *id != user_id)
+        {
+            return Err(StoreError::Conflict(CONFLICT));
+        }
+        conn.execute(
+            "UPDATE users SET email = ?2, email_key = ?3, updated_at = ?4 WHERE id = ?1",
+            params![user_id, new_email, email::key(new_email), now()],
+        )
+        .map_err(conflict_as(CONFLICT))?;
+    }
+    if let Some(name) = name {
+        conn.execute(
+            "UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1",
+            params![user_id, name, now()],
+        )?;
+    }
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
+    Ok(stmt.query_row([user_id], user_from_row).optional()?)
+}
+
 /// Deletes a user; grants, tokens and memberships go with it (ON DELETE CASCADE).
 pub fn remove(conn: &Connection, email: &str) -> Result<bool, StoreError> {
     let Some(id) = id_of(conn, email)? else {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{assert_one_line_error, expect_exit, path_in, Oauthd};
+use crate::support::{assert_one_line_error, assert_usage_error, expect_exit, path_in, Oauthd};
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
@@ -164,15 +164,16 @@ fn brand_add_rejects_bad_domains_colours_and_duplicates() {
         "b-.example",
         "b..example",
     ] {
-        expect_exit(&o, &["brand", "add", domain, "--name", "B"], 1);
+        let stderr = expect_exit(&o, &["brand", "add", domain, "--name", "B"], 2);
+        assert_usage_error(&stderr, "not a valid domain");
     }
     for color in ["red", "#12", "#1234", "00ff00", "#ggg"] {
         let stderr = expect_exit(
             &o,
             &["brand", "add", "c.example", "--name", "C", "--color", color],
-            1,
+            2,
         );
-        assert_one_line_error(&stderr, "colour");
+        assert_usage_error(&stderr, "colour");
     }
     let stderr = expect_exit(&o, &["brand", "add", "A.EXAMPLE", "--name", "Again"], 1);
     assert_one_line_error(&stderr, "already exists");
@@ -237,7 +238,11 @@ fn brand_remove_deletes_and_detaches_clients() {
         "--redirect-uri",
         "https://c.example/cb",
     ]);
-    assert_eq!(o.json(&["brand", "remove", "a.example"])["removed"], true);
+    // A brand in use is removed only with --force (`cli_updates` covers the refusal).
+    assert_eq!(
+        o.json(&["brand", "remove", "a.example", "--force"])["removed"],
+        true
+    );
     assert_eq!(o.json(&["brand", "list"]), serde_json::json!([]));
     assert_eq!(
         o.json(&["client", "show", "c"])["brand"],

@@ -1,7 +1,7 @@
 //! `oauthd client …`: registration with generated ids and secrets, redirect URI checks,
 //! listing without secrets, rotation and removal.
 
-use crate::support::{assert_one_line_error, expect_exit, Oauthd};
+use crate::support::{assert_one_line_error, assert_usage_error, expect_exit, Oauthd};
 
 fn client_ids(o: &Oauthd) -> Vec<String> {
     let list = o.json(&["client", "list"]);
@@ -153,10 +153,10 @@ fn client_add_rejects_fragment_redirect_uri() {
             "--redirect-uri",
             "https://a.example/cb#frag",
         ],
-        1,
+        2,
     );
-    assert_one_line_error(&stderr, "fragment");
-    assert!(client_ids(&o).is_empty());
+    assert_usage_error(&stderr, "fragment");
+    assert!(!o.db.exists(), "a usage error opens no database");
 }
 
 #[test]
@@ -176,10 +176,10 @@ fn client_add_rejects_relative_redirect_uri_even_after_a_good_one() {
             "--redirect-uri",
             "/relative/cb",
         ],
-        1,
+        2,
     );
-    assert_one_line_error(&stderr, "absolute");
-    assert!(client_ids(&o).is_empty());
+    assert_usage_error(&stderr, "absolute");
+    assert!(!o.db.exists(), "a usage error opens no database");
 }
 
 #[test]
@@ -222,7 +222,7 @@ fn client_add_rejects_bad_ids_and_unknown_brand() {
                 "--redirect-uri",
                 "https://b.example/cb",
             ],
-            1,
+            2,
         );
     }
     let stderr = expect_exit(

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::support::{
-    assert_one_line_error, expect_exit, live_tokens, path_in, seed_grant, Oauthd,
+    assert_one_line_error, assert_usage_error, expect_exit, live_tokens, path_in, seed_grant,
+    Oauthd,
 };
 
 #[test]
@@ -229,7 +230,7 @@ fn audit_filters_by_since_and_limit() {
         "{text}"
     );
     for bad in ["yesterday", "15", "2026-13-01", "5 minutes"] {
-        assert_one_line_error(&expect_exit(&o, &["audit", "--since", bad], 1), "--since");
+        assert_usage_error(&expect_exit(&o, &["audit", "--since", bad], 2), "--since");
     }
 }
 

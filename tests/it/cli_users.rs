@@ -1,7 +1,9 @@
 //! `oauthd user …`: adding, listing, showing, changing passwords, disabling, removing, and
 //! every refusal leaving the users unchanged.
 
-use crate::support::{assert_one_line_error, expect_exit, expect_output_exit, Oauthd};
+use crate::support::{
+    assert_one_line_error, assert_usage_error, expect_exit, expect_output_exit, Oauthd,
+};
 
 #[test]
 fn user_add_json_has_id_email_name_and_list_shows_it() {
@@ -92,13 +94,12 @@ fn user_add_refuses_invalid_emails_and_writes_nothing() {
         "a@@example.com",
         "a@example..com",
     ] {
-        let args = ["user", "add", bad, "--password-stdin"];
-        let stderr = expect_output_exit(&o.cli_stdin(&args, "pw\n"), &args, 1);
-        assert_one_line_error(&stderr, "not a valid email");
+        // A usage error exits before reading stdin, so none is fed (no broken pipe).
+        let stderr = expect_exit(&o, &["user", "add", bad, "--password-stdin"], 2);
+        assert_usage_error(&stderr, "not a valid email");
     }
     let too_long = format!("{}@example.com", "a".repeat(250));
-    let args = ["user", "add", &too_long, "--password-stdin"];
-    expect_output_exit(&o.cli_stdin(&args, "pw\n"), &args, 1);
+    expect_exit(&o, &["user", "add", &too_long, "--password-stdin"], 2);
     assert_eq!(o.json(&["user", "list"]), before);
 }
 

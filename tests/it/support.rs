@@ -437,3 +437,12 @@ pub fn create_empty_db(o: &Oauthd) {
         .open(&o.db)
         .expect("create empty database");
 }
+
+/// A usage error is clap's report on stderr (exit 2): `error: invalid value …`.
+pub fn assert_usage_error(stderr: &str, contains: &str) {
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains(contains),
+        "expected {contains:?} in {stderr}"
+    );
+}
