@@ -125,6 +125,13 @@ pub struct ServeArgs {
     /// Connections open at once in total; further clients wait in the kernel's queue.
     #[arg(long, env = "OAUTHD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Serve HTTPS with this PEM certificate file (the leaf, then its chain); reloaded
+    /// on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "OAUTHD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "OAUTHD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// `Some`: serve HTTPS with these certificate files.
+    pub tls_files: Option<crate::tls::CertFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,9 +37,16 @@ pub enum ConfigError {
 
 impl ServeConfig {
     pub fn new(db: PathBuf, pbkdf2_iterations: u32, args: &ServeArgs) -> Result<Self, ConfigError> {
+        let tls_files = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
         let issuer = match &args.issuer {
             Some(raw) => validate_issuer(raw)?,
-            None => default_issuer(args.listen),
+            None => default_issuer(args.listen, tls_files.is_some()),
         };
         Ok(ServeConfig {
             db,
@@ -53,22 +62,32 @@ impl ServeConfig {
             max_connections_per_ip: args.max_connections_per_ip as usize,
             max_connections: args.max_connections as usize,
             shutdown_timeout: std::time::Duration::from_secs(u64::from(args.shutdown_timeout)),
+            tls_files,
         })
     }
 
     /// When `--listen` used port 0, the issuer default must name the port actually bound.
     /// An issuer still equal to the default for the configured address was not given.
     pub fn with_bound_address(mut self, bound: SocketAddr) -> Self {
-        if self.issuer == default_issuer(self.listen) {
-            self.issuer = default_issuer(bound);
+        let https = self.serves_https();
+        if self.issuer == default_issuer(self.listen, https) {
+            self.issuer = default_issuer(bound, https);
         }
         self.listen = bound;
         self
     }
 }
 
-fn default_issuer(listen: SocketAddr) -> String {
-    format!("http://{listen}")
+impl ServeConfig {
+    /// Whether the listener speaks TLS.
+    pub fn serves_https(&self) -> bool {
+        self.tls_files.is_some()
+    }
+}
+
+fn default_issuer(listen: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{listen}")
 }
 
 fn validate_issuer(raw: &str) -> Result<String, ConfigError> {

@@ -22,6 +22,7 @@
 //!   secret generation, their digests, and the `Secret` type that never prints.
 //! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
 //! - `email`: the folded key that is an email's identity; `fscheck`: network-FS refusal.
+//! - `tls/`: built-in HTTPS (rustls settings, certificate files and reloading, handshake).
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -53,6 +54,7 @@ mod server;
 mod signin;
 mod store;
 mod throttle;
+mod tls;
 
 use std::io::Write;
 use std::process::ExitCode;
