@@ -208,6 +208,13 @@ pub struct ServeArgs {
     /// Delete audit rows older than this (a count and a unit: 90d, 52w, 365d).
     #[arg(long, env = "OAUTHD_AUDIT_RETENTION", default_value = "365d", value_parser = crate::age::positive)]
     pub audit_retention: std::time::Duration,
+    /// Serve HTTPS with this PEM certificate file (the leaf, then its chain); reloaded
+    /// on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "OAUTHD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "OAUTHD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Audit rows older than this are deleted.
     pub audit_retention: std::time::Duration,
+    /// `Some`: serve HTTPS with these certificate files.
+    pub tls_files: Option<crate::tls::CertFiles>,
 }
 
 /// A combination of settings that clap cannot check one value at a time. (Each single
@@ -46,9 +48,16 @@ pub enum ConfigError {}
 impl ServeConfig {
     /// The issuer was checked by its clap value parser already.
     pub fn new(db: PathBuf, pbkdf2_iterations: u32, args: &ServeArgs) -> Result<Self, ConfigError> {
+        let tls_files = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
         let issuer = match &args.issuer {
             Some(issuer) => issuer.clone(),
-            None => default_issuer(args.listen),
+            None => default_issuer(args.listen, tls_files.is_some()),
         };
         Ok(ServeConfig {
             db,
@@ -70,20 +79,30 @@ impl ServeConfig {
             session_idle_secs: i64::from(args.session_idle),
             metrics_listen: args.metrics_listen,
             audit_retention: args.audit_retention,
+            tls_files,
         })
     }
 
     /// When `--listen` used port 0, the issuer default must name the port actually bound.
     /// An issuer still equal to the default for the configured address was not given.
     pub fn with_bound_address(mut self, bound: SocketAddr) -> Self {
-        if self.issuer == default_issuer(self.listen) {
-            self.issuer = default_issuer(bound);
+        let https = self.serves_https();
+        if self.issuer == default_issuer(self.listen, https) {
+            self.issuer = default_issuer(bound, https);
         }
         self.listen = bound;
         self
     }
 }
 
-fn default_issuer(listen: SocketAddr) -> String {
-    format!("http://{listen}")
+impl ServeConfig {
+    /// Whether the listener speaks TLS.
+    pub fn serves_https(&self) -> bool {
+        self.tls_files.is_some()
+    }
+}
+
+fn default_issuer(listen: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{listen}")
 }

@@ -25,6 +25,7 @@
 //! - `email`: the folded key that is an email's identity; `fscheck`: network-FS refusal.
 //! - `ops`: completions, man page and systemd unit; `sd_notify`: systemd readiness and
 //!   watchdog.
+//! - `tls/`: built-in HTTPS (rustls settings, certificate files and reloading, handshake).
 
 // Request-controlled input must never reach an unwrap; tests may use them freely.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -62,6 +63,7 @@ mod session;
 mod signin;
 mod store;
 mod throttle;
+mod tls;
 
 use std::io::Write;
 use std::process::ExitCode;

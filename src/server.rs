@@ -2,7 +2,8 @@
 //! hyper-util's graceful shutdown), building the shared [`App`] state every handler receives.
 //!
 //! `run` takes an already-bound listener and a shutdown future, so tests and `serve` use
-//! the same code; `serve` prints the one `listening on http://ADDR` line once bound.
+//! the same code; `serve` prints the one `listening on http://ADDR` line once bound
+//! (`https://` with TLS on: each connection's handshake first, then HTTP/2 or HTTP/1.1).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,7 +16,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
@@ -26,6 +28,7 @@ use crate::metrics::{self, Metrics};
 use crate::password::HashPool;
 use crate::rotation_clock::{self, RotationClock};
 use crate::store::{Store, StoreError};
+use crate::tls::{self, Tls};
 use crate::{csrf, fscheck, routes, store, throttle};
 
 /// Slow clients get this long to send a request's headers.
@@ -46,6 +49,8 @@ pub enum ServeError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("HTTPS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Opens the database, binds, prints `listening on http://ADDR`, and serves until SIGINT
@@ -64,6 +69,8 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             }),
         ),
     })?;
+    // Checked before anything else starts: a bad pair is an error at start, not per handshake.
+    let tls = config.tls_files.as_ref().map(Tls::from_files).transpose()?;
     let mut store = Store::open(&config.db)?;
     store.check_writable()?;
     store::files::warn_if_readable_by_others(&config.db);
@@ -116,12 +123,16 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             tokio::spawn(metrics::listener::run(scrapes, Arc::clone(&app)));
         }
         let mut stdout = std::io::stdout();
-        let _ = writeln!(stdout, "listening on http://{bound}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let _ = writeln!(stdout, "listening on {scheme}://{bound}");
         let _ = stdout.flush();
         tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
         tokio::spawn(follow_strongest_stored_hash(Arc::clone(&app)));
         tokio::spawn(crate::sd_notify::ready_then_watchdog());
-        run(listener, app, shutdown_signal()).await;
+        if let (Some(tls), Some(files)) = (&tls, &app.config.tls_files) {
+            tokio::spawn(tls::reload_on_sighup(files.clone(), Arc::clone(&tls.resolver)));
+        }
+        run(listener, app, shutdown_signal(), tls).await;
         Ok(())
     });
     // Requests still running past the drain are abandoned here, not awaited.
@@ -140,14 +151,22 @@ fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServeEr
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then stops accepting
-/// and waits (up to a grace period) for requests in flight.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+/// and waits (up to a grace period) for requests in flight. With `tls`, each connection
+/// is a TLS handshake and then HTTP/2 or HTTP/1.1.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+    tls: Option<Tls>,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024);
+    let builder = Arc::new(builder);
+    let tls_builder = Arc::new(tls_builder());
     tokio::pin!(shutdown);
     // Connections served at once (`--max-connections`); further clients wait in the
     // kernel's accept queue, so a flood of idle connections cannot exhaust file
@@ -185,13 +204,36 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
+        let hsts = tls.is_some();
         let service = service_fn(move |req: Request<Incoming>| {
             let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(routes::handle(app, req, remote).await) }
+            async move {
+                let mut response = routes::handle(app, req, remote).await;
+                if hsts {
+                    tls::add_hsts(&mut response);
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let watcher = graceful.watcher();
+        let (builder, tls_builder, tls) =
+            (Arc::clone(&builder), Arc::clone(&tls_builder), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served: Result<(), BoxError> = match tls {
+                None => watcher
+                    .watch(builder.serve_connection(TokioIo::new(stream), service))
+                    .await
+                    .map_err(Into::into),
+                Some(tls) => match tls::handshake(&tls.acceptor, stream).await {
+                    Ok(stream) => {
+                        let connection =
+                            tls_builder.serve_connection(TokioIo::new(stream), service);
+                        watcher.watch(connection).await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
             drop(slot);
@@ -206,6 +248,21 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(app.config.shutdown_timeout) => tracing::warn!("gave up waiting for open connections"),
     }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// HTTP over TLS: HTTP/2 when the client chose it by ALPN, else HTTP/1.1 with the same
+/// limits as plain connections.
+fn tls_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new());
+    builder
 }
 
 /// Completes on SIGINT or SIGTERM.

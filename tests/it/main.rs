@@ -3,6 +3,7 @@
 
 mod flow_support;
 mod support;
+mod tls_support;
 mod webdriver;
 
 mod account_page;
@@ -43,5 +44,6 @@ mod signin_csrf;
 mod signin_page;
 mod storage_upkeep;
 mod strict_requests;
+mod tls_files;
 mod token_endpoint;
 mod vanished_db;

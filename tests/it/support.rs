@@ -163,6 +163,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub stderr: Arc<Mutex<String>>,
+    /// The listening line said `https://`.
+    pub https: bool,
 }
 
 impl Server {
@@ -178,7 +180,12 @@ impl Server {
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read stdout");
-        let Some(addr) = line.trim().strip_prefix("listening on http://") else {
+        let https = line.starts_with("listening on https://");
+        let Some(addr) = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
+        else {
             let _ = child.kill();
             let _ = child.wait();
             std::thread::sleep(Duration::from_millis(100));
@@ -197,6 +204,7 @@ impl Server {
             child,
             addr,
             stderr,
+            https,
         }
     }
 
@@ -212,6 +220,14 @@ impl Server {
             libc_kill(self.child.id() as i32, 15);
         }
         self.child.wait().expect("wait")
+    }
+
+    /// Sends `signal` (e.g. SIGHUP) without waiting.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(self.child.id() as i32, signal);
+        }
     }
 
     /// Everything the server wrote to stderr so far.

@@ -1,0 +1,114 @@
+//! Built-in HTTPS: the rustls server settings (ring, TLS 1.2 and 1.3 only, ALPN h2 and
+//! http/1.1), the certificate files and their reloading, and the handshake the accept loop
+//! runs on each connection before HTTP. No OpenSSL anywhere.
+
+mod files;
+mod reload;
+mod resolver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::{HeaderValue, STRICT_TRANSPORT_SECURITY};
+use hyper::Response;
+use rustls::ServerConfig;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+pub use files::CertFiles;
+pub use reload::reload_on_sighup;
+pub use resolver::Resolver;
+
+/// Why HTTPS could not start (or a reload was refused).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {cause}")]
+    Read {
+        path: std::path::PathBuf,
+        cause: String,
+    },
+    #[error("{0}: no PEM certificate in the file")]
+    NoCertificate(std::path::PathBuf),
+    #[error("{path}: no usable PEM private key in the file ({cause})")]
+    NoKey {
+        path: std::path::PathBuf,
+        cause: String,
+    },
+    #[error("{path}: unsupported private key: {cause}")]
+    UnsupportedKey {
+        path: std::path::PathBuf,
+        cause: String,
+    },
+    #[error("the private key {key} does not belong to the certificate {cert}")]
+    Mismatch {
+        cert: std::path::PathBuf,
+        key: std::path::PathBuf,
+    },
+    #[error("cannot set up TLS: {0}")]
+    Setup(String),
+}
+
+/// A slow or silent client gets this long to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Two years: browsers then refuse plain HTTP for this host (no `includeSubDomains`, the
+/// parent domain may serve other things).
+const HSTS: &str = "max-age=63072000";
+
+/// HTTPS as the accept loop uses it: the acceptor and the resolver holding the current
+/// certificate, which a reload replaces without touching open connections.
+#[derive(Clone)]
+pub struct Tls {
+    pub acceptor: TlsAcceptor,
+    pub resolver: Arc<Resolver>,
+}
+
+impl Tls {
+    /// Loads and checks the certificate and key files: any problem is an error here, at
+    /// start, not at the first handshake.
+    pub fn from_files(files: &CertFiles) -> Result<Tls, TlsError> {
+        let resolver = Arc::new(Resolver::new(files.load()?));
+        let config = server_config(Arc::clone(&resolver) as _)?;
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(config),
+            resolver,
+        })
+    }
+}
+
+/// TLS 1.2 and 1.3 only, ring's cipher suites, HTTP/2 preferred over HTTP/1.1 by ALPN.
+fn server_config(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The TLS handshake of one accepted connection, bounded in time. A client speaking plain
+/// HTTP fails here at once (its request is not a TLS record).
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// Marks a response served over HTTPS with `Strict-Transport-Security`.
+pub fn add_hsts<B>(response: &mut Response<B>) {
+    response
+        .headers_mut()
+        .insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+}
