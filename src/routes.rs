@@ -190,7 +190,10 @@ mod tests {
             .collect();
         assert!(routed.len() > 10, "found {routed:?}");
         for path in routed {
-            assert!(PATTERNS.contains(&path), "{path} is routed but not in PATTERNS");
+            assert!(
+                PATTERNS.contains(&path),
+                "{path} is routed but not in PATTERNS"
+            );
         }
     }
 }

@@ -21,8 +21,7 @@ pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
     find_revocation, revoke_after_attack, revoke_all, revoke_grant, revoke_token,
-    revoke_where_client,
-    revoke_where_user,
+    revoke_where_client, revoke_where_user,
 };
 
 use rusqlite::{params, Connection};
