@@ -1,4 +1,4 @@
--- oauthd schema, version 3. Embedded in the binary and applied to an empty file at open.
+-- oauthd schema, version 4. Embedded in the binary and applied to an empty file at open.
 -- Later versions add numbered migrations in src/store/migrate.rs; this file always shows
 -- the newest whole schema. Times are Unix seconds (INTEGER). Secrets and tokens are stored
 -- only as SHA-256 digests (BLOB, 32 bytes); passwords as PBKDF2 PHC strings.
@@ -143,3 +143,26 @@ CREATE TABLE audit_log (
 -- (an admin command), and every token issue writes one index page fewer.
 CREATE INDEX audit_log_by_user ON audit_log (user_email COLLATE NOCASE, at);
 CREATE INDEX audit_log_by_client ON audit_log (client_id, at);
+
+-- ---- v4: OpenID Connect core (migrate.rs OIDC_CORE_STEP) ----------------------------
+-- Per client: the id_token algorithm, the scope names it may request (NULL: any) and
+-- whether it is first-party (no consent screen).
+ALTER TABLE clients ADD COLUMN first_party INTEGER NOT NULL DEFAULT 1 CHECK (first_party IN (0, 1));
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256'
+    CHECK (id_token_alg IN ('RS256', 'ES256', 'EdDSA'));
+ALTER TABLE clients ADD COLUMN allowed_scopes TEXT;
+-- The authorization request's nonce, bound to its code; the sign-in time of the grant.
+ALTER TABLE authorization_codes ADD COLUMN nonce TEXT;
+ALTER TABLE grants ADD COLUMN auth_time INTEGER;
+-- id_token signing keys: published from created_at, signing from signs_from, kept while
+-- an id_token they signed may be valid (src/oauth/signing_keys.rs). The private key is
+-- PKCS#8 DER and never leaves the database except to sign.
+CREATE TABLE signing_keys (
+    kid           TEXT PRIMARY KEY,                    -- RFC 7638 thumbprint
+    alg           TEXT NOT NULL CHECK (alg IN ('RS256', 'ES256', 'EdDSA')),
+    private_pkcs8 BLOB NOT NULL,
+    public_jwk    TEXT NOT NULL,                       -- JSON, without kid/alg/use
+    created_at    INTEGER NOT NULL,
+    signs_from    INTEGER NOT NULL
+) STRICT;
+-- ---- end v4 ---------------------------------------------------------------------------

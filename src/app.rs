@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::ServeConfig;
 use crate::csrf::Csrf;
+use crate::oidc_keys::SigningKeys;
 use crate::password::HashPool;
 use crate::rotation_clock::RotationClock;
 use crate::store::Store;
@@ -19,4 +20,6 @@ pub struct App {
     /// Monotonic times of this process's refresh rotations, for the grace window.
     pub rotations: Arc<RotationClock>,
     pub csrf: Csrf,
+    /// id_token signing keys, parsed once.
+    pub signing_keys: SigningKeys,
 }

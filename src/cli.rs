@@ -57,6 +57,9 @@ pub enum Command {
     /// Revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// id_token signing keys: list them, or rotate.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Write a consistent copy of the live database to DEST (safe while serving).
     Backup {
         dest: PathBuf,
@@ -194,6 +197,43 @@ pub struct ClientAddArgs {
     /// Brand domain whose look this client's sign-in page uses by default.
     #[arg(long)]
     pub brand: Option<String>,
+    /// A scope name the client may request; repeat (or separate with spaces) for several.
+    /// Without it the client may request any scope.
+    #[arg(long = "scope", num_args = 1..)]
+    pub scopes: Vec<String>,
+    /// The algorithm that signs this client's id_tokens.
+    #[arg(long, value_enum, default_value_t = IdTokenAlg::Rs256)]
+    pub id_token_alg: IdTokenAlg,
+    /// First-party (trusted, no consent screen): true or false.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub first_party: bool,
+}
+
+/// id_token signing algorithms, by their JWA names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdTokenAlg {
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the signing keys: kid, algorithm, phase, and when each signs or leaves the JWKS.
+    List,
+    /// Add a new key for each algorithm in use (or --alg): published at once, signing after
+    /// --signing-delay; the old key stays published until its id_tokens have expired.
+    Rotate {
+        #[arg(long, value_enum)]
+        alg: Option<IdTokenAlg>,
+        /// Seconds between publishing the new key and signing with it (relying parties
+        /// refresh their cached JWKS meanwhile).
+        #[arg(long, default_value_t = 86400)]
+        signing_delay: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

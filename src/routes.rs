@@ -12,7 +12,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::app::App;
 use crate::brand;
 use crate::endpoints::params::param_error;
-use crate::endpoints::{authorize, login_api, metadata, resource, token, token_management};
+use crate::endpoints::{
+    authorize, discovery, login_api, metadata, resource, token, token_management, userinfo,
+};
 use crate::error::ApiError;
 use crate::http::{self, Body};
 
@@ -71,7 +73,12 @@ async fn route(
         | "/oauth/introspect" => Err(ApiError::MethodNotAllowed("POST")),
         "/Modern/" | "/Modern" if get => Ok(authorize::modern(&req)),
         "/api/me" if get => resource::me(app, req).await,
-        "/.well-known/oauth-authorization-server" if get => Ok(metadata::metadata(app)),
+        "/oauth/userinfo" if get || post => userinfo::userinfo(app, req).await,
+        "/oauth/userinfo" => Err(ApiError::MethodNotAllowed("GET, POST")),
+        "/oauth/jwks" if get => discovery::jwks(app).await,
+        well_known if metadata::is_metadata_path(app, well_known) && get => {
+            Ok(metadata::metadata(app))
+        }
         "/brand/logo" if get => {
             let query = http::query_params(&req).map_err(param_error)?;
             brand::logo(app, req.headers(), &query).await
@@ -79,11 +86,12 @@ async fn route(
         asset if asset.starts_with("/assets/") && get => {
             brand::static_asset(&asset["/assets/".len()..])
         }
-        "/Modern/"
-        | "/Modern"
-        | "/api/me"
-        | "/.well-known/oauth-authorization-server"
-        | "/brand/logo" => Err(ApiError::MethodNotAllowed("GET")),
+        "/Modern/" | "/Modern" | "/api/me" | "/oauth/jwks" | "/brand/logo" => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
+        well_known if metadata::is_metadata_path(app, well_known) => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
         asset if asset.starts_with("/assets/") => Err(ApiError::MethodNotAllowed("GET")),
         _ => Err(ApiError::NotFound),
     }

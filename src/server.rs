@@ -92,6 +92,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
         store,
         config,
+        signing_keys: crate::oidc_keys::SigningKeys::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -40,6 +40,12 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
                         "brand:         {}",
                         output::or_dash(client.brand.as_deref())
                     ),
+                    format!("id_token_alg:  {}", client.id_token_alg.as_str()),
+                    format!(
+                        "scopes:        {}",
+                        client.allowed_scopes.as_deref().unwrap_or("any")
+                    ),
+                    format!("first_party:   {}", client.first_party),
                     format!("created:       {}", client.created_at),
                 ];
                 lines.extend(
@@ -90,6 +96,7 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         }
         None => None,
     };
+    let allowed_scopes = allowed_scopes(&args.scopes)?;
     let client_secret = (!args.public).then(secret::new_client_secret);
     let secret_hash = client_secret.as_deref().map(secret::sha256);
     let new = NewClient {
@@ -98,6 +105,9 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         secret_hash: secret_hash.as_ref().map(|h| h.as_slice()),
         require_pkce: args.require_pkce,
         introspect_any: args.introspect_any,
+        id_token_alg: super::keys::alg_of(args.id_token_alg),
+        allowed_scopes: allowed_scopes.as_deref(),
+        first_party: args.first_party,
         brand: brand.as_deref(),
         redirect_uris: &redirect_uris,
     };
@@ -128,6 +138,26 @@ fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), Admin
         return Err(no_such_client(id));
     }
     print_secret(context, id, Some(&client_secret))
+}
+
+/// The `--scope` values as one space-separated list of distinct names (`None`: none
+/// given, any scope allowed). A name must be RFC 6749 §3.3 scope-token characters.
+fn allowed_scopes(values: &[String]) -> Result<Option<String>, AdminError> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in values.iter().flat_map(|v| v.split_whitespace()) {
+        let valid = name
+            .chars()
+            .all(|c| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c));
+        if !valid {
+            return Err(AdminError::Invalid(format!(
+                "--scope {name:?}: a scope name is printable ASCII without spaces, quotes or backslashes"
+            )));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok((!names.is_empty()).then(|| names.join(" ")))
 }
 
 /// The audit event of a change to the client `client_id`.

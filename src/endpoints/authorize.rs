@@ -87,6 +87,7 @@ pub async fn submit(
             if let Some(state) = &request.state {
                 answer.push(("state", state));
             }
+            answer.push(("iss", &app.config.issuer));
             Ok(http::redirect(&request.redirect_uri.with_query(&answer)))
         }
         SignIn::Busy => Err(ApiError::Busy),
@@ -127,6 +128,7 @@ async fn trusted_request(
             if let Some(state) = params.non_empty("state") {
                 answer.push(("state", state));
             }
+            answer.push(("iss", &app.config.issuer));
             Ok(Err(http::redirect(&redirect_uri.with_query(&answer))))
         }
     }
@@ -151,7 +153,11 @@ fn signin_page(
         ("redirect_uri", request.redirect_uri.as_str()),
         ("csrf_token", csrf.form_token.as_str()),
     ];
-    for (name, value) in [("state", &request.state), ("scope", &request.scope)] {
+    for (name, value) in [
+        ("state", &request.state),
+        ("scope", &request.scope),
+        ("nonce", &request.nonce),
+    ] {
         if let Some(value) = value {
             hidden.push((name, value));
         }

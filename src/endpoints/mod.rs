@@ -3,6 +3,8 @@
 //! decision, carries it out over the store, and answers; errors go back as `ApiError`.
 
 pub mod authorize;
+pub mod discovery;
+pub mod id_token;
 pub mod login_api;
 pub mod metadata;
 pub mod params;
@@ -10,3 +12,4 @@ pub mod resource;
 pub mod token;
 pub mod token_management;
 pub mod token_request;
+pub mod userinfo;

@@ -5,14 +5,19 @@
 //! a decision out in one store transaction; the store itself decides nothing.
 
 mod code_exchange;
+mod id_token;
 mod introspection;
 mod pkce;
 mod redirect_uri;
 mod refresh;
 mod scope;
+mod signing_keys;
 
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
+};
+pub use id_token::{
+    has_scope, id_token_claims, scope_allowed, userinfo_claims, IdTokenFacts, Subject,
 };
 pub use introspection::may_introspect;
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
@@ -24,6 +29,7 @@ pub use refresh::{
     TokenState,
 };
 pub use scope::{narrow_scope, Scope};
+pub use signing_keys::{key_phases, new_key_signs_from, KeyPhase, KeyTimes};
 
 use crate::secret::SecretHash;
 

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{conflict_as, iso8601, now, StoreError};
+use crate::jose::Alg;
 
 /// A registered client. `secret_hash` is never serialised.
 #[derive(Debug, Clone, Serialize)]
@@ -17,6 +18,12 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// A resource server: may introspect every client's tokens, not only its own.
     pub introspect_any: bool,
+    /// Signs this client's id_tokens.
+    pub id_token_alg: Alg,
+    /// The scope names it may request, space-separated (`None`: any).
+    pub allowed_scopes: Option<String>,
+    /// First-party: trusted, no consent screen.
+    pub first_party: bool,
     pub created_at: String,
     #[serde(skip)]
     pub secret_hash: Option<Vec<u8>>,
@@ -29,6 +36,9 @@ pub struct NewClient<'a> {
     pub secret_hash: Option<&'a [u8]>,
     pub require_pkce: bool,
     pub introspect_any: bool,
+    pub id_token_alg: Alg,
+    pub allowed_scopes: Option<&'a str>,
+    pub first_party: bool,
     pub brand: Option<&'a str>,
     pub redirect_uris: &'a [String],
 }
@@ -38,8 +48,9 @@ pub struct NewClient<'a> {
 pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO clients
-             (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any,
+              id_token_alg, allowed_scopes, first_party)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             new.client_id,
             new.name,
@@ -48,7 +59,10 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
             new.require_pkce,
             new.brand,
             now(),
-            new.introspect_any
+            new.introspect_any,
+            new.id_token_alg.as_str(),
+            new.allowed_scopes,
+            new.first_party
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
@@ -64,7 +78,7 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
 pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash,
-                introspect_any
+                introspect_any, id_token_alg, allowed_scopes, first_party
          FROM clients WHERE id = ?1",
     )?;
     let Some(mut client) = stmt
@@ -78,6 +92,9 @@ pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreE
                 created_at: iso8601(row.get(5)?),
                 secret_hash: row.get(6)?,
                 introspect_any: row.get(7)?,
+                id_token_alg: Alg::parse(&row.get::<_, String>(8)?).unwrap_or(Alg::Rs256),
+                allowed_scopes: row.get(9)?,
+                first_party: row.get(10)?,
                 redirect_uris: Vec::new(),
             })
         })

@@ -19,6 +19,7 @@ pub mod maintenance;
 mod migrate;
 pub mod orgs;
 pub mod restore;
+pub mod signing_keys;
 pub mod users;
 mod writer;
 

@@ -13,6 +13,7 @@ mod codes;
 mod lookup;
 mod refresh;
 mod revoke;
+mod subject;
 
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
@@ -20,6 +21,7 @@ pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
     revoke_after_attack, revoke_all, revoke_token, revoke_where_client, revoke_where_user,
 };
+pub use subject::{id_token_facts, subject, GrantSubject};
 
 use rusqlite::{params, Connection};
 
@@ -130,7 +132,8 @@ mod tests {
                 tx.execute_batch(
                     "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
                          VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0);
-                     INSERT INTO clients VALUES ('c', 'C', NULL, 1, 0, NULL, 0, 0);
+                     INSERT INTO clients (id, name, secret_hash, is_public, created_at)
+                         VALUES ('c', 'C', NULL, 1, 0);
                      INSERT INTO grants (id, user_id, client_id, created_at) VALUES (7, 'u', 'c', 0);",
                 )?;
                 Ok(())
@@ -204,6 +207,8 @@ mod tests {
                         code_challenge: None,
                         code_challenge_method: None,
                         ttl_secs: 60,
+                        nonce: None,
+                        auth_time: 0,
                     },
                     Origin { remote_addr: "test" },
                     "u@x.org",
