@@ -205,3 +205,23 @@ CREATE TABLE client_post_logout_uris (
     PRIMARY KEY (client_id, uri)
 ) STRICT;
 -- ---- end v5 -----------------------------------------------------------------------------
+-- ---- v6: OpenID Connect core (migrate.rs OIDC_CORE_STEP) ----------------------------
+-- Per client: the id_token algorithm (allowed_scopes came in v4) and whether it is first-party (no consent screen).
+ALTER TABLE clients ADD COLUMN first_party INTEGER NOT NULL DEFAULT 1 CHECK (first_party IN (0, 1));
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256'
+    CHECK (id_token_alg IN ('RS256', 'ES256', 'EdDSA'));
+-- The authorization request's nonce, bound to its code; the sign-in time of the grant.
+ALTER TABLE authorization_codes ADD COLUMN nonce TEXT;
+ALTER TABLE grants ADD COLUMN auth_time INTEGER;
+-- id_token signing keys: published from created_at, signing from signs_from, kept while
+-- an id_token they signed may be valid (src/oauth/signing_keys.rs). The private key is
+-- PKCS#8 DER and never leaves the database except to sign.
+CREATE TABLE signing_keys (
+    kid           TEXT PRIMARY KEY,                    -- RFC 7638 thumbprint
+    alg           TEXT NOT NULL CHECK (alg IN ('RS256', 'ES256', 'EdDSA')),
+    private_pkcs8 BLOB NOT NULL,
+    public_jwk    TEXT NOT NULL,                       -- JSON, without kid/alg/use
+    created_at    INTEGER NOT NULL,
+    signs_from    INTEGER NOT NULL
+) STRICT;
+-- ---- end v6 ---------------------------------------------------------------------------

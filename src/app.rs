@@ -7,6 +7,7 @@ use crate::config::ServeConfig;
 use crate::csrf::Csrf;
 use crate::device_memory::DeviceMemory;
 use crate::metrics::Metrics;
+use crate::oidc_keys::SigningKeys;
 use crate::password::HashPool;
 use crate::rotation_clock::RotationClock;
 use crate::store::Store;
@@ -25,4 +26,6 @@ pub struct App {
     pub devices: DeviceMemory,
     /// The Prometheus metrics (recorded always, served on `--metrics-listen`).
     pub metrics: Metrics,
+    /// id_token signing keys, parsed once.
+    pub signing_keys: SigningKeys,
 }

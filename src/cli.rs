@@ -67,6 +67,9 @@ pub enum Command {
     /// Revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// id_token signing keys: list them, or rotate.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Write a consistent copy of the live database to DEST (safe while serving).
     Backup {
         /// Where to write the copy.
@@ -389,6 +392,12 @@ pub struct ClientAddArgs {
     /// This server's public URL, for the values a preset prints.
     #[arg(long, env = "OAUTHD_ISSUER", value_parser = validate::issuer_arg)]
     pub issuer: Option<String>,
+    /// The algorithm that signs this client's id_tokens.
+    #[arg(long, value_enum, default_value_t = IdTokenAlg::Rs256)]
+    pub id_token_alg: IdTokenAlg,
+    /// First-party (trusted, no consent screen): true or false.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub first_party: bool,
 }
 
 /// The grant types `client add --grant` accepts.
@@ -418,6 +427,37 @@ pub enum Preset {
     Alexa,
     /// Google Home (cloud-to-cloud): the production and sandbox redirect URIs.
     GoogleHome,
+}
+
+/// id_token signing algorithms, by their JWA names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdTokenAlg {
+    /// RSA with SHA-256 (every relying party supports it).
+    #[value(name = "RS256")]
+    Rs256,
+    /// ECDSA P-256 with SHA-256.
+    #[value(name = "ES256")]
+    Es256,
+    /// Ed25519.
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the signing keys: kid, algorithm, phase, and when each signs or leaves the JWKS.
+    List,
+    /// Add a new key for each algorithm in use (or --alg): published at once, signing after
+    /// --signing-delay; the old key stays published until its id_tokens have expired.
+    Rotate {
+        /// Rotate only this algorithm's key (default: every algorithm in use).
+        #[arg(long, value_enum)]
+        alg: Option<IdTokenAlg>,
+        /// Seconds between publishing the new key and signing with it (relying parties
+        /// refresh their cached JWKS meanwhile).
+        #[arg(long, default_value_t = 86400)]
+        signing_delay: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -124,6 +124,8 @@ pub enum BearerError {
     InvalidToken,
     /// Not a member of the selected organization: 403.
     Forbidden,
+    /// The token was not issued with the scope this resource needs (UserInfo: `openid`).
+    InsufficientScope,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +155,9 @@ pub enum ApiError {
     AuthorizePage(&'static str),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    /// No id_token signing key could be had (storage, or an unusable stored key).
+    #[error("signing failure: {0}")]
+    Signing(#[from] crate::oidc_keys::KeyError),
     /// `/healthz` found the database untrustworthy (the reason is shown: it names no secret).
     #[error("unhealthy: {0}")]
     Unhealthy(StoreError),
@@ -263,6 +268,11 @@ impl ApiError {
                         "Bearer realm=\"oauthd\", error=\"insufficient_scope\"",
                         serde_json::json!({"error": "forbidden"}),
                     ),
+                    BearerError::InsufficientScope => (
+                        StatusCode::FORBIDDEN,
+                        "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"openid\"",
+                        serde_json::json!({"error": "insufficient_scope", "error_description": "the token was not issued with the openid scope"}),
+                    ),
                 };
                 let mut response = http::json(status, &body);
                 http::set_header(&mut response, "www-authenticate", challenge);
@@ -275,6 +285,15 @@ impl ApiError {
             ApiError::Store(e) => {
                 // A full disk fails every request the same way: log it once per interval.
                 crate::log_limit::storage_error("storage failure", &e);
+                let mut response = http::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service temporarily unavailable\n",
+                );
+                http::set_header(&mut response, "retry-after", STORAGE_RETRY_AFTER);
+                response
+            }
+            ApiError::Signing(e) => {
+                tracing::error!(error = %e, "id_token signing failed");
                 let mut response = http::text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service temporarily unavailable\n",

@@ -8,7 +8,7 @@
 //! - `server`: opening the store, the accept loop, shutdown; `conn_limit`: connections per
 //!   client address; `routes`: the one route table and request log line.
 //! - `endpoints/`: the HTTP handlers (`authorize`, `login_api`, `token` with its typed
-//!   `token_request`, `token_management`, `resource`, `metadata`).
+//!   `token_request`, `token_management`, `resource`, `metadata`, `userinfo`).
 //! - `app`: the shared `App` state handlers receive; `signin`: what the sign-in page and
 //!   `/api/oauth_login` share; `client_auth`: client authentication; `brand`, `assets`:
 //!   embedded pages, brand lookup and logos; `csrf`: the sign-in form's CSRF token;
@@ -22,6 +22,8 @@
 //! - `password`: PBKDF2 hashing on its own threads; `secret`: randomness, token and
 //!   secret generation, their digests, and the `Secret` type that never prints.
 //! - `store/`: SQLite — open, migrations, typed verbs; the only place with SQL.
+//! - `jose`: id_token signing keys and JWS (ring); `oidc_keys`: the server's signing keys,
+//!   generated on first use, cached parsed.
 //! - `email`: the folded key that is an email's identity; `fscheck`: network-FS refusal.
 //! - `ops`: completions, man page and systemd unit; `sd_notify`: systemd readiness and
 //!   watchdog.
@@ -47,9 +49,11 @@ mod endpoints;
 mod error;
 mod fscheck;
 mod http;
+mod jose;
 mod log_limit;
 mod metrics;
 mod oauth;
+mod oidc_keys;
 mod ops;
 #[cfg(test)]
 mod parser_props;

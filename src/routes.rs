@@ -13,8 +13,8 @@ use crate::app::App;
 use crate::brand;
 use crate::endpoints::params::param_error;
 use crate::endpoints::{
-    account, authorize, cors, device, device_page, login_api, logout, metadata, resource, token,
-    token_management,
+    account, authorize, cors, device, device_page, discovery, login_api, logout, metadata,
+    resource, token, token_management, userinfo,
 };
 use crate::error::ApiError;
 use crate::http::{self, Body};
@@ -98,7 +98,17 @@ async fn route(
             let answer = resource::me(app, req).await;
             Ok(cors::decorate(app, origin, false, None, answer).await)
         }
-        "/.well-known/oauth-authorization-server" if get => Ok(metadata::metadata(app)),
+        "/oauth/userinfo" if options => cors::preflight(app, &req, "GET, POST").await,
+        "/oauth/userinfo" if get || post => {
+            let origin = cors::origin(req.headers());
+            let answer = userinfo::userinfo(app, req).await;
+            Ok(cors::decorate(app, origin, false, None, answer).await)
+        }
+        "/oauth/userinfo" => Err(ApiError::MethodNotAllowed("GET, POST")),
+        "/oauth/jwks" if get => discovery::jwks(app).await,
+        well_known if metadata::is_metadata_path(app, well_known) && get => {
+            Ok(metadata::metadata(app))
+        }
         "/brand/logo" if get => {
             let query = http::query_params(&req).map_err(param_error)?;
             brand::logo(app, req.headers(), &query).await
@@ -106,11 +116,12 @@ async fn route(
         asset if asset.starts_with("/assets/") && get => {
             brand::static_asset(&asset["/assets/".len()..])
         }
-        "/Modern/"
-        | "/Modern"
-        | "/api/me"
-        | "/.well-known/oauth-authorization-server"
-        | "/brand/logo" => Err(ApiError::MethodNotAllowed("GET")),
+        "/Modern/" | "/Modern" | "/api/me" | "/oauth/jwks" | "/brand/logo" => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
+        well_known if metadata::is_metadata_path(app, well_known) => {
+            Err(ApiError::MethodNotAllowed("GET"))
+        }
         asset if asset.starts_with("/assets/") => Err(ApiError::MethodNotAllowed("GET")),
         _ => Err(ApiError::NotFound),
     }
@@ -135,7 +146,10 @@ const PATTERNS: &[&str] = &[
     "/Modern/",
     "/Modern",
     "/api/me",
+    "/oauth/userinfo",
+    "/oauth/jwks",
     "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
     "/brand/logo",
 ];
 

@@ -104,6 +104,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs),
         store,
         config,
+        signing_keys: crate::oidc_keys::SigningKeys::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

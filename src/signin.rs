@@ -25,6 +25,8 @@ pub struct AuthorizationRequest {
     /// OpenID Connect `prompt` and `max_age`: whether the browser's session may be used.
     pub prompt: oauth::Prompt,
     pub max_age: Option<i64>,
+    /// OpenID Connect: returned in the id_token, bound to the code.
+    pub nonce: Option<String>,
 }
 
 /// A request that cannot be trusted to redirect: shown as an error page (browser) or a
@@ -157,14 +159,22 @@ pub fn check_request(
     };
     let prompt = oauth::parse_prompt(params.non_empty("prompt")).map_err(invalid)?;
     let max_age = oauth::parse_max_age(params.non_empty("max_age")).map_err(invalid)?;
+    let scope = params.non_empty("scope");
+    if !oauth::scope_allowed(client.allowed_scopes.as_deref(), scope) {
+        return Err(RedirectableError {
+            error: "invalid_scope",
+            description: "the scope names one this client may not request",
+        });
+    }
     Ok(AuthorizationRequest {
         client,
         redirect_uri,
         state: params.non_empty("state").map(str::to_owned),
-        scope: params.non_empty("scope").map(str::to_owned),
+        scope: scope.map(str::to_owned),
         pkce,
         prompt,
         max_age,
+        nonce: params.non_empty("nonce").map(str::to_owned),
     })
 }
 
@@ -348,6 +358,7 @@ pub async fn issue_code(
     let scope = request.scope.clone();
     let redirect_uri = request.redirect_uri.as_str().to_owned();
     let pkce = request.pkce.clone();
+    let nonce = request.nonce.clone();
     let ttl_secs = app.config.code_ttl_secs;
     app.store
         .write(move |conn| {
@@ -362,6 +373,8 @@ pub async fn issue_code(
                     code_challenge: pkce.as_ref().map(|(c, _)| c.as_str()),
                     code_challenge_method: pkce.as_ref().map(|(_, m)| m.as_str()),
                     ttl_secs,
+                    nonce: nonce.as_deref(),
+                    auth_time: store::now(),
                 },
                 grants::Origin {
                     remote_addr: &ip.to_string(),

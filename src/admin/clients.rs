@@ -40,6 +40,12 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
                         "brand:         {}",
                         output::or_dash(client.brand.as_deref())
                     ),
+                    format!("id_token_alg:  {}", client.id_token_alg.as_str()),
+                    format!(
+                        "scopes:        {}",
+                        client.allowed_scopes.as_deref().unwrap_or("any")
+                    ),
+                    format!("first_party:   {}", client.first_party),
                     format!("created:       {}", client.created_at),
                     format!("grants:        {}", client.grant_types.join(" ")),
                     format!(
@@ -240,6 +246,8 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
         secret_hash: secret_hash.as_ref().map(|h| h.as_slice()),
         require_pkce: args.require_pkce,
         introspect_any: args.introspect_any,
+        id_token_alg: super::keys::alg_of(args.id_token_alg),
+        first_party: args.first_party,
         brand: brand.as_deref(),
         redirect_uris: &redirect_uris,
         grant_types: &grant_names,

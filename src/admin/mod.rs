@@ -9,6 +9,7 @@
 
 mod brands;
 mod clients;
+mod keys;
 mod logo;
 mod maintenance;
 mod orgs;
@@ -22,7 +23,9 @@ pub(crate) mod validate;
 
 use std::path::PathBuf;
 
-use crate::cli::{AuditCommand, BrandCommand, ClientCommand, Command, OrgCommand, UserCommand};
+use crate::cli::{
+    AuditCommand, BrandCommand, ClientCommand, Command, KeyCommand, OrgCommand, UserCommand,
+};
 use crate::store::maintenance::BackupError;
 use crate::store::{Store, StoreError};
 
@@ -74,6 +77,7 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
         Command::Brand(command) => brands::run(command, &store, context),
         Command::Org(command) => orgs::run(command, &store, context),
         Command::Token(command) => maintenance::token(command, &store, context),
+        Command::Key(command) => keys::run(command, &store, context),
         Command::Backup { dest, force } => maintenance::backup(&store, context, &dest, force),
         Command::Check => maintenance::check(&store, context),
         Command::Restore { .. } => Err(AdminError::Invalid("restore opens no store".into())),
@@ -114,6 +118,7 @@ fn only_reads(command: &Command) -> bool {
             | Command::Client(ClientCommand::List | ClientCommand::Show { .. })
             | Command::Brand(BrandCommand::List)
             | Command::Org(OrgCommand::List | OrgCommand::Show { .. })
+            | Command::Key(KeyCommand::List)
     )
 }
 

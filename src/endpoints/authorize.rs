@@ -49,9 +49,10 @@ pub async fn show(
             let row = current.row;
             let code =
                 signin::issue_code(app, &request, row.user_id, row.email, remote.ip()).await?;
-            Ok(code_redirect(&request, &code))
+            Ok(code_redirect(app, &request, &code))
         }
         (Decision::LoginRequired, _) => Ok(error_redirect(
+            app,
             &request.redirect_uri,
             "login_required",
             "the user is not signed in",
@@ -117,7 +118,7 @@ pub async fn submit(
         SignIn::Succeeded { user_id, email } => {
             let session_cookie = session::start(app, headers, &user_id).await?;
             let code = signin::issue_code(app, &request, user_id, email, ip).await?;
-            let mut redirect = code_redirect(&request, &code);
+            let mut redirect = code_redirect(app, &request, &code);
             if let Some(cookie) = session_cookie {
                 http::set_header(&mut redirect, "set-cookie", &cookie);
             }
@@ -157,6 +158,7 @@ async fn trusted_request(
     match signin::check_request(client, redirect_uri.clone(), params) {
         Ok(request) => Ok(Ok(request)),
         Err(RedirectableError { error, description }) => Ok(Err(error_redirect(
+            app,
             &redirect_uri,
             error,
             description,
@@ -165,17 +167,20 @@ async fn trusted_request(
     }
 }
 
-/// The redirect that hands the client its code (and `state`).
-fn code_redirect(request: &AuthorizationRequest, code: &str) -> Response<Body> {
+/// The redirect that hands the client its code (and `state`), with `iss` (RFC 9207).
+fn code_redirect(app: &App, request: &AuthorizationRequest, code: &str) -> Response<Body> {
     let mut answer = vec![("code", code)];
     if let Some(state) = &request.state {
         answer.push(("state", state));
     }
+    answer.push(("iss", &app.config.issuer));
     http::redirect(&request.redirect_uri.with_query(&answer))
 }
 
-/// The redirect that reports an error to a trusted redirect URI (RFC 6749 §4.1.2.1).
+/// The redirect that reports an error to a trusted redirect URI (RFC 6749 §4.1.2.1),
+/// with `iss` (RFC 9207).
 fn error_redirect(
+    app: &App,
     redirect_uri: &RedirectUri,
     error: &str,
     description: &str,
@@ -185,6 +190,7 @@ fn error_redirect(
     if let Some(state) = state {
         answer.push(("state", state));
     }
+    answer.push(("iss", &app.config.issuer));
     http::redirect(&redirect_uri.with_query(&answer))
 }
 
@@ -207,7 +213,11 @@ fn signin_page(
         ("redirect_uri", request.redirect_uri.as_str()),
         ("csrf_token", csrf.form_token.as_str()),
     ];
-    for (name, value) in [("state", &request.state), ("scope", &request.scope)] {
+    for (name, value) in [
+        ("state", &request.state),
+        ("scope", &request.scope),
+        ("nonce", &request.nonce),
+    ] {
         if let Some(value) = value {
             hidden.push((name, value));
         }

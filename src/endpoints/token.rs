@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::id_token::{id_token, Issued};
 use super::params::read_params;
 use super::token_request::{GrantType, GrantTypeReq};
 use crate::client_auth::{self, AuthenticatedClient};
@@ -36,6 +37,9 @@ struct TokenAnswer<'a> {
     refresh_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+    /// OpenID Connect: only when the scope holds `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
 }
 
 fn oauth_error(code: OAuthErrorCode, description: &'static str) -> ApiError {
@@ -100,6 +104,7 @@ fn answer_issued(issued: super::issued::Issued) -> Response<Body> {
         issued.expires_in,
         issued.refresh.as_deref(),
         issued.scope.as_deref(),
+        None,
     )
 }
 
@@ -130,6 +135,7 @@ async fn exchange_code(
     let tokens = new_tokens(app, &access, &refresh);
     let ttl = app.config.access_ttl_secs;
     let client_id = client.client.client_id.clone();
+    let oidc_client = client.client.clone();
     let presented_secret = client.presented_secret.as_ref().map(Secret::digest);
     // Read the facts, decide, and carry the decision out, all in one write transaction:
     // of concurrent exchanges of one code, exactly one sees it unused.
@@ -173,14 +179,29 @@ async fn exchange_code(
                 }
                 _ => {}
             }
-            Ok((decision, facts.and_then(|code| code.scope)))
+            Ok((decision, facts.map(|code| (code.grant_id, code.scope))))
         })
         .await?;
     app.metrics.exchange(&outcome.0);
     match outcome {
-        (ExchangeDecision::Issue { .. }, scope) => {
-            Ok(token_answer(&access, ttl, Some(&refresh), scope.as_deref()))
+        (ExchangeDecision::Issue { .. }, Some((grant_id, scope))) => {
+            let issued = Issued {
+                client: &oidc_client,
+                grant_id,
+                code_hash: Some(code_hash),
+                scope: scope.as_deref(),
+                access_token: &access,
+            };
+            let id_token = id_token(app, issued).await?;
+            Ok(token_answer(
+                &access,
+                ttl,
+                Some(&refresh),
+                scope.as_deref(),
+                id_token.as_deref(),
+            ))
         }
+        (ExchangeDecision::Issue { .. }, None) => Err(unknown_grant()),
         (ExchangeDecision::RevokeReplayed { .. }, _) => {
             tracing::warn!(
                 client_id,
@@ -204,11 +225,12 @@ async fn refresh(
     let tokens = new_tokens(app, &access, &successor);
     let (ttl, grace_secs) = (app.config.access_ttl_secs, app.config.refresh_grace_secs);
     let client_id = client.client.client_id.clone();
+    let oidc_client = client.client.clone();
     let presented_secret = client.presented_secret.as_ref().map(Secret::digest);
     let rotations = Arc::clone(&app.rotations);
     // As for codes: facts, decision and its writes in one transaction, so racing copies of
     // one refresh token are decided one after the other, each seeing the last one's writes.
-    let decision = app
+    let (decision, grant_id) = app
         .store
         .write(move |conn| {
             let facts = grants::find_refresh_token(conn, &refresh_hash)?;
@@ -229,7 +251,7 @@ async fn refresh(
                 remote_addr: &remote,
             };
             let Some(token) = &facts else {
-                return Ok(decision);
+                return Ok((decision, None));
             };
             let grant = grant_ref(token.grant_id, &token.user_email, &token.client_id);
             match &decision {
@@ -267,20 +289,50 @@ async fn refresh(
                 )?,
                 RefreshDecision::Refuse(_) => {}
             }
-            Ok(decision)
+            Ok((decision, Some(token.grant_id)))
         })
         .await?;
     app.metrics.refresh(&decision);
+    // OpenID Connect Core 12.2: a refresh answers a new id_token (same sub, aud and
+    // auth_time; no nonce) while the answer's scope holds `openid`.
+    let refreshed_id_token = |scope: Option<String>| {
+        let oidc_client = &oidc_client;
+        let access = &access;
+        async move {
+            let Some(grant_id) = grant_id else {
+                return Ok(None);
+            };
+            let issued = Issued {
+                client: oidc_client,
+                grant_id,
+                code_hash: None,
+                scope: scope.as_deref(),
+                access_token: access,
+            };
+            id_token(app, issued).await
+        }
+    };
     match decision {
-        RefreshDecision::Keep { scope, .. } => Ok(token_answer(
-            &access,
-            ttl,
-            Some(presented.expose()),
-            scope.as_deref(),
-        )),
-        RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => Ok(
-            token_answer(&access, ttl, Some(&successor), scope.as_deref()),
-        ),
+        RefreshDecision::Keep { scope, .. } => {
+            let id_token = refreshed_id_token(scope.clone()).await?;
+            Ok(token_answer(
+                &access,
+                ttl,
+                Some(presented.expose()),
+                scope.as_deref(),
+                id_token.as_deref(),
+            ))
+        }
+        RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => {
+            let id_token = refreshed_id_token(scope.clone()).await?;
+            Ok(token_answer(
+                &access,
+                ttl,
+                Some(&successor),
+                scope.as_deref(),
+                id_token.as_deref(),
+            ))
+        }
         RefreshDecision::RevokeReused { .. } => {
             tracing::warn!(
                 client_id,
@@ -384,6 +436,7 @@ fn token_answer(
     expires_in: i64,
     refresh: Option<&str>,
     scope: Option<&str>,
+    id_token: Option<&str>,
 ) -> Response<Body> {
     let answer = TokenAnswer {
         access_token: access,
@@ -391,6 +444,7 @@ fn token_answer(
         expires_in,
         refresh_token: refresh,
         scope,
+        id_token,
     };
     let mut response = http::json_bytes(
         StatusCode::OK,

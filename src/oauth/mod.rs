@@ -9,6 +9,7 @@ mod code_exchange;
 pub mod cors;
 mod device;
 mod grants;
+mod id_token;
 mod introspection;
 mod logout;
 mod pkce;
@@ -17,6 +18,7 @@ mod redirect_uri;
 mod refresh;
 mod revocation;
 mod scope;
+mod signing_keys;
 
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
@@ -27,6 +29,9 @@ pub use device::{
 };
 pub use grants::{
     client_scope, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS, DEVICE_CODE_URN,
+};
+pub use id_token::{
+    has_scope, id_token_claims, scope_allowed, userinfo_claims, IdTokenFacts, Subject,
 };
 pub use introspection::may_introspect;
 pub use logout::{ends_without_asking, logout_client, read_id_token_hint, return_uri, HintClaims};
@@ -44,6 +49,7 @@ pub use refresh::{
 };
 pub use revocation::{decide_revocation, RevocationDecision, RevocationFacts};
 pub use scope::{narrow_scope, Scope};
+pub use signing_keys::{key_phases, new_key_signs_from, KeyPhase, KeyTimes};
 
 use crate::secret::SecretHash;
 

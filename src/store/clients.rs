@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{conflict_as, iso8601, now, StoreError};
+use crate::jose::Alg;
 
 /// A registered client. `secret_hash` is never serialised.
 #[derive(Debug, Clone, Serialize)]
@@ -17,6 +18,10 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// A resource server: may introspect every client's tokens, not only its own.
     pub introspect_any: bool,
+    /// Signs this client's id_tokens.
+    pub id_token_alg: Alg,
+    /// First-party: trusted, no consent screen.
+    pub first_party: bool,
     pub created_at: String,
     /// The grant types it may use (`client add --grant`), by their registered names.
     pub grant_types: Vec<String>,
@@ -35,6 +40,8 @@ pub struct NewClient<'a> {
     pub secret_hash: Option<&'a [u8]>,
     pub require_pkce: bool,
     pub introspect_any: bool,
+    pub id_token_alg: Alg,
+    pub first_party: bool,
     pub brand: Option<&'a str>,
     pub redirect_uris: &'a [String],
     pub grant_types: &'a [&'a str],
@@ -48,8 +55,8 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
     conn.execute(
         "INSERT INTO clients
              (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any,
-              grant_types, allowed_scopes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+              grant_types, allowed_scopes, id_token_alg, first_party)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             new.client_id,
             new.name,
@@ -60,7 +67,9 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
             now(),
             new.introspect_any,
             new.grant_types.join(" "),
-            new.allowed_scopes
+            new.allowed_scopes,
+            new.id_token_alg.as_str(),
+            new.first_party
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
@@ -91,7 +100,7 @@ fn insert_redirect_uris(
 pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash,
-                introspect_any, grant_types, allowed_scopes
+                introspect_any, grant_types, allowed_scopes, id_token_alg, first_party
          FROM clients WHERE id = ?1",
     )?;
     let Some(mut client) = stmt
@@ -111,6 +120,8 @@ pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreE
                     .map(str::to_owned)
                     .collect(),
                 allowed_scopes: row.get(9)?,
+                id_token_alg: Alg::parse(&row.get::<_, String>(10)?).unwrap_or(Alg::Rs256),
+                first_party: row.get(11)?,
                 redirect_uris: Vec::new(),
                 allowed_origins: Vec::new(),
             })

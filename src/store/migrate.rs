@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -32,6 +32,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, CLIENT_KINDS_STEP),
     // v5: browser sessions (SSO) and per-client post-logout redirect URIs.
     (5, SESSIONS_STEP),
+    // v6: OpenID Connect core (see OIDC_CORE_STEP).
+    (6, OIDC_CORE_STEP),
 ];
 
 /// Clients gain the grant types they may use, an allowed-scope list (NULL: no
@@ -105,6 +107,24 @@ BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
 CREATE TRIGGER users_email_key_unique_on_update BEFORE UPDATE OF email_key ON users
 WHEN EXISTS (SELECT 1 FROM users WHERE email_key = NEW.email_key AND id <> NEW.id)
 BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: users.email_key'); END;
+";
+
+/// OpenID Connect core: per-client id_token algorithm, allowed scopes and first-party flag;
+/// the nonce bound to a code; the sign-in time of a grant (`auth_time`); signing keys.
+const OIDC_CORE_STEP: &str = "
+ALTER TABLE clients ADD COLUMN first_party INTEGER NOT NULL DEFAULT 1 CHECK (first_party IN (0, 1));
+ALTER TABLE clients ADD COLUMN id_token_alg TEXT NOT NULL DEFAULT 'RS256'
+    CHECK (id_token_alg IN ('RS256', 'ES256', 'EdDSA'));
+ALTER TABLE authorization_codes ADD COLUMN nonce TEXT;
+ALTER TABLE grants ADD COLUMN auth_time INTEGER;
+CREATE TABLE signing_keys (
+    kid           TEXT PRIMARY KEY,
+    alg           TEXT NOT NULL CHECK (alg IN ('RS256', 'ES256', 'EdDSA')),
+    private_pkcs8 BLOB NOT NULL,
+    public_jwk    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    signs_from    INTEGER NOT NULL
+) STRICT;
 ";
 
 /// Refuses a path that is a directory, a non-SQLite file, an SQLite file of another

@@ -24,6 +24,7 @@ pub mod orgs;
 pub mod post_logout;
 pub mod restore;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 mod writer;
 

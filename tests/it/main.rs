@@ -2,6 +2,7 @@
 //! (spawned with a temporary database) through its CLI or over HTTP.
 
 mod flow_support;
+mod relying_party;
 mod support;
 mod tls_support;
 mod webdriver;
@@ -35,6 +36,9 @@ mod logout;
 mod metrics;
 mod netfs;
 mod oauth2_client;
+mod oidc;
+mod oidc_apache;
+mod oidc_authlib;
 mod refresh_reuse;
 mod resource_api;
 mod restore;

@@ -147,7 +147,8 @@ fn signin_protocol_errors_redirect_back_with_error_and_state() {
         location.starts_with("http://acme.com/?error=unsupported_response_type&error_description="),
         "{location}"
     );
-    assert!(location.ends_with("&state=st8"), "{location}");
+    // RFC 9207: the issuer follows the state.
+    assert!(location.contains("&state=st8&iss=http"), "{location}");
     let r = reply(agent().get(&s.server.url(&authorize_query("&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S512"))).call());
     assert_eq!(r.status, 302);
     assert!(r

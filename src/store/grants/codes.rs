@@ -20,6 +20,10 @@ pub struct NewCode<'a> {
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
     pub ttl_secs: i64,
+    /// The authorization request's nonce, returned in the id_token of this code.
+    pub nonce: Option<&'a str>,
+    /// When the user signed in (a session may be older than the code).
+    pub auth_time: i64,
 }
 
 /// Creates a grant and its authorization code, with an audit entry.
@@ -38,14 +42,21 @@ pub fn issue_code(
     )?
     .execute([at - CODE_KEEP_AFTER_EXPIRY_SECS])?;
     tx.prepare_cached(
-        "INSERT INTO grants (user_id, client_id, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO grants (user_id, client_id, scope, created_at, auth_time)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![code.user_id, code.client_id, code.scope, at])?;
+    .execute(params![
+        code.user_id,
+        code.client_id,
+        code.scope,
+        at,
+        code.auth_time
+    ])?;
     let grant_id = tx.last_insert_rowid();
     tx.prepare_cached(
         "INSERT INTO authorization_codes
-             (code_hash, grant_id, redirect_uri, code_challenge, code_challenge_method, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             (code_hash, grant_id, redirect_uri, code_challenge, code_challenge_method, created_at, expires_at, nonce)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         code.code_hash,
@@ -54,7 +65,8 @@ pub fn issue_code(
         code.code_challenge,
         code.code_challenge_method,
         at,
-        at.saturating_add(code.ttl_secs)
+        at.saturating_add(code.ttl_secs),
+        code.nonce
     ])?;
     origin.record(
         tx,

@@ -14,6 +14,7 @@ mod direct;
 mod lookup;
 mod refresh;
 mod revoke;
+mod subject;
 
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use direct::{issue_direct, DirectGrant};
@@ -23,6 +24,7 @@ pub use revoke::{
     find_revocation, revoke_after_attack, revoke_all, revoke_grant, revoke_token,
     revoke_where_client, revoke_where_user,
 };
+pub use subject::{id_token_facts, subject, GrantSubject};
 
 use rusqlite::{params, Connection};
 
@@ -196,6 +198,8 @@ mod tests {
                         code_challenge: None,
                         code_challenge_method: None,
                         ttl_secs: 60,
+                        nonce: None,
+                        auth_time: 0,
                     },
                     Origin { remote_addr: "test" },
                     "u@x.org",
