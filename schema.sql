@@ -225,3 +225,15 @@ CREATE TABLE signing_keys (
     signs_from    INTEGER NOT NULL
 ) STRICT;
 -- ---- end v6 ---------------------------------------------------------------------------
+-- ---- v7: consents (migrate.rs CONSENT_STEP) --------------------------------------------
+-- What a user allowed a third-party client (first_party = 0): the scope names granted.
+-- Asked again for a scope beyond them; revoking the app on /account deletes the row.
+CREATE TABLE consents (
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope      TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX consents_by_client ON consents (client_id);
+-- ---- end v7 ---------------------------------------------------------------------------

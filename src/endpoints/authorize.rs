@@ -1,5 +1,6 @@
 //! The browser flow: the branded sign-in page at `/oauth/authorize`, its form
-//! post, and the GroveStreams `/Modern/` entry point. Errors before the client and its
+//! post (and the consent screen's, see `consent`), and the GroveStreams `/Modern/` entry
+//! point. Errors before the client and its
 //! redirect URI are trusted show an error page and never redirect; later protocol errors
 //! go back to the client's redirect URI (RFC 6749 §4.1.2.1).
 
@@ -9,14 +10,15 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
-use super::page;
+use super::flow::{error_redirect, request_fields};
+use super::{consent, page};
 use crate::app::App;
 use crate::assets::{self, escape};
 use crate::brand::{self, PageBrand};
 use crate::csrf::Issued;
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError, Params};
-use crate::oauth::{self, Decision, RedirectUri};
+use crate::oauth::{self, Decision};
 use crate::secret::Secret;
 use crate::session::{self, Current};
 use crate::signin::{self, AuthorizationRequest, RedirectableError, SignIn};
@@ -47,9 +49,7 @@ pub async fn show(
         (Decision::UseSession, Some(current)) => {
             session::touch_if_due(app, &current).await?;
             let row = current.row;
-            let code =
-                signin::issue_code(app, &request, row.user_id, row.email, remote.ip()).await?;
-            Ok(code_redirect(app, &request, &code))
+            consent::proceed(app, headers, &request, row.user_id, row.email, remote.ip()).await
         }
         (Decision::LoginRequired, _) => Ok(error_redirect(
             app,
@@ -88,6 +88,12 @@ pub async fn submit(
         Err(redirect) => return Ok(redirect),
     };
     let headers = &parts.headers;
+    if params.get("consent").is_some() {
+        if !app.csrf.verify(headers, params.get("csrf_token")) || !same_origin(headers) {
+            return Err(ApiError::AuthorizePage(consent::STALE_FORM));
+        }
+        return consent::submit(app, &request, &params, remote.ip()).await;
+    }
     let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
     let csrf = app.csrf.issue(headers);
     let email = params.get("email").unwrap_or_default().trim().to_owned();
@@ -117,12 +123,11 @@ pub async fn submit(
     match signin::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
         SignIn::Succeeded { user_id, email } => {
             let session_cookie = session::start(app, headers, &user_id).await?;
-            let code = signin::issue_code(app, &request, user_id, email, ip).await?;
-            let mut redirect = code_redirect(app, &request, &code);
+            let mut answer = consent::proceed(app, headers, &request, user_id, email, ip).await?;
             if let Some(cookie) = session_cookie {
-                http::set_header(&mut redirect, "set-cookie", &cookie);
+                http::append_header(&mut answer, "set-cookie", &cookie);
             }
-            Ok(redirect)
+            Ok(answer)
         }
         SignIn::Busy => Err(ApiError::Busy),
         SignIn::Refused(failure) => again(failure),
@@ -167,33 +172,6 @@ async fn trusted_request(
     }
 }
 
-/// The redirect that hands the client its code (and `state`), with `iss` (RFC 9207).
-fn code_redirect(app: &App, request: &AuthorizationRequest, code: &str) -> Response<Body> {
-    let mut answer = vec![("code", code)];
-    if let Some(state) = &request.state {
-        answer.push(("state", state));
-    }
-    answer.push(("iss", &app.config.issuer));
-    http::redirect(&request.redirect_uri.with_query(&answer))
-}
-
-/// The redirect that reports an error to a trusted redirect URI (RFC 6749 §4.1.2.1),
-/// with `iss` (RFC 9207).
-fn error_redirect(
-    app: &App,
-    redirect_uri: &RedirectUri,
-    error: &str,
-    description: &str,
-    state: Option<&str>,
-) -> Response<Body> {
-    let mut answer = vec![("error", error), ("error_description", description)];
-    if let Some(state) = state {
-        answer.push(("state", state));
-    }
-    answer.push(("iss", &app.config.issuer));
-    http::redirect(&redirect_uri.with_query(&answer))
-}
-
 fn page_error(error: ParamError) -> ApiError {
     ApiError::bad_params(Family::Page, error)
 }
@@ -207,26 +185,7 @@ fn signin_page(
     error: Option<&str>,
     csrf: &Issued,
 ) -> Response<Body> {
-    let mut hidden = vec![
-        ("response_type", "code"),
-        ("client_id", request.client.client_id.as_str()),
-        ("redirect_uri", request.redirect_uri.as_str()),
-        ("csrf_token", csrf.form_token.as_str()),
-    ];
-    for (name, value) in [
-        ("state", &request.state),
-        ("scope", &request.scope),
-        ("nonce", &request.nonce),
-    ] {
-        if let Some(value) = value {
-            hidden.push((name, value));
-        }
-    }
-    if let Some((challenge, method)) = &request.pkce {
-        hidden.push(("code_challenge", challenge));
-        hidden.push(("code_challenge_method", method.as_str()));
-    }
-    let hidden_fields = page::hidden_fields(&hidden);
+    let hidden_fields = page::hidden_fields(&request_fields(request, &csrf.form_token));
     let error_block = page::error_block(error);
     let client_name = escape(&request.client.name);
     let fineprint = format!(

@@ -41,7 +41,7 @@ pub fn metadata(app: &App) -> Response<Body> {
         "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
         "jwks_uri": format!("{issuer}/oauth/jwks"),
         "end_session_endpoint": format!("{issuer}/oauth/logout"),
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": GrantKind::ALL.map(GrantKind::grant_type),

@@ -5,10 +5,12 @@
 pub mod account;
 pub mod authorize;
 pub mod client_credentials;
+pub mod consent;
 pub mod cors;
 pub mod device;
 pub mod device_page;
 pub mod discovery;
+pub mod flow;
 pub mod id_token;
 pub mod issued;
 pub mod login_api;

@@ -6,6 +6,7 @@
 //! decides nothing.
 
 mod code_exchange;
+mod consent;
 pub mod cors;
 mod device;
 mod grants;
@@ -23,6 +24,7 @@ mod signing_keys;
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
 };
+pub use consent::{consented_scope, decide_consent, ConsentDecision};
 pub use device::{
     decide_poll, display_user_code, normalize_user_code, user_code_from_bytes, DeviceFacts,
     DeviceStatus, PollDecision, PollRequest, USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS,

@@ -13,12 +13,14 @@ pub struct SessionFacts {
     pub user_disabled: bool,
 }
 
-/// The `prompt` values oauthd acts on. Others (`consent`, `select_account`) are ignored,
-/// as OpenID Connect Core §3.1.2.1 allows.
+/// The `prompt` values oauthd acts on. Others (`select_account`) are ignored, as
+/// OpenID Connect Core §3.1.2.1 allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Prompt {
     pub none: bool,
     pub login: bool,
+    /// Ask a third-party client's consent again even if stored (`oauth::consent`).
+    pub consent: bool,
 }
 
 /// What the authorization endpoint does.
@@ -42,6 +44,7 @@ pub fn parse_prompt(raw: Option<&str>) -> Result<Prompt, &'static str> {
         match value {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
             _ => {}
         }
     }
@@ -127,11 +130,11 @@ mod tests {
         let disabled = Some(session(600, 10, 1000, true));
         let none = Prompt {
             none: true,
-            login: false,
+            ..Prompt::default()
         };
         let login = Prompt {
-            none: false,
             login: true,
+            ..Prompt::default()
         };
         let plain = Prompt::default();
         #[rustfmt::skip]
@@ -168,14 +171,21 @@ mod tests {
 
     #[test]
     fn prompt_values_parse() {
-        let ok = |none, login| Ok(Prompt { none, login });
+        let ok = |none, login, consent| {
+            Ok(Prompt {
+                none,
+                login,
+                consent,
+            })
+        };
         for (raw, expected) in [
-            (None, ok(false, false)),
-            (Some(""), ok(false, false)),
-            (Some("none"), ok(true, false)),
-            (Some("login"), ok(false, true)),
-            (Some("login consent"), ok(false, true)),
-            (Some("select_account"), ok(false, false)),
+            (None, ok(false, false, false)),
+            (Some(""), ok(false, false, false)),
+            (Some("none"), ok(true, false, false)),
+            (Some("login"), ok(false, true, false)),
+            (Some("login consent"), ok(false, true, true)),
+            (Some("consent"), ok(false, false, true)),
+            (Some("select_account"), ok(false, false, false)),
             (Some("none login"), Err(())),
             (Some("none consent"), Err(())),
         ] {

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::{audit, grants, iso8601, StoreError};
+use super::{audit, consents, grants, iso8601, StoreError};
 
 /// An application that holds access for the user.
 #[derive(Debug, Clone, Serialize)]
@@ -34,8 +34,9 @@ pub fn apps(conn: &Connection, user_id: &str) -> Result<Vec<App>, StoreError> {
     Ok(apps)
 }
 
-/// Revokes every live grant of `user_id` for `client_id` (their tokens stop working),
-/// with an audit entry naming the user. Returns how many grants were revoked.
+/// Revokes every live grant of `user_id` for `client_id` (their tokens stop working) and
+/// forgets the user's consent to it, with an audit entry naming the user. Returns how many
+/// grants were revoked.
 pub fn revoke_app(
     conn: &Connection,
     user_id: &str,
@@ -51,7 +52,8 @@ pub fn revoke_app(
     for id in &ids {
         grants::revoke_grant(conn, *id)?;
     }
-    if !ids.is_empty() {
+    let forgotten = consents::forget(conn, user_id, client_id)?;
+    if !ids.is_empty() || forgotten {
         audit::record(
             conn,
             &audit::Event {

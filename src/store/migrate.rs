@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -34,6 +34,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, SESSIONS_STEP),
     // v6: OpenID Connect core (see OIDC_CORE_STEP).
     (6, OIDC_CORE_STEP),
+    // v7: third-party clients' consents (see CONSENT_STEP).
+    (7, CONSENT_STEP),
 ];
 
 /// Clients gain the grant types they may use, an allowed-scope list (NULL: no
@@ -125,6 +127,19 @@ CREATE TABLE signing_keys (
     created_at    INTEGER NOT NULL,
     signs_from    INTEGER NOT NULL
 ) STRICT;
+";
+
+/// What each user allowed each third-party client (the scope names), until they revoke
+/// the app on the account page. Kept in sync with the consents block of `schema.sql`.
+const CONSENT_STEP: &str = "
+CREATE TABLE consents (
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    scope      TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX consents_by_client ON consents (client_id);
 ";
 
 /// Refuses a path that is a directory, a non-SQLite file, an SQLite file of another

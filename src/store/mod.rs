@@ -11,6 +11,7 @@ pub mod audit;
 pub mod brands;
 pub mod client_tokens;
 pub mod clients;
+pub mod consents;
 pub mod devices;
 pub mod diagnose;
 mod email_key;

@@ -6,7 +6,7 @@ use crate::flow_support::*;
 use crate::sessions::{authorize, location_param, sign_in};
 use crate::support::{agent, reply, Reply};
 
-fn get_account(s: &Seeded, cookie: &str) -> Reply {
+pub fn get_account(s: &Seeded, cookie: &str) -> Reply {
     reply(
         agent()
             .get(&s.server.url("/account"))
@@ -16,7 +16,7 @@ fn get_account(s: &Seeded, cookie: &str) -> Reply {
 }
 
 /// Posts one of the page's forms: the CSRF cookie and token of `page`, plus `fields`.
-fn post_account(s: &Seeded, session: &str, page: &Reply, fields: &[(&str, &str)]) -> Reply {
+pub fn post_account(s: &Seeded, session: &str, page: &Reply, fields: &[(&str, &str)]) -> Reply {
     let (csrf, hidden) = page_form(page);
     let token = hidden
         .iter()

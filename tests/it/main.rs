@@ -23,6 +23,7 @@ mod cli_updates;
 mod cli_users;
 mod client_kinds;
 mod connection_limits;
+mod consent;
 mod cors;
 mod db_faults;
 mod db_files;
