@@ -5,6 +5,7 @@
 //! do. The endpoint carries a decision out in one store transaction; the store itself
 //! decides nothing.
 
+mod attempt;
 mod code_exchange;
 pub mod cors;
 mod device;
@@ -20,6 +21,7 @@ mod revocation;
 mod scope;
 mod signing_keys;
 
+pub use attempt::{truncate_presented, AttemptReason};
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
 };
