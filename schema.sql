@@ -237,3 +237,20 @@ CREATE TABLE consents (
 ) WITHOUT ROWID, STRICT;
 CREATE INDEX consents_by_client ON consents (client_id);
 -- ---- end v7 ---------------------------------------------------------------------------
+-- ---- v8: the link doctor (migrate.rs CLIENT_LOG_STEP) ---------------------------------
+-- The last token-endpoint attempts per client (`oauthd client log`), at most 200 per
+-- client (pruned on insert). Never a secret, code or token: only reason codes, the
+-- registered redirect URI and the presented one cut to 200 characters.
+CREATE TABLE client_attempts (
+    id         INTEGER PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    endpoint   TEXT NOT NULL,
+    grant_type TEXT,
+    outcome    TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    registered TEXT,
+    presented  TEXT
+) STRICT;
+CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
+-- ---- end v8 ---------------------------------------------------------------------------

@@ -305,7 +305,24 @@ pub enum ClientCommand {
     },
     /// Change a client's name, redirect URIs, brand or flags.
     Update(ClientUpdateArgs),
+    /// Why did a link fail: the client's last token-endpoint attempts, newest first, each
+    /// with its outcome and exact reason (never a secret, code or token).
+    #[command(after_help = CLIENT_LOG_EXAMPLES)]
+    Log {
+        /// The client's id.
+        id: String,
+        /// Only attempts at or after this time: RFC 3339 date/time, a date, or an age such as 15m, 2h, 7d.
+        #[arg(long, value_parser = since::arg)]
+        since: Option<i64>,
+        /// At most this many (the newest).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
+
+const CLIENT_LOG_EXAMPLES: &str = "Examples:
+  oauthd client log alexa-skill
+  oauthd client log alexa-skill --since 1h --limit 20 --json";
 
 /// What `client update` is asked to change; at least one change.
 #[derive(Debug, Args)]

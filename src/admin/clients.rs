@@ -83,6 +83,9 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
         }
         ClientCommand::RotateSecret { id } => rotate_secret(store, context, &id),
         ClientCommand::Update(args) => update(store, context, args),
+        ClientCommand::Log { id, since, limit } => {
+            super::client_log::run(store, context, &id, since, limit)
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! `store::audit::admin_change`, and no module here contains SQL.
 
 mod brands;
+mod client_log;
 mod clients;
 mod keys;
 mod logo;
@@ -115,7 +116,9 @@ fn only_reads(command: &Command) -> bool {
             | Command::Audit { action: None, .. }
             | Command::Backup { .. }
             | Command::User(UserCommand::List | UserCommand::Show { .. })
-            | Command::Client(ClientCommand::List | ClientCommand::Show { .. })
+            | Command::Client(
+                ClientCommand::List | ClientCommand::Show { .. } | ClientCommand::Log { .. }
+            )
             | Command::Brand(BrandCommand::List)
             | Command::Org(OrgCommand::List | OrgCommand::Show { .. })
             | Command::Key(KeyCommand::List)

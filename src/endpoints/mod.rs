@@ -3,6 +3,7 @@
 //! decision, carries it out over the store, and answers; errors go back as `ApiError`.
 
 pub mod account;
+pub mod attempts;
 pub mod authorize;
 pub mod client_credentials;
 pub mod consent;

@@ -66,12 +66,15 @@ async fn grant(
     remote: std::net::SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
     let grant = GrantType::parse(params)?;
-    let client = client_auth::authenticate(app, headers, params).await?;
+    let early = |reason| super::attempts::refused_early(app, headers, params, grant.kind(), reason);
+    let client = (client_auth::authenticate(app, headers, params).await)
+        .inspect_err(|_| early(oauth::AttemptReason::ClientAuthFailed))?;
     oauth::may_use_grant(
         &client.client.grant_types,
         client.client.public,
         grant.kind(),
     )
+    .inspect_err(|refusal| early(oauth::AttemptReason::of_grant_refusal(*refusal)))
     .map_err(grant_refusal)?;
     let remote = remote.ip().to_string();
     match GrantTypeReq::parse(grant, params)? {
@@ -135,6 +138,7 @@ async fn exchange_code(
     let tokens = new_tokens(app, &access, &refresh);
     let ttl = app.config.access_ttl_secs;
     let client_id = client.client.client_id.clone();
+    let client_id_for_log = client_id.clone();
     let oidc_client = client.client.clone();
     let presented_secret = client.presented_secret.as_ref().map(Secret::digest);
     // Read the facts, decide, and carry the decision out, all in one write transaction:
@@ -179,6 +183,13 @@ async fn exchange_code(
                 }
                 _ => {}
             }
+            let attempt = super::attempts::exchange(
+                &client_id_for_log,
+                &decision,
+                facts.as_ref(),
+                redirect_uri.as_ref(),
+            );
+            store::client_log::record(conn, &attempt)?;
             Ok((decision, facts.map(|code| (code.grant_id, code.scope))))
         })
         .await?;
@@ -250,6 +261,10 @@ async fn refresh(
             let origin = Origin {
                 remote_addr: &remote,
             };
+            store::client_log::record(
+                conn,
+                &super::attempts::refresh(&client.client.client_id, &decision),
+            )?;
             let Some(token) = &facts else {
                 return Ok((decision, None));
             };

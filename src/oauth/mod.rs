@@ -5,6 +5,7 @@
 //! do. The endpoint carries a decision out in one store transaction; the store itself
 //! decides nothing.
 
+mod attempt;
 mod code_exchange;
 mod consent;
 pub mod cors;
@@ -21,6 +22,7 @@ mod revocation;
 mod scope;
 mod signing_keys;
 
+pub use attempt::{truncate_presented, AttemptReason};
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
 };

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -36,7 +36,26 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, OIDC_CORE_STEP),
     // v7: third-party clients' consents (see CONSENT_STEP).
     (7, CONSENT_STEP),
+    // v8: the link doctor's attempt log (see CLIENT_LOG_STEP).
+    (8, CLIENT_LOG_STEP),
 ];
+
+/// The last token-endpoint attempts per client, for `oauthd client log`; bounded per
+/// client by `store::client_log::record`.
+const CLIENT_LOG_STEP: &str = "
+CREATE TABLE client_attempts (
+    id         INTEGER PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    endpoint   TEXT NOT NULL,
+    grant_type TEXT,
+    outcome    TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    registered TEXT,
+    presented  TEXT
+) STRICT;
+CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
+";
 
 /// Clients gain the grant types they may use, an allowed-scope list (NULL: no
 /// restriction) and the browser origins allowed to call them (CORS); client-credentials

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod audit;
 pub mod brands;
+pub mod client_log;
 pub mod client_tokens;
 pub mod clients;
 pub mod consents;

@@ -22,6 +22,7 @@ mod cli_orgs;
 mod cli_updates;
 mod cli_users;
 mod client_kinds;
+mod client_log;
 mod connection_limits;
 mod consent;
 mod cors;
