@@ -178,16 +178,19 @@ impl Store {
                     )),
                 }
             });
-        Ok(Store::over_pool(manager, READ_CONNECTIONS, path, opened))
+        Store::over_pool(manager, READ_CONNECTIONS, path, opened)
     }
 
     /// A store (no writer yet) over a pool of at most `connections` made by `manager`.
+    /// The pool's first connection is open when this returns (`build`, not
+    /// `build_unchecked`): a background thread still connecting after the store was
+    /// dropped would hold the file open, and keep a stop from truncating the WAL.
     fn over_pool(
         manager: SqliteConnectionManager,
         connections: u32,
         path: &Path,
         opened: files::FileId,
-    ) -> Store {
+    ) -> Result<Store, StoreError> {
         let pool = Pool::builder()
             .max_size(connections)
             // Connections open on demand: an idle server keeps one, not eight (memory, start time).
@@ -195,14 +198,14 @@ impl Store {
             .connection_timeout(Duration::from_secs(30))
             // Failures reach callers as errors of `get()`; don't also log each retry.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(manager);
-        Store {
+            .build(manager)?;
+        Ok(Store {
             pool,
             path: path.to_owned(),
             opened,
             health: None,
             writer: None,
-        }
+        })
     }
 
     /// Opens an existing, current oauthd database for commands that only read (`check`,
@@ -229,7 +232,7 @@ impl Store {
         let manager = SqliteConnectionManager::file(path)
             .with_flags(flags)
             .with_init(configure_reader);
-        Ok(Store::over_pool(manager, 2, path, opened))
+        Store::over_pool(manager, 2, path, opened)
     }
 
     /// A pooled connection, for synchronous callers (the admin CLI, blocking threads).
