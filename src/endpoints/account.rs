@@ -240,25 +240,7 @@ fn signin_page(
     let hidden = page::hidden_fields(&[("csrf_token", &csrf.form_token), ("op", "signin")]);
     let error_block = page::error_block(failure.map(|f| f.message(true)));
     let status = failure.map_or(StatusCode::OK, SignInFailure::status);
-    let content = assets::render(
-        assets::template("signin.html"),
-        &[
-            ("form_action", "/account"),
-            ("client_name", "your account"),
-            ("fineprint", ""),
-            ("email", &escape(email)),
-            (
-                "email_autofocus",
-                if email.is_empty() { " autofocus" } else { "" },
-            ),
-            (
-                "password_autofocus",
-                if email.is_empty() { "" } else { " autofocus" },
-            ),
-            ("error_block", &error_block),
-            ("hidden_fields", &hidden),
-        ],
-    );
+    let content = page::signin_form("/account", "your account", "", email, &error_block, &hidden);
     let mut response = page::branded(status, "Sign in", &content, brand);
     if let Some(seconds) = failure.and_then(SignInFailure::retry_after) {
         http::set_header(&mut response, "retry-after", &seconds);

@@ -192,24 +192,13 @@ fn signin_page(
         "<p class=\"fineprint\">{client_name} will be able to act on your behalf. You can \
          revoke its access at any time on <a href=\"/account\">your account page</a>.</p>"
     );
-    let content = assets::render(
-        assets::template("signin.html"),
-        &[
-            ("form_action", "/oauth/authorize"),
-            ("client_name", &client_name),
-            ("fineprint", &fineprint),
-            ("email", &escape(email)),
-            (
-                "email_autofocus",
-                if email.is_empty() { " autofocus" } else { "" },
-            ),
-            (
-                "password_autofocus",
-                if email.is_empty() { "" } else { " autofocus" },
-            ),
-            ("error_block", &error_block),
-            ("hidden_fields", &hidden_fields),
-        ],
+    let content = page::signin_form(
+        "/oauth/authorize",
+        &client_name,
+        &fineprint,
+        email,
+        &error_block,
+        &hidden_fields,
     );
     let mut response = page::branded(status, "Sign in", &content, brand);
     http::set_header(&mut response, "set-cookie", &csrf.set_cookie);

@@ -40,6 +40,36 @@ pub fn signed_out(brand: &PageBrand, clear_cookie: &str) -> Response<Body> {
     response
 }
 
+/// The sign-in form (`signin.html`) posting to `action` for `client_name` (already
+/// escaped), with `fineprint` and `hidden_fields` as HTML: one rendering for the
+/// authorization page and the account page. The cursor starts in the first empty field.
+pub fn signin_form(
+    action: &str,
+    client_name: &str,
+    fineprint: &str,
+    email: &str,
+    error_block: &str,
+    hidden_fields: &str,
+) -> String {
+    let (email_autofocus, password_autofocus) = match email.is_empty() {
+        true => (" autofocus", ""),
+        false => ("", " autofocus"),
+    };
+    assets::render(
+        assets::template("signin.html"),
+        &[
+            ("form_action", action),
+            ("client_name", client_name),
+            ("fineprint", fineprint),
+            ("email", &escape(email)),
+            ("email_autofocus", email_autofocus),
+            ("password_autofocus", password_autofocus),
+            ("error_block", error_block),
+            ("hidden_fields", hidden_fields),
+        ],
+    )
+}
+
 /// The inline error paragraph of a form page (empty without a message).
 pub fn error_block(message: Option<&str>) -> String {
     message
