@@ -171,4 +171,21 @@ mod tests {
         assert!((1..=USER_CODE_WINDOW_SECS).contains(&wait), "{wait}");
         assert_eq!(memory.may_try_user_code(other), Ok(()));
     }
+
+    /// The "bounded map" of the README: however many devices poll, the memory holds at
+    /// most `POLL_CAPACITY` codes and `ADDRESS_CAPACITY` addresses.
+    #[test]
+    fn polls_and_addresses_stay_within_their_capacity() {
+        let memory = DeviceMemory::new(600);
+        for n in 0..POLL_CAPACITY + 100 {
+            let mut code = [0u8; 32];
+            code[..8].copy_from_slice(&(n as u64).to_le_bytes());
+            memory.record_poll(code, 5);
+        }
+        assert_eq!(memory.polls.lock().unwrap().len(), POLL_CAPACITY);
+        for n in 0..ADDRESS_CAPACITY as u32 + 100 {
+            memory.user_code_failed(IpAddr::from(n.to_be_bytes()));
+        }
+        assert_eq!(memory.failures.lock().unwrap().len(), ADDRESS_CAPACITY);
+    }
 }
