@@ -94,38 +94,20 @@ impl DeviceMemory {
         }
     }
 
-    /// Whether `ip` may try a user code now; `Err(seconds to wait)` once it entered too
-    /// many wrong ones in the window.
-    pub fn may_try_user_code(&self, ip: IpAddr) -> Result<(), u64> {
-        let window = Duration::from_secs(USER_CODE_WINDOW_SECS);
-        let Ok(failures) = self.failures.lock() else {
-            return Ok(());
-        };
-        match failures.get(&normalize_ip(ip)) {
-            Some(f)
-                if f.count >= USER_CODE_FAILURES_PER_WINDOW
-                    && f.window_start.elapsed() < window =>
-            {
-                Err(window
-                    .saturating_sub(f.window_start.elapsed())
-                    .as_secs()
-                    .max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a wrong (unknown or expired) user code entered from `ip`.
-    pub fn user_code_failed(&self, ip: IpAddr) {
+    /// Reserves one user-code try for `ip`, counted before the code is looked up, so a
+    /// burst of parallel guesses cannot pass the limit before the first is counted;
+    /// `Err(seconds to wait)` once the address used its tries in the window. A try whose
+    /// code turns out right is given back with [`Self::user_code_found`].
+    pub fn try_user_code(&self, ip: IpAddr) -> Result<(), u64> {
         let window = Duration::from_secs(USER_CODE_WINDOW_SECS);
         let Ok(mut failures) = self.failures.lock() else {
-            return;
+            return Ok(());
         };
         let ip = normalize_ip(ip);
         if failures.len() >= ADDRESS_CAPACITY && !failures.contains_key(&ip) {
             failures.retain(|_, f| f.window_start.elapsed() < window);
             if failures.len() >= ADDRESS_CAPACITY {
-                return;
+                return Ok(());
             }
         }
         let entry = failures.entry(ip).or_insert(Failures {
@@ -138,7 +120,23 @@ impl DeviceMemory {
                 count: 0,
             };
         }
-        entry.count = entry.count.saturating_add(1);
+        if entry.count >= USER_CODE_FAILURES_PER_WINDOW {
+            return Err(window
+                .saturating_sub(entry.window_start.elapsed())
+                .as_secs()
+                .max(1));
+        }
+        entry.count += 1;
+        Ok(())
+    }
+
+    /// Gives back the try reserved for a code that was right: only wrong codes count.
+    pub fn user_code_found(&self, ip: IpAddr) {
+        if let Ok(mut failures) = self.failures.lock() {
+            if let Some(entry) = failures.get_mut(&normalize_ip(ip)) {
+                entry.count = entry.count.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -164,12 +162,11 @@ mod tests {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         for _ in 0..USER_CODE_FAILURES_PER_WINDOW {
-            assert_eq!(memory.may_try_user_code(ip), Ok(()));
-            memory.user_code_failed(ip);
+            assert_eq!(memory.try_user_code(ip), Ok(()));
         }
-        let wait = memory.may_try_user_code(ip).unwrap_err();
+        let wait = memory.try_user_code(ip).unwrap_err();
         assert!((1..=USER_CODE_WINDOW_SECS).contains(&wait), "{wait}");
-        assert_eq!(memory.may_try_user_code(other), Ok(()));
+        assert_eq!(memory.try_user_code(other), Ok(()));
     }
 
     /// The "bounded map" of the README: however many devices poll, the memory holds at
@@ -184,8 +181,33 @@ mod tests {
         }
         assert_eq!(memory.polls.lock().unwrap().len(), POLL_CAPACITY);
         for n in 0..ADDRESS_CAPACITY as u32 + 100 {
-            memory.user_code_failed(IpAddr::from(n.to_be_bytes()));
+            let _ = memory.try_user_code(IpAddr::from(n.to_be_bytes()));
         }
         assert_eq!(memory.failures.lock().unwrap().len(), ADDRESS_CAPACITY);
+    }
+
+    /// Tries reserved by parallel requests count before any answer: of many racing
+    /// guesses from one address, only the limit gets through. A right code is given back.
+    #[test]
+    fn racing_guesses_from_one_address_cannot_pass_the_limit() {
+        let memory = std::sync::Arc::new(DeviceMemory::new(600));
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(40));
+        let admitted: u32 = (0..40)
+            .map(|_| {
+                let (memory, barrier) = (memory.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    u32::from(memory.try_user_code(ip).is_ok())
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(admitted, USER_CODE_FAILURES_PER_WINDOW);
+        memory.user_code_found(ip);
+        assert_eq!(memory.try_user_code(ip), Ok(()));
+        assert!(memory.try_user_code(ip).is_err());
     }
 }

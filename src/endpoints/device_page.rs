@@ -143,11 +143,10 @@ async fn lookup(
     typed: &str,
     ip: IpAddr,
 ) -> Result<Result<Found, SignInFailure>, ApiError> {
-    if let Err(retry_after_secs) = app.devices.may_try_user_code(ip) {
+    if let Err(retry_after_secs) = app.devices.try_user_code(ip) {
         return Ok(Err(SignInFailure::Throttled { retry_after_secs }));
     }
     let Some(code) = oauth::normalize_user_code(typed) else {
-        app.devices.user_code_failed(ip);
         return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
     };
     let user_code_hash = secret::sha256(&code);
@@ -156,9 +155,9 @@ async fn lookup(
         .read(move |conn| devices::find_pending(conn, &user_code_hash))
         .await?;
     let Some(device) = device else {
-        app.devices.user_code_failed(ip);
         return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
     };
+    app.devices.user_code_found(ip);
     Ok(Ok(Found {
         device,
         user_code_hash,
