@@ -10,6 +10,7 @@ use serde_json::json;
 use super::progress::Progress;
 use super::{no_such_client, no_such_user, output, AdminError, Context};
 use crate::cli::TokenCommand;
+use crate::oauth;
 use crate::store::audit::{self, AdminEvent};
 use crate::store::{
     self, brands, client_tokens, clients, grants, housekeeping, maintenance, orgs, users, Store,
@@ -124,7 +125,16 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
     let summary = store.with_conn(|conn| {
         let problems = maintenance::integrity_problems(conn)?;
         progress.stage("counting");
-        let (live_access_tokens, live_refresh_tokens) = grants::count_live_tokens(conn)?;
+        let (access, refresh) = grants::token_facts_counts(conn)?;
+        let now = store::now();
+        let count_live = |groups: Vec<(oauth::TokenFacts, i64)>| -> i64 {
+            groups
+                .iter()
+                .filter(|(facts, _)| oauth::liveness(Some(facts), now) == oauth::Liveness::Live)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let (live_access_tokens, live_refresh_tokens) = (count_live(access), count_live(refresh));
         Ok(Summary {
             integrity: if problems.is_empty() { "ok" } else { "failed" },
             problems,

@@ -10,6 +10,7 @@ use super::params::param_error;
 use crate::app::App;
 use crate::error::{ApiError, BearerError};
 use crate::http::{self, Body};
+use crate::oauth;
 use crate::secret;
 use crate::store::{
     self, client_tokens, client_tokens::ClientAccessInfo, grants::AccessInfo, orgs::Membership,
@@ -118,9 +119,11 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Bearer, ApiE
     let found = app
         .store
         .read(move |conn| {
-            let Some(token) = store::grants::find_access(conn, &token_hash)? else {
+            let now = store::now();
+            let Some(token) = oauth::live(store::grants::find_access(conn, &token_hash)?, now)
+            else {
                 // Only a token no user holds costs this second lookup.
-                return Ok(client_tokens::find(conn, &token_hash)?.map(Err));
+                return Ok(oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err));
             };
             let orgs = store::orgs::memberships_of(conn, &token.user_id)?;
             Ok(Some(Ok((token, orgs))))

@@ -51,11 +51,10 @@ async fn revoke_token(
     // refresh or exchange can slip in between.
     app.store
         .write(move |conn| {
-            let facts = grants::find_revocation(conn, &token_hash)?;
+            let mut facts = grants::find_revocation(conn, &token_hash)?;
             if matches!(facts, oauth::RevocationFacts::Unknown) {
-                // Not a user's token: perhaps a client-credentials token of this client.
-                client_tokens::revoke(conn, &token_hash, &client_id, &remote)?;
-                return Ok(());
+                // Not a user's token: perhaps a client-credentials token.
+                facts = client_tokens::find_revocation(conn, &token_hash)?;
             }
             let decision = oauth::decide_revocation(&facts, &client_id);
             grants::revoke_token(
@@ -114,11 +113,12 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
             } else {
                 (grants::find_access, grants::find_refresh)
             };
-            let found = match first(conn, &token_hash)? {
+            let now = store::now();
+            let found = match oauth::live(first(conn, &token_hash)?, now) {
                 Some(info) => Some(Ok(info)),
-                None => match second(conn, &token_hash)? {
+                None => match oauth::live(second(conn, &token_hash)?, now) {
                     Some(info) => Some(Ok(info)),
-                    None => client_tokens::find(conn, &token_hash)?.map(Err),
+                    None => oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err),
                 },
             };
             Ok((client, found))

@@ -18,7 +18,8 @@ pub async fn userinfo(app: &App, req: Request<Incoming>) -> Result<Response<Body
     let found = app
         .store
         .read(move |conn| {
-            let Some(token) = store::grants::find_access(conn, &token_hash)? else {
+            let found = store::grants::find_access(conn, &token_hash)?;
+            let Some(token) = oauth::live(found, store::now()) else {
                 return Ok(None);
             };
             let subject = grants::subject(conn, token.user_id, token.email, token.name)?;

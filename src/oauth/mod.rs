@@ -13,6 +13,7 @@ mod device;
 mod grants;
 mod id_token;
 mod introspection;
+mod liveness;
 mod logout;
 mod pkce;
 mod prompt;
@@ -38,6 +39,7 @@ pub use id_token::{
     has_scope, id_token_claims, scope_allowed, userinfo_claims, IdTokenFacts, Subject,
 };
 pub use introspection::may_introspect;
+pub use liveness::{live, liveness, Liveness, TokenFacts};
 pub use logout::{ends_without_asking, logout_client, read_id_token_hint, return_uri, HintClaims};
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
 pub use prompt::{

@@ -18,6 +18,8 @@ pub enum RevocationFacts {
     },
     /// An access token, expired or not.
     Access { owner: ClientId, user_email: String },
+    /// A client-credentials token (no user, no grant), expired or not.
+    ClientToken { owner: ClientId },
 }
 
 impl RevocationFacts {
@@ -26,7 +28,7 @@ impl RevocationFacts {
         match self {
             RevocationFacts::Refresh { user_email, .. }
             | RevocationFacts::Access { user_email, .. } => Some(user_email),
-            RevocationFacts::Unknown => None,
+            RevocationFacts::ClientToken { .. } | RevocationFacts::Unknown => None,
         }
     }
 }
@@ -39,6 +41,8 @@ pub enum RevocationDecision {
     RevokeGrant { grant_id: i64 },
     /// Delete this access token only; the grant and its refresh token live on.
     DeleteAccessToken,
+    /// Delete this client-credentials token.
+    DeleteClientToken,
     /// Change nothing: an unknown token, or another client's (a client may revoke only
     /// its own tokens; RFC 7009 §2.1 says refuse, §2.2 says answer 200 all the same).
     Nothing,
@@ -57,15 +61,19 @@ pub fn decide_revocation(facts: &RevocationFacts, client_id: &str) -> Revocation
         RevocationFacts::Access { owner, .. } if owner.as_str() == client_id => {
             RevocationDecision::DeleteAccessToken
         }
+        RevocationFacts::ClientToken { owner } if owner.as_str() == client_id => {
+            RevocationDecision::DeleteClientToken
+        }
         RevocationFacts::Refresh { .. }
         | RevocationFacts::Access { .. }
+        | RevocationFacts::ClientToken { .. }
         | RevocationFacts::Unknown => RevocationDecision::Nothing,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::RevocationDecision::{DeleteAccessToken, Nothing, RevokeGrant};
+    use super::RevocationDecision::{DeleteAccessToken, DeleteClientToken, Nothing, RevokeGrant};
     use super::*;
 
     /// Token kind × owner vs presenter.
@@ -80,8 +88,14 @@ mod tests {
             owner: ClientId::new(owner),
             user_email: "u@x".into(),
         };
+        let client = |owner: &str| RevocationFacts::ClientToken {
+            owner: ClientId::new(owner),
+        };
         let table = [
             (refresh("a"), "a", RevokeGrant { grant_id: 7 }),
+            (client("a"), "a", DeleteClientToken),
+            (client("b"), "a", Nothing),
+            (client("A"), "a", Nothing),
             (refresh("b"), "a", Nothing),
             (access("a"), "a", DeleteAccessToken),
             (access("b"), "a", Nothing),

@@ -3,6 +3,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::oauth::{ClientId, RevocationFacts, TokenFacts};
+
 use super::{audit, now, StoreError};
 use crate::secret::SecretHash;
 
@@ -59,54 +61,78 @@ pub fn issue(
     )
 }
 
-/// Looks up a live (unexpired) client-credentials token.
+/// Reads a client-credentials token and its facts (its expiry: it has no grant and no
+/// user), whatever they are; whether it is live is `oauth::liveness`'s call.
 pub fn find(
     conn: &Connection,
     token_hash: &SecretHash,
-) -> Result<Option<ClientAccessInfo>, StoreError> {
+) -> Result<Option<(ClientAccessInfo, TokenFacts)>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT t.client_id, c.name, t.scope, t.created_at, t.expires_at
              FROM client_access_tokens t JOIN clients c ON c.id = t.client_id
-             WHERE t.token_hash = ?1 AND t.expires_at > ?2",
+             WHERE t.token_hash = ?1",
         )?
-        .query_row(params![token_hash, now()], |r| {
-            Ok(ClientAccessInfo {
+        .query_row([token_hash], |r| {
+            let info = ClientAccessInfo {
                 client_id: r.get(0)?,
                 client_name: r.get(1)?,
                 scope: r.get(2)?,
                 issued_at: r.get(3)?,
                 expires_at: r.get(4)?,
-            })
+            };
+            let facts = TokenFacts {
+                expires_at: Some(info.expires_at),
+                grant_revoked: false,
+                rotated_out: false,
+                user_disabled: false,
+            };
+            Ok((info, facts))
         })
         .optional()?)
 }
 
-/// RFC 7009 revocation of one of the client's own tokens. Returns whether one went.
+/// What a revocation request presenting this digest needs to know: whose
+/// client-credentials token it is (`Unknown`: none).
+pub fn find_revocation(
+    conn: &Connection,
+    token_hash: &SecretHash,
+) -> Result<RevocationFacts, StoreError> {
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT client_id FROM client_access_tokens WHERE token_hash = ?1")?
+        .query_row([token_hash], |r| r.get(0))
+        .optional()?;
+    Ok(owner.map_or(RevocationFacts::Unknown, |owner| {
+        RevocationFacts::ClientToken {
+            owner: ClientId::new(owner),
+        }
+    }))
+}
+
+/// Carries out `oauth::RevocationDecision::DeleteClientToken`: deletes the token and
+/// audits `token_revoke` against its client, inside the caller's write transaction.
 pub fn revoke(
     tx: &Connection,
     token_hash: &SecretHash,
     client_id: &str,
     remote_addr: &str,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let deleted = tx
-        .prepare_cached(
-            "DELETE FROM client_access_tokens WHERE token_hash = ?1 AND client_id = ?2",
-        )?
-        .execute(params![token_hash, client_id])?;
-    if deleted > 0 {
-        audit::record(
-            tx,
-            &audit::Event {
-                event: "token_revoke",
-                user_email: None,
-                client_id: Some(client_id),
-                remote_addr: Some(remote_addr),
-                detail: Some("client_credentials"),
-            },
-        )?;
+        .prepare_cached("DELETE FROM client_access_tokens WHERE token_hash = ?1")?
+        .execute([token_hash])?;
+    if deleted == 0 {
+        return Ok(());
     }
-    Ok(deleted > 0)
+    audit::record(
+        tx,
+        &audit::Event {
+            event: "token_revoke",
+            user_email: None,
+            client_id: Some(client_id),
+            remote_addr: Some(remote_addr),
+            detail: Some("client_credentials"),
+        },
+    )
 }
 
 /// Deletes every client-credentials token of `client_id` (`None`: of every client), for

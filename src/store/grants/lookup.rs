@@ -1,12 +1,13 @@
-//! Read-only lookups of live tokens: bearer validation, introspection, `oauthd check`.
+//! Read-only lookups of tokens with their facts: bearer validation, introspection,
+//! `oauthd check`. Whether a token is live is `oauth::liveness`'s call, not the SQL's.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
-use super::super::{now, StoreError};
+use super::super::StoreError;
 use super::SecretHash;
-use crate::oauth::{ClientId, Scope};
+use crate::oauth::{ClientId, Scope, TokenFacts};
 
-/// What a live access token stands for.
+/// What an access or refresh token stands for.
 #[derive(Debug, Clone)]
 pub struct AccessInfo {
     pub user_id: String,
@@ -15,72 +16,96 @@ pub struct AccessInfo {
     pub client_id: ClientId,
     pub scope: Option<Scope>,
     pub issued_at: i64,
+    /// 0 for a refresh token that never expires.
     pub expires_at: i64,
 }
 
-/// Looks up a live access token: not expired, grant not revoked, user not disabled.
+/// Reads an access token and the facts that say whether it is live (expiry, grant
+/// revoked, user disabled), whatever they are.
 pub fn find_access(
     conn: &Connection,
     token_hash: &SecretHash,
-) -> Result<Option<AccessInfo>, StoreError> {
+) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
-                a.expires_at
+                a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled
          FROM access_tokens a
          JOIN grants g ON g.id = a.grant_id
          JOIN users u ON u.id = g.user_id
-         WHERE a.token_hash = ?1 AND a.expires_at > ?2 AND g.revoked_at IS NULL AND u.disabled = 0",
+         WHERE a.token_hash = ?1",
     )?;
     Ok(stmt
-        .query_row(params![token_hash, now()], access_info_from_row)
+        .query_row([token_hash], access_info_from_row)
         .optional()?)
 }
 
 /// Reads the columns both token lookups select, in their order.
-fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccessInfo> {
-    Ok(AccessInfo {
+fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AccessInfo, TokenFacts)> {
+    let expires_at: Option<i64> = r.get(6)?;
+    let info = AccessInfo {
         user_id: r.get(0)?,
         email: r.get(1)?,
         name: r.get(2)?,
         client_id: ClientId::new(r.get::<_, String>(3)?),
         scope: r.get::<_, Option<String>>(4)?.map(Scope::new),
         issued_at: r.get(5)?,
-        expires_at: r.get(6)?,
-    })
+        expires_at: expires_at.unwrap_or_default(),
+    };
+    let facts = TokenFacts {
+        expires_at,
+        grant_revoked: r.get(7)?,
+        rotated_out: r.get(8)?,
+        user_disabled: r.get(9)?,
+    };
+    Ok((info, facts))
 }
 
-/// Looks up a live (never rotated-out, unexpired) refresh token, for introspection.
+/// Reads a refresh token (rotated-out or not) and its facts, for introspection.
 pub fn find_refresh(
     conn: &Connection,
     token_hash: &SecretHash,
-) -> Result<Option<AccessInfo>, StoreError> {
+) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, coalesce(r.expires_at, 0)
+        "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, r.expires_at,
+                g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, u.disabled
          FROM refresh_tokens r
          JOIN grants g ON g.id = r.grant_id
          JOIN users u ON u.id = g.user_id
-         WHERE r.token_hash = ?1 AND r.rotated_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > ?2)
-           AND g.revoked_at IS NULL AND u.disabled = 0",
+         WHERE r.token_hash = ?1",
     )?;
     Ok(stmt
-        .query_row(params![token_hash, now()], access_info_from_row)
+        .query_row([token_hash], access_info_from_row)
         .optional()?)
 }
 
-/// Live access and refresh tokens, for `oauthd check`.
-pub fn count_live_tokens(conn: &Connection) -> Result<(i64, i64), StoreError> {
-    let at = now();
-    let access = conn.query_row(
-        "SELECT count(*) FROM access_tokens a JOIN grants g ON g.id = a.grant_id
-         WHERE a.expires_at > ?1 AND g.revoked_at IS NULL",
-        [at],
-        |r| r.get(0),
+/// Distinct sets of token facts, each with how many tokens share it.
+pub type FactCounts = Vec<(TokenFacts, i64)>;
+
+/// The facts of every access and refresh token, grouped (each distinct set of facts with
+/// how many tokens share it), for `oauthd check` to count the live ones.
+pub fn token_facts_counts(conn: &Connection) -> Result<(FactCounts, FactCounts), StoreError> {
+    let read = |sql: &str| -> Result<FactCounts, StoreError> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                TokenFacts {
+                    expires_at: r.get(0)?,
+                    grant_revoked: r.get(1)?,
+                    rotated_out: r.get(2)?,
+                    user_disabled: false,
+                },
+                r.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let access = read(
+        "SELECT a.expires_at, g.revoked_at IS NOT NULL, 0, count(*)
+         FROM access_tokens a JOIN grants g ON g.id = a.grant_id GROUP BY 1, 2",
     )?;
-    let refresh = conn.query_row(
-        "SELECT count(*) FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-         WHERE r.rotated_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > ?1) AND g.revoked_at IS NULL",
-        [at],
-        |r| r.get(0),
+    let refresh = read(
+        "SELECT r.expires_at, g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, count(*)
+         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id GROUP BY 1, 2, 3",
     )?;
     Ok((access, refresh))
 }

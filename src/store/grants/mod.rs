@@ -18,7 +18,7 @@ mod subject;
 
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use direct::{issue_direct, DirectGrant};
-pub use lookup::{count_live_tokens, find_access, find_refresh, AccessInfo};
+pub use lookup::{find_access, find_refresh, token_facts_counts, AccessInfo};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
     find_revocation, revoke_after_attack, revoke_all, revoke_grant, revoke_token,

@@ -60,6 +60,14 @@ pub fn revoke_token(
             tx.prepare_cached("DELETE FROM access_tokens WHERE token_hash = ?1")?
                 .execute([token_hash])?;
         }
+        RevocationDecision::DeleteClientToken => {
+            return super::super::client_tokens::revoke(
+                tx,
+                token_hash,
+                client_id,
+                origin.remote_addr,
+            );
+        }
         RevocationDecision::Nothing => return Ok(()),
     }
     origin.record(tx, "token_revoke", user_email, client_id, None)
