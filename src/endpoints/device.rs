@@ -199,12 +199,7 @@ async fn issue(
         refresh_hash: secret::sha256(&refresh),
         refresh_ttl_secs: app.config.refresh_ttl_secs,
     };
-    let with_refresh = oauth::may_use_grant(
-        &client.client.grant_types,
-        client.client.public,
-        GrantKind::RefreshToken,
-    )
-    .is_ok();
+    let with_refresh = oauth::issues_refresh_token(&client.client.grant_types);
     let redeemed = app
         .store
         .write(move |conn| {

@@ -136,6 +136,7 @@ async fn exchange_code(
     let code_hash = code.digest();
     let (access, refresh) = (secret::new_token(), secret::new_token());
     let tokens = new_tokens(app, &access, &refresh);
+    let with_refresh = oauth::issues_refresh_token(&client.client.grant_types);
     let ttl = app.config.access_ttl_secs;
     let client_id = client.client.client_id.clone();
     let client_id_for_log = client_id.clone();
@@ -169,6 +170,7 @@ async fn exchange_code(
                         grant_ref(code.grant_id, &code.user_email, &code.client_id),
                         bind_secret_hash.as_ref(),
                         &tokens,
+                        with_refresh,
                         origin,
                     )?;
                 }
@@ -207,7 +209,7 @@ async fn exchange_code(
             Ok(token_answer(
                 &access,
                 ttl,
-                Some(&refresh),
+                with_refresh.then_some(refresh.as_str()),
                 scope.as_deref(),
                 id_token.as_deref(),
             ))

@@ -80,6 +80,15 @@ pub fn may_use_grant<S: AsRef<str>>(
     Ok(())
 }
 
+/// Does a grant issued to a client registered for `registered` come with a refresh token?
+/// Only when the client registered the `refresh_token` grant: a token it could never
+/// present would only be a secret to leak. Applies to code and device-code exchanges.
+pub fn issues_refresh_token<S: AsRef<str>>(registered: &[S]) -> bool {
+    registered
+        .iter()
+        .any(|name| GrantKind::from_name(name.as_ref()) == Some(GrantKind::RefreshToken))
+}
+
 /// A requested scope outside the client's allowed scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScopeNotAllowed;
@@ -160,6 +169,30 @@ mod tests {
                 ),
                 expected,
                 "{registered:?} public={public} {grant:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refresh_token_only_for_clients_registered_for_it() {
+        let table = [
+            ("authorization_code refresh_token", true),
+            ("authorization_code", false),
+            ("device_code", false),
+            ("device_code refresh_token", true),
+            ("client_credentials", false),
+            ("refresh_token", true),
+            ("", false),
+            // Names compare exactly: no case folding, no prefix.
+            ("Refresh_Token", false),
+            ("refresh", false),
+        ];
+        for (registered, expected) in table {
+            let registered: Vec<&str> = registered.split_whitespace().collect();
+            assert_eq!(
+                issues_refresh_token(&registered),
+                expected,
+                "{registered:?}"
             );
         }
     }

@@ -33,7 +33,8 @@ pub use device::{
     DeviceStatus, PollDecision, PollRequest, USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS,
 };
 pub use grants::{
-    client_scope, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS, DEVICE_CODE_URN,
+    client_scope, issues_refresh_token, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS,
+    DEVICE_CODE_URN,
 };
 pub use id_token::{
     has_scope, id_token_claims, scope_allowed, userinfo_claims, IdTokenFacts, Subject,

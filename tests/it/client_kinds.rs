@@ -290,3 +290,56 @@ fn metadata_lists_the_device_endpoint_and_every_grant_type() {
         ])
     );
 }
+
+/// A client registered without the `refresh_token` grant gets no refresh token at code
+/// exchange (it could never present one); the seed's client, registered with the default
+/// grants, still gets one, in the same answer as before.
+#[test]
+fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
+    let s = seeded(&[]);
+    let secret = s.o.json(&[
+        "client",
+        "add",
+        "--name",
+        "Codes only",
+        "--id",
+        "codeonly",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        REDIRECT,
+    ])["client_secret"]
+        .as_str()
+        .expect("client_secret")
+        .to_owned();
+    let exchange_as = |client_id: &str, secret: &str| {
+        let code = login_code(&s.server, json!({ "client_id": client_id }));
+        let r = post_form(
+            &s.server,
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+            Some(&basic(client_id, secret)),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let v = exchange_as("codeonly", &secret);
+    let members: Vec<&String> = v.as_object().expect("object").keys().collect();
+    assert_eq!(
+        members,
+        ["access_token", "token_type", "expires_in", "scope"],
+        "{v}"
+    );
+    let me = get_bearer(
+        &s.server,
+        "/api/me",
+        v["access_token"].as_str().expect("at"),
+    );
+    assert_eq!(me.status, 200, "{}", me.body);
+    let v = exchange_as(CLIENT_ID, &s.secret);
+    assert!(v["refresh_token"].is_string(), "{v}");
+}

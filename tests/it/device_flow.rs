@@ -360,3 +360,48 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A device client registered without the `refresh_token` grant gets only an access token.
+#[test]
+fn a_device_client_without_the_refresh_grant_gets_no_refresh_token() {
+    let (o, server) = device_server(&[]);
+    o.json(&[
+        "client",
+        "add",
+        "--name",
+        "Kitchen radio",
+        "--id",
+        "radio",
+        "--public",
+        "--grant",
+        "device_code",
+    ]);
+    let r = post_form(
+        &server,
+        "/oauth/device_authorization",
+        &[("client_id", "radio"), ("scope", "read")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let started = r.json();
+    let typed = started["user_code"]
+        .as_str()
+        .expect("user_code")
+        .replace('-', "");
+    let done = answer(&server, &typed, "approve");
+    assert_eq!(done.status, 200, "{}", done.body);
+    let r = post_form(
+        &server,
+        "/oauth/token",
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", started["device_code"].as_str().expect("dc")),
+            ("client_id", "radio"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert!(v["access_token"].is_string(), "{v}");
+    assert!(v.get("refresh_token").is_none(), "{v}");
+}

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
-use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, SecretHash};
+use super::{insert_first_tokens, GrantRef, NewTokens, Origin, SecretHash};
 use crate::oauth::CodeFacts;
 
 /// How long an expired code is kept, so a replay shortly after expiry is still recognised.
@@ -111,13 +111,15 @@ pub fn find_code(
 }
 
 /// Carries out an exchange: marks the code used, binds `bind_secret_hash` to the grant
-/// when given, stores the tokens and audits `token_issue`.
+/// when given, stores the tokens (the refresh token only `with_refresh`) and audits
+/// `token_issue`.
 pub fn use_code(
     tx: &Connection,
     code_hash: &SecretHash,
     grant: GrantRef<'_>,
     bind_secret_hash: Option<&SecretHash>,
     tokens: &NewTokens,
+    with_refresh: bool,
     origin: Origin<'_>,
 ) -> Result<(), StoreError> {
     let at = now();
@@ -127,14 +129,7 @@ pub fn use_code(
         tx.prepare_cached("UPDATE grants SET bound_secret_hash = ?2 WHERE id = ?1")?
             .execute(params![grant.grant_id, secret_hash])?;
     }
-    insert_access_token(tx, grant.grant_id, tokens, None, at)?;
-    insert_refresh_token(
-        tx,
-        grant.grant_id,
-        &tokens.refresh_hash,
-        tokens.refresh_ttl_secs,
-        at,
-    )?;
+    insert_first_tokens(tx, grant.grant_id, tokens, with_refresh, at)?;
     origin.record(
         tx,
         "token_issue",

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection};
 
 use super::super::{now, StoreError};
-use super::{insert_access_token, insert_refresh_token, NewTokens, Origin};
+use super::{insert_first_tokens, NewTokens, Origin};
 
 /// Who the grant is for and what it holds.
 pub struct DirectGrant<'a> {
@@ -32,16 +32,7 @@ pub fn issue_direct(
     )?
     .execute(params![grant.user_id, grant.client_id, grant.scope, at])?;
     let grant_id = tx.last_insert_rowid();
-    insert_access_token(tx, grant_id, tokens, None, at)?;
-    if grant.with_refresh {
-        insert_refresh_token(
-            tx,
-            grant_id,
-            &tokens.refresh_hash,
-            tokens.refresh_ttl_secs,
-            at,
-        )?;
-    }
+    insert_first_tokens(tx, grant_id, tokens, grant.with_refresh, at)?;
     origin.record(
         tx,
         "token_issue",

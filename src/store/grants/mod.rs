@@ -106,6 +106,28 @@ pub(super) fn insert_access_token(
     Ok(())
 }
 
+/// Stores the first tokens of a grant: its access token and, when `with_refresh`, its
+/// refresh token.
+pub(super) fn insert_first_tokens(
+    tx: &Connection,
+    grant_id: i64,
+    tokens: &NewTokens,
+    with_refresh: bool,
+    at: i64,
+) -> Result<(), StoreError> {
+    insert_access_token(tx, grant_id, tokens, None, at)?;
+    if with_refresh {
+        insert_refresh_token(
+            tx,
+            grant_id,
+            &tokens.refresh_hash,
+            tokens.refresh_ttl_secs,
+            at,
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn insert_refresh_token(
     tx: &Connection,
     grant_id: i64,
