@@ -19,6 +19,7 @@ mod pkce;
 mod prompt;
 mod redirect_uri;
 mod refresh;
+mod retention;
 mod revocation;
 mod scope;
 mod signing_keys;
@@ -54,6 +55,7 @@ pub use refresh::{
     decide_refresh, RefreshDecision, RefreshFacts, RefreshRefusal, RefreshRequest, Successor,
     TokenState,
 };
+pub use retention::{GrantUse, Retention, RETENTION};
 pub use revocation::{decide_revocation, RevocationDecision, RevocationFacts};
 pub use scope::{narrow_scope, Scope};
 pub use signing_keys::{key_phases, new_key_signs_from, KeyPhase, KeyTimes};

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::oauth::{ClientId, RevocationFacts, TokenFacts};
+use crate::oauth::{ClientId, RevocationFacts, TokenFacts, RETENTION};
 
 use super::{audit, now, StoreError};
 use crate::secret::SecretHash;
@@ -37,7 +37,7 @@ pub fn issue(
         "DELETE FROM client_access_tokens WHERE token_hash IN
              (SELECT token_hash FROM client_access_tokens WHERE expires_at <= ?1 LIMIT ?2)",
     )?
-    .execute(params![at, EXPIRED_DELETED_PER_ISSUE])?;
+    .execute(params![RETENTION.expired_by(at), EXPIRED_DELETED_PER_ISSUE])?;
     tx.prepare_cached(
         "INSERT INTO client_access_tokens (token_hash, client_id, scope, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::grants::{issue_direct, DirectGrant, NewTokens, Origin};
 use super::{audit, now, StoreError};
-use crate::oauth::{DeviceFacts, DeviceStatus};
+use crate::oauth::{DeviceFacts, DeviceStatus, RETENTION};
 use crate::secret::SecretHash;
 
 /// Expired device codes deleted per new one: each request cleans up a few, so the table
@@ -45,7 +45,7 @@ pub fn create(
         "DELETE FROM device_codes WHERE device_code_hash IN
              (SELECT device_code_hash FROM device_codes WHERE expires_at <= ?1 LIMIT ?2)",
     )?
-    .execute(params![at, EXPIRED_DELETED_PER_ISSUE])?;
+    .execute(params![RETENTION.expired_by(at), EXPIRED_DELETED_PER_ISSUE])?;
     for (index, user_code_hash) in user_code_hashes.iter().enumerate() {
         let inserted = tx
             .prepare_cached(

@@ -1,15 +1,8 @@
-//! Retention: the one place that decides which rows of grants and what they issued are
-//! deleted, and when. The writer thread runs [`step`] in its idle time, one small window
-//! of grants per transaction, so housekeeping never holds the write lock for long.
-//!
-//! What is kept (the README's retention paragraph says the same):
-//! - a grant while anything it issued can still be used: an unused, unexpired code, an
-//!   unexpired access token, or an unexpired refresh token. A revoked grant, or one whose
-//!   code expired unused, or whose tokens all expired, is deleted with everything it holds.
-//! - a grant's used code as long as the grant lives, so a replay still revokes it;
-//! - unexpired access and refresh tokens; expired ones are deleted;
-//! - the last [`REFRESH_HISTORY_PER_GRANT`] rotated-out refresh tokens of a live grant,
-//!   for the grace retry and reuse (theft) detection; older ones are deleted.
+//! Housekeeping: deleting what the retention policy (`oauth::Retention`) says is dead.
+//! The writer thread runs [`step`] in its idle time, one small window of grants per
+//! transaction, so housekeeping never holds the write lock for long. The store reads each
+//! grant's facts and carries out the policy's answers; what is kept, and for how long,
+//! is the policy's.
 //!
 //! - audit rows for the audit retention (`serve --audit-retention`, 365 days by default);
 //!   older ones are deleted, the oldest first, [`AUDIT_ROWS_PER_STEP`] rows examined per
@@ -20,11 +13,7 @@
 use rusqlite::{params, Connection};
 
 use super::StoreError;
-
-/// Rotated-out refresh tokens kept per live grant. Presenting one of them again outside
-/// the grace rule is detected as reuse and revokes the grant; an older one is no longer
-/// recognised (it is refused as unknown, and revokes nothing).
-pub const REFRESH_HISTORY_PER_GRANT: i64 = 8;
+use crate::oauth::{GrantUse, Retention};
 
 /// Grants examined per step: a write that arrives during a step waits for it. Measured
 /// on the loaded 2-core VM (debug build of oauthd, optimised SQLite), with 128 grants a
@@ -90,25 +79,40 @@ fn window_end(
         .query_row(params![after, size], |r| r.get(0))?)
 }
 
-/// Applies the retention rules to the next [`GRANTS_PER_STEP`] grants with an id above
-/// `after`, at Unix time `now`. Runs inside the caller's write transaction.
-pub fn step(tx: &Connection, after: i64, now: i64) -> Result<Step, StoreError> {
+/// Applies `retention` to the next [`GRANTS_PER_STEP`] grants with an id above `after`,
+/// at Unix time `now`. Runs inside the caller's write transaction.
+pub fn step(
+    tx: &Connection,
+    after: i64,
+    now: i64,
+    retention: &Retention,
+) -> Result<Step, StoreError> {
     let window = "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)";
     let Some(last) = window_end(tx, window, after, GRANTS_PER_STEP)? else {
         return Ok(Step::DONE);
     };
-    let mut deleted = delete_dead_grants(tx, after, last, now)?;
+    let mut deleted = 0;
+    for (grant_id, grant) in grant_uses(tx, after, last)? {
+        if retention.grant_is_dead(&grant, now) {
+            // Its codes and tokens go with it (ON DELETE CASCADE).
+            deleted += tx
+                .prepare_cached("DELETE FROM grants WHERE id = ?1")?
+                .execute([grant_id])?;
+        }
+    }
+    let expired_by = retention.expired_by(now);
     deleted += tx
         .prepare_cached(
             "DELETE FROM access_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
         )?
-        .execute(params![after, last, now])?;
+        .execute(params![after, last, expired_by])?;
     deleted += tx
         .prepare_cached(
             "DELETE FROM refresh_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
         )?
-        .execute(params![after, last, now])?;
-    let (trimmed, complete) = trim_refresh_history(tx, after, last)?;
+        .execute(params![after, last, expired_by])?;
+    let (trimmed, complete) =
+        trim_refresh_history(tx, after, last, retention.refresh_history_per_grant)?;
     deleted += trimmed;
     Ok(Step {
         // A window whose history was not trimmed completely is visited again.
@@ -117,35 +121,41 @@ pub fn step(tx: &Connection, after: i64, now: i64) -> Result<Step, StoreError> {
     })
 }
 
-/// Deletes the grants in (after, last] that are revoked or can no longer be used; their
-/// codes and tokens go with them (ON DELETE CASCADE).
-fn delete_dead_grants(
-    tx: &Connection,
-    after: i64,
-    last: i64,
-    now: i64,
-) -> Result<usize, StoreError> {
-    Ok(tx
-        .prepare_cached(
-            "DELETE FROM grants WHERE id > ?1 AND id <= ?2 AND (
-                 revoked_at IS NOT NULL OR (
-                     NOT EXISTS (SELECT 1 FROM authorization_codes c
-                                 WHERE c.grant_id = grants.id AND c.used_at IS NULL AND c.expires_at > ?3)
-                     AND NOT EXISTS (SELECT 1 FROM access_tokens a
-                                     WHERE a.grant_id = grants.id AND a.expires_at > ?3)
-                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r
-                                     WHERE r.grant_id = grants.id AND (r.expires_at IS NULL OR r.expires_at > ?3))))",
-        )?
-        .execute(params![after, last, now])?)
+/// The facts the retention decision needs about each grant in (after, last].
+fn grant_uses(tx: &Connection, after: i64, last: i64) -> Result<Vec<(i64, GrantUse)>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT g.id, g.revoked_at IS NOT NULL,
+                (SELECT max(c.expires_at) FROM authorization_codes c
+                 WHERE c.grant_id = g.id AND c.used_at IS NULL),
+                (SELECT max(a.expires_at) FROM access_tokens a WHERE a.grant_id = g.id),
+                (SELECT max(r.expires_at) FROM refresh_tokens r WHERE r.grant_id = g.id),
+                EXISTS (SELECT 1 FROM refresh_tokens r
+                        WHERE r.grant_id = g.id AND r.expires_at IS NULL)
+         FROM grants g WHERE g.id > ?1 AND g.id <= ?2",
+    )?;
+    let rows = stmt.query_map(params![after, last], |r| {
+        Ok((
+            r.get(0)?,
+            GrantUse {
+                revoked: r.get(1)?,
+                last_unused_code_expiry: r.get(2)?,
+                last_access_expiry: r.get(3)?,
+                last_refresh_expiry: r.get(4)?,
+                refresh_never_expires: r.get(5)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Deletes rotated-out refresh tokens beyond the newest [`REFRESH_HISTORY_PER_GRANT`] of
-/// each grant in (after, last], at most [`HISTORY_ROWS_PER_STEP`] rows. Returns the rows
-/// deleted and whether every grant of the window is now within the bound.
+/// Deletes rotated-out refresh tokens beyond the newest `keep` of each grant in
+/// (after, last], at most [`HISTORY_ROWS_PER_STEP`] rows. Returns the rows deleted and
+/// whether every grant of the window is now within the bound.
 fn trim_refresh_history(
     tx: &Connection,
     after: i64,
     last: i64,
+    keep: i64,
 ) -> Result<(usize, bool), StoreError> {
     let long_histories: Vec<i64> = tx
         .prepare_cached(
@@ -153,9 +163,7 @@ fn trim_refresh_history(
              WHERE grant_id > ?1 AND grant_id <= ?2 AND rotated_at IS NOT NULL
              GROUP BY grant_id HAVING count(*) > ?3",
         )?
-        .query_map(params![after, last, REFRESH_HISTORY_PER_GRANT], |r| {
-            r.get(0)
-        })?
+        .query_map(params![after, last, keep], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut deleted = 0usize;
     let mut budget = HISTORY_ROWS_PER_STEP;
@@ -172,7 +180,7 @@ fn trim_refresh_history(
                      ORDER BY rotated_at DESC, created_at DESC
                      LIMIT ?3 OFFSET ?2)",
             )?
-            .execute(params![grant_id, REFRESH_HISTORY_PER_GRANT, budget])?;
+            .execute(params![grant_id, keep, budget])?;
         deleted += n;
         budget -= n as i64;
     }
@@ -182,6 +190,7 @@ fn trim_refresh_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::RETENTION;
     use crate::store::Store;
 
     const NOW: i64 = 1_000_000;
@@ -194,7 +203,9 @@ mod tests {
         let mut after = 0;
         let mut deleted = 0;
         loop {
-            let done = store.transaction(|tx| step(tx, after, NOW)).expect("step");
+            let done = store
+                .transaction(|tx| step(tx, after, NOW, &RETENTION))
+                .expect("step");
             deleted += done.deleted;
             match done.next {
                 Some(next) => after = next,
@@ -289,7 +300,7 @@ mod tests {
                 "SELECT CAST(token_hash AS TEXT) FROM refresh_tokens ORDER BY 1"
             ),
             kept_history,
-            "the newest {REFRESH_HISTORY_PER_GRANT} rotated-out tokens of a live grant stay"
+            "the newest 8 rotated-out tokens of a live grant stay"
         );
         assert_eq!(sweep(&store), 0, "a second sweep finds nothing");
     }
@@ -309,7 +320,9 @@ mod tests {
                 Ok(())
             })
             .expect("grants");
-        let first = store.transaction(|tx| step(tx, 0, NOW)).expect("step");
+        let first = store
+            .transaction(|tx| step(tx, 0, NOW, &RETENTION))
+            .expect("step");
         assert_eq!(first.next, Some(GRANTS_PER_STEP));
         assert_eq!(first.deleted, GRANTS_PER_STEP as usize);
         assert_eq!(sweep(&store), 300 - GRANTS_PER_STEP as usize);

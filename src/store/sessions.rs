@@ -5,6 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{now, StoreError};
+use crate::oauth::RETENTION;
 use crate::secret::SecretHash;
 
 /// A stored session joined with its user, as the authorization page needs it.
@@ -32,7 +33,7 @@ pub fn create(
         "DELETE FROM sessions WHERE id_hash IN
              (SELECT id_hash FROM sessions WHERE expires_at <= ?1 LIMIT 16)",
     )?
-    .execute([at])?;
+    .execute([RETENTION.expired_by(at)])?;
     if let Some(old) = replaced {
         end(conn, old)?;
     }

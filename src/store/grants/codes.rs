@@ -5,10 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
 use super::{insert_first_tokens, GrantRef, NewTokens, Origin, SecretHash};
-use crate::oauth::CodeFacts;
-
-/// How long an expired code is kept, so a replay shortly after expiry is still recognised.
-pub(super) const CODE_KEEP_AFTER_EXPIRY_SECS: i64 = 86_400;
+use crate::oauth::{CodeFacts, RETENTION};
 
 /// What the store needs to issue an authorization code for a fresh grant.
 pub struct NewCode<'a> {
@@ -34,13 +31,13 @@ pub fn issue_code(
     user_email: &str,
 ) -> Result<(), StoreError> {
     let at = now();
-    // Amortised housekeeping: each new code deletes a few codes that expired over a day
-    // ago (a day keeps replay detection for late retries; after it a code is useless).
+    // Amortised housekeeping: each new code deletes a few codes the retention policy no
+    // longer keeps (an expired code is kept a while for replay detection).
     tx.prepare_cached(
         "DELETE FROM authorization_codes WHERE code_hash IN
              (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16)",
     )?
-    .execute([at - CODE_KEEP_AFTER_EXPIRY_SECS])?;
+    .execute([RETENTION.codes_expired_before(at)])?;
     tx.prepare_cached(
         "INSERT INTO grants (user_id, client_id, scope, created_at, auth_time)
          VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -30,6 +30,7 @@ use rusqlite::{params, Connection};
 
 use super::{audit, StoreError};
 
+use crate::oauth::RETENTION;
 use crate::secret::SecretHash;
 
 /// Fresh tokens to store for a successful exchange or refresh.
@@ -91,7 +92,7 @@ pub(super) fn insert_access_token(
     at: i64,
 ) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2")?
-        .execute(params![grant_id, at])?;
+        .execute(params![grant_id, RETENTION.expired_by(at)])?;
     tx.prepare_cached(
         "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at, scope)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -144,7 +145,6 @@ pub(super) fn insert_refresh_token(
 
 #[cfg(test)]
 mod tests {
-    use super::codes::CODE_KEEP_AFTER_EXPIRY_SECS;
     use super::*;
     use crate::store::now;
     use crate::store::Store;
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn issuing_a_code_deletes_codes_expired_over_a_day_ago() {
         let (_dir, store) = setup();
-        let old = now() - CODE_KEEP_AFTER_EXPIRY_SECS - 10;
+        let old = crate::oauth::RETENTION.codes_expired_before(now()) - 10;
         let recent = now() - 10;
         store
             .transaction(|tx| {

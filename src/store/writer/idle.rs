@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::super::{housekeeping, now, StoreError, BUSY_TIMEOUT};
+use crate::oauth::RETENTION;
 
 /// A housekeeping sweep starts this long after the previous one finished. Expired rows
 /// live at most this much longer than the retention rules say.
@@ -90,7 +91,7 @@ impl IdleWork {
     fn sweep_step(&mut self, conn: &Connection) {
         let after = self.sweep_after.unwrap_or(0);
         let started = Instant::now();
-        match in_transaction(conn, |tx| housekeeping::step(tx, after, now())) {
+        match in_transaction(conn, |tx| housekeeping::step(tx, after, now(), &RETENTION)) {
             Ok(step) => {
                 tracing::debug!(
                     after,
