@@ -1,10 +1,7 @@
-//! Embedded assets (pages, CSS, the default logo) and the HTML they are rendered into.
+//! Embedded assets (page templates, CSS, the default logo) and how they are filled in.
 //! Every value placed into a page goes through [`escape`].
 
-use hyper::StatusCode;
 use include_dir::{include_dir, Dir};
-
-use crate::http::{self, Body};
 
 static ASSETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/assets");
 
@@ -65,15 +62,6 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// A plain HTML error page; `message` is a constant, escaped anyway.
-pub fn error_page(status: StatusCode, message: &str) -> hyper::Response<Body> {
-    let page = render(
-        template("error.html"),
-        &[("message", &escape(message)), ("status", status.as_str())],
-    );
-    http::html(status, page)
 }
 
 #[cfg(test)]

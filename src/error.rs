@@ -191,7 +191,19 @@ impl ApiError {
     }
 }
 
+/// The status of an HTML error page (a request the browser's user cannot fix by retrying).
+const PAGE_ERROR_STATUS: StatusCode = StatusCode::BAD_REQUEST;
+
 impl ApiError {
+    /// An error the browser sees as a page: its status and message, which the caller
+    /// renders in the request's look. `None` for every other error.
+    pub fn page_error(&self) -> Option<(StatusCode, &'static str)> {
+        match self {
+            ApiError::AuthorizePage(message) => Some((PAGE_ERROR_STATUS, message)),
+            _ => None,
+        }
+    }
+
     /// The response for this error. Storage failures are logged here (with their cause)
     /// and answered with a stable 503 that reveals nothing.
     pub fn into_response(self) -> Response<Full<Bytes>> {
@@ -279,9 +291,9 @@ impl ApiError {
                 response
             }
             ApiError::PreflightRefused => http::text(StatusCode::FORBIDDEN, "origin not allowed\n"),
-            ApiError::AuthorizePage(message) => {
-                crate::assets::error_page(StatusCode::BAD_REQUEST, message)
-            }
+            // The route table renders these in the request's look (`page_error`); this
+            // plain answer is for callers without a Host to brand by.
+            ApiError::AuthorizePage(message) => http::text(PAGE_ERROR_STATUS, message),
             ApiError::Store(e) => {
                 // A full disk fails every request the same way: log it once per interval.
                 crate::log_limit::storage_error("storage failure", &e);

@@ -2,7 +2,8 @@
 //! compact serialisation (RFC 7515) signed with `ring`. RSA keys are generated with the
 //! `rsa` crate (ring cannot generate them) and signed with ring like the others. Private
 //! keys are PKCS#8 DER bytes that never print (`PrivateKey` has no `Debug` of its bytes).
-//! `none` is not an algorithm here: every token this module makes is signed.
+//! `none` is not an algorithm here: every token this module makes is signed, and
+//! [`verify`] accepts only a signature by one of the given keys, made with that key's alg.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -207,6 +208,58 @@ impl Signer {
     }
 }
 
+/// A public key that may have signed a token: its kid, alg and public JWK (as stored).
+pub struct VerifyingKey<'a> {
+    pub kid: &'a str,
+    pub alg: Alg,
+    pub public_jwk: &'a str,
+}
+
+/// The claims of the compact JWS `token` when its header names one of `keys` (by kid,
+/// with that key's alg) and the signature verifies with it; `None` for anything else
+/// (malformed, `alg: none`, an unknown kid, another alg, a bad signature).
+pub fn verify(token: &str, keys: &[VerifyingKey]) -> Option<serde_json::Value> {
+    let mut parts = token.split('.');
+    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
+    let header: serde_json::Value = serde_json::from_slice(&decode(header)?).ok()?;
+    let alg = Alg::parse(header["alg"].as_str()?)?;
+    let kid = header["kid"].as_str()?;
+    let key = keys.iter().find(|k| k.kid == kid && k.alg == alg)?;
+    let jwk: serde_json::Value = serde_json::from_str(key.public_jwk).ok()?;
+    let member = |name: &str| jwk[name].as_str().and_then(decode);
+    let signing_input = &token[..header_and_payload_len(token)?];
+    let signature = decode(signature)?;
+    let verified = match alg {
+        Alg::Rs256 => signature::RsaPublicKeyComponents {
+            n: member("n")?,
+            e: member("e")?,
+        }
+        .verify(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            signing_input.as_bytes(),
+            &signature,
+        ),
+        Alg::Es256 => {
+            let point = [vec![0x04], member("x")?, member("y")?].concat();
+            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                .verify(signing_input.as_bytes(), &signature)
+        }
+        Alg::EdDsa => signature::UnparsedPublicKey::new(&signature::ED25519, member("x")?)
+            .verify(signing_input.as_bytes(), &signature),
+    };
+    verified.ok()?;
+    serde_json::from_slice(&decode(payload)?).ok()
+}
+
+/// The length of `header.payload`, the part of a compact JWS its signature covers.
+fn header_and_payload_len(token: &str) -> Option<usize> {
+    token.rfind('.')
+}
+
 /// The `at_hash` of an access token (OIDC Core 3.1.3.6): the left half of its hash with
 /// the alg's hash function, base64url. EdDSA (Ed25519) uses SHA-512, as its signatures do.
 pub fn half_hash(alg: Alg, token: &str) -> String {
@@ -241,40 +294,22 @@ pub fn b64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring::signature::{UnparsedPublicKey, VerificationAlgorithm};
 
-    fn verify(token: &str, jwk: &serde_json::Map<String, serde_json::Value>, alg: Alg) -> bool {
-        let (input, signature) = token.rsplit_once('.').expect("three parts");
-        let signature = URL_SAFE_NO_PAD.decode(signature).expect("b64");
-        let field = |name: &str| {
-            URL_SAFE_NO_PAD
-                .decode(jwk[name].as_str().expect("member"))
-                .expect("b64")
-        };
-        match alg {
-            Alg::Rs256 => signature::RsaPublicKeyComponents {
-                n: field("n"),
-                e: field("e"),
-            }
-            .verify(
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-                input.as_bytes(),
-                &signature,
-            )
-            .is_ok(),
-            Alg::Es256 | Alg::EdDsa => {
-                let (algorithm, key): (&dyn VerificationAlgorithm, Vec<u8>) = if alg == Alg::Es256 {
-                    let mut point = vec![4u8];
-                    point.extend(field("x"));
-                    point.extend(field("y"));
-                    (&signature::ECDSA_P256_SHA256_FIXED, point)
-                } else {
-                    (&signature::ED25519, field("x"))
-                };
-                UnparsedPublicKey::new(algorithm, key)
-                    .verify(input.as_bytes(), &signature)
-                    .is_ok()
-            }
+    fn verifies(token: &str, jwk: &serde_json::Map<String, serde_json::Value>, alg: Alg) -> bool {
+        let jwk = serde_json::Value::Object(jwk.clone()).to_string();
+        let kid = thumbprint_of(&jwk);
+        let keys = [VerifyingKey {
+            kid: &kid,
+            alg,
+            public_jwk: &jwk,
+        }];
+        verify(token, &keys).is_some()
+    }
+
+    fn thumbprint_of(jwk: &str) -> String {
+        match serde_json::from_str(jwk) {
+            Ok(serde_json::Value::Object(map)) => thumbprint(&map),
+            _ => panic!("a JWK object"),
         }
     }
 
@@ -296,11 +331,61 @@ mod tests {
             .expect("json");
             assert_eq!(header["alg"], alg.as_str());
             assert_eq!(header["kid"], signer.kid());
-            assert!(verify(&token, &key.public_jwk, alg), "{alg:?} verifies");
+            assert!(verifies(&token, &key.public_jwk, alg), "{alg:?} verifies");
             let mut forged = token.clone();
             forged.replace_range(token.find('.').expect("dot") + 1.., "e30.AAAA");
-            assert!(!verify(&forged, &key.public_jwk, alg), "{alg:?} forged");
+            assert!(!verifies(&forged, &key.public_jwk, alg), "{alg:?} forged");
         }
+    }
+
+    /// Only a signature by a listed key, with that key's alg, verifies: not another key,
+    /// not an unknown kid, not `alg: none`, not a header that names another alg.
+    #[test]
+    fn verify_accepts_only_the_listed_keys_own_signatures() {
+        let rsa = generate(Alg::Rs256).expect("rsa");
+        let ec = generate(Alg::Es256).expect("ec");
+        let (rsa_jwk, ec_jwk) = (
+            serde_json::Value::Object(rsa.public_jwk.clone()).to_string(),
+            serde_json::Value::Object(ec.public_jwk.clone()).to_string(),
+        );
+        let signer = Signer::new(Alg::Rs256, "k1".into(), &rsa.private).expect("signer");
+        let token = signer
+            .sign(&serde_json::json!({"sub": "u1"}))
+            .expect("sign");
+        let key = |kid, alg, public_jwk| VerifyingKey {
+            kid,
+            alg,
+            public_jwk,
+        };
+        let payload = token.split('.').nth(1).expect("payload");
+        let unsigned = format!("{}.{payload}.", b64(br#"{"alg":"none","kid":"k1"}"#));
+        let relabelled = format!(
+            "{}.{payload}.{}",
+            b64(br#"{"alg":"ES256","kid":"k1"}"#),
+            token.rsplit('.').next().expect("sig")
+        );
+        let table: [(&str, Vec<VerifyingKey>, bool); 6] = [
+            (&token, vec![key("k1", Alg::Rs256, &rsa_jwk)], true),
+            (
+                &token,
+                vec![
+                    key("k0", Alg::Es256, &ec_jwk),
+                    key("k1", Alg::Rs256, &rsa_jwk),
+                ],
+                true,
+            ),
+            (&token, vec![key("k2", Alg::Rs256, &rsa_jwk)], false),
+            (&token, vec![key("k1", Alg::Es256, &ec_jwk)], false),
+            (&unsigned, vec![key("k1", Alg::Rs256, &rsa_jwk)], false),
+            (&relabelled, vec![key("k1", Alg::Es256, &ec_jwk)], false),
+        ];
+        for (i, (token, keys, ok)) in table.iter().enumerate() {
+            assert_eq!(verify(token, keys).is_some(), *ok, "row {i}");
+        }
+        assert_eq!(
+            verify(&token, &[key("k1", Alg::Rs256, &rsa_jwk)]).expect("claims")["sub"],
+            "u1"
+        );
     }
 
     #[test]

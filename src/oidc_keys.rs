@@ -93,6 +93,21 @@ pub async fn jwks(store: &Store) -> Result<serde_json::Value, KeyError> {
     Ok(serde_json::json!({ "keys": published }))
 }
 
+/// The claims of `token` when one of the stored keys (signing, upcoming or retired)
+/// signed it; `None` for a token no key of ours signed.
+pub async fn verify_own(store: &Store, token: &str) -> Result<Option<serde_json::Value>, KeyError> {
+    let keys = store.read(|conn| signing_keys::list(conn)).await?;
+    let verifying: Vec<jose::VerifyingKey> = keys
+        .iter()
+        .map(|k| jose::VerifyingKey {
+            kid: &k.kid,
+            alg: k.alg,
+            public_jwk: &k.public_jwk,
+        })
+        .collect();
+    Ok(jose::verify(token, &verifying))
+}
+
 /// Generates and stores the first key of `alg` when there is none. Two requests racing
 /// here may both generate; the write keeps the first and drops the other.
 async fn ensure_key(store: &Store, alg: Alg) -> Result<(), KeyError> {

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::brand;
 use crate::endpoints::params::param_error;
 use crate::endpoints::{
-    account, authorize, cors, device, device_page, discovery, login_api, logout, metadata,
+    account, authorize, cors, device, device_page, discovery, login_api, logout, metadata, page,
     resource, token, token_management, userinfo,
 };
 use crate::error::ApiError;
@@ -30,9 +30,18 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
     } else {
         remote
     };
+    // An error page shows the Host's brand; the Host is read before the handler takes
+    // the request.
+    let host = http::host_name(req.headers());
     let response = match route(&app, &path, req, remote).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => match error.page_error() {
+            Some((status, message)) => {
+                let brand = brand::resolve_host(&app, host, None).await;
+                page::error(status, message, &brand)
+            }
+            None => error.into_response(),
+        },
     };
     tracing::info!(
         %method,

@@ -12,9 +12,9 @@ use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::authorize::same_origin;
-use super::page::new_nonce;
+use super::page;
 use crate::app::App;
-use crate::assets::{self, escape};
+use crate::assets::escape;
 use crate::brand::{self, PageBrand};
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError};
@@ -250,25 +250,11 @@ fn page(
     failure: Option<SignInFailure>,
     body: &str,
 ) -> Response<Body> {
-    let error_block = failure
-        .map(|f| {
-            format!(
-                "<p id=\"error\" class=\"error\" role=\"alert\">{}</p>",
-                escape(f.message(true))
-            )
-        })
-        .unwrap_or_default();
-    let nonce = new_nonce();
-    let html = assets::render(
-        assets::template("device.html"),
-        &[
-            ("brand_name", &escape(&brand.name)),
-            ("brand_color", &brand.color),
-            ("logo_url", &escape(&brand.logo_url)),
-            ("error_block", &error_block),
-            ("body", body),
-            ("style_nonce", &nonce),
-        ],
-    );
-    http::html_with_style_nonce(status, html, Some(&nonce))
+    let error_block = page::error_block(failure.map(|f| f.message(true)));
+    page::branded(
+        status,
+        "Connect a device",
+        &format!("{error_block}\n{body}"),
+        brand,
+    )
 }

@@ -2,7 +2,8 @@
 //! browser's session and sends it back to the client's registered
 //! `post_logout_redirect_uri` with `state`, or shows a "signed out" page. A request that
 //! does not name the session's own user (no or another `id_token_hint`) is confirmed by
-//! the user first, on a CSRF-protected form, so a forged link cannot sign anyone out.
+//! the user first, on a CSRF-protected form, so a forged link cannot sign anyone out. A
+//! hint none of our keys signed, or issued by another issuer, is refused outright.
 
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
@@ -15,6 +16,7 @@ use crate::brand;
 use crate::error::{ApiError, Family};
 use crate::http::{self, Body, Params};
 use crate::oauth::{self, RedirectUri};
+use crate::oidc_keys;
 use crate::session;
 use crate::store;
 
@@ -30,9 +32,10 @@ pub async fn logout(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         let params = http::query_params(&req).map_err(bad)?;
         (req.headers().clone(), params)
     };
-    let hint = params
-        .non_empty("id_token_hint")
-        .and_then(oauth::read_id_token_hint);
+    let hint = match params.non_empty("id_token_hint") {
+        Some(raw) => Some(verified_hint(app, raw).await?),
+        None => None,
+    };
     let back = return_to(app, &params, hint.as_ref()).await?;
     let current = session::lookup(app, &headers).await?;
     let user = current
@@ -61,6 +64,20 @@ pub async fn logout(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             Ok(page::signed_out(&brand, &clear_cookie))
         }
     }
+}
+
+/// Refused hints: a forged or foreign token names no one, and silently ignoring it would
+/// let such a link still sign the user out.
+const BAD_HINT: &str =
+    "This sign-out link carries an id_token_hint this server did not issue, so it was not followed.";
+
+/// The claims of an `id_token_hint` one of our keys signed for this issuer; anything else
+/// is refused with an error page (no redirect, the session stays).
+async fn verified_hint(app: &App, raw: &str) -> Result<oauth::HintClaims, ApiError> {
+    let claims = oidc_keys::verify_own(&app.store, raw).await?;
+    claims
+        .and_then(|claims| oauth::hint_claims(&claims, &app.config.issuer))
+        .ok_or(ApiError::AuthorizePage(BAD_HINT))
 }
 
 /// The registered post-logout URI the request asks for, if the client it names has it.

@@ -1,16 +1,16 @@
-//! The one layout every browser page shares (sign-in, account, logout): the brand's name,
-//! colour and logo around the page's content, with the nonce of its one inline style
-//! block; and the pieces several pages use.
+//! The one layout every browser page shares (sign-in, consent, account, logout, device,
+//! error): the brand's name, colour and mark around the page's content, with the nonce of
+//! its one inline style block; and the pieces several pages use.
 
 use hyper::{Response, StatusCode};
 
 use crate::assets::{self, escape};
-use crate::brand::PageBrand;
+use crate::brand::{Mark, PageBrand};
 use crate::http::{self, Body};
 use crate::secret::fill_random;
 
 /// The page `content` (HTML, already escaped) in the one layout every browser page
-/// shares: its title, the brand's name, colour and logo.
+/// shares: its title, the brand's name, colour and mark.
 pub fn branded(
     status: StatusCode,
     title: &str,
@@ -18,18 +18,52 @@ pub fn branded(
     brand: &PageBrand,
 ) -> Response<Body> {
     let nonce = new_nonce();
+    let (mark_class, mark) = mark_html(&brand.mark);
     let page = assets::render(
         assets::template("page.html"),
         &[
             ("title", title),
             ("brand_name", &escape(&brand.name)),
             ("brand_color", &brand.color),
-            ("logo_url", &escape(&brand.logo_url)),
+            ("on_brand", brand.ink_on_color()),
+            ("mark_class", mark_class),
+            ("brand_mark", &mark),
             ("style_nonce", &nonce),
             ("content", content),
         ],
     );
     http::html_with_style_nonce(status, page, Some(&nonce))
+}
+
+/// The CSS class of the page header and the HTML of its mark: the built-in padlock
+/// (inline, so it follows the colour scheme), the brand's logo, or its monogram.
+fn mark_html(mark: &Mark) -> (&'static str, String) {
+    match mark {
+        Mark::Builtin => ("mark-builtin", assets::template("padlock.svg").to_owned()),
+        Mark::Logo(url) => (
+            "mark-logo",
+            format!(
+                "<img id=\"brand-logo\" src=\"{}\" alt=\"\" width=\"160\" height=\"48\">",
+                escape(url)
+            ),
+        ),
+        Mark::Monogram(letter) => (
+            "mark-monogram",
+            format!(
+                "<span id=\"brand-monogram\" class=\"monogram\" aria-hidden=\"true\">{}</span>",
+                escape(&letter.to_string())
+            ),
+        ),
+    }
+}
+
+/// An error page (a constant `message`, escaped anyway) in the request's look.
+pub fn error(status: StatusCode, message: &str, brand: &PageBrand) -> Response<Body> {
+    let content = assets::render(
+        assets::template("error.html"),
+        &[("message", &escape(message)), ("status", status.as_str())],
+    );
+    branded(status, "Sign-in error", &content, brand)
 }
 
 /// The "signed out" page, deleting the session cookie with `clear_cookie`.

@@ -42,7 +42,7 @@ pub use id_token::{
 };
 pub use introspection::may_introspect;
 pub use liveness::{live, liveness, Liveness, TokenFacts};
-pub use logout::{ends_without_asking, logout_client, read_id_token_hint, return_uri, HintClaims};
+pub use logout::{ends_without_asking, hint_claims, logout_client, return_uri, HintClaims};
 pub use pkce::{is_valid_pkce_string, pkce_verifies, PkceMethod};
 pub use prompt::{
     decide as decide_prompt, needs_touch, parse_max_age, parse_prompt, session_is_live, Decision,

@@ -1,10 +1,12 @@
 //! RP-Initiated Logout at `/oauth/logout`: a hint naming the session's user ends the
 //! session at once and returns to the registered `post_logout_redirect_uri` with `state`;
 //! an unregistered URI gets the "signed out" page; without such a hint the user confirms
-//! on a CSRF-protected form first.
+//! on a CSRF-protected form first. A hint none of oauthd's keys signed, or one issued by
+//! another issuer, is refused with an error page: no redirect, the session stays.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use serde_json::json;
 
 use crate::flow_support::*;
 use crate::sessions::{assert_code, assert_error, authorize, location_param, sign_in};
@@ -12,11 +14,13 @@ use crate::support::{agent, reply, Reply};
 
 const RP: &str = "rp";
 const BYE: &str = "http://acme.com/bye";
+const EVE: &str = "eve@example.com";
 
-/// The seeded server plus a client with a registered post-logout URI.
-fn site() -> Seeded {
+/// The seeded server plus a client with a registered post-logout URI (its secret) and a
+/// second user.
+fn site() -> (Seeded, String) {
     let s = seeded(&[]);
-    s.o.ok(&[
+    let rp = s.o.json(&[
         "client",
         "add",
         "--name",
@@ -28,23 +32,30 @@ fn site() -> Seeded {
         "--post-logout-redirect-uri",
         BYE,
     ]);
-    s
+    s.o.add_user(EVE, "eve password");
+    let secret = rp["client_secret"].as_str().expect("secret").to_owned();
+    (s, secret)
 }
 
-/// An id_token-shaped hint (unsigned: oauthd reads, never trusts, its claims).
-fn hint(sub: &str, aud: &str) -> String {
-    let claims = serde_json::json!({"sub": sub, "aud": aud}).to_string();
-    format!(
-        "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
-        URL_SAFE_NO_PAD.encode(claims)
-    )
-}
-
-fn user_id(s: &Seeded) -> String {
-    s.o.json(&["user", "show", EMAIL])["id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
+/// A real id_token for `email` issued to `client_id`, as the relying party keeps it.
+fn id_token(s: &Seeded, client: (&str, &str), email: &str, password: &str) -> String {
+    let (client_id, secret) = client;
+    let code = login_code(
+        &s.server,
+        json!({"client_id": client_id, "scope": "openid", "email": email, "password": password}),
+    );
+    let r = post_form(
+        &s.server,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+        Some(&basic(client_id, secret)),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["id_token"].as_str().expect("id_token").to_owned()
 }
 
 fn logout(s: &Seeded, cookie: &str, query: &[(&str, &str)]) -> Reply {
@@ -74,13 +85,16 @@ fn assert_signed_out(s: &Seeded, session: &str, r: &Reply) {
 
 #[test]
 fn a_hint_for_the_sessions_user_signs_out_and_returns_with_state() {
-    let s = site();
+    let (s, rp_secret) = site();
     let (session, _) = sign_in(&s, None);
     let r = logout(
         &s,
         &session,
         &[
-            ("id_token_hint", &hint(&user_id(&s), RP)),
+            (
+                "id_token_hint",
+                &id_token(&s, (RP, &rp_secret), EMAIL, PASSWORD),
+            ),
             ("post_logout_redirect_uri", BYE),
             ("state", "s1"),
         ],
@@ -97,22 +111,20 @@ fn a_hint_for_the_sessions_user_signs_out_and_returns_with_state() {
 
 #[test]
 fn an_unregistered_return_uri_gets_the_signed_out_page() {
-    let s = site();
+    let (s, rp_secret) = site();
     let (session, _) = sign_in(&s, None);
-    let sub = user_id(&s);
-    for (aud, uri) in [
-        (RP, "http://acme.com/elsewhere"),
-        (RP, "https://evil.example/"),
-        (CLIENT_ID, BYE),
+    let for_rp = id_token(&s, (RP, &rp_secret), EMAIL, PASSWORD);
+    let for_other = id_token(&s, (CLIENT_ID, &s.secret), EMAIL, PASSWORD);
+    for (aud, hint, uri) in [
+        (RP, &for_rp, "http://acme.com/elsewhere"),
+        (RP, &for_rp, "https://evil.example/"),
+        (CLIENT_ID, &for_other, BYE),
     ] {
         let (session, _) = sign_in(&s, Some(&session));
         let r = logout(
             &s,
             &session,
-            &[
-                ("id_token_hint", &hint(&sub, aud)),
-                ("post_logout_redirect_uri", uri),
-            ],
+            &[("id_token_hint", hint), ("post_logout_redirect_uri", uri)],
         );
         assert_eq!(r.status, 200, "{aud} {uri}: {:?}", r.header("location"));
         assert!(r.body.contains("id=\"signed-out\""), "{}", r.body);
@@ -122,17 +134,16 @@ fn an_unregistered_return_uri_gets_the_signed_out_page() {
 
 #[test]
 fn without_a_matching_hint_the_user_confirms_on_a_csrf_protected_form() {
-    let s = site();
+    let (s, rp_secret) = site();
     let (session, _) = sign_in(&s, None);
-    for query in [
-        vec![("client_id", RP), ("post_logout_redirect_uri", BYE)],
-        vec![("id_token_hint", "garbage")],
-    ] {
-        let r = logout(&s, &session, &query);
-        assert_eq!(r.status, 200, "{query:?}");
-        assert!(r.body.contains("id=\"confirm-signout\""), "{}", r.body);
-    }
-    let other = hint("someone-else", RP);
+    let r = logout(
+        &s,
+        &session,
+        &[("client_id", RP), ("post_logout_redirect_uri", BYE)],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"confirm-signout\""), "{}", r.body);
+    let other = id_token(&s, (RP, &rp_secret), EVE, "eve password");
     let r = logout(
         &s,
         &session,
@@ -179,6 +190,88 @@ fn without_a_matching_hint_the_user_confirms_on_a_csrf_protected_form() {
     let r = post(&format!("{csrf}; {session}"), &fields);
     assert_eq!(r.status, 302, "{}", r.body);
     assert_eq!(location_param(&r, "state").as_deref(), Some("s2"));
+    assert_signed_out(&s, &session, &r);
+}
+
+/// The answer refuses the hint: an error page, no redirect, the session cookie kept.
+fn assert_hint_refused(r: &Reply, what: &str) {
+    assert_eq!(r.status, 400, "{what}: {:?}", r.header("location"));
+    assert_eq!(r.header("location"), None, "{what}");
+    assert_eq!(r.header("set-cookie"), None, "{what}");
+    assert!(r.body.contains("did not issue"), "{what}: {}", r.body);
+}
+
+#[test]
+fn a_hint_with_a_bad_signature_is_refused_and_the_session_stays() {
+    let (s, rp_secret) = site();
+    let (session, _) = sign_in(&s, None);
+    let real = id_token(&s, (RP, &rp_secret), EMAIL, PASSWORD);
+    let eves = id_token(&s, (RP, &rp_secret), EVE, "eve password");
+    let parts: Vec<&str> = real.split('.').collect();
+    let eve_parts: Vec<&str> = eves.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("b64")).expect("json");
+    claims["aud"] = json!(CLIENT_ID);
+    let edited = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let unsigned_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    for (what, hint) in [
+        ("not a JWT", "garbage".to_owned()),
+        (
+            "edited claims",
+            format!("{}.{edited}.{}", parts[0], parts[2]),
+        ),
+        (
+            "another token's signature",
+            format!("{}.{}.{}", parts[0], parts[1], eve_parts[2]),
+        ),
+        ("alg none", format!("{unsigned_header}.{}.", parts[1])),
+    ] {
+        let r = logout(
+            &s,
+            &session,
+            &[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "s3"),
+            ],
+        );
+        assert_hint_refused(&r, what);
+        assert_code(&s, &authorize(&s, Some(&session), "&prompt=none"), what);
+    }
+}
+
+#[test]
+fn a_hint_from_another_issuer_is_refused_though_our_key_signed_it() {
+    let (s, rp_secret) = site();
+    let foreign = id_token(&s, (RP, &rp_secret), EMAIL, PASSWORD);
+    // The same database (so the same signing keys) served under another issuer.
+    let Seeded { o, server, secret } = s;
+    server.stop();
+    let server = o.serve(&["--issuer", "http://other-issuer.example"]);
+    let s = Seeded { o, server, secret };
+    let (session, _) = sign_in(&s, None);
+    let r = logout(
+        &s,
+        &session,
+        &[
+            ("id_token_hint", &foreign),
+            ("post_logout_redirect_uri", BYE),
+        ],
+    );
+    assert_hint_refused(&r, "another issuer");
+    assert_code(
+        &s,
+        &authorize(&s, Some(&session), "&prompt=none"),
+        "still on",
+    );
+    // Its own issuer's hint still works.
+    let own = id_token(&s, (RP, &rp_secret), EMAIL, PASSWORD);
+    let r = logout(
+        &s,
+        &session,
+        &[("id_token_hint", &own), ("post_logout_redirect_uri", BYE)],
+    );
+    assert_eq!(r.status, 302, "{}", r.body);
     assert_signed_out(&s, &session, &r);
 }
 

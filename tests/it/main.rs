@@ -41,6 +41,7 @@ mod oauth2_client;
 mod oidc;
 mod oidc_apache;
 mod oidc_authlib;
+mod page_look;
 mod refresh_reuse;
 mod resource_api;
 mod restore;

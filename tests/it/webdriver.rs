@@ -173,6 +173,37 @@ impl Browser {
         self.client.current_url().await.expect("current URL")
     }
 
+    /// Runs the Chrome DevTools Protocol command `cmd` through chromedriver's
+    /// `goog/cdp/execute` endpoint (WebDriver has no colour-scheme or device emulation).
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) {
+        let command = Cdp {
+            cmd: cmd.to_owned(),
+            params,
+        };
+        self.client
+            .issue_cmd(command)
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+    }
+
+    /// Makes the page `width`×`height` CSS pixels (as a phone when `mobile`), in the dark
+    /// or light colour scheme; the page re-lays itself out without a reload.
+    pub async fn emulate(&self, width: u32, height: u32, mobile: bool, dark: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile,
+            }),
+        )
+        .await;
+        let scheme = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.expect("screenshot");
@@ -219,6 +250,29 @@ impl Browser {
         panic!(
             "{message}\nbrowser URL: {url}\nscreenshot: {saved}\npage source (start):\n{source}"
         );
+    }
+}
+
+/// One CDP command for chromedriver's `POST /session/{id}/goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (hyper::Method, Option<String>) {
+        let body = serde_json::json!({"cmd": self.cmd, "params": self.params});
+        (hyper::Method::POST, Some(body.to_string()))
     }
 }
 
