@@ -259,20 +259,6 @@ fn preset_misuse_is_refused_and_registers_nothing() {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         assert_usage_error(&expect_exit(&o, &args, 2), "");
     }
-    // An id flag without its preset, with a redirect URI so nothing else is missing.
-    for (flag, id) in [("--vendor-id", "M2"), ("--project-id", "p")] {
-        let args = [
-            "client",
-            "add",
-            "--name",
-            "S",
-            "--redirect-uri",
-            "https://a.example/cb",
-            flag,
-            id,
-        ];
-        assert_usage_error(&expect_exit(&o, &args, 2), "--preset");
-    }
     if o.db.exists() {
         assert_eq!(o.json(&["client", "list"]), serde_json::json!([]));
     }
@@ -298,6 +284,9 @@ fn client_add_flag_misuse_is_a_usage_error_and_changes_nothing() {
             "not an origin",
         ),
         (&["--post-logout-redirect-uri", "nope"], "absolute URI"),
+        // An id flag without its preset.
+        (&["--vendor-id", "M2"], "--preset"),
+        (&["--project-id", "p"], "--preset"),
         (
             &["--grant", "client_credentials", "--public"],
             "needs a confidential client",
