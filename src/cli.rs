@@ -386,25 +386,25 @@ pub struct ClientAddArgs {
     #[arg(long = "grant", value_enum)]
     pub grants: Vec<GrantArg>,
     /// A scope it may be given (space-separated or repeated); without any, no restriction.
-    #[arg(long = "scope")]
+    #[arg(long = "scope", value_parser = validate::scopes_arg)]
     pub scopes: Vec<String>,
     /// A browser origin (scheme://host[:port]) allowed to call the token endpoints for it
     /// (CORS), matched exactly; repeat for several.
-    #[arg(long = "allowed-origin")]
+    #[arg(long = "allowed-origin", value_parser = validate::origin)]
     pub allowed_origins: Vec<String>,
     /// Where RP-initiated logout may send the browser back afterwards (exact match);
     /// repeat for several.
-    #[arg(long = "post-logout-redirect-uri")]
+    #[arg(long = "post-logout-redirect-uri", value_parser = validate::redirect_uri_arg)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Register a platform's redirect URIs as a confidential client and print what to
     /// paste into its console.
     #[arg(long, value_enum, conflicts_with = "public")]
     pub preset: Option<Preset>,
     /// The Alexa vendor id (the M… part of the console's Alexa Redirect URLs).
-    #[arg(long, required_if_eq("preset", "alexa"), value_parser = validate::url_segment_arg)]
+    #[arg(long, requires = "preset", conflicts_with = "project_id", required_if_eq("preset", "alexa"), value_parser = validate::url_segment_arg)]
     pub vendor_id: Option<String>,
     /// The Google Cloud project id (Google Home cloud-to-cloud account linking).
-    #[arg(long, required_if_eq("preset", "google-home"), value_parser = validate::url_segment_arg)]
+    #[arg(long, requires = "preset", required_if_eq("preset", "google-home"), value_parser = validate::url_segment_arg)]
     pub project_id: Option<String>,
     /// This server's public URL, for the values a preset prints.
     #[arg(long, env = "OAUTHD_ISSUER", value_parser = validate::issuer_arg)]

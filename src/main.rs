@@ -82,31 +82,53 @@ fn main() -> ExitCode {
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Runtime(message)) => {
             let _ = writeln!(std::io::stderr(), "oauthd: {message}");
             ExitCode::from(1)
+        }
+        // Reported as clap reports its own usage errors: `error: …`, a usage hint, exit 2.
+        Err(Failure::Usage(message)) => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit()
         }
     }
 }
 
-/// Runs one command; a runtime error comes back as the one line to print.
-fn run(cli: Cli) -> Result<(), String> {
+/// Why a command failed: at run time (exit 1) or by a wrong combination of flags that
+/// only the command itself can see (exit 2).
+enum Failure {
+    Runtime(String),
+    Usage(String),
+}
+
+/// A run-time failure, as its one line.
+fn runtime(error: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(error.to_string())
+}
+
+/// Runs one command; a failure comes back as the one line to print.
+fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => {
-            let config = config::ServeConfig::new(cli.db, cli.pbkdf2_iterations, &args)
-                .map_err(|e| e.to_string())?;
-            server::serve(config).map_err(|e| e.to_string())
+            let config =
+                config::ServeConfig::new(cli.db, cli.pbkdf2_iterations, &args).map_err(runtime)?;
+            server::serve(config).map_err(runtime)
         }
-        Command::Completions { shell } => ops::completions(shell).map_err(|e| e.to_string()),
-        Command::Man => ops::man().map_err(|e| e.to_string()),
-        Command::SystemdUnit => ops::systemd_unit().map_err(|e| e.to_string()),
+        Command::Completions { shell } => ops::completions(shell).map_err(runtime),
+        Command::Man => ops::man().map_err(runtime),
+        Command::SystemdUnit => ops::systemd_unit().map_err(runtime),
         command => {
             let context = admin::Context {
                 db: cli.db,
                 iterations: cli.pbkdf2_iterations,
                 json: cli.json,
             };
-            admin::run(command, &context).map_err(|e| e.to_string())
+            admin::run(command, &context).map_err(|e| match e {
+                admin::AdminError::Usage(message) => Failure::Usage(message),
+                e => runtime(e),
+            })
         }
     }
 }

@@ -226,12 +226,12 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
     };
     let grants = grant_kinds(&args.grants);
     if grants.contains(&GrantKind::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(AdminError::Invalid(
+        return Err(AdminError::Usage(
             "the authorization_code grant needs at least one --redirect-uri".into(),
         ));
     }
     if grants.contains(&GrantKind::ClientCredentials) && args.public {
-        return Err(AdminError::Invalid(
+        return Err(AdminError::Usage(
             "the client_credentials grant needs a confidential client (drop --public)".into(),
         ));
     }
@@ -285,10 +285,10 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
 }
 
 /// The preset and the id its redirect URIs need; an id meant for another preset is refused
-/// (clap already insists on the one the preset needs).
+/// (clap already refuses these combinations; this is the same rule, kept for safety).
 fn preset_of(args: &ClientAddArgs) -> Result<Option<(Preset, &str)>, AdminError> {
     let wrong = |flag: &str, preset: &str| {
-        Err(AdminError::Invalid(format!(
+        Err(AdminError::Usage(format!(
             "{flag} goes with --preset {preset}"
         )))
     };
@@ -302,7 +302,7 @@ fn preset_of(args: &ClientAddArgs) -> Result<Option<(Preset, &str)>, AdminError>
         (None, None, None) => Ok(None),
         (_, Some(_), _) => wrong("--vendor-id", "alexa"),
         (_, _, Some(_)) => wrong("--project-id", "google-home"),
-        (Some(_), None, None) => Err(AdminError::Invalid("the preset needs its id".into())),
+        (Some(_), None, None) => Err(AdminError::Usage("the preset needs its id".into())),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The non-serve subcommands: synchronous functions over the store, no async runtime.
 //! Each prints its result on stdout (text, or one JSON document with `--json`) and returns
-//! an [`AdminError`] whose message is the one line `main` prints before exiting 1.
+//! an [`AdminError`] whose message is the one line `main` prints before exiting 1 (2,
+//! with clap's usage hint, for [`AdminError::Usage`]).
 //!
 //! This file only dispatches. Each command family lives in its own module; input checks
 //! shared between them are in `validate`, printing in `output`. Every change is written in
@@ -47,6 +48,10 @@ pub enum AdminError {
     Restore(#[from] crate::store::restore::RestoreError),
     #[error("{0}")]
     Invalid(String),
+    /// Flags that do not go together, which clap cannot see (they depend on values):
+    /// a usage error, exit 2.
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     NotFound(String),
     #[error("cannot write to standard output: {0}")]

@@ -184,6 +184,11 @@ pub fn redirect_uri_arg(raw: &str) -> Result<String, Invalid> {
         .map_err(|e| invalid(format!("{raw:?}: {e}")))
 }
 
+/// One `--scope` argument (one or more space-separated names), each checked by [`scopes`].
+pub fn scopes_arg(raw: &str) -> Result<String, Invalid> {
+    scopes(&[raw.to_owned()]).map(|_| raw.to_owned())
+}
+
 /// An id that goes into a URL path (an Alexa vendor id, a Google project id): 1 to 100
 /// ASCII letters, digits, `-` or `_`.
 pub fn url_segment_arg(raw: &str) -> Result<String, Invalid> {

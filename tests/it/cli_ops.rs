@@ -7,7 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{bin, expect_exit, path_in, Oauthd};
+use crate::support::{assert_usage_error, bin, expect_exit, path_in, Oauthd};
 
 fn stdout_of(args: &[&str]) -> String {
     let out = Command::new(bin()).args(args).output().expect("run oauthd");
@@ -246,23 +246,66 @@ fn alexa_preset_registers_three_regional_uris_and_prints_console_values() {
 fn preset_misuse_is_refused_and_registers_nothing() {
     let o = Oauthd::new();
     let base = ["client", "add", "--name", "S", "--preset"];
-    for (extra, code) in [
-        (&["alexa"][..], 2),
-        (&["alexa", "--vendor-id", "M2/../x"], 2),
-        (&["alexa", "--vendor-id", "M2", "--public"], 2),
-        (&["google-home"], 2),
+    for extra in [
+        &["alexa"][..],
+        &["alexa", "--vendor-id", "M2/../x"],
+        &["alexa", "--vendor-id", "M2", "--public"],
+        &["alexa", "--project-id", "p"],
+        &["alexa", "--vendor-id", "M2", "--project-id", "p"],
+        &["google-home"],
+        &["google-home", "--vendor-id", "M2"],
+        &["google-home", "--project-id", "p", "--vendor-id", "M2"],
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        assert_usage_error(&expect_exit(&o, &args, 2), "");
+    }
+    if o.db.exists() {
+        assert_eq!(o.json(&["client", "list"]), serde_json::json!([]));
+    }
+}
+
+/// Bad values and flags that do not go together are usage errors (exit 2, clap's
+/// `error: …` report), whether clap or the command itself sees them, and change nothing.
+#[test]
+fn client_add_flag_misuse_is_a_usage_error_and_changes_nothing() {
+    let o = Oauthd::new();
+    let base = [
+        "client",
+        "add",
+        "--name",
+        "S",
+        "--redirect-uri",
+        "https://a.example/cb",
+    ];
+    for (extra, says) in [
+        (&["--scope", "a\"b"][..], "not a valid scope name"),
         (
-            &["google-home", "--project-id", "p", "--vendor-id", "M2"],
-            1,
+            &["--allowed-origin", "https://a.example/x"],
+            "not an origin",
+        ),
+        (&["--post-logout-redirect-uri", "nope"], "absolute URI"),
+        // An id flag without its preset.
+        (&["--vendor-id", "M2"], "--preset"),
+        (&["--project-id", "p"], "--preset"),
+        (
+            &["--grant", "client_credentials", "--public"],
+            "needs a confidential client",
         ),
     ] {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
-        expect_exit(&o, &args, code);
+        assert_usage_error(&expect_exit(&o, &args, 2), says);
     }
-    expect_exit(
-        &o,
-        &["client", "add", "--name", "S", "--vendor-id", "M2"],
-        2,
+    let no_uri = [
+        "client",
+        "add",
+        "--name",
+        "S",
+        "--grant",
+        "authorization_code",
+    ];
+    assert_usage_error(
+        &expect_exit(&o, &no_uri, 2),
+        "needs at least one --redirect-uri",
     );
     if o.db.exists() {
         assert_eq!(o.json(&["client", "list"]), serde_json::json!([]));

@@ -9,7 +9,7 @@ use crate::flow_support::{
     add_resource_server, assert_oauth_error, basic, get_bearer, login_code, post_form, seeded,
     CLIENT_ID, REDIRECT,
 };
-use crate::support::{assert_one_line_error, expect_exit, Oauthd};
+use crate::support::{assert_usage_error, expect_exit, Oauthd};
 
 /// Registers the confidential machine client `svc` for client credentials only.
 fn add_machine(o: &Oauthd, extra: &[&str]) -> String {
@@ -103,10 +103,10 @@ fn client_add_refuses_bad_grants_scopes_and_origins() {
     // An unknown grant is a usage error.
     expect_exit(&o, &with(&["--grant", "password"]), 2);
     // Client credentials need a confidential client; the code grant a redirect URI.
-    let stderr = expect_exit(&o, &with(&["--public", "--grant", "client_credentials"]), 1);
-    assert_one_line_error(&stderr, "confidential");
-    let stderr = expect_exit(&o, &with(&["--grant", "authorization_code"]), 1);
-    assert_one_line_error(&stderr, "--redirect-uri");
+    let stderr = expect_exit(&o, &with(&["--public", "--grant", "client_credentials"]), 2);
+    assert_usage_error(&stderr, "confidential");
+    let stderr = expect_exit(&o, &with(&["--grant", "authorization_code"]), 2);
+    assert_usage_error(&stderr, "--redirect-uri");
     for origin in [
         "https://app.example.com/",
         "https://app.example.com/path",
@@ -118,16 +118,16 @@ fn client_add_refuses_bad_grants_scopes_and_origins() {
         let stderr = expect_exit(
             &o,
             &with(&["--grant", "client_credentials", "--allowed-origin", origin]),
-            1,
+            2,
         );
-        assert_one_line_error(&stderr, "origin");
+        assert_usage_error(&stderr, "origin");
     }
     let stderr = expect_exit(
         &o,
         &with(&["--grant", "client_credentials", "--scope", "a\"b"]),
-        1,
+        2,
     );
-    assert_one_line_error(&stderr, "scope");
+    assert_usage_error(&stderr, "scope");
     assert!(o
         .json(&["client", "list"])
         .as_array()
