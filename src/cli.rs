@@ -303,7 +303,7 @@ pub enum ClientCommand {
         /// The client's id.
         id: String,
     },
-    /// Change a client's name, redirect URIs, brand or flags.
+    /// Change a client's name, redirect URIs, brand, flags, grants, scopes or origins.
     Update(ClientUpdateArgs),
     /// Why did a link fail: the client's last token-endpoint attempts, newest first, each
     /// with its outcome and exact reason (never a secret, code or token).
@@ -328,6 +328,7 @@ const CLIENT_LOG_EXAMPLES: &str = "Examples:
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args([
     "name", "add_redirect_uris", "remove_redirect_uris", "brand", "no_brand", "require_pkce", "introspect_any",
+    "add_grants", "remove_grants", "scopes", "any_scope", "add_allowed_origins", "remove_allowed_origins",
 ])))]
 pub struct ClientUpdateArgs {
     /// The client's id.
@@ -353,6 +354,24 @@ pub struct ClientUpdateArgs {
     /// Whether it may introspect every client's tokens (confidential clients only).
     #[arg(long, value_name = "BOOL")]
     pub introspect_any: Option<bool>,
+    /// Let it use another grant type; repeat for several.
+    #[arg(long = "add-grant", value_name = "GRANT", value_enum)]
+    pub add_grants: Vec<GrantArg>,
+    /// Stop it using a grant type; repeat for several (at least one must remain).
+    #[arg(long = "remove-grant", value_name = "GRANT", value_enum)]
+    pub remove_grants: Vec<GrantArg>,
+    /// Replace the scopes it may be given (space-separated or repeated).
+    #[arg(long = "scope", value_parser = validate::scope_arg, conflicts_with = "any_scope")]
+    pub scopes: Vec<String>,
+    /// Lift its scope restriction: it may be given any scope.
+    #[arg(long)]
+    pub any_scope: bool,
+    /// Allow another browser origin (CORS, exact match); repeat for several.
+    #[arg(long = "add-allowed-origin", value_name = "ORIGIN", value_parser = validate::origin)]
+    pub add_allowed_origins: Vec<String>,
+    /// Stop allowing a browser origin; repeat for several.
+    #[arg(long = "remove-allowed-origin", value_name = "ORIGIN", value_parser = validate::origin)]
+    pub remove_allowed_origins: Vec<String>,
 }
 
 /// What `client add` is asked for, before any check (`admin/clients.rs` checks it).

@@ -41,10 +41,6 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
                         output::or_dash(client.brand.as_deref())
                     ),
                     format!("id_token_alg:  {}", client.id_token_alg.as_str()),
-                    format!(
-                        "scopes:        {}",
-                        client.allowed_scopes.as_deref().unwrap_or("any")
-                    ),
                     format!("first_party:   {}", client.first_party),
                     format!("created:       {}", client.created_at),
                     format!("grants:        {}", client.grant_types.join(" ")),
@@ -89,9 +85,11 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
     }
 }
 
-/// Applies `client update`: reads the client, works out its new redirect URIs and flags,
-/// and writes them, all in one transaction with the audit entry. A change that would
-/// leave no redirect URI, or let a public client introspect, is refused and writes nothing.
+/// Applies `client update`: reads the client, works out its new redirect URIs, flags,
+/// grants, scopes and origins, and writes them, all in one transaction with the audit
+/// entry. A change that would leave a code-flow client without a redirect URI, a client
+/// without a grant, or let a public client introspect or use client credentials, is
+/// refused and writes nothing.
 fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<(), AdminError> {
     let id = args.id.as_str();
     let brand = match (&args.brand, args.no_brand) {
@@ -102,6 +100,11 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
         }
         (None, false) => None,
     };
+    let scopes = match (args.any_scope, args.scopes.is_empty()) {
+        (true, _) => Some(None),
+        (false, false) => Some(validate::scopes(&args.scopes)?),
+        (false, true) => None,
+    };
     let fields = [
         ("name", args.name.is_some()),
         (
@@ -111,6 +114,15 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
         ("brand", brand.is_some()),
         ("require_pkce", args.require_pkce.is_some()),
         ("introspect_any", args.introspect_any.is_some()),
+        (
+            "grants",
+            !args.add_grants.is_empty() || !args.remove_grants.is_empty(),
+        ),
+        ("scopes", scopes.is_some()),
+        (
+            "allowed_origins",
+            !args.add_allowed_origins.is_empty() || !args.remove_allowed_origins.is_empty(),
+        ),
     ];
     let detail = super::users::changed_fields(&fields);
     let outcome = audit::admin_change(
@@ -119,8 +131,8 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
             let Some(client) = clients::find(tx, id)? else {
                 return Ok(Err(no_such_client(id)));
             };
-            let uris = match new_redirect_uris(&client, &args) {
-                Ok(uris) => uris,
+            let (uris, grants, origins) = match updated_lists(&client, &args) {
+                Ok(lists) => lists,
                 Err(refused) => return Ok(Err(refused)),
             };
             if client.public && args.introspect_any == Some(true) {
@@ -128,12 +140,18 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
                     "client {id:?} is public; only a confidential client may introspect any token"
                 ))));
             }
+            let grant_names: Option<Vec<&str>> = grants
+                .as_ref()
+                .map(|g| g.iter().map(String::as_str).collect());
             let change = ClientChange {
                 name: args.name.as_deref(),
                 brand: brand.as_ref().map(Option::as_deref),
                 require_pkce: args.require_pkce,
                 introspect_any: args.introspect_any,
                 redirect_uris: uris.as_deref(),
+                grant_types: grant_names.as_deref(),
+                allowed_scopes: scopes.as_ref().map(Option::as_deref),
+                allowed_origins: origins.as_deref(),
             };
             clients::update(tx, id, &change)?;
             Ok(clients::find(tx, id)?.ok_or_else(|| no_such_client(id)))
@@ -148,46 +166,95 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
     let client = outcome?;
     output::either(context, &client, |client| {
         vec![format!(
-            "updated client {} ({}); redirect URIs: {}",
+            "updated client {} ({}); redirect URIs: {}; grants: {}",
             client.client_id,
             kind(client),
-            client.redirect_uris.join(" ")
+            client.redirect_uris.join(" "),
+            client.grant_types.join(" ")
         )]
     })
 }
 
-/// The client's redirect URIs after `--remove-redirect-uri` and `--add-redirect-uri`, or
-/// `None` when neither was given. Removing a URI that is not registered, or every URI, is
-/// refused.
-fn new_redirect_uris(
-    client: &Client,
-    args: &ClientUpdateArgs,
-) -> Result<Option<Vec<String>>, AdminError> {
-    if args.add_redirect_uris.is_empty() && args.remove_redirect_uris.is_empty() {
-        return Ok(None);
-    }
-    let mut uris = client.redirect_uris.clone();
-    for gone in &args.remove_redirect_uris {
-        if !uris.contains(gone) {
-            return Err(AdminError::Invalid(format!(
-                "{gone:?} is not a redirect URI of client {:?}",
-                client.client_id
-            )));
-        }
-        uris.retain(|uri| uri != gone);
-    }
-    for added in &args.add_redirect_uris {
-        if !uris.contains(added) {
-            uris.push(added.clone());
-        }
-    }
-    if uris.is_empty() {
+/// Lists a client update may replace: redirect URIs, grant names, allowed origins.
+type UpdatedLists = (
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+);
+
+/// The client's redirect URIs, grants and origins after the update's removals and
+/// additions (`None`: unchanged), checked together: a client keeps at least one grant,
+/// the code flow keeps a redirect URI, client credentials stay confidential.
+fn updated_lists(client: &Client, args: &ClientUpdateArgs) -> Result<UpdatedLists, AdminError> {
+    let of = &client.client_id;
+    let uris = edited(
+        &client.redirect_uris,
+        &args.add_redirect_uris,
+        &args.remove_redirect_uris,
+        |gone| format!("{gone:?} is not a redirect URI of client {of:?}"),
+    )?;
+    let names = |args: &[GrantArg]| -> Vec<String> {
+        args.iter()
+            .map(|a| grant_kind(*a).name().to_owned())
+            .collect()
+    };
+    let grants = edited(
+        &client.grant_types,
+        &names(&args.add_grants),
+        &names(&args.remove_grants),
+        |gone| format!("client {of:?} is not registered for the {gone} grant"),
+    )?;
+    let origins = edited(
+        &client.allowed_origins,
+        &args.add_allowed_origins,
+        &args.remove_allowed_origins,
+        |gone| format!("{gone:?} is not an allowed origin of client {of:?}"),
+    )?;
+    let uris_after = uris.as_ref().unwrap_or(&client.redirect_uris);
+    let grants_after = grants.as_ref().unwrap_or(&client.grant_types);
+    let has = |kind: GrantKind| grants_after.iter().any(|g| g == kind.name());
+    if grants_after.is_empty() {
         return Err(AdminError::Invalid(format!(
-            "client {:?} needs at least one redirect URI; add one before removing the last",
-            client.client_id
+            "client {of:?} needs at least one grant; add one before removing the last"
         )));
     }
-    Ok(Some(uris))
+    if has(GrantKind::ClientCredentials) && client.public {
+        return Err(AdminError::Invalid(format!(
+            "client {of:?} is public; the client_credentials grant needs a confidential client"
+        )));
+    }
+    if has(GrantKind::AuthorizationCode) && uris_after.is_empty() {
+        return Err(AdminError::Invalid(format!(
+            "client {of:?} uses the authorization_code grant, which needs at least one redirect URI; add one before removing the last"
+        )));
+    }
+    Ok((uris, grants, origins))
+}
+
+/// `current` without `remove` (each must be there; `missing` says otherwise) and with
+/// `add` (each once, in order), or `None` when both are empty.
+fn edited(
+    current: &[String],
+    add: &[String],
+    remove: &[String],
+    missing: impl Fn(&str) -> String,
+) -> Result<Option<Vec<String>>, AdminError> {
+    if add.is_empty() && remove.is_empty() {
+        return Ok(None);
+    }
+    let mut list = current.to_vec();
+    for gone in remove {
+        if !list.contains(gone) {
+            return Err(AdminError::Invalid(missing(gone)));
+        }
+        list.retain(|item| item != gone);
+    }
+    for added in add {
+        if !list.contains(added) {
+            list.push(added.clone());
+        }
+    }
+    Ok(Some(list))
 }
 
 fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), AdminError> {
@@ -382,17 +449,21 @@ fn grant_kinds(args: &[GrantArg]) -> Vec<GrantKind> {
     }
     let mut kinds = Vec::new();
     for arg in args {
-        let kind = match arg {
-            GrantArg::AuthorizationCode => GrantKind::AuthorizationCode,
-            GrantArg::RefreshToken => GrantKind::RefreshToken,
-            GrantArg::ClientCredentials => GrantKind::ClientCredentials,
-            GrantArg::DeviceCode => GrantKind::DeviceCode,
-        };
+        let kind = grant_kind(*arg);
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
     }
     kinds
+}
+
+fn grant_kind(arg: GrantArg) -> GrantKind {
+    match arg {
+        GrantArg::AuthorizationCode => GrantKind::AuthorizationCode,
+        GrantArg::RefreshToken => GrantKind::RefreshToken,
+        GrantArg::ClientCredentials => GrantKind::ClientCredentials,
+        GrantArg::DeviceCode => GrantKind::DeviceCode,
+    }
 }
 
 /// The audit event of a change to the client `client_id`.

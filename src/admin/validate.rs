@@ -145,6 +145,12 @@ pub fn scopes(raw: &[String]) -> Result<Option<String>, Invalid> {
     Ok((!names.is_empty()).then(|| names.join(" ")))
 }
 
+/// One `--scope` of `client update` (names separated by spaces), checked like
+/// [`scopes`]; at least one name.
+pub fn scope_arg(raw: &str) -> Result<String, Invalid> {
+    scopes(&[raw.to_owned()])?.ok_or_else(|| invalid("give at least one scope name".into()))
+}
+
 /// A browser origin as the `Origin` header sends it: `http` or `https`, a host, an
 /// optional non-default port, nothing else (no path, not even `/`). CORS compares it
 /// exactly, so anything else could never match and is refused with the form to use.

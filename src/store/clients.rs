@@ -73,13 +73,23 @@ pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> 
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
-    for origin in new.allowed_origins {
+    insert_origins(conn, new.client_id, new.allowed_origins)?;
+    insert_redirect_uris(conn, new.client_id, new.redirect_uris)
+}
+
+/// Registers `origins` for the client (a repeated origin is kept once).
+fn insert_origins(
+    conn: &Connection,
+    client_id: &str,
+    origins: &[String],
+) -> Result<(), StoreError> {
+    for origin in origins {
         conn.execute(
             "INSERT OR IGNORE INTO client_origins (client_id, origin) VALUES (?1, ?2)",
-            params![new.client_id, origin],
+            params![client_id, origin],
         )?;
     }
-    insert_redirect_uris(conn, new.client_id, new.redirect_uris)
+    Ok(())
 }
 
 /// Registers `uris` for the client, in order (a repeated URI is kept once).
@@ -219,6 +229,12 @@ pub struct ClientChange<'a> {
     pub introspect_any: Option<bool>,
     /// The whole new list, in order.
     pub redirect_uris: Option<&'a [String]>,
+    /// The whole new set of grant types, by their registered names.
+    pub grant_types: Option<&'a [&'a str]>,
+    /// `Some(None)`: no restriction.
+    pub allowed_scopes: Option<Option<&'a str>>,
+    /// The whole new set of allowed origins.
+    pub allowed_origins: Option<&'a [String]>,
 }
 
 /// Applies `change` to the client inside the caller's transaction. Returns false when the
@@ -233,7 +249,9 @@ pub fn update(
              name = coalesce(?2, name),
              brand_domain = CASE WHEN ?3 THEN ?4 ELSE brand_domain END,
              require_pkce = coalesce(?5, require_pkce),
-             introspect_any = coalesce(?6, introspect_any)
+             introspect_any = coalesce(?6, introspect_any),
+             grant_types = coalesce(?7, grant_types),
+             allowed_scopes = CASE WHEN ?8 THEN ?9 ELSE allowed_scopes END
          WHERE id = ?1",
         params![
             client_id,
@@ -241,9 +259,19 @@ pub fn update(
             change.brand.is_some(),
             change.brand.flatten(),
             change.require_pkce,
-            change.introspect_any
+            change.introspect_any,
+            change.grant_types.map(|g| g.join(" ")),
+            change.allowed_scopes.is_some(),
+            change.allowed_scopes.flatten()
         ],
     )? > 0;
+    if let (true, Some(origins)) = (exists, change.allowed_origins) {
+        conn.execute(
+            "DELETE FROM client_origins WHERE client_id = ?1",
+            [client_id],
+        )?;
+        insert_origins(conn, client_id, origins)?;
+    }
     if let (true, Some(uris)) = (exists, change.redirect_uris) {
         conn.execute(
             "DELETE FROM client_redirect_uris WHERE client_id = ?1",

@@ -343,3 +343,178 @@ fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
     let v = exchange_as(CLIENT_ID, &s.secret);
     assert!(v["refresh_token"].is_string(), "{v}");
 }
+
+/// A CORS preflight of the token endpoint from `origin`: its status.
+fn preflight(s: &crate::flow_support::Seeded, origin: &str) -> u16 {
+    crate::support::reply(
+        crate::support::agent()
+            .options(&s.server.url("/oauth/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .call(),
+    )
+    .status
+}
+
+/// The newest audit entry's detail.
+fn last_audit_detail(o: &Oauthd) -> serde_json::Value {
+    let entry = o.json(&["audit", "--limit", "1"])[0].clone();
+    assert_eq!(entry["event"], "client_update", "{entry}");
+    entry["detail"].clone()
+}
+
+#[test]
+fn client_update_changes_grants_scopes_and_origins_and_the_running_server_follows() {
+    let s = seeded(&[]);
+    let secret = add_machine(&s.o, &["--scope", "read write"]);
+    assert_eq!(client_credentials(&s, &secret, Some("write")).status, 200);
+
+    // Scopes: replaced, then the restriction lifted.
+    let shown = s.o.json(&[
+        "client", "update", "svc", "--scope", "read", "--scope", "read",
+    ]);
+    assert_eq!(shown["allowed_scopes"], "read");
+    assert_eq!(last_audit_detail(&s.o), "changed scopes");
+    assert_oauth_error(
+        &client_credentials(&s, &secret, Some("write")),
+        400,
+        "invalid_scope",
+    );
+    assert_eq!(
+        client_credentials(&s, &secret, None).json()["scope"],
+        "read"
+    );
+    let shown = s.o.json(&["client", "update", "svc", "--any-scope"]);
+    assert_eq!(shown["allowed_scopes"], json!(null));
+    assert_eq!(client_credentials(&s, &secret, Some("admin")).status, 200);
+
+    // Origins: a preflight passes once the origin is added, and stops once removed.
+    let app = "https://app.example.com";
+    assert_eq!(preflight(&s, app), 403);
+    let shown =
+        s.o.json(&["client", "update", "svc", "--add-allowed-origin", app]);
+    assert_eq!(shown["allowed_origins"], json!([app]));
+    assert_eq!(last_audit_detail(&s.o), "changed allowed_origins");
+    assert_eq!(preflight(&s, app), 200);
+    s.o.json(&["client", "update", "svc", "--remove-allowed-origin", app]);
+    assert_eq!(preflight(&s, app), 403);
+
+    // Grants: client credentials swapped for the device grant, then given back.
+    let shown = s.o.json(&[
+        "client",
+        "update",
+        "svc",
+        "--remove-grant",
+        "client_credentials",
+        "--add-grant",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]);
+    assert_eq!(shown["grant_types"], json!(["device_code"]));
+    assert_eq!(last_audit_detail(&s.o), "changed grants");
+    assert_oauth_error(
+        &client_credentials(&s, &secret, None),
+        400,
+        "unauthorized_client",
+    );
+    let r = post_form(
+        &s.server,
+        "/oauth/device_authorization",
+        &[],
+        Some(&basic("svc", &secret)),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.o.json(&[
+        "client",
+        "update",
+        "svc",
+        "--add-grant",
+        "client_credentials",
+    ]);
+    assert_eq!(client_credentials(&s, &secret, None).status, 200);
+
+    // The code grant comes with its first redirect URI, in one update.
+    let shown = s.o.json(&[
+        "client",
+        "update",
+        "svc",
+        "--add-grant",
+        "authorization_code",
+        "--add-redirect-uri",
+        "https://svc.example/cb",
+    ]);
+    assert_eq!(
+        shown["grant_types"],
+        json!(["device_code", "client_credentials", "authorization_code"])
+    );
+    assert_eq!(last_audit_detail(&s.o), "changed redirect_uris,grants");
+    let text = s.o.ok(&["client", "show", "svc"]);
+    assert_eq!(text.matches("scopes:").count(), 1, "{text}");
+}
+
+#[test]
+fn client_update_refuses_bad_grants_scopes_and_origins_and_changes_nothing() {
+    let o = Oauthd::new();
+    o.add_client("web", &["https://a.example/cb"]);
+    add_machine(&o, &["--allowed-origin", "https://app.example.com"]);
+    o.add_public_client("pub", &["https://p.example/cb"], &[]);
+    let before = o.json(&["client", "list"]);
+    let audit_before = o.json(&["audit"]);
+    let update = |extra: &[&'static str]| -> Vec<&'static str> {
+        ["client", "update"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    for (args, says) in [
+        (&["web", "--add-grant", "password"][..], "password"),
+        (&["web", "--remove-grant", "implicit"], "implicit"),
+        (&["web", "--scope", "a\"b"], "scope"),
+        (&["web", "--scope", " "], "at least one scope"),
+        (&["web", "--scope", "read", "--any-scope"], "cannot be used"),
+        (
+            &["web", "--add-allowed-origin", "https://x.example/"],
+            "origin",
+        ),
+        (
+            &["web", "--remove-allowed-origin", "app.example.com"],
+            "origin",
+        ),
+    ] {
+        let stderr = expect_exit(&o, &update(args), 2);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    for (args, says) in [
+        (
+            &["web", "--remove-grant", "client_credentials"][..],
+            "not registered for the client_credentials grant",
+        ),
+        (
+            &[
+                "web",
+                "--remove-grant",
+                "authorization_code",
+                "--remove-grant",
+                "refresh_token",
+            ],
+            "at least one grant",
+        ),
+        (
+            &["pub", "--add-grant", "client_credentials"],
+            "confidential",
+        ),
+        (
+            &["svc", "--add-grant", "authorization_code"],
+            "redirect URI",
+        ),
+        (
+            &["svc", "--remove-allowed-origin", "https://other.example"],
+            "not an allowed origin",
+        ),
+        (&["missing", "--add-grant", "device_code"], "no client"),
+    ] {
+        let stderr = expect_exit(&o, &update(args), 1);
+        assert_one_line_error(&stderr, says);
+    }
+    assert_eq!(o.json(&["client", "list"]), before);
+    assert_eq!(o.json(&["audit"]), audit_before);
+}
