@@ -9,7 +9,7 @@ use crate::flow_support::{
     add_resource_server, assert_oauth_error, basic, get_bearer, login_code, post_form, seeded,
     CLIENT_ID, REDIRECT,
 };
-use crate::support::{assert_usage_error, expect_exit, Oauthd};
+use crate::support::{assert_one_line_error, assert_usage_error, expect_exit, Oauthd};
 
 /// Registers the confidential machine client `svc` for client credentials only.
 fn add_machine(o: &Oauthd, extra: &[&str]) -> String {
