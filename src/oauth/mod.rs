@@ -34,12 +34,10 @@ pub use device::{
     DeviceStatus, PollDecision, PollRequest, USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS,
 };
 pub use grants::{
-    client_scope, issues_refresh_token, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS,
-    DEVICE_CODE_URN,
+    client_scope, issues_refresh_token, may_use_grant, scope_allowed, GrantKind, GrantRefusal,
+    DEFAULT_GRANTS, DEVICE_CODE_URN,
 };
-pub use id_token::{
-    has_scope, id_token_claims, scope_allowed, userinfo_claims, IdTokenFacts, Subject,
-};
+pub use id_token::{has_scope, id_token_claims, userinfo_claims, IdTokenFacts, Subject};
 pub use introspection::may_introspect;
 pub use liveness::{live, liveness, Liveness, TokenFacts};
 pub use logout::{ends_without_asking, logout_client, read_id_token_hint, return_uri, HintClaims};

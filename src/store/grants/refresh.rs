@@ -137,11 +137,5 @@ fn rotate_to(
          WHERE token_hash = ?1",
     )?
     .execute(params![old, tokens.refresh_hash, at])?;
-    insert_refresh_token(
-        tx,
-        grant_id,
-        &tokens.refresh_hash,
-        tokens.refresh_ttl_secs,
-        at,
-    )
+    insert_refresh_token(tx, grant_id, tokens, at)
 }
