@@ -167,7 +167,7 @@ async fn exchange_code(
                     grants::use_code(
                         conn,
                         &code_hash,
-                        grant_ref(code.grant_id, &code.user_email, &code.client_id),
+                        grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
                         bind_secret_hash.as_ref(),
                         &tokens,
                         with_refresh,
@@ -177,7 +177,7 @@ async fn exchange_code(
                 (ExchangeDecision::RevokeReplayed { .. }, Some(code)) => {
                     grants::revoke_after_attack(
                         conn,
-                        grant_ref(code.grant_id, &code.user_email, &code.client_id),
+                        grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
                         origin,
                         "code_replay",
                         "grant revoked",
@@ -202,7 +202,7 @@ async fn exchange_code(
                 client: &oidc_client,
                 grant_id,
                 code_hash: Some(code_hash),
-                scope: scope.as_deref(),
+                scope: scope.as_ref().map(Scope::as_str),
                 access_token: &access,
             };
             grant_answer(app, issued, ttl, with_refresh.then_some(refresh.as_str())).await
@@ -263,7 +263,7 @@ async fn refresh(
             let Some(token) = &facts else {
                 return Ok((decision, None));
             };
-            let grant = grant_ref(token.grant_id, &token.user_email, &token.client_id);
+            let grant = grant_ref(token.grant_id, &token.user_email, token.client_id.as_str());
             match &decision {
                 RefreshDecision::Keep { scope, .. } => {
                     grants::keep(conn, grant, &tokens, scope.as_deref(), origin)?

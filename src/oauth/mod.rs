@@ -75,6 +75,12 @@ impl ClientId {
     }
 }
 
+impl From<&str> for ClientId {
+    fn from(value: &str) -> ClientId {
+        ClientId::new(value)
+    }
+}
+
 /// The client presenting a code or refresh token, after client authentication: a
 /// confidential client has proved its secret; a public client only named itself.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
 use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, SecretHash};
-use crate::oauth::{RefreshFacts, Successor, TokenState};
+use crate::oauth::{ClientId, RefreshFacts, Scope, Successor, TokenState};
 
 /// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
 /// A rotated-out token's successor is `Unused` while it is stored and not itself rotated
@@ -44,9 +44,9 @@ pub fn find_refresh_token(
             Ok(RefreshFacts {
                 grant_id: r.get(0)?,
                 user_email: r.get(1)?,
-                client_id: r.get(2)?,
+                client_id: ClientId::new(r.get::<_, String>(2)?),
                 client_public: r.get(3)?,
-                scope: r.get(4)?,
+                scope: r.get::<_, Option<String>>(4)?.map(Scope::new),
                 bound_secret_hash: r.get(5)?,
                 expires_at: r.get(6)?,
                 grant_dead: r.get(7)?,
