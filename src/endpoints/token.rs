@@ -210,7 +210,7 @@ async fn exchange_code(
         (ExchangeDecision::Issue { .. }, None) => Err(unknown_grant()),
         (ExchangeDecision::RevokeReplayed { .. }, _) => {
             tracing::warn!(
-                client_id,
+                client_id = client_id.as_str(),
                 "authorization code replayed; its tokens were revoked"
             );
             Err(unknown_grant())
@@ -310,7 +310,7 @@ async fn refresh(
         }
         RefreshDecision::RevokeReused { .. } => {
             tracing::warn!(
-                client_id,
+                client_id = client_id.as_str(),
                 "rotated-out refresh token reused; the grant was revoked"
             );
             return Err(unknown_grant());

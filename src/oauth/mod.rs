@@ -62,7 +62,8 @@ use crate::secret::SecretHash;
 
 /// A client id as a request names it, typed so it is not confused with the request's
 /// other strings between client authentication and the client lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct ClientId(String);
 
 impl ClientId {
@@ -72,6 +73,21 @@ impl ClientId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Reads as the text it holds wherever a `&str` is expected (a client id is no secret).
+impl std::ops::Deref for ClientId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

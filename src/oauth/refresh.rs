@@ -117,7 +117,10 @@ pub fn decide_refresh(
     if !presenter.proves_bound_secret(token.bound_secret_hash.as_deref()) {
         return Refuse(RefreshRefusal::BoundSecretRequired);
     }
-    let Ok(scope) = narrow_scope(token.scope.as_ref().map(Scope::as_str), request.requested_scope) else {
+    let Ok(scope) = narrow_scope(
+        token.scope.as_ref().map(Scope::as_str),
+        request.requested_scope,
+    ) else {
         return Refuse(RefreshRefusal::ScopeExceeded);
     };
     let grant_id = token.grant_id;
