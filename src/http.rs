@@ -227,11 +227,21 @@ pub fn body_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, ParamErro
     }
 }
 
-/// HTTP Basic credentials, each half form-url-decoded (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// HTTP Basic credentials, each half form-url-decoded (RFC 6749 §2.3.1). Its `Debug`
+/// never prints the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BasicCredentials {
     pub username: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `Ok(None)` when there is no Basic header; `Err` when there is one that is malformed.
@@ -500,6 +510,11 @@ mod tests {
         let creds = basic_auth(&headers).expect("ok").expect("some");
         assert_eq!(creds.username, "my client");
         assert_eq!(creds.password, "p:ss");
+        let printed = format!("{creds:?}");
+        assert!(
+            printed.contains("my client") && !printed.contains("p:ss"),
+            "{printed}"
+        );
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert!(basic_auth(&headers).is_err());
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer abc"));

@@ -13,8 +13,9 @@
 //!   `/api/oauth_login` share; `client_auth`: client authentication; `brand`, `assets`:
 //!   embedded pages, brand lookup and logos; `csrf`: the sign-in form's CSRF token;
 //!   `session`: the browser session (SSO) cookie.
-//! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, introspection, and
-//!   the code-exchange and refresh decisions as pure functions).
+//! - `oauth/`: the rule book without I/O (redirect URIs, PKCE, scopes, introspection,
+//!   grants and who gets a refresh token, token liveness, retention, and the code-exchange,
+//!   refresh, revocation, device-poll, prompt and consent decisions as pure functions).
 //! - `throttle`: login admission (failure budgets, lockouts, fair shares of the hashing
 //!   pool); `rotation_clock`: monotonic times of refresh rotations (grace window).
 //! - `http`: request parsing and response building; `error`: the only status-code mapping;

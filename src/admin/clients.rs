@@ -520,7 +520,7 @@ fn kind(client: &Client) -> String {
 
 fn client_row(client: &Client) -> Vec<String> {
     vec![
-        client.client_id.clone(),
+        client.client_id.to_string(),
         client.name.clone(),
         kind(client),
         output::or_dash(client.brand.as_deref()),

@@ -167,7 +167,7 @@ async fn exchange_code(
                     grants::use_code(
                         conn,
                         &code_hash,
-                        grant_ref(code.grant_id, &code.user_email, &code.client_id),
+                        grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
                         bind_secret_hash.as_ref(),
                         &tokens,
                         with_refresh,
@@ -177,7 +177,7 @@ async fn exchange_code(
                 (ExchangeDecision::RevokeReplayed { .. }, Some(code)) => {
                     grants::revoke_after_attack(
                         conn,
-                        grant_ref(code.grant_id, &code.user_email, &code.client_id),
+                        grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
                         origin,
                         "code_replay",
                         "grant revoked",
@@ -202,22 +202,15 @@ async fn exchange_code(
                 client: &oidc_client,
                 grant_id,
                 code_hash: Some(code_hash),
-                scope: scope.as_deref(),
+                scope: scope.as_ref().map(Scope::as_str),
                 access_token: &access,
             };
-            let id_token = id_token(app, issued).await?;
-            Ok(token_answer(
-                &access,
-                ttl,
-                with_refresh.then_some(refresh.as_str()),
-                scope.as_deref(),
-                id_token.as_deref(),
-            ))
+            grant_answer(app, issued, ttl, with_refresh.then_some(refresh.as_str())).await
         }
         (ExchangeDecision::Issue { .. }, None) => Err(unknown_grant()),
         (ExchangeDecision::RevokeReplayed { .. }, _) => {
             tracing::warn!(
-                client_id,
+                client_id = client_id.as_str(),
                 "authorization code replayed; its tokens were revoked"
             );
             Err(unknown_grant())
@@ -270,7 +263,7 @@ async fn refresh(
             let Some(token) = &facts else {
                 return Ok((decision, None));
             };
-            let grant = grant_ref(token.grant_id, &token.user_email, &token.client_id);
+            let grant = grant_ref(token.grant_id, &token.user_email, token.client_id.as_str());
             match &decision {
                 RefreshDecision::Keep { scope, .. } => {
                     grants::keep(conn, grant, &tokens, scope.as_deref(), origin)?
@@ -310,55 +303,58 @@ async fn refresh(
         })
         .await?;
     app.metrics.refresh(&decision);
-    // OpenID Connect Core 12.2: a refresh answers a new id_token (same sub, aud and
-    // auth_time; no nonce) while the answer's scope holds `openid`.
-    let refreshed_id_token = |scope: Option<String>| {
-        let oidc_client = &oidc_client;
-        let access = &access;
-        async move {
-            let Some(grant_id) = grant_id else {
-                return Ok(None);
-            };
-            let issued = Issued {
-                client: oidc_client,
-                grant_id,
-                code_hash: None,
-                scope: scope.as_deref(),
-                access_token: access,
-            };
-            id_token(app, issued).await
-        }
-    };
-    match decision {
-        RefreshDecision::Keep { scope, .. } => {
-            let id_token = refreshed_id_token(scope.clone()).await?;
-            Ok(token_answer(
-                &access,
-                ttl,
-                Some(presented.expose()),
-                scope.as_deref(),
-                id_token.as_deref(),
-            ))
-        }
+    let (scope, refresh_out) = match decision {
+        RefreshDecision::Keep { scope, .. } => (scope, presented.expose()),
         RefreshDecision::Rotate { scope, .. } | RefreshDecision::RotateAgain { scope, .. } => {
-            let id_token = refreshed_id_token(scope.clone()).await?;
-            Ok(token_answer(
-                &access,
-                ttl,
-                Some(&successor),
-                scope.as_deref(),
-                id_token.as_deref(),
-            ))
+            (scope, successor.as_str())
         }
         RefreshDecision::RevokeReused { .. } => {
             tracing::warn!(
-                client_id,
+                client_id = client_id.as_str(),
                 "rotated-out refresh token reused; the grant was revoked"
             );
-            Err(unknown_grant())
+            return Err(unknown_grant());
         }
-        RefreshDecision::Refuse(refusal) => Err(refresh_refusal(refusal)),
-    }
+        RefreshDecision::Refuse(refusal) => return Err(refresh_refusal(refusal)),
+    };
+    let Some(grant_id) = grant_id else {
+        return Ok(token_answer(
+            &access,
+            ttl,
+            Some(refresh_out),
+            scope.as_deref(),
+            None,
+        ));
+    };
+    // OpenID Connect Core 12.2: a refresh answers a new id_token (same sub, aud and
+    // auth_time; no nonce) while the answer's scope holds `openid`.
+    let issued = Issued {
+        client: &oidc_client,
+        grant_id,
+        code_hash: None,
+        scope: scope.as_deref(),
+        access_token: &access,
+    };
+    grant_answer(app, issued, ttl, Some(refresh_out)).await
+}
+
+/// The answer for tokens issued under a user's grant (exchange or refresh), with an
+/// id_token when their scope holds `openid`.
+async fn grant_answer(
+    app: &App,
+    issued: Issued<'_>,
+    expires_in: i64,
+    refresh: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let (access, scope) = (issued.access_token, issued.scope);
+    let id_token = id_token(app, issued).await?;
+    Ok(token_answer(
+        access,
+        expires_in,
+        refresh,
+        scope,
+        id_token.as_deref(),
+    ))
 }
 
 /// The authenticated client as the rule book sees it.

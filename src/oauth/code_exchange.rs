@@ -3,14 +3,14 @@
 //! whether to issue tokens, to revoke the grant of a replayed code, or to refuse with no
 //! side effect.
 
-use super::{pkce_verifies, PkceMethod, Presenter, RedirectUri, SecretHash};
+use super::{pkce_verifies, ClientId, PkceMethod, Presenter, RedirectUri, Scope, SecretHash};
 
 /// What the store knows about a presented code and its grant.
 #[derive(Debug, Clone)]
 pub struct CodeFacts {
     pub grant_id: i64,
-    pub client_id: String,
-    pub scope: Option<String>,
+    pub client_id: ClientId,
+    pub scope: Option<Scope>,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
@@ -89,7 +89,7 @@ pub fn decide_exchange(
     if code.expires_at <= now {
         return Refuse(ExchangeRefusal::Expired);
     }
-    if code.client_id != request.presenter.client_id {
+    if code.client_id.as_str() != request.presenter.client_id {
         return Refuse(ExchangeRefusal::WrongClient);
     }
     if let Some(given) = request.redirect_uri {
@@ -111,7 +111,7 @@ pub fn decide_exchange(
 /// The presenter is the code's client and, for a grant bound to a public client's secret,
 /// presents that secret. (A confidential client's secret was checked before any decision.)
 fn is_own_client(code: &CodeFacts, presenter: &Presenter<'_>) -> bool {
-    code.client_id == presenter.client_id
+    code.client_id.as_str() == presenter.client_id
         && presenter.proves_bound_secret(code.bound_secret_hash.as_deref())
 }
 

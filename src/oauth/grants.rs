@@ -89,6 +89,17 @@ pub fn issues_refresh_token<S: AsRef<str>>(registered: &[S]) -> bool {
         .any(|name| GrantKind::from_name(name.as_ref()) == Some(GrantKind::RefreshToken))
 }
 
+/// The scope names a client may request (`None`: any). A request naming another is refused.
+pub fn scope_allowed(allowed: Option<&str>, requested: Option<&str>) -> bool {
+    let Some(allowed) = allowed else {
+        return true;
+    };
+    requested
+        .unwrap_or_default()
+        .split_whitespace()
+        .all(|name| allowed.split_whitespace().any(|a| a == name))
+}
+
 /// A requested scope outside the client's allowed scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScopeNotAllowed;
@@ -100,15 +111,12 @@ pub fn client_scope(
     allowed: Option<&str>,
     requested: Option<&Scope>,
 ) -> Result<Option<String>, ScopeNotAllowed> {
+    let requested = requested.map(Scope::as_str);
+    if !scope_allowed(allowed, requested) {
+        return Err(ScopeNotAllowed);
+    }
     let mut names: Vec<&str> = Vec::new();
-    for name in requested
-        .map(Scope::as_str)
-        .unwrap_or_default()
-        .split_whitespace()
-    {
-        if allowed.is_some_and(|allowed| !allowed.split_whitespace().any(|a| a == name)) {
-            return Err(ScopeNotAllowed);
-        }
+    for name in requested.unwrap_or_default().split_whitespace() {
         if !names.contains(&name) {
             names.push(name);
         }
@@ -230,6 +238,27 @@ mod tests {
             assert_eq!(
                 client_scope(allowed, requested.as_ref()),
                 expected.map(|s| s.map(str::to_owned)),
+                "{allowed:?} {requested:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_scopes_limit_requests() {
+        let table = [
+            (None, Some("anything at all"), true),
+            (Some("openid email"), None, true),
+            (Some("openid email"), Some(""), true),
+            (Some("openid email"), Some("openid"), true),
+            (Some("openid email"), Some("email openid"), true),
+            (Some("openid email"), Some("openid profile"), false),
+            (Some("openid email"), Some("openidemail"), false),
+            (Some(""), Some("openid"), false),
+        ];
+        for (allowed, requested, ok) in table {
+            assert_eq!(
+                scope_allowed(allowed, requested),
+                ok,
                 "{allowed:?} {requested:?}"
             );
         }

@@ -105,17 +105,6 @@ fn scoped_claims(scope: Option<&str>, subject: &Subject) -> Map<String, Value> {
     claims
 }
 
-/// The scope names a client may request (`None`: any). A request naming another is refused.
-pub fn scope_allowed(allowed: Option<&str>, requested: Option<&str>) -> bool {
-    let Some(allowed) = allowed else {
-        return true;
-    };
-    requested
-        .unwrap_or_default()
-        .split_whitespace()
-        .all(|name| allowed.split_whitespace().any(|a| a == name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,27 +236,6 @@ mod tests {
             let expected: Option<Vec<String>> =
                 expected.map(|e| e.iter().map(|s| (*s).to_owned()).collect());
             assert_eq!(names, expected, "{scope:?}");
-        }
-    }
-
-    #[test]
-    fn allowed_scopes_limit_requests() {
-        let table = [
-            (None, Some("anything at all"), true),
-            (Some("openid email"), None, true),
-            (Some("openid email"), Some(""), true),
-            (Some("openid email"), Some("openid"), true),
-            (Some("openid email"), Some("email openid"), true),
-            (Some("openid email"), Some("openid profile"), false),
-            (Some("openid email"), Some("openidemail"), false),
-            (Some(""), Some("openid"), false),
-        ];
-        for (allowed, requested, ok) in table {
-            assert_eq!(
-                scope_allowed(allowed, requested),
-                ok,
-                "{allowed:?} {requested:?}"
-            );
         }
     }
 }

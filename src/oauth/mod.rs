@@ -34,12 +34,10 @@ pub use device::{
     DeviceStatus, PollDecision, PollRequest, USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS,
 };
 pub use grants::{
-    client_scope, issues_refresh_token, may_use_grant, GrantKind, GrantRefusal, DEFAULT_GRANTS,
-    DEVICE_CODE_URN,
+    client_scope, issues_refresh_token, may_use_grant, scope_allowed, GrantKind, GrantRefusal,
+    DEFAULT_GRANTS, DEVICE_CODE_URN,
 };
-pub use id_token::{
-    has_scope, id_token_claims, scope_allowed, userinfo_claims, IdTokenFacts, Subject,
-};
+pub use id_token::{has_scope, id_token_claims, userinfo_claims, IdTokenFacts, Subject};
 pub use introspection::may_introspect;
 pub use liveness::{live, liveness, Liveness, TokenFacts};
 pub use logout::{ends_without_asking, hint_claims, logout_client, return_uri, HintClaims};
@@ -64,7 +62,8 @@ use crate::secret::SecretHash;
 
 /// A client id as a request names it, typed so it is not confused with the request's
 /// other strings between client authentication and the client lookup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct ClientId(String);
 
 impl ClientId {
@@ -74,6 +73,27 @@ impl ClientId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Reads as the text it holds wherever a `&str` is expected (a client id is no secret).
+impl std::ops::Deref for ClientId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ClientId {
+    fn from(value: &str) -> ClientId {
+        ClientId::new(value)
     }
 }
 

@@ -3,15 +3,15 @@
 //! public clients), with the grace rule for a client that lost an answer and reuse
 //! detection that revokes the whole grant.
 
-use super::{narrow_scope, Presenter, Scope, SecretHash};
+use super::{narrow_scope, ClientId, Presenter, Scope, SecretHash};
 
 /// What the store knows about a presented refresh token and its grant.
 #[derive(Debug, Clone)]
 pub struct RefreshFacts {
     pub grant_id: i64,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_public: bool,
-    pub scope: Option<String>,
+    pub scope: Option<Scope>,
     pub bound_secret_hash: Option<Vec<u8>>,
     /// `None`: never expires.
     pub expires_at: Option<i64>,
@@ -111,13 +111,16 @@ pub fn decide_refresh(
         return Refuse(RefreshRefusal::Expired);
     }
     let presenter = request.presenter;
-    if token.client_id != presenter.client_id {
+    if token.client_id.as_str() != presenter.client_id {
         return Refuse(RefreshRefusal::WrongClient);
     }
     if !presenter.proves_bound_secret(token.bound_secret_hash.as_deref()) {
         return Refuse(RefreshRefusal::BoundSecretRequired);
     }
-    let Ok(scope) = narrow_scope(token.scope.as_deref(), request.requested_scope) else {
+    let Ok(scope) = narrow_scope(
+        token.scope.as_ref().map(Scope::as_str),
+        request.requested_scope,
+    ) else {
         return Refuse(RefreshRefusal::ScopeExceeded);
     };
     let grant_id = token.grant_id;

@@ -16,6 +16,12 @@ impl Scope {
     }
 }
 
+impl From<&str> for Scope {
+    fn from(value: &str) -> Scope {
+        Scope::new(value)
+    }
+}
+
 /// The requested scope names one the grant does not hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScopeExceeded;

@@ -6,11 +6,12 @@ use serde::Serialize;
 
 use super::{conflict_as, iso8601, now, StoreError};
 use crate::jose::Alg;
+use crate::oauth::ClientId;
 
 /// A registered client. `secret_hash` is never serialised.
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub public: bool,
     pub require_pkce: bool,
@@ -116,7 +117,7 @@ pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreE
     let Some(mut client) = stmt
         .query_row([client_id], |row| {
             Ok(Client {
-                client_id: row.get(0)?,
+                client_id: ClientId::new(row.get::<_, String>(0)?),
                 name: row.get(1)?,
                 public: row.get(2)?,
                 require_pkce: row.get(3)?,

@@ -409,16 +409,7 @@ mod tests {
         );
         assert!(a.is_ok() && c.is_ok());
         assert!(matches!(b, Err(StoreError::Conflict("test"))));
-        let names: Vec<String> = store
-            .with_conn(|conn| {
-                let mut stmt = conn.prepare("SELECT name FROM organizations ORDER BY name")?;
-                let names = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                Ok(names)
-            })
-            .expect("names");
-        assert_eq!(names, ["a", "c"]);
+        assert_eq!(org_names(&store), ["a", "c"]);
     }
 
     #[tokio::test]

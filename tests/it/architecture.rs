@@ -360,3 +360,81 @@ fn the_store_takes_only_facts_and_decisions_from_the_rule_book() {
     );
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// Conditions in the store's SQL that would decide what the rule book decides: whether a
+/// token or code is live (`expires_at >`), revoked, rotated out or used, whether a user
+/// may act. The store reads such facts as columns and `oauth` decides (`liveness`,
+/// `Retention`, `decide_*`). The pairs below are the justified exceptions.
+const STORE_DECISIONS: [&str; 7] = [
+    "expires_at >",
+    "expires_at <",
+    "revoked_at IS NULL",
+    "rotated_at IS NULL",
+    "used_at IS NULL",
+    "disabled = 0",
+    "status = 'pending'",
+];
+
+/// (file under src/store, pattern): why it is not a decision.
+const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
+    // Deletion cutoffs computed by `oauth::Retention` (the file must name `RETENTION` or
+    // take the policy as a parameter).
+    ("grants/codes.rs", "expires_at <"),
+    ("grants/mod.rs", "expires_at <"),
+    ("sessions.rs", "expires_at <"),
+    ("client_tokens.rs", "expires_at <"),
+    ("devices.rs", "expires_at <"),
+    ("housekeeping.rs", "expires_at <"),
+    // The fact "latest expiry among its unused codes" that `oauth::GrantUse` holds.
+    ("housekeeping.rs", "used_at IS NULL"),
+    // Revocation is terminal: selecting the unrevoked grants to revoke them (admin and
+    // account page) or to list them is reading state, not judging time.
+    ("grants/revoke.rs", "revoked_at IS NULL"),
+    ("account.rs", "revoked_at IS NULL"),
+    // Not moved yet: the `/device` page's lookup of a pending user code, and its answer,
+    // a compare-and-set (the UPDATE hits only a pending, unexpired row, so of two answers
+    // one wins). Both should read `DeviceFacts` and ask `oauth`.
+    ("devices.rs", "expires_at >"),
+    ("devices.rs", "status = 'pending'"),
+];
+
+#[test]
+fn the_store_sql_decides_no_liveness() {
+    let store = src_root().join("store");
+    let mut offenders = Vec::new();
+    let mut cutoff_files = 0;
+    for (module, path) in modules() {
+        if module.first().map(String::as_str) != Some("store") {
+            continue;
+        }
+        let code = code_of(&path);
+        let file = path
+            .strip_prefix(&store)
+            .expect("under src/store")
+            .to_string_lossy()
+            .replace('\\', "/");
+        for pattern in STORE_DECISIONS {
+            if !code.contains(pattern) {
+                continue;
+            }
+            let allowed = STORE_DECISIONS_ALLOWED
+                .iter()
+                .any(|(f, p)| *f == file && *p == pattern);
+            if !allowed {
+                offenders.push(format!("src/store/{file}: {pattern}"));
+            } else if pattern == "expires_at <" {
+                cutoff_files += 1;
+                if !code.contains("RETENTION") && !code.contains("retention: &Retention") {
+                    offenders.push(format!(
+                        "src/store/{file}: a deletion cutoff not taken from oauth::RETENTION"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(cutoff_files >= 5, "the store's files were not scanned");
+    assert!(
+        offenders.is_empty(),
+        "decisions in the store's SQL: {offenders:#?}"
+    );
+}

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
 use super::{insert_first_tokens, GrantRef, NewTokens, Origin, SecretHash};
-use crate::oauth::{CodeFacts, RETENTION};
+use crate::oauth::{ClientId, CodeFacts, Scope, RETENTION};
 
 /// What the store needs to issue an authorization code for a fresh grant.
 pub struct NewCode<'a> {
@@ -93,8 +93,8 @@ pub fn find_code(
             Ok(CodeFacts {
                 grant_id: r.get(0)?,
                 user_email: r.get(1)?,
-                client_id: r.get(2)?,
-                scope: r.get(3)?,
+                client_id: ClientId::new(r.get::<_, String>(2)?),
+                scope: r.get::<_, Option<String>>(3)?.map(Scope::new),
                 redirect_uri: r.get(4)?,
                 code_challenge: r.get(5)?,
                 code_challenge_method: r.get(6)?,

@@ -26,15 +26,27 @@ pub fn find_access(
     conn: &Connection,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    read_token(
+        conn,
         "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
                 a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled
          FROM access_tokens a
          JOIN grants g ON g.id = a.grant_id
          JOIN users u ON u.id = g.user_id
          WHERE a.token_hash = ?1",
-    )?;
-    Ok(stmt
+        token_hash,
+    )
+}
+
+/// Runs one of the token lookups (`sql` selects the columns [`access_info_from_row`]
+/// reads, with the digest as `?1`).
+fn read_token(
+    conn: &Connection,
+    sql: &str,
+    token_hash: &SecretHash,
+) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
         .query_row([token_hash], access_info_from_row)
         .optional()?)
 }
@@ -65,17 +77,16 @@ pub fn find_refresh(
     conn: &Connection,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    read_token(
+        conn,
         "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, r.expires_at,
                 g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, u.disabled
          FROM refresh_tokens r
          JOIN grants g ON g.id = r.grant_id
          JOIN users u ON u.id = g.user_id
          WHERE r.token_hash = ?1",
-    )?;
-    Ok(stmt
-        .query_row([token_hash], access_info_from_row)
-        .optional()?)
+        token_hash,
+    )
 }
 
 /// Distinct sets of token facts, each with how many tokens share it.

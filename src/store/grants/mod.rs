@@ -118,28 +118,23 @@ pub(super) fn insert_first_tokens(
 ) -> Result<(), StoreError> {
     insert_access_token(tx, grant_id, tokens, None, at)?;
     if with_refresh {
-        insert_refresh_token(
-            tx,
-            grant_id,
-            &tokens.refresh_hash,
-            tokens.refresh_ttl_secs,
-            at,
-        )?;
+        insert_refresh_token(tx, grant_id, tokens, at)?;
     }
     Ok(())
 }
 
+/// Stores `tokens`' refresh token for the grant.
 pub(super) fn insert_refresh_token(
     tx: &Connection,
     grant_id: i64,
-    refresh_hash: &SecretHash,
-    ttl_secs: Option<i64>,
+    tokens: &NewTokens,
     at: i64,
 ) -> Result<(), StoreError> {
+    let expires_at = tokens.refresh_ttl_secs.map(|t| at.saturating_add(t));
     tx.prepare_cached(
         "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![refresh_hash, grant_id, at, ttl_secs.map(|t| at.saturating_add(t))])?;
+    .execute(params![tokens.refresh_hash, grant_id, at, expires_at])?;
     Ok(())
 }
 

@@ -6,10 +6,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::super::{now, StoreError};
 use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, SecretHash};
-use crate::oauth::{RefreshFacts, Successor, TokenState};
+use crate::oauth::{ClientId, RefreshFacts, Scope, Successor, TokenState};
 
 /// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
-/// A rotated-out token's successor counts as unused only while it is itself live.
+/// A rotated-out token's successor is `Unused` while it is stored and not itself rotated
+/// out; `UsedOrGone` otherwise.
 pub fn find_refresh_token(
     conn: &Connection,
     refresh_hash: &SecretHash,
@@ -18,30 +19,34 @@ pub fn find_refresh_token(
         .prepare_cached(
             "SELECT g.id, u.email, g.client_id, cl.is_public, g.scope, g.bound_secret_hash,
                     r.expires_at, g.revoked_at IS NOT NULL OR u.disabled, r.rotated_at,
-                    (SELECT s.token_hash FROM refresh_tokens s
-                     WHERE s.token_hash = r.successor_hash AND s.rotated_at IS NULL)
+                    s.token_hash, s.rotated_at IS NOT NULL
              FROM refresh_tokens r
              JOIN grants g ON g.id = r.grant_id
              JOIN users u ON u.id = g.user_id
              JOIN clients cl ON cl.id = g.client_id
+             LEFT JOIN refresh_tokens s ON s.token_hash = r.successor_hash
              WHERE r.token_hash = ?1",
         )?
         .query_row([refresh_hash], |r| {
             let rotated_at: Option<i64> = r.get(8)?;
-            let unused_successor: Option<SecretHash> = r.get(9)?;
+            let successor: Option<SecretHash> = r.get(9)?;
+            let successor_rotated: Option<bool> = r.get(10)?;
             let state = match rotated_at {
                 None => TokenState::Live,
                 Some(rotated_at) => TokenState::RotatedOut {
                     rotated_at,
-                    successor: unused_successor.map_or(Successor::UsedOrGone, Successor::Unused),
+                    successor: match (successor, successor_rotated) {
+                        (Some(hash), Some(false)) => Successor::Unused(hash),
+                        _ => Successor::UsedOrGone,
+                    },
                 },
             };
             Ok(RefreshFacts {
                 grant_id: r.get(0)?,
                 user_email: r.get(1)?,
-                client_id: r.get(2)?,
+                client_id: ClientId::new(r.get::<_, String>(2)?),
                 client_public: r.get(3)?,
-                scope: r.get(4)?,
+                scope: r.get::<_, Option<String>>(4)?.map(Scope::new),
                 bound_secret_hash: r.get(5)?,
                 expires_at: r.get(6)?,
                 grant_dead: r.get(7)?,
@@ -132,11 +137,5 @@ fn rotate_to(
          WHERE token_hash = ?1",
     )?
     .execute(params![old, tokens.refresh_hash, at])?;
-    insert_refresh_token(
-        tx,
-        grant_id,
-        &tokens.refresh_hash,
-        tokens.refresh_ttl_secs,
-        at,
-    )
+    insert_refresh_token(tx, grant_id, tokens, at)
 }
