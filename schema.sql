@@ -254,3 +254,7 @@ CREATE TABLE client_attempts (
 ) STRICT;
 CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
 -- ---- end v8 ---------------------------------------------------------------------------
+-- ---- v9: device approval time (migrate.rs DEVICE_APPROVED_AT_STEP) -------------------
+-- When the user approved on /device: the id_token's auth_time for the device's tokens.
+ALTER TABLE device_codes ADD COLUMN approved_at INTEGER;
+-- ---- end v9 ---------------------------------------------------------------------------

@@ -410,14 +410,9 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Res
     with_body(status, content_type, body)
 }
 
-/// An HTML page with the headers every page carries: no caching, no
-/// framing, no referrer to other sites, and a CSP that allows only this origin's own assets.
-pub fn html(status: StatusCode, body: String) -> Response<Body> {
-    html_with_style_nonce(status, body, None)
-}
-
-/// As [`html`], also allowing the one inline `<style nonce=…>` block that carries the
-/// brand colour.
+/// An HTML page with the headers every page carries: no caching, no framing, no referrer
+/// to other sites, and a CSP that allows only this origin's own assets, plus the one
+/// inline `<style nonce=…>` block that carries the brand colour.
 pub fn html_with_style_nonce(
     status: StatusCode,
     body: String,

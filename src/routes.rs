@@ -101,7 +101,7 @@ async fn route(
         | "/oauth/revoke"
         | "/oauth/introspect"
         | "/oauth/device_authorization" => Err(ApiError::MethodNotAllowed("POST")),
-        "/Modern/" | "/Modern" if get => Ok(authorize::modern(&req)),
+        "/Modern/" | "/Modern" if get => Ok(authorize::modern(app, &req).await),
         "/api/me" if get => {
             let origin = cors::origin(req.headers());
             let answer = resource::me(app, req).await;

@@ -1,7 +1,8 @@
 //! `oauthd key list|rotate`: the id_token signing keys. Rotation generates a key per
 //! algorithm, published in the JWKS at once and signing after `--signing-delay`
-//! (`oauth::new_key_signs_from`); the phases `list` shows are `oauth::key_phases`'.
-//! Private keys are never printed.
+//! (`oauth::new_key_signs_from`); the phases `list` shows are `oauth::key_phases`'. A
+//! rotation also deletes the keys of its algorithm that are past `Expired` (no valid
+//! id_token can name them). Private keys are never printed.
 
 use serde::Serialize;
 
@@ -125,12 +126,19 @@ fn rotate(
         let kid = audit::admin_change(
             store,
             |tx| {
-                let existing: Vec<KeyTimes> = signing_keys::list(tx)?
+                let stored: Vec<signing_keys::StoredKey> = signing_keys::list(tx)?
                     .into_iter()
                     .filter(|k| k.alg == alg)
-                    .map(|k| k.times)
                     .collect();
+                let existing: Vec<KeyTimes> = stored.iter().map(|k| k.times).collect();
                 let now = now();
+                let expired: Vec<&str> = oauth::key_phases(&existing, now)
+                    .into_iter()
+                    .zip(&stored)
+                    .filter(|(phase, _)| *phase == KeyPhase::Expired)
+                    .map(|(_, key)| key.kid.as_str())
+                    .collect();
+                signing_keys::delete(tx, &expired)?;
                 let times = KeyTimes {
                     created_at: now,
                     signs_from: oauth::new_key_signs_from(&existing, now, delay_secs),

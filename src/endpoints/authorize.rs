@@ -136,7 +136,8 @@ pub async fn submit(
 
 /// `GET /Modern/`: the GroveStreams entry point. Its parameters usually sit after `#`,
 /// which only the browser sees, so a small script forwards them to `/oauth/authorize`.
-pub fn modern(req: &Request<Incoming>) -> Response<Body> {
+/// The short-lived page is in the Host's look like the sign-in page it leads to.
+pub async fn modern(app: &App, req: &Request<Incoming>) -> Response<Body> {
     let hint = match req.uri().query().filter(|q| !q.is_empty()) {
         Some(query) => format!(
             "JavaScript is off. <a href=\"/oauth/authorize?{}\">Continue to sign in</a>.",
@@ -147,8 +148,9 @@ pub fn modern(req: &Request<Incoming>) -> Response<Body> {
                 .to_owned()
         }
     };
-    let page = assets::render(assets::template("modern.html"), &[("noscript_hint", &hint)]);
-    http::html(StatusCode::OK, page)
+    let content = assets::render(assets::template("modern.html"), &[("noscript_hint", &hint)]);
+    let brand = brand::resolve(app, req.headers(), None).await;
+    page::branded(StatusCode::OK, "Signing in", &content, &brand)
 }
 
 /// Resolves client and redirect URI (error page when untrusted) and checks the request

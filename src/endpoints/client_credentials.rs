@@ -46,5 +46,6 @@ pub async fn issue(
         refresh: None,
         scope,
         expires_in: ttl,
+        id_token: None,
     })
 }

@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::id_token;
 use super::issued::Issued;
 use super::params::read_params;
 use crate::app::App;
@@ -215,12 +216,25 @@ async fn issue(
         })
         .await?;
     app.devices.forget(&code_hash);
-    let scope = redeemed.ok_or_else(unknown_device_code)?;
+    let redeemed = redeemed.ok_or_else(unknown_device_code)?;
+    // With `openid`, an id_token too (its auth_time: when the user approved).
+    let id_token = id_token::id_token(
+        app,
+        id_token::Issued {
+            client: &client.client,
+            grant_id: redeemed.grant_id,
+            code_hash: None,
+            scope: redeemed.scope.as_deref(),
+            access_token: &access,
+        },
+    )
+    .await?;
     Ok(Issued {
         access,
         refresh: with_refresh.then_some(refresh),
-        scope,
+        scope: redeemed.scope,
         expires_in: app.config.access_ttl_secs,
+        id_token,
     })
 }
 

@@ -221,7 +221,7 @@ fn confirm_page(
 <label for=\"password\">Password</label>
 <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>
 <button id=\"approve\" type=\"submit\" name=\"action\" value=\"approve\">Allow</button>
-<button id=\"deny\" type=\"submit\" name=\"action\" value=\"deny\">Deny</button>
+<button id=\"deny\" class=\"secondary\" type=\"submit\" name=\"action\" value=\"deny\">Deny</button>
 </form>
 <p class=\"fineprint\">Only allow this if you started it on your own device. You can revoke its access at any time.</p>",
         client = escape(&found.device.client_name),

@@ -8,4 +8,6 @@ pub struct Issued {
     pub refresh: Option<String>,
     pub scope: Option<String>,
     pub expires_in: i64,
+    /// With `openid` in a user's grant (device code): the signed id_token.
+    pub id_token: Option<String>,
 }

@@ -107,7 +107,7 @@ fn answer_issued(issued: super::issued::Issued) -> Response<Body> {
         issued.expires_in,
         issued.refresh.as_deref(),
         issued.scope.as_deref(),
-        None,
+        issued.id_token.as_deref(),
     )
 }
 

@@ -133,7 +133,8 @@ pub fn decide(
     };
     let client_id: Option<String> = tx
         .prepare_cached(
-            "UPDATE device_codes SET status = ?2, user_id = ?3
+            "UPDATE device_codes SET status = ?2, user_id = ?3,
+                 approved_at = CASE WHEN ?2 = 'approved' THEN ?4 END
              WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?4
              RETURNING client_id",
         )?
@@ -161,29 +162,40 @@ pub fn decide(
     Ok(true)
 }
 
-/// Redeems an approved device code once: deletes it and issues the grant and its tokens.
-/// Returns the grant's scope, or `None` when it was not (or no longer) approved.
+/// client_id, scope, user_id, the user's email, approved_at.
+type ApprovedRow = (String, Option<String>, String, String, Option<i64>);
+
+/// A redeemed device authorization: its grant and scope.
+#[derive(Debug)]
+pub struct Redeemed {
+    pub grant_id: i64,
+    pub scope: Option<String>,
+}
+
+/// Redeems an approved device code once: deletes it and issues the grant and its tokens
+/// (the grant's `auth_time` is when the user approved). `None` when it was not (or no
+/// longer) approved.
 pub fn redeem(
     tx: &Connection,
     device_code_hash: &SecretHash,
     tokens: &NewTokens,
     with_refresh: bool,
     origin: Origin<'_>,
-) -> Result<Option<Option<String>>, StoreError> {
-    let row: Option<(String, Option<String>, String, String)> = tx
+) -> Result<Option<Redeemed>, StoreError> {
+    let row: Option<ApprovedRow> = tx
         .prepare_cached(
             "DELETE FROM device_codes WHERE device_code_hash = ?1 AND status = 'approved'
              RETURNING client_id, scope, user_id,
-                       (SELECT email FROM users WHERE id = device_codes.user_id)",
+                       (SELECT email FROM users WHERE id = device_codes.user_id), approved_at",
         )?
         .query_row([device_code_hash], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let Some((client_id, scope, user_id, email)) = row else {
+    let Some((client_id, scope, user_id, email, approved_at)) = row else {
         return Ok(None);
     };
-    issue_direct(
+    let grant_id = issue_direct(
         tx,
         &DirectGrant {
             user_id: &user_id,
@@ -192,11 +204,12 @@ pub fn redeem(
             scope: scope.as_deref(),
             with_refresh,
             grant_type: "device_code",
+            auth_time: approved_at,
         },
         tokens,
         origin,
     )?;
-    Ok(Some(scope))
+    Ok(Some(Redeemed { grant_id, scope }))
 }
 
 /// Forgets a denied device code once its device has been told (single use).

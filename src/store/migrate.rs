@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -38,7 +38,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, CONSENT_STEP),
     // v8: the link doctor's attempt log (see CLIENT_LOG_STEP).
     (8, CLIENT_LOG_STEP),
+    // v9: when a device authorization was approved (see DEVICE_APPROVED_AT_STEP).
+    (9, DEVICE_APPROVED_AT_STEP),
 ];
+
+/// When the user approved a device authorization: the `auth_time` of the id_token its
+/// tokens come with. Kept in sync with the v9 block of `schema.sql`.
+const DEVICE_APPROVED_AT_STEP: &str = "
+ALTER TABLE device_codes ADD COLUMN approved_at INTEGER;
+";
 
 /// The last token-endpoint attempts per client, for `oauthd client log`; bounded per
 /// client by `store::client_log::record`.

@@ -62,6 +62,16 @@ pub fn has_key(conn: &Connection, alg: Alg) -> Result<bool, StoreError> {
         .query_row([alg.as_str()], |r| r.get(0))?)
 }
 
+/// Deletes the keys `kids` (keys no valid id_token can name any more); returns how many.
+pub fn delete(conn: &Connection, kids: &[&str]) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached("DELETE FROM signing_keys WHERE kid = ?1")?;
+    let mut deleted = 0;
+    for kid in kids {
+        deleted += stmt.execute([kid])?;
+    }
+    Ok(deleted)
+}
+
 /// Stores a generated key under its thumbprint; returns that kid.
 pub fn insert(
     conn: &Connection,

@@ -132,6 +132,7 @@ fn a_device_is_approved_on_the_page_and_redeems_its_code_once() {
     let v = tokens.json();
     assert_eq!(v["scope"], "read write");
     assert!(v["refresh_token"].is_string(), "{v}");
+    assert!(v["id_token"].is_null(), "no id_token without openid: {v}");
     let me = get_bearer(&server, "/api/me", v["access_token"].as_str().expect("at"));
     assert_eq!(me.json()["email"], EMAIL);
     // Single use.
@@ -140,6 +141,60 @@ fn a_device_is_approved_on_the_page_and_redeems_its_code_once() {
     assert_eq!(
         get(&server, &format!("/device?user_code={user_code}")).status,
         400
+    );
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// With `openid`, the device's token answer carries an id_token for the user who
+/// approved, whose `auth_time` is the approval (not the later redemption).
+#[test]
+fn a_device_with_openid_gets_an_id_token_whose_auth_time_is_the_approval() {
+    use base64::Engine;
+    let (o, server) = device_server(&["--device-interval", "1"]);
+    let started = start(&server, "openid email");
+    let user_code = started["user_code"].as_str().expect("user_code");
+    let device_code = started["device_code"].as_str().expect("device_code");
+    let before = unix_now();
+    let done = answer(&server, user_code, "approve");
+    assert_eq!(done.status, 200, "{}", done.body);
+    let after = unix_now();
+    // Redeemed well after the approval, so the two times differ.
+    std::thread::sleep(Duration::from_millis(2100));
+    let tokens = poll(&server, device_code);
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let v = tokens.json();
+    let id_token = v["id_token"].as_str().unwrap_or_else(|| panic!("{v}"));
+    let payload = id_token.split('.').nth(1).expect("payload");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json");
+    let user = o.json(&["user", "show", EMAIL]);
+    assert_eq!(claims["sub"], user["id"], "{claims}");
+    assert_eq!(claims["aud"], "tv", "{claims}");
+    assert_eq!(claims["email"], EMAIL, "{claims}");
+    assert_eq!(
+        claims["iss"],
+        server.url("").trim_end_matches('/'),
+        "{claims}"
+    );
+    let auth_time = claims["auth_time"].as_i64().expect("auth_time");
+    assert!(
+        (before..=after).contains(&auth_time),
+        "auth_time {auth_time} not in the approval window {before}..={after}"
+    );
+    let iat = claims["iat"].as_i64().expect("iat");
+    assert!(
+        iat >= after + 2,
+        "iat {iat} is the redemption, after {after}"
     );
 }
 

@@ -489,3 +489,45 @@ fn oauthd_now() -> i64 {
         .expect("clock")
         .as_secs() as i64
 }
+
+/// A rotation deletes the keys whose every id_token has expired (retired more than the
+/// id_token lifetime ago); a key retired just now stays, published.
+#[test]
+fn rotation_deletes_keys_no_valid_id_token_can_name() {
+    let o = Oauthd::new();
+    crate::support::create_empty_db(&o);
+    let kid = |rows: &Value| rows[0]["kid"].as_str().expect("kid").to_owned();
+    let first = kid(&o.json(&["key", "rotate", "--alg", "RS256"]));
+    let second = kid(&o.json(&["key", "rotate", "--alg", "RS256", "--signing-delay", "0"]));
+    let listed = |o: &Oauthd| -> Vec<(String, String)> {
+        o.json(&["key", "list"])
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| {
+                (
+                    row["kid"].as_str().expect("kid").to_owned(),
+                    row["phase"].as_str().expect("phase").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert!(listed(&o).contains(&(first.clone(), "retired".to_owned())));
+    // Two hours pass (the id_token lifetime is one): the first key's tokens have expired.
+    let conn = rusqlite::Connection::open(&o.db).expect("open");
+    conn.execute(
+        "UPDATE signing_keys SET created_at = created_at - 7200, signs_from = signs_from - 7200",
+        [],
+    )
+    .expect("backdate");
+    drop(conn);
+    assert!(listed(&o).contains(&(first.clone(), "expired".to_owned())));
+    let third = kid(&o.json(&["key", "rotate", "--alg", "RS256", "--signing-delay", "0"]));
+    let after = listed(&o);
+    assert!(
+        !after.iter().any(|(k, _)| *k == first),
+        "the expired key is deleted: {after:?}"
+    );
+    assert!(after.contains(&(second, "retired".to_owned())), "{after:?}");
+    assert!(after.contains(&(third, "signing".to_owned())), "{after:?}");
+}

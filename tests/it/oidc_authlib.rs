@@ -1,6 +1,7 @@
 //! An OpenID Connect client library nobody here wrote: Authlib (Debian's python3-authlib)
 //! runs `authlib_client.py` against a live oauthd — discovery, the code flow with PKCE and
-//! a nonce, the RFC 9207 `iss` check, id_token validation with the JWKS, and UserInfo.
+//! a nonce, the RFC 9207 `iss` check, id_token validation with the JWKS, UserInfo, and
+//! RP-initiated logout with the id_token as hint (an altered hint refused).
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -11,9 +12,10 @@ use crate::support::Oauthd;
 
 const PYTHON: &str = "/usr/bin/python3";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const LOGGED_OUT: &str = "http://127.0.0.1:9/logged-out";
 
 #[test]
-fn authlib_validates_id_tokens_of_each_algorithm_and_reads_userinfo() {
+fn authlib_validates_id_tokens_of_each_algorithm_reads_userinfo_and_logs_out() {
     require(PYTHON, "python3");
     let o = Oauthd::new();
     seed_user(&o);
@@ -32,6 +34,8 @@ fn authlib_validates_id_tokens_of_each_algorithm_and_reads_userinfo() {
             "--require-pkce",
             "--id-token-alg",
             alg,
+            "--post-logout-redirect-uri",
+            LOGGED_OUT,
         ]);
         clients.push((
             alg,
@@ -43,8 +47,11 @@ fn authlib_validates_id_tokens_of_each_algorithm_and_reads_userinfo() {
     let issuer = format!("http://{}", server.addr);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/authlib_client.py");
     for (alg, id, secret) in clients {
-        let result = run_python(&[script, &issuer, &id, &secret, REDIRECT, EMAIL, PASSWORD]);
+        let result = run_python(&[
+            script, &issuer, &id, &secret, REDIRECT, EMAIL, PASSWORD, LOGGED_OUT,
+        ]);
         assert_eq!(result["validated"], true, "{result}");
+        assert_eq!(result["logged_out"], true, "{result}");
         assert_eq!(result["alg"], alg, "{result}");
         let claims = &result["id_token"];
         assert_eq!(claims["iss"], issuer.as_str());

@@ -1,5 +1,5 @@
 //! One look for every page, as a new user sees it in a real browser: headless Chromium
-//! opens the sign-in, error, consent, account, logout and device pages on a host without
+//! opens the sign-in, error, consent, account, logout and device pages (both steps) on a host without
 //! a brand (oauthd's own look) and on a host whose brand has no logo, at desktop
 //! (1280×800) and phone (390×844) sizes in the light and dark colour schemes (emulated
 //! over the DevTools protocol). Each view is kept as a screenshot under
@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use crate::flow_support::post_form;
 use crate::support::{solid_png, Oauthd, Server};
 use crate::webdriver::{target_dir, Browser};
 
@@ -71,6 +72,16 @@ for (const el of document.body.querySelectorAll("*")) {
   const ratio = contrast(el);
   if (ratio < 4.5) unreadable.push(`${el.tagName.toLowerCase()}#${el.id} "${own.slice(0, 40)}": ${ratio.toFixed(2)}`);
 }
+// Text fields: readable, and as wide as the form (an unstyled field is a stub).
+const narrowFields = [];
+for (const input of document.querySelectorAll("input:not([type=hidden])")) {
+  if (!visible(input)) continue;
+  const ratio = contrast(input);
+  if (ratio < 4.5) unreadable.push(`input#${input.id}: ${ratio.toFixed(2)}`);
+  const width = input.getBoundingClientRect().width;
+  const room = input.parentElement.getBoundingClientRect().width;
+  if (width < 0.9 * room) narrowFields.push(`input#${input.id}: ${width} of ${room}`);
+}
 const name = document.querySelector("#brand-name");
 const monogram = document.querySelector("#brand-monogram");
 return {
@@ -78,6 +89,7 @@ return {
   innerWidth: window.innerWidth,
   scrollWidth: document.documentElement.scrollWidth,
   unreadable,
+  narrowFields,
   name: visible(name) ? name.innerText.trim() : null,
   nameContrast: name ? contrast(name) : 0,
   monogram: visible(monogram) ? monogram.innerText.trim() : null,
@@ -164,7 +176,7 @@ struct Page {
 /// Every browser page, in an order a new user meets them: the account page's sign-in
 /// form leaves a session, so the consent screen, the account page and the "Sign out?"
 /// question come after it (without a session, `/oauth/logout` just says "signed out").
-const PAGES: [Page; 8] = [
+const PAGES: [Page; 9] = [
     Page {
         name: "signin",
         path: "/oauth/authorize?response_type=code&client_id=third-party-app&redirect_uri=http%3A%2F%2Fapp.look.test%2Fcb&scope=openid%20email&state=s1",
@@ -179,6 +191,11 @@ const PAGES: [Page; 8] = [
         name: "device",
         path: "/device",
         marker: "#brand-name",
+    },
+    Page {
+        name: "device-confirm",
+        path: "/device?user_code={user_code}",
+        marker: "#password",
     },
     Page {
         name: "signed-out",
@@ -213,6 +230,8 @@ const PAGES: [Page; 8] = [
 struct Site {
     _o: Oauthd,
     server: Server,
+    /// A pending device authorization's user code, for the device page's second step.
+    user_code: String,
 }
 
 impl Site {
@@ -253,14 +272,41 @@ impl Site {
             "--first-party",
             "false",
         ]);
+        o.json(&[
+            "client",
+            "add",
+            "--name",
+            "Living-room TV",
+            "--id",
+            "tv",
+            "--public",
+            "--grant",
+            "device_code",
+        ]);
         let server = o.serve(&[]);
-        Site { _o: o, server }
+        let started = post_form(
+            &server,
+            "/oauth/device_authorization",
+            &[("client_id", "tv"), ("scope", "openid profile")],
+            None,
+        );
+        assert_eq!(started.status, 200, "{}", started.body);
+        let user_code = started.json()["user_code"]
+            .as_str()
+            .expect("user_code")
+            .to_owned();
+        Site {
+            _o: o,
+            server,
+            user_code,
+        }
     }
 
     /// Opens `page` on `host` and waits for its marker; signs in on the account page's
     /// form after showing it.
     async fn open(&self, browser: &Browser, host: &str, page: &Page) {
-        let url = format!("http://{host}:{}{}", self.server.addr.port(), page.path);
+        let path = page.path.replace("{user_code}", &self.user_code);
+        let url = format!("http://{host}:{}{path}", self.server.addr.port());
         browser.goto(&url).await;
         browser
             .js(
@@ -300,6 +346,11 @@ fn assert_look(facts: &Value, look: Look, mobile: bool, label: &str) {
         facts["unreadable"],
         Value::Array(Vec::new()),
         "{label}: text below {MIN_CONTRAST}:1 contrast\n{text}"
+    );
+    assert_eq!(
+        facts["narrowFields"],
+        Value::Array(Vec::new()),
+        "{label}: text fields narrower than their form"
     );
     let name_contrast = facts["nameContrast"].as_f64().unwrap_or(0.0);
     assert!(

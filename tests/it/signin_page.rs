@@ -257,6 +257,12 @@ fn modern_entry_point_serves_the_forwarding_page() {
     assert_eq!(r.status, 200);
     assert_page_headers(&reply_headers(&r));
     assert!(r.body.contains("<script src=\"/assets/modern.js\""));
+    // The one layout, in the Host's look, like the sign-in page it leads to.
+    assert!(
+        r.body.contains("<h1 id=\"brand-name\">oauthd</h1>"),
+        "{}",
+        r.body
+    );
     let js = reply(agent().get(&s.server.url("/assets/modern.js")).call());
     assert_eq!(js.status, 200);
     assert!(js.body.contains("/oauth/authorize?"));

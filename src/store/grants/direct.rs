@@ -16,21 +16,30 @@ pub struct DirectGrant<'a> {
     pub with_refresh: bool,
     /// The grant type, for the audit trail.
     pub grant_type: &'a str,
+    /// When the user signed in for it (an id_token's `auth_time`), if a user did.
+    pub auth_time: Option<i64>,
 }
 
 /// Creates the grant and its tokens, and audits `token_issue`, inside the caller's write
-/// transaction.
+/// transaction. Returns the grant's id.
 pub fn issue_direct(
     tx: &Connection,
     grant: &DirectGrant<'_>,
     tokens: &NewTokens,
     origin: Origin<'_>,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let at = now();
     tx.prepare_cached(
-        "INSERT INTO grants (user_id, client_id, scope, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO grants (user_id, client_id, scope, created_at, auth_time)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![grant.user_id, grant.client_id, grant.scope, at])?;
+    .execute(params![
+        grant.user_id,
+        grant.client_id,
+        grant.scope,
+        at,
+        grant.auth_time
+    ])?;
     let grant_id = tx.last_insert_rowid();
     insert_first_tokens(tx, grant_id, tokens, grant.with_refresh, at)?;
     origin.record(
@@ -39,5 +48,6 @@ pub fn issue_direct(
         grant.user_email,
         grant.client_id,
         Some(grant.grant_type),
-    )
+    )?;
+    Ok(grant_id)
 }
