@@ -254,3 +254,13 @@ CREATE TABLE client_attempts (
 ) STRICT;
 CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
 -- ---- end v8 ---------------------------------------------------------------------------
+-- ---- v9: disabled users' tokens (migrate.rs DISABLED_TOKENS_STEP) ---------------------
+-- Hashes only, of the live refresh tokens and unused codes a user held when disabled, so
+-- `oauthd client log` says `user_disabled` when a client presents one later. Rows go
+-- once their token would have expired.
+CREATE TABLE disabled_user_tokens (
+    token_hash BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    expires_at INTEGER                                 -- NULL: the token never expired
+) WITHOUT ROWID, STRICT;
+-- ---- end v9 ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -38,7 +38,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, CONSENT_STEP),
     // v8: the link doctor's attempt log (see CLIENT_LOG_STEP).
     (8, CLIENT_LOG_STEP),
+    // v9: the link doctor remembers a disabled user's tokens (see DISABLED_TOKENS_STEP).
+    (9, DISABLED_TOKENS_STEP),
 ];
+
+/// The hashes of the live refresh tokens and unused codes a user held when disabled, so
+/// `oauthd client log` names the disabled user when one is presented later; each row
+/// lasts as long as its token would have (see `store::client_log`).
+const DISABLED_TOKENS_STEP: &str = "
+CREATE TABLE disabled_user_tokens (
+    token_hash BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    expires_at INTEGER                                 -- NULL: the token never expired
+) WITHOUT ROWID, STRICT;
+";
 
 /// The last token-endpoint attempts per client, for `oauthd client log`; bounded per
 /// client by `store::client_log::record`.
