@@ -258,3 +258,13 @@ CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
 -- When the user approved on /device: the id_token's auth_time for the device's tokens.
 ALTER TABLE device_codes ADD COLUMN approved_at INTEGER;
 -- ---- end v9 ---------------------------------------------------------------------------
+-- ---- v10: disabled users' tokens (migrate.rs DISABLED_TOKENS_STEP) ---------------------
+-- Hashes only, of the live refresh tokens and unused codes a user held when disabled, so
+-- `oauthd client log` says `user_disabled` when a client presents one later. Rows go
+-- once their token would have expired.
+CREATE TABLE disabled_user_tokens (
+    token_hash BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    expires_at INTEGER                                 -- NULL: the token never expired
+) WITHOUT ROWID, STRICT;
+-- ---- end v10 --------------------------------------------------------------------------

@@ -305,8 +305,9 @@ pub enum ClientCommand {
     },
     /// Change a client's name, redirect URIs, brand, flags, grants, scopes or origins.
     Update(ClientUpdateArgs),
-    /// Why did a link fail: the client's last token-endpoint attempts, newest first, each
-    /// with its outcome and exact reason (never a secret, code or token).
+    /// Why did a link fail: the client's last authorization, token-endpoint and device-page
+    /// attempts, newest first, each with its outcome and exact reason (never a secret, code
+    /// or token).
     #[command(after_help = CLIENT_LOG_EXAMPLES)]
     Log {
         /// The client's id.

@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use crate::app::App;
 use crate::error::SignInFailure;
 use crate::http::Params;
-use crate::oauth::{self, PkceMethod, RedirectUri};
+use crate::oauth::{self, AuthorizeRefusal, PkceMethod, RedirectUri};
 use crate::password::Verdict;
 use crate::secret::{self, Secret};
-use crate::store::{self, clients::Client, grants, StoreError};
+use crate::store::{self, client_log, clients::Client, grants, StoreError};
 use crate::throttle::Refusal;
 
 /// A checked authorization request: the client exists and the redirect URI is one of its
@@ -59,11 +59,21 @@ impl UntrustedRequest {
     }
 }
 
-/// An error that can be reported to the (trusted) redirect URI (RFC 6749 §4.1.2.1).
+/// An error that can be reported to the (trusted) redirect URI (RFC 6749 §4.1.2.1):
+/// `refusal.error()` and the description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RedirectableError {
-    pub error: &'static str,
+    pub refusal: AuthorizeRefusal,
     pub description: &'static str,
+}
+
+impl RedirectableError {
+    fn new(refusal: AuthorizeRefusal, description: &'static str) -> Self {
+        RedirectableError {
+            refusal,
+            description,
+        }
+    }
 }
 
 /// Finds the client and its redirect URI; the first step of both front ends. The outer
@@ -103,68 +113,67 @@ pub fn check_request(
     )
     .is_err()
     {
-        return Err(RedirectableError {
-            error: "unauthorized_client",
-            description: "the client is not registered for the authorization_code grant",
-        });
+        return Err(RedirectableError::new(
+            AuthorizeRefusal::UnauthorizedClient,
+            "the client is not registered for the authorization_code grant",
+        ));
     }
     match params.non_empty("response_type") {
         Some("code") => {}
         None => {
-            return Err(RedirectableError {
-                error: "invalid_request",
-                description: "response_type is required",
-            })
+            return Err(RedirectableError::new(
+                AuthorizeRefusal::ResponseTypeMissing,
+                "response_type is required",
+            ))
         }
         Some(_) => {
-            return Err(RedirectableError {
-                error: "unsupported_response_type",
-                description: "only response_type=code is supported",
-            })
+            return Err(RedirectableError::new(
+                AuthorizeRefusal::ResponseTypeUnsupported,
+                "only response_type=code is supported",
+            ))
         }
     }
     let pkce = match params.non_empty("code_challenge") {
         Some(challenge) => {
             let method = PkceMethod::parse(params.non_empty("code_challenge_method")).ok_or(
-                RedirectableError {
-                    error: "invalid_request",
-                    description: "code_challenge_method must be S256 or plain",
-                },
+                RedirectableError::new(
+                    AuthorizeRefusal::PkceMethodInvalid,
+                    "code_challenge_method must be S256 or plain",
+                ),
             )?;
             if !oauth::is_valid_pkce_string(challenge) {
-                return Err(RedirectableError {
-                    error: "invalid_request",
-                    description: "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]",
-                });
+                return Err(RedirectableError::new(
+                    AuthorizeRefusal::PkceChallengeInvalid,
+                    "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]",
+                ));
             }
             Some((challenge.to_owned(), method))
         }
         None if params.non_empty("code_challenge_method").is_some() => {
-            return Err(RedirectableError {
-                error: "invalid_request",
-                description: "code_challenge_method given without code_challenge",
-            })
+            return Err(RedirectableError::new(
+                AuthorizeRefusal::PkceMethodWithoutChallenge,
+                "code_challenge_method given without code_challenge",
+            ))
         }
         None => None,
     };
     if pkce.is_none() && client.require_pkce {
-        return Err(RedirectableError {
-            error: "invalid_request",
-            description: "this client requires PKCE (code_challenge)",
-        });
+        return Err(RedirectableError::new(
+            AuthorizeRefusal::PkceRequired,
+            "this client requires PKCE (code_challenge)",
+        ));
     }
-    let invalid = |description| RedirectableError {
-        error: "invalid_request",
-        description,
-    };
-    let prompt = oauth::parse_prompt(params.non_empty("prompt")).map_err(invalid)?;
-    let max_age = oauth::parse_max_age(params.non_empty("max_age")).map_err(invalid)?;
+    let invalid = |refusal| move |description| RedirectableError::new(refusal, description);
+    let prompt = oauth::parse_prompt(params.non_empty("prompt"))
+        .map_err(invalid(AuthorizeRefusal::PromptInvalid))?;
+    let max_age = oauth::parse_max_age(params.non_empty("max_age"))
+        .map_err(invalid(AuthorizeRefusal::MaxAgeInvalid))?;
     let scope = params.non_empty("scope");
     if !oauth::scope_allowed(client.allowed_scopes.as_deref(), scope) {
-        return Err(RedirectableError {
-            error: "invalid_scope",
-            description: "the scope names one this client may not request",
-        });
+        return Err(RedirectableError::new(
+            AuthorizeRefusal::ScopeNotAllowed,
+            "the scope names one this client may not request",
+        ));
     }
     Ok(AuthorizationRequest {
         client,
@@ -343,14 +352,16 @@ async fn audit_login_failure(
     }
 }
 
-/// Issues an authorization code for a signed-in user (grant, code and audit entry in one
-/// committed transaction) and returns the code's clear text.
+/// Issues an authorization code for a signed-in user (grant, code, audit entry and the
+/// client log's `logged` success in one committed transaction) and returns the code's
+/// clear text.
 pub async fn issue_code(
     app: &App,
     request: &AuthorizationRequest,
     user_id: String,
     email: String,
     ip: IpAddr,
+    logged: client_log::Attempt,
 ) -> Result<String, StoreError> {
     let code = secret::new_token();
     let code_hash = secret::sha256(&code);
@@ -380,7 +391,8 @@ pub async fn issue_code(
                     remote_addr: &ip.to_string(),
                 },
                 &email,
-            )
+            )?;
+            client_log::record(conn, &logged)
         })
         .await?;
     Ok(code)

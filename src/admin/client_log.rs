@@ -1,5 +1,6 @@
-//! `oauthd client log`: the link doctor. Shows a client's last token-endpoint attempts
-//! with their outcome and reason, read from the bounded per-client attempt log.
+//! `oauthd client log`: the link doctor. Shows a client's last authorization,
+//! token-endpoint and device-page attempts with their outcome and reason, read from the
+//! bounded per-client attempt log.
 
 use super::{no_such_client, output, AdminError, Context};
 use crate::store::client_log::{self, Entry};

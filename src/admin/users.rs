@@ -8,6 +8,7 @@ use super::{no_such_user, output, validate, AdminError, Context};
 use crate::cli::UserCommand;
 use crate::password;
 use crate::store::audit::{self, AdminEvent};
+use crate::store::client_log;
 use crate::store::users::{self, User};
 use crate::store::Store;
 
@@ -183,9 +184,14 @@ fn set_disabled(
     };
     let user = audit::admin_change(
         store,
-        |tx| match users::set_disabled(tx, email, disabled)? {
-            Some(_) => users::find_by_email(tx, email),
-            None => Ok(None),
+        |tx| {
+            if let Some(user) = users::find_by_email(tx, email)?.filter(|_| disabled) {
+                client_log::remember_disabled_user_tokens(tx, &user.id)?;
+            }
+            match users::set_disabled(tx, email, disabled)? {
+                Some(_) => users::find_by_email(tx, email),
+                None => Ok(None),
+            }
         },
         |user| user.as_ref().map(|_| user_event(event, email)),
     )?;

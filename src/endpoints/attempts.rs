@@ -1,22 +1,47 @@
-//! Building and recording the token endpoint's attempts for `oauthd client log`. Reasons
-//! come from [`AttemptReason`] (the one mapping from refusal types); rows go through the
-//! writer's group commit: inside the decision's own job where there is one, otherwise as
-//! one detached job that the request does not wait for.
+//! Building and recording the attempts `oauthd client log` shows: at the token endpoint,
+//! at the authorization endpoint (and the GroveStreams sign-in API, which issues the same
+//! codes) and on the device page. Reasons come from [`AttemptReason`] (the one mapping
+//! from refusal types). Rows go through the writer's group commit: inside the decision's
+//! own job where there is one, otherwise as one detached job that the request does not
+//! wait for. At most [`MAX_DETACHED`] detached jobs are in flight; beyond that a refusal
+//! is not logged, so a flood of bad requests queues no unbounded work for the writer.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::Connection;
 
 use crate::app::App;
+use crate::error::SignInFailure;
 use crate::http::Params;
 use crate::oauth::{
     truncate_presented, AttemptReason, CodeFacts, ExchangeDecision, ExchangeRefusal, GrantKind,
-    RedirectUri, RefreshDecision,
+    RedirectUri, RefreshDecision, RefreshFacts,
 };
+use crate::secret::SecretHash;
+use crate::signin::UntrustedRequest;
 use crate::store::client_log::{self, Attempt};
+use crate::store::{clients, StoreError};
 
 const TOKEN: &str = "token";
+/// `/oauth/authorize` and `/api/oauth_login`.
+pub const AUTHORIZE: &str = "authorize";
+/// The device page, where the user approves or denies a device.
+pub const DEVICE: &str = "device";
 
-fn token_attempt(client_id: &str, grant: GrantKind, reason: AttemptReason) -> Attempt {
+/// Detached attempt writes allowed in flight at once: far more than a client retrying, or
+/// a burst of them, keeps queued while the writer syncs; a few hundred KiB at most.
+const MAX_DETACHED: usize = 1024;
+static DETACHED: AtomicUsize = AtomicUsize::new(0);
+
+fn attempt(
+    client_id: &str,
+    endpoint: &'static str,
+    grant: GrantKind,
+    reason: AttemptReason,
+) -> Attempt {
     Attempt {
         client_id: client_id.to_owned(),
-        endpoint: TOKEN,
+        endpoint,
         grant_type: Some(grant.name()),
         outcome: reason.outcome(),
         reason: reason.code(),
@@ -25,15 +50,35 @@ fn token_attempt(client_id: &str, grant: GrantKind, reason: AttemptReason) -> At
     }
 }
 
-/// A code exchange; a redirect URI mismatch carries both values.
+/// Whether the presented code or token (`hash`) is a disabled user's: its grant (`grant`:
+/// id and whether it is dead) is dead and its user disabled, or, its rows deleted by the
+/// revocation, it was remembered when the user was disabled.
+fn of_disabled_user(
+    conn: &Connection,
+    hash: &SecretHash,
+    grant: Option<(i64, bool)>,
+) -> Result<bool, StoreError> {
+    match grant {
+        Some((grant_id, true)) => client_log::grant_user_disabled(conn, grant_id),
+        Some((_, false)) => Ok(false),
+        None => client_log::held_by_disabled_user(conn, hash),
+    }
+}
+
+/// The exchange of the code `code_hash`; a redirect URI mismatch carries both values.
+/// Reads, in the exchange's own transaction, whether the code is a disabled user's.
 pub fn exchange(
+    conn: &Connection,
     client_id: &str,
+    code_hash: &SecretHash,
     decision: &ExchangeDecision,
     facts: Option<&CodeFacts>,
     presented: Option<&RedirectUri>,
-) -> Attempt {
-    let reason = AttemptReason::of_exchange(decision);
-    let mut attempt = token_attempt(client_id, GrantKind::AuthorizationCode, reason);
+) -> Result<Attempt, StoreError> {
+    let grant = facts.map(|code| (code.grant_id, code.grant_dead));
+    let disabled = of_disabled_user(conn, code_hash, grant)?;
+    let reason = AttemptReason::of_exchange(decision).with_user_disabled(disabled);
+    let mut attempt = attempt(client_id, TOKEN, GrantKind::AuthorizationCode, reason);
     if matches!(
         decision,
         ExchangeDecision::Refuse(ExchangeRefusal::RedirectMismatch)
@@ -41,13 +86,21 @@ pub fn exchange(
         attempt.registered = facts.map(|code| code.redirect_uri.clone());
         attempt.presented = presented.map(|uri| truncate_presented(uri.as_str()));
     }
-    attempt
+    Ok(attempt)
 }
 
-/// A refresh.
-pub fn refresh(client_id: &str, decision: &RefreshDecision) -> Attempt {
-    let reason = AttemptReason::of_refresh(decision);
-    token_attempt(client_id, GrantKind::RefreshToken, reason)
+/// The refresh with the token `refresh_hash`, read like [`exchange`].
+pub fn refresh(
+    conn: &Connection,
+    client_id: &str,
+    refresh_hash: &SecretHash,
+    decision: &RefreshDecision,
+    facts: Option<&RefreshFacts>,
+) -> Result<Attempt, StoreError> {
+    let grant = facts.map(|token| (token.grant_id, token.grant_dead));
+    let disabled = of_disabled_user(conn, refresh_hash, grant)?;
+    let reason = AttemptReason::of_refresh(decision).with_user_disabled(disabled);
+    Ok(attempt(client_id, TOKEN, GrantKind::RefreshToken, reason))
 }
 
 /// A refusal before any decision (client authentication, grant type): recorded for the
@@ -62,13 +115,98 @@ pub fn refused_early(
     let Some(client_id) = crate::client_auth::named_client(headers, params) else {
         return;
     };
-    let attempt = token_attempt(&client_id, grant, reason);
+    record_detached(app, attempt(&client_id, TOKEN, grant, reason));
+}
+
+/// The authorization's success: its code was issued (recorded in the code's transaction).
+pub fn code_issued(client_id: &str) -> Attempt {
+    authorization(client_id, AUTHORIZE, AttemptReason::Success)
+}
+
+/// An authorization attempt at `endpoint` ([`AUTHORIZE`] or [`DEVICE`]), for the grant
+/// it leads to.
+fn authorization(client_id: &str, endpoint: &'static str, reason: AttemptReason) -> Attempt {
+    let grant = match endpoint {
+        DEVICE => GrantKind::DeviceCode,
+        _ => GrantKind::AuthorizationCode,
+    };
+    attempt(client_id, endpoint, grant, reason)
+}
+
+/// A refused authorization request of a registered client, recorded detached.
+pub fn authorize_refused(app: &App, client_id: &str, reason: AttemptReason) {
+    record_detached(app, authorization(client_id, AUTHORIZE, reason));
+}
+
+/// An authorization request that cannot be trusted with a redirect: a redirect URI the
+/// client did not register (logged with the registered ones and the presented one), or
+/// none named where the client has several. A missing or unknown client is not logged:
+/// it has no log, and the number of such names is unbounded.
+pub fn untrusted(app: &App, params: &Params, untrusted: UntrustedRequest) {
+    let reason = match untrusted {
+        UntrustedRequest::RedirectUriNotRegistered => AttemptReason::RedirectUriNotRegistered,
+        UntrustedRequest::RedirectUriRequired => AttemptReason::RedirectUriRequired,
+        UntrustedRequest::MissingClientId | UntrustedRequest::UnknownClient => return,
+    };
+    let Some(client_id) = params.non_empty("client_id") else {
+        return;
+    };
+    let mut attempt = authorization(client_id, AUTHORIZE, reason);
+    attempt.presented = params.non_empty("redirect_uri").map(truncate_presented);
+    spawn_detached(app, move |conn| {
+        let Some(client) = clients::find(conn, &attempt.client_id)? else {
+            return Ok(());
+        };
+        attempt.registered = Some(client.redirect_uris.join(" "));
+        client_log::record(conn, &attempt)
+    });
+}
+
+/// A refused sign-in at `endpoint` ([`AUTHORIZE`] or [`DEVICE`]): logged only for a
+/// disabled user (a wrong password is the user's business, not the link's).
+pub fn sign_in_refused(
+    app: &App,
+    client_id: &str,
+    endpoint: &'static str,
+    failure: &SignInFailure,
+) {
+    if matches!(failure, SignInFailure::Disabled) {
+        record_detached(
+            app,
+            authorization(client_id, endpoint, AttemptReason::UserDisabled),
+        );
+    }
+}
+
+/// The user's answer on the device page, recorded in the answer's own transaction.
+pub fn device_decided(client_id: &str, approved: bool) -> Attempt {
+    let reason = match approved {
+        true => AttemptReason::Success,
+        false => AttemptReason::DeviceDenied,
+    };
+    authorization(client_id, DEVICE, reason)
+}
+
+fn record_detached(app: &App, attempt: Attempt) {
+    spawn_detached(app, move |conn| client_log::record(conn, &attempt));
+}
+
+/// Runs `job` on the writer without waiting for it, if fewer than [`MAX_DETACHED`] are in
+/// flight; otherwise drops it.
+fn spawn_detached(
+    app: &App,
+    job: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+) {
+    if DETACHED.fetch_add(1, Ordering::AcqRel) >= MAX_DETACHED {
+        DETACHED.fetch_sub(1, Ordering::AcqRel);
+        tracing::debug!("client attempt not recorded: too many in flight");
+        return;
+    }
     let store = app.store.clone();
     tokio::spawn(async move {
-        if let Err(e) = store
-            .write(move |conn| client_log::record(conn, &attempt))
-            .await
-        {
+        let result = store.write(job).await;
+        DETACHED.fetch_sub(1, Ordering::AcqRel);
+        if let Err(e) = result {
             tracing::warn!(error = %e, "could not record a client attempt");
         }
     });

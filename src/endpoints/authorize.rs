@@ -11,7 +11,7 @@ use hyper::header::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::flow::{error_redirect, request_fields};
-use super::{consent, page};
+use super::{attempts, consent, page};
 use crate::app::App;
 use crate::assets::{self, escape};
 use crate::brand::{self, PageBrand};
@@ -51,13 +51,17 @@ pub async fn show(
             let row = current.row;
             consent::proceed(app, headers, &request, row.user_id, row.email, remote.ip()).await
         }
-        (Decision::LoginRequired, _) => Ok(error_redirect(
-            app,
-            &request.redirect_uri,
-            "login_required",
-            "the user is not signed in",
-            request.state.as_deref(),
-        )),
+        (Decision::LoginRequired, _) => {
+            let reason = oauth::AttemptReason::LoginRequired;
+            attempts::authorize_refused(app, &request.client.client_id, reason);
+            Ok(error_redirect(
+                app,
+                &request.redirect_uri,
+                "login_required",
+                "the user is not signed in",
+                request.state.as_deref(),
+            ))
+        }
         _ => {
             let brand = brand::resolve(app, headers, request.client.brand.as_deref()).await;
             let csrf = app.csrf.issue(headers);
@@ -120,7 +124,8 @@ pub async fn submit(
         return again(SignInFailure::BadRequest("Enter your email and password."));
     }
     let ip = remote.ip();
-    match signin::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
+    let client_id = &request.client.client_id;
+    match signin::sign_in(app, &email, &password, ip, client_id).await? {
         SignIn::Succeeded { user_id, email } => {
             let session_cookie = session::start(app, headers, &user_id).await?;
             let mut answer = consent::proceed(app, headers, &request, user_id, email, ip).await?;
@@ -130,7 +135,10 @@ pub async fn submit(
             Ok(answer)
         }
         SignIn::Busy => Err(ApiError::Busy),
-        SignIn::Refused(failure) => again(failure),
+        SignIn::Refused(failure) => {
+            attempts::sign_in_refused(app, client_id, attempts::AUTHORIZE, &failure);
+            again(failure)
+        }
     }
 }
 
@@ -159,18 +167,30 @@ async fn trusted_request(
     app: &App,
     params: &Params,
 ) -> Result<Result<AuthorizationRequest, Response<Body>>, ApiError> {
-    let (client, redirect_uri) = signin::identify_client(app, params)
-        .await?
-        .map_err(|untrusted| ApiError::AuthorizePage(untrusted.message()))?;
+    let (client, redirect_uri) =
+        signin::identify_client(app, params)
+            .await?
+            .map_err(|untrusted| {
+                attempts::untrusted(app, params, untrusted);
+                ApiError::AuthorizePage(untrusted.message())
+            })?;
+    let client_id = client.client_id.clone();
     match signin::check_request(client, redirect_uri.clone(), params) {
         Ok(request) => Ok(Ok(request)),
-        Err(RedirectableError { error, description }) => Ok(Err(error_redirect(
-            app,
-            &redirect_uri,
-            error,
+        Err(RedirectableError {
+            refusal,
             description,
-            params.non_empty("state"),
-        ))),
+        }) => {
+            let reason = oauth::AttemptReason::of_authorize(refusal);
+            attempts::authorize_refused(app, &client_id, reason);
+            Ok(Err(error_redirect(
+                app,
+                &redirect_uri,
+                refusal.error(),
+                description,
+                params.non_empty("state"),
+            )))
+        }
     }
 }
 

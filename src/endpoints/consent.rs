@@ -10,13 +10,13 @@ use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
 
 use super::flow::{code_redirect, error_redirect, request_fields};
-use super::page;
+use super::{attempts, page};
 use crate::app::App;
 use crate::assets::{self, escape};
 use crate::brand;
 use crate::error::ApiError;
 use crate::http::{self, Body, Params};
-use crate::oauth::{self, ConsentDecision};
+use crate::oauth::{self, AttemptReason, ConsentDecision};
 use crate::signin::{self, AuthorizationRequest};
 use crate::store::{self, consents};
 
@@ -52,17 +52,18 @@ pub async fn proceed(
         request.prompt,
     );
     match decision {
-        ConsentDecision::Skip => {
-            let code = signin::issue_code(app, request, user_id, email, ip).await?;
-            Ok(code_redirect(app, request, &code))
+        ConsentDecision::Skip => issue_code(app, request, user_id, email, ip).await,
+        ConsentDecision::ConsentRequired => {
+            let reason = AttemptReason::ConsentRequired;
+            attempts::authorize_refused(app, &request.client.client_id, reason);
+            Ok(error_redirect(
+                app,
+                &request.redirect_uri,
+                "consent_required",
+                "the user has not allowed this client",
+                request.state.as_deref(),
+            ))
         }
-        ConsentDecision::ConsentRequired => Ok(error_redirect(
-            app,
-            &request.redirect_uri,
-            "consent_required",
-            "the user has not allowed this client",
-            request.state.as_deref(),
-        )),
         ConsentDecision::Ask => Ok(consent_page(app, headers, request, &user_id, &email).await),
     }
 }
@@ -87,6 +88,8 @@ pub async fn submit(
         return Err(ApiError::AuthorizePage(STALE_FORM));
     }
     if params.get("consent") != Some("allow") {
+        let reason = AttemptReason::ConsentDenied;
+        attempts::authorize_refused(app, &request.client.client_id, reason);
         return Ok(error_redirect(
             app,
             &request.redirect_uri,
@@ -114,7 +117,19 @@ pub async fn submit(
             )
         })
         .await?;
-    let code = signin::issue_code(app, request, user_id, email, ip).await?;
+    issue_code(app, request, user_id, email, ip).await
+}
+
+/// Issues the code (its success logged for `client log`) and redirects with it.
+async fn issue_code(
+    app: &App,
+    request: &AuthorizationRequest,
+    user_id: String,
+    email: String,
+    ip: IpAddr,
+) -> Result<Response<Body>, ApiError> {
+    let logged = attempts::code_issued(&request.client.client_id);
+    let code = signin::issue_code(app, request, user_id, email, ip, logged).await?;
     Ok(code_redirect(app, request, &code))
 }
 

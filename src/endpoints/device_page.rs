@@ -21,6 +21,7 @@ use crate::http::{self, Body, ParamError};
 use crate::oauth;
 use crate::secret::{self, Secret, SecretHash};
 use crate::signin::{self, SignIn};
+use crate::store::client_log;
 use crate::store::devices::{self, PendingDevice};
 
 const BAD_CODE: &str = "That code is not valid, or it has expired. Check the code on your device.";
@@ -119,11 +120,17 @@ pub async fn submit(
         SignIn::Succeeded { user_id, email } => {
             let user_code_hash = found.user_code_hash;
             let remote_addr = ip.to_string();
+            let logged = super::attempts::device_decided(&client_id, approve);
             let recorded = app
                 .store
                 .write(move |conn| {
                     let approved_for = approve.then_some((user_id.as_str(), email.as_str()));
-                    devices::decide(conn, &user_code_hash, approved_for, &remote_addr)
+                    let recorded =
+                        devices::decide(conn, &user_code_hash, approved_for, &remote_addr)?;
+                    if recorded {
+                        client_log::record(conn, &logged)?;
+                    }
+                    Ok(recorded)
                 })
                 .await?;
             if !recorded {
@@ -132,7 +139,11 @@ pub async fn submit(
             Ok(done_page(&brand, approve))
         }
         SignIn::Busy => Err(ApiError::Busy),
-        SignIn::Refused(failure) => again(failure),
+        SignIn::Refused(failure) => {
+            let device = super::attempts::DEVICE;
+            super::attempts::sign_in_refused(app, &client_id, device, &failure);
+            again(failure)
+        }
     }
 }
 

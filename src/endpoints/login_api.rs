@@ -7,9 +7,11 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::attempts;
 use crate::app::App;
 use crate::error::{ApiError, Family, SignInFailure};
 use crate::http::{self, Body, ParamError};
+use crate::oauth::AttemptReason;
 use crate::secret::Secret;
 use crate::signin::{self, SignIn, UntrustedRequest};
 
@@ -40,25 +42,20 @@ pub async fn login(
         .non_empty("password")
         .map(Secret::new)
         .ok_or(bad_request("password is required."))?;
-    let (client, redirect_uri) =
-        signin::identify_client(app, &params)
-            .await?
-            .map_err(|e| match e {
-                UntrustedRequest::MissingClientId => bad_request("client_id is required."),
-                UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
-                UntrustedRequest::RedirectUriNotRegistered => {
-                    bad_request("redirect_uri is not registered for this client.")
-                }
-                UntrustedRequest::RedirectUriRequired => {
-                    bad_request("redirect_uri is required: this client has several registered.")
-                }
-            })?;
-    let request = signin::check_request(client, redirect_uri, &params)
-        .map_err(|e| bad_request(e.description))?;
+    let (client, redirect_uri) = signin::identify_client(app, &params).await?.map_err(|e| {
+        attempts::untrusted(app, &params, e);
+        untrusted(e)
+    })?;
+    let client_id = client.client_id.clone();
+    let request = signin::check_request(client, redirect_uri, &params).map_err(|e| {
+        attempts::authorize_refused(app, &client_id, AttemptReason::of_authorize(e.refusal));
+        bad_request(e.description)
+    })?;
     let ip = remote.ip();
-    match signin::sign_in(app, &email, &password, ip, &request.client.client_id).await? {
+    match signin::sign_in(app, &email, &password, ip, &client_id).await? {
         SignIn::Succeeded { user_id, email } => {
-            let code = signin::issue_code(app, &request, user_id, email, ip).await?;
+            let logged = attempts::code_issued(&client_id);
+            let code = signin::issue_code(app, &request, user_id, email, ip, logged).await?;
             let answer = LoginSucceeded {
                 success: true,
                 oauth_code: &code,
@@ -73,8 +70,25 @@ pub async fn login(
             http::no_store(&mut response);
             Ok(response)
         }
-        SignIn::Refused(failure) => Err(ApiError::Login(failure)),
+        SignIn::Refused(failure) => {
+            attempts::sign_in_refused(app, &client_id, attempts::AUTHORIZE, &failure);
+            Err(ApiError::Login(failure))
+        }
         SignIn::Busy => Err(ApiError::Busy),
+    }
+}
+
+/// The 400 for a request whose client or redirect URI cannot be trusted.
+fn untrusted(e: UntrustedRequest) -> ApiError {
+    match e {
+        UntrustedRequest::MissingClientId => bad_request("client_id is required."),
+        UntrustedRequest::UnknownClient => bad_request("Unknown client_id."),
+        UntrustedRequest::RedirectUriNotRegistered => {
+            bad_request("redirect_uri is not registered for this client.")
+        }
+        UntrustedRequest::RedirectUriRequired => {
+            bad_request("redirect_uri is required: this client has several registered.")
+        }
     }
 }
 

@@ -88,20 +88,23 @@ async fn grant(
             scope,
         } => refresh(app, client, &refresh_token, scope, remote).await,
         GrantTypeReq::ClientCredentials { scope } => {
-            super::client_credentials::issue(app, client, scope, remote)
-                .await
-                .map(answer_issued)
+            let issued = super::client_credentials::issue(app, client, scope, remote).await?;
+            Ok(answer_issued(app, grant.kind(), issued))
         }
         GrantTypeReq::DeviceCode { device_code } => {
-            super::device::poll(app, client, &device_code, remote)
-                .await
-                .map(answer_issued)
+            let issued = super::device::poll(app, client, &device_code, remote).await?;
+            Ok(answer_issued(app, grant.kind(), issued))
         }
     }
 }
 
-/// The answer for tokens a grant type's own module issued.
-fn answer_issued(issued: super::issued::Issued) -> Response<Body> {
+/// The answer for tokens a grant type's own module issued, counted in the metrics.
+fn answer_issued(
+    app: &App,
+    grant: oauth::GrantKind,
+    issued: super::issued::Issued,
+) -> Response<Body> {
+    app.metrics.issued(grant.name());
     token_answer(
         &issued.access,
         issued.expires_in,
@@ -186,11 +189,13 @@ async fn exchange_code(
                 _ => {}
             }
             let attempt = super::attempts::exchange(
+                conn,
                 &client_id_for_log,
+                &code_hash,
                 &decision,
                 facts.as_ref(),
                 redirect_uri.as_ref(),
-            );
+            )?;
             store::client_log::record(conn, &attempt)?;
             Ok((decision, facts.map(|code| (code.grant_id, code.scope))))
         })
@@ -258,7 +263,13 @@ async fn refresh(
             };
             store::client_log::record(
                 conn,
-                &super::attempts::refresh(&client.client.client_id, &decision),
+                &super::attempts::refresh(
+                    conn,
+                    &client.client.client_id,
+                    &refresh_hash,
+                    &decision,
+                    facts.as_ref(),
+                )?,
             )?;
             let Some(token) = &facts else {
                 return Ok((decision, None));

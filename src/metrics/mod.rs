@@ -213,7 +213,9 @@ impl Metrics {
         }
     }
 
-    fn issued(&self, grant: &'static str) {
+    /// An access token issued, by its grant type's name (client credentials and the
+    /// device grant report theirs here; codes and refreshes through their decisions).
+    pub fn issued(&self, grant: &'static str) {
         self.tokens.get_or_create(&GrantLabel { grant }).inc();
     }
 

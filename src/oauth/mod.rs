@@ -24,7 +24,7 @@ mod revocation;
 mod scope;
 mod signing_keys;
 
-pub use attempt::{truncate_presented, AttemptReason};
+pub use attempt::{truncate_presented, AttemptReason, AuthorizeRefusal};
 pub use code_exchange::{
     decide_exchange, CodeFacts, ExchangeDecision, ExchangeRefusal, ExchangeRequest,
 };

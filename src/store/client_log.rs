@@ -1,10 +1,10 @@
-//! The link doctor's attempt log: the last token-endpoint attempts of each client, for
-//! `oauthd client log`. Rows hold reason codes and redirect URIs only (never a secret,
-//! code or token), and each client keeps at most [`KEEP_PER_CLIENT`], pruned on insert,
+//! The link doctor's attempt log: the last token-endpoint, authorization and device-page
+//! attempts of each client, for `oauthd client log`. Rows hold reason codes and redirect
+//! URIs only (never a secret, code or token), and each client keeps at most [`KEEP_PER_CLIENT`], pruned on insert,
 //! so a hammering client cannot grow the file. Attempts naming no registered client are
 //! not stored at all: their number would be unbounded.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{iso8601, now, StoreError};
@@ -20,7 +20,8 @@ pub struct Attempt {
     pub grant_type: Option<&'static str>,
     pub outcome: &'static str,
     pub reason: &'static str,
-    /// The redirect URI the authorization was made for (on a mismatch).
+    /// The redirect URI the authorization was made for (on a mismatch at the token
+    /// endpoint), or the client's registered ones, space-separated (at authorization).
     pub registered: Option<String>,
     /// The redirect URI presented, already cut short (on a mismatch).
     pub presented: Option<String>,
@@ -96,4 +97,52 @@ pub fn recent(
         },
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether the user of grant `grant_id` is disabled (false for no such grant).
+pub fn grant_user_disabled(conn: &Connection, grant_id: i64) -> Result<bool, StoreError> {
+    let disabled = conn
+        .prepare_cached(
+            "SELECT u.disabled FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = ?1",
+        )?
+        .query_row(params![grant_id], |row| row.get(0))
+        .optional()?;
+    Ok(disabled.unwrap_or(false))
+}
+
+/// Remembers the hashes of `user_id`'s live refresh tokens and unused codes, just before
+/// disabling the user revokes (deletes) them, so a client presenting one later is told
+/// apart from one presenting garbage. Expired rows are deleted here: the table holds at
+/// most the tokens users held when disabled, each until it would have expired.
+pub fn remember_disabled_user_tokens(conn: &Connection, user_id: &str) -> Result<(), StoreError> {
+    let at = now();
+    conn.prepare_cached("DELETE FROM disabled_user_tokens WHERE expires_at <= ?1")?
+        .execute([at])?;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO disabled_user_tokens (token_hash, client_id, expires_at)
+         SELECT r.token_hash, g.client_id, r.expires_at FROM refresh_tokens r
+         JOIN grants g ON g.id = r.grant_id
+         WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND r.rotated_at IS NULL
+           AND (r.expires_at IS NULL OR r.expires_at > ?2)
+         UNION ALL
+         SELECT c.code_hash, g.client_id, c.expires_at FROM authorization_codes c
+         JOIN grants g ON g.id = c.grant_id
+         WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND c.used_at IS NULL
+           AND c.expires_at > ?2",
+    )?
+    .execute(params![user_id, at])?;
+    Ok(())
+}
+
+/// Whether `token_hash` (a refresh token's or a code's) was live when its user was
+/// disabled, and would not have expired yet.
+pub fn held_by_disabled_user(conn: &Connection, token_hash: &[u8]) -> Result<bool, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT 1 FROM disabled_user_tokens
+             WHERE token_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )?
+        .query_row(params![token_hash, now()], |_| Ok(()))
+        .optional()?;
+    Ok(found.is_some())
 }

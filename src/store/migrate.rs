@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -40,12 +40,25 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, CLIENT_LOG_STEP),
     // v9: when a device authorization was approved (see DEVICE_APPROVED_AT_STEP).
     (9, DEVICE_APPROVED_AT_STEP),
+    // v10: the link doctor remembers a disabled user's tokens (see DISABLED_TOKENS_STEP).
+    (10, DISABLED_TOKENS_STEP),
 ];
 
 /// When the user approved a device authorization: the `auth_time` of the id_token its
 /// tokens come with. Kept in sync with the v9 block of `schema.sql`.
 const DEVICE_APPROVED_AT_STEP: &str = "
 ALTER TABLE device_codes ADD COLUMN approved_at INTEGER;
+";
+
+/// The hashes of the live refresh tokens and unused codes a user held when disabled, so
+/// `oauthd client log` names the disabled user when one is presented later; each row
+/// lasts as long as its token would have (see `store::client_log`).
+const DISABLED_TOKENS_STEP: &str = "
+CREATE TABLE disabled_user_tokens (
+    token_hash BLOB PRIMARY KEY,
+    client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    expires_at INTEGER                                 -- NULL: the token never expired
+) WITHOUT ROWID, STRICT;
 ";
 
 /// The last token-endpoint attempts per client, for `oauthd client log`; bounded per

@@ -1,7 +1,8 @@
 //! The operator's toolkit around the server: shell completions in a real bash, the man
 //! page, `--help` examples, `--version` naming the commit, the systemd unit (checked by
 //! `systemd-analyze` where it exists) and `sd_notify` readiness, client presets, the
-//! release script's syntax, and no progress output when piped.
+//! release script's syntax, usage errors (exit 2), and progress on a terminal (none when
+//! piped or with `--json`).
 
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
@@ -331,4 +332,40 @@ fn backup_and_check_print_no_progress_when_piped() {
             "{stdout:?}"
         );
     }
+}
+
+/// Runs `oauthd ARGS` on the test's database with a terminal as stdin, stdout and stderr
+/// (util-linux `script`), and returns everything the terminal showed.
+fn on_a_terminal(o: &Oauthd, args: &[&str]) -> String {
+    let quoted: Vec<String> = [bin(), "--db", o.db.to_str().expect("utf-8")]
+        .iter()
+        .chain(args)
+        .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
+        .collect();
+    let out = Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("OAUTHD_PBKDF2_ITERATIONS", "1000")
+        .output()
+        .expect("util-linux `script` runs oauthd on a terminal (Debian's bsdutils)");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn backup_and_check_show_progress_on_a_terminal_but_not_with_json() {
+    let o = Oauthd::new();
+    o.add_user("ann@example.com", "pw");
+    let dest = path_in(&o, "copy.db");
+    let backup = on_a_terminal(&o, &["backup", dest.to_str().expect("utf-8")]);
+    assert!(backup.contains("backing up to"), "{backup:?}");
+    let check = on_a_terminal(&o, &["check"]);
+    assert!(check.contains("checking integrity"), "{check:?}");
+    // The spinner is cleared when the work ends, before the result is printed.
+    assert!(check.contains("\u{1b}[2K"), "{check:?}");
+    assert!(check.contains("integrity: ok"), "{check:?}");
+    let json = on_a_terminal(&o, &["check", "--json"]);
+    assert!(
+        !json.contains("checking") && !json.contains('\u{1b}'),
+        "{json:?}"
+    );
 }

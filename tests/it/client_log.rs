@@ -1,11 +1,12 @@
-//! The link doctor, `oauthd client log`: each kind of token-endpoint attempt appears with
-//! its exact reason (a redirect URI mismatch with both values), nothing secret is stored,
-//! and a hammering client keeps at most 200 rows.
+//! The link doctor, `oauthd client log`: each kind of token-endpoint, authorization and
+//! device-page attempt appears with its exact reason (a redirect URI mismatch with both
+//! values; a disabled user), nothing secret is stored, and a hammering client keeps at
+//! most 200 rows.
 
 use serde_json::{json, Value};
 
 use crate::flow_support::*;
-use crate::support::Reply;
+use crate::support::{agent, reply, Oauthd, Reply};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE_S256: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -22,15 +23,41 @@ fn token(s: &Seeded, form: &[(&str, &str)], secret: &str) -> Reply {
 
 /// Polls `client log --json` until `done` holds (detached writes land a moment later).
 fn log_until(s: &Seeded, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    client_log_until(&s.o, CLIENT_ID, done)
+}
+
+/// [`log_until`] for any database and client.
+fn client_log_until(o: &Oauthd, client: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let log: Value = s.o.json(&["client", "log", CLIENT_ID]);
+        let log: Value = o.json(&["client", "log", client]);
         let entries = log.as_array().expect("array").clone();
         if done(&entries) || std::time::Instant::now() > deadline {
             return entries;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+fn token_entries(entries: &[Value]) -> Vec<Value> {
+    let token = entries.iter().filter(|e| e["endpoint"] == "token");
+    token.cloned().collect()
+}
+
+/// `endpoint reason` of each entry, sorted: detached writes may land in any order.
+fn sorted_pairs(entries: &[Value]) -> Vec<String> {
+    let mut pairs: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["endpoint"].as_str().unwrap_or(""),
+                e["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs
 }
 
 fn reasons(entries: &[Value]) -> Vec<&str> {
@@ -88,7 +115,14 @@ fn client_log_shows_each_attempt_with_its_reason_and_no_secret() {
         "redirect_uri_mismatch",
         "client_auth_failed",
     ];
-    let entries = log_until(&s, |e| e.len() >= expected.len());
+    let entries = log_until(&s, |e| token_entries(e).len() >= expected.len());
+    // The two codes issued at the authorization endpoint are logged there.
+    let issued = entries.iter().filter(|e| e["endpoint"] == "authorize");
+    assert_eq!(
+        issued.map(|e| &e["reason"]).collect::<Vec<_>>(),
+        ["success"; 2]
+    );
+    let entries = token_entries(&entries);
     // The refused client authentication is written detached, so only the set is fixed.
     let (mut got, mut want) = (reasons(&entries), expected.to_vec());
     got.sort_unstable();
@@ -166,5 +200,172 @@ fn client_log_keeps_at_most_200_attempts_per_client_and_none_for_unknown_clients
             .status
             .code(),
         Some(2)
+    );
+}
+
+/// `GET /oauth/authorize` for the seed's client with the given query tail.
+fn authorize(s: &Seeded, query: &str) -> Reply {
+    let url = s.server.url(&format!(
+        "/oauth/authorize?client_id={CLIENT_ID}&state=st8{query}"
+    ));
+    reply(agent().get(&url).call())
+}
+
+const SEED_REDIRECT: &str = "&redirect_uri=http%3A%2F%2Facme.com";
+const CODE: &str = "&response_type=code";
+
+#[test]
+fn client_log_shows_authorization_attempts_and_disabled_users() {
+    let s = seeded(&[]);
+    let evil = "https://evil.example/cb";
+    // Not the registered redirect URI: an error page, logged with both values.
+    let r = authorize(
+        &s,
+        "&response_type=code&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // An unknown client has no log; nothing is recorded for it.
+    let r = reply(
+        agent()
+            .get(
+                &s.server
+                    .url("/oauth/authorize?response_type=code&client_id=nobody"),
+            )
+            .call(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Refusals reported to the registered redirect URI.
+    let challenge = format!("&code_challenge={CHALLENGE_S256}");
+    for (query, error) in [
+        (
+            "&response_type=token".to_owned(),
+            "unsupported_response_type",
+        ),
+        (
+            format!("{CODE}&code_challenge_method=S256"),
+            "invalid_request",
+        ),
+        (format!("{CODE}&code_challenge=short"), "invalid_request"),
+        (
+            format!("{CODE}{challenge}&code_challenge_method=S512"),
+            "invalid_request",
+        ),
+        (format!("{CODE}&prompt=none"), "login_required"),
+    ] {
+        let query = format!("{SEED_REDIRECT}{query}");
+        let r = authorize(&s, &query);
+        assert_eq!(r.status, 302, "{query}: {}", r.body);
+        let location = r.header("location").unwrap_or_default();
+        assert!(
+            location.contains(&format!("error={error}")),
+            "{query}: {location}"
+        );
+    }
+    // Success: a code issued, before the user is disabled; then one more code.
+    let first = login_code(&s.server, json!({}));
+    let (_, refresh_token) = tokens(&exchange(&s, &first));
+    let second = login_code(&s.server, json!({}));
+    s.o.ok(&["user", "disable", EMAIL]);
+    // The disabled user's code, refresh token and sign-in.
+    assert_oauth_error(&exchange(&s, &second), 400, "invalid_grant");
+    assert_oauth_error(&refresh(&s, &refresh_token), 400, "invalid_grant");
+    assert_ne!(login(&s.server, &login_body(json!({}))).status, 200);
+
+    let mut expected = vec![
+        "authorize login_required",
+        "authorize pkce_challenge_invalid",
+        "authorize pkce_method_invalid",
+        "authorize pkce_method_without_challenge",
+        "authorize redirect_uri_not_registered",
+        "authorize response_type_unsupported",
+        "authorize success",
+        "authorize success",
+        "authorize user_disabled",
+        "token success",
+        "token user_disabled",
+        "token user_disabled",
+    ];
+    expected.sort_unstable();
+    let entries = log_until(&s, |e| e.len() >= expected.len());
+    assert_eq!(sorted_pairs(&entries), expected, "{entries:#?}");
+    let mismatch = entries
+        .iter()
+        .find(|e| e["reason"] == "redirect_uri_not_registered")
+        .expect("mismatch");
+    assert_eq!(mismatch["registered_redirect_uri"], REDIRECT);
+    assert_eq!(mismatch["presented_redirect_uri"], evil);
+    let grants: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["reason"] == "user_disabled")
+        .map(|e| e["grant_type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(grants.len(), 3, "{entries:#?}");
+    for grant in ["authorization_code", "refresh_token"] {
+        assert!(grants.contains(&grant), "{grants:?}");
+    }
+    let text = String::from_utf8_lossy(&s.o.cli(&["client", "log", CLIENT_ID]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("authorize authorization_code refused redirect_uri_not_registered registered=\"{REDIRECT}\" presented=\"{evil}\"")),
+        "{text}"
+    );
+
+    // Neither code nor the refresh token is in the files.
+    drop(s.server);
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", s.o.db.display());
+        bytes.extend(std::fs::read(path).unwrap_or_default());
+    }
+    for needle in [first.as_str(), second.as_str(), refresh_token.as_str()] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle:?} is in the database files"
+        );
+    }
+}
+
+#[test]
+fn client_log_shows_denied_consent_and_consent_required() {
+    let s = crate::consent::third_party();
+    let (page, session) = crate::consent::sign_in_for(&s, "openid");
+    let denied = crate::consent::answer(&s, &page, &session, "deny");
+    assert_eq!(denied.status, 302, "{}", denied.body);
+    let none = crate::sessions::authorize(&s, Some(&session), "&scope=openid&prompt=none");
+    assert_eq!(none.status, 302, "{}", none.body);
+    let (page, session) = crate::consent::sign_in_for(&s, "openid");
+    let allowed = crate::consent::answer(&s, &page, &session, "allow");
+    assert_eq!(allowed.status, 302, "{}", allowed.body);
+    let expected = [
+        "authorize consent_denied",
+        "authorize consent_required",
+        "authorize success",
+    ];
+    let entries = log_until(&s, |e| e.len() >= expected.len());
+    assert_eq!(sorted_pairs(&entries), expected, "{entries:#?}");
+}
+
+#[test]
+fn client_log_shows_the_device_page_answers_and_a_disabled_user() {
+    use crate::device_flow::{answer, device_server, start};
+    let (o, server) = device_server(&[]);
+    for action in ["deny", "approve"] {
+        let started = start(&server, "read");
+        let typed = started["user_code"].as_str().expect("user_code");
+        assert_eq!(answer(&server, typed, action).status, 200);
+    }
+    let started = start(&server, "read");
+    let typed = started["user_code"].as_str().expect("user_code");
+    o.ok(&["user", "disable", crate::device_flow::EMAIL]);
+    assert_ne!(answer(&server, typed, "approve").status, 200);
+    let expected = [
+        "device device_denied",
+        "device success",
+        "device user_disabled",
+    ];
+    let entries = client_log_until(&o, "tv", |e| e.len() >= expected.len());
+    assert_eq!(sorted_pairs(&entries), expected, "{entries:#?}");
+    assert!(
+        entries.iter().all(|e| e["grant_type"] == "device_code"),
+        "{entries:#?}"
     );
 }

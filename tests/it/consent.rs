@@ -10,7 +10,7 @@ use crate::signin_page::{authorize_query, open_page, post_signin};
 use crate::support::{agent, reply, Oauthd, Reply};
 
 /// The seed's user and client, the client registered as third-party.
-fn third_party() -> Seeded {
+pub fn third_party() -> Seeded {
     let o = Oauthd::new();
     o.add_user(EMAIL, PASSWORD);
     let value = o.json(&[
@@ -43,7 +43,7 @@ fn cookie(r: &Reply, prefix: &str) -> Option<String> {
 
 /// Signs in on the page for `scope`; returns the answer (the consent screen for a
 /// third-party client) and the new session cookie.
-fn sign_in_for(s: &Seeded, scope: &str) -> (Reply, String) {
+pub fn sign_in_for(s: &Seeded, scope: &str) -> (Reply, String) {
     let (csrf, fields) = open_page(s, &authorize_query(&format!("&scope={scope}")));
     let r = post_signin(s, &[("cookie", &csrf)], &fields, EMAIL, PASSWORD);
     let session = cookie(&r, "oauthd_session=").expect("session cookie");
@@ -62,7 +62,7 @@ fn assert_consent_page(r: &Reply, scopes: &[&str], what: &str) {
 }
 
 /// Answers the consent screen `page` (`allow` or `deny`) as its browser would.
-fn answer(s: &Seeded, page: &Reply, session: &str, choice: &str) -> Reply {
+pub fn answer(s: &Seeded, page: &Reply, session: &str, choice: &str) -> Reply {
     let csrf = cookie(page, "oauthd_csrf").expect("csrf cookie");
     let (_, fields) = page_form(page);
     let mut form: Vec<(&str, &str)> = fields

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::flow_support::{assert_oauth_error, get_bearer, page_form, post_form};
 use crate::support::{agent, reply, Oauthd, Reply, Server};
 
-const EMAIL: &str = "tv-owner@example.com";
+pub const EMAIL: &str = "tv-owner@example.com";
 const PASSWORD: &str = "correct horse";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -66,7 +66,7 @@ fn get(server: &Server, path: &str) -> Reply {
 }
 
 /// Opens `/device?user_code=…`, then submits it with the user's credentials and `action`.
-fn answer(server: &Server, typed_code: &str, action: &str) -> Reply {
+pub fn answer(server: &Server, typed_code: &str, action: &str) -> Reply {
     let page = get(server, &format!("/device?user_code={typed_code}"));
     assert_eq!(page.status, 200, "{}", page.body);
     let (cookie, fields) = page_form(&page);

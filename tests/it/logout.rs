@@ -288,6 +288,6 @@ fn client_add_refuses_a_bad_post_logout_redirect_uri() {
         "--post-logout-redirect-uri",
         "http://acme.com/#frag",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("fragment"));
 }

@@ -142,6 +142,22 @@ fn metrics_a_real_prometheus_scrapes_and_reads_back_logins_tokens_and_storage() 
     let (_, second) = tokens(&public_refresh(&s, &first, None));
     tokens(&public_refresh(&s, &second, None));
     assert_oauth_error(&public_refresh(&s, &first, None), 400, "invalid_grant");
+    // A machine's client-credentials token.
+    let machine = s.o.json(&[
+        "client",
+        "add",
+        "--name",
+        "M",
+        "--id",
+        "machine",
+        "--grant",
+        "client_credentials",
+    ]);
+    let machine_secret = machine["client_secret"].as_str().expect("secret");
+    let form = [("grant_type", "client_credentials")];
+    let auth = basic("machine", machine_secret);
+    let r = post_form(&s.server, "/oauth/token", &form, Some(&auth));
+    assert_eq!(r.status, 200, "{}", r.body);
     // Five wrong passwords at once lock the account out; the sixth try is throttled.
     let wrong = json!({"email": "victim@example.com", "password": "guess"});
     std::thread::scope(|scope| {
@@ -167,6 +183,10 @@ fn metrics_a_real_prometheus_scrapes_and_reads_back_logins_tokens_and_storage() 
         2.0,
     );
     exact(r#"oauthd_tokens_issued_total{grant="refresh_token"}"#, 2.0);
+    exact(
+        r#"oauthd_tokens_issued_total{grant="client_credentials"}"#,
+        1.0,
+    );
     exact("oauthd_refresh_rotations_total", 2.0);
     exact("oauthd_refresh_reuse_detections_total", 1.0);
     exact(
@@ -186,10 +206,10 @@ fn metrics_a_real_prometheus_scrapes_and_reads_back_logins_tokens_and_storage() 
         r#"absent(oauthd_http_requests_total{route=~".*no/such.*"})"#,
         1.0,
     );
-    // Four token requests answered (an exchange and three refreshes).
+    // Five token requests answered (an exchange, three refreshes, client credentials).
     exact(
         r#"sum(oauthd_http_request_duration_seconds_count{route="/oauth/token"})"#,
-        4.0,
+        5.0,
     );
     exact(r#"oauthd_build_info{version="0.1.0"}"#, 1.0);
     exact("oauthd_hash_pool_queue_depth", 0.0);

@@ -359,7 +359,7 @@ fn allowed_scopes_refuse_other_scopes_at_authorization() {
         get("iss"),
         Some(format!("http://{}", s.server.addr).as_str())
     );
-    refuse_client_add(&s.o, &["--scope", "a\"b"], 1);
+    refuse_client_add(&s.o, &["--scope", "a\"b"], 2);
 }
 
 #[test]
