@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# oauthd benchmark suite (issue 5). One command: bench/run.sh [--quick] [--only W1,W2,...]
+# oauthd benchmark suite (issues 5, 13). One command: bench/run.sh [--quick] [--only W1,W2,...]
 #   [--conns N] [--codes N] [--perf]
 # Builds the release server and the load generator, runs each workload against a fresh
 # server on a fresh temporary database (loopback only), prints one table and writes
@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
 quick=0
-only="W1,W2,W3,W4,W5"
+only="W1,W2,W3,W4,W5,W6"
 conns=16
 codes=""
 perf=0
@@ -191,6 +191,23 @@ if wants W5; then
     "$gen" w5 --addr "$addr" --pid "$server_pid" --out "$results" \
         --email "$slow_email" --password "$password" --client-id bench --secret "$secret" \
         --redirect "$redirect" --conns "$conns" --warmup "$warmup" --duration "$w5_duration" >/dev/null
+    stop
+fi
+
+if wants W6; then
+    # 1000 devices polling (pending) beside W2; see bench/README.md. Each device keeps its
+    # own connection, as devices on their own addresses would: the per-address cap is
+    # raised for this loopback-only run. The metrics listener gives the writer's counter.
+    db="$work/W6.db"
+    secret="$(seed "$db")"
+    "$oauthd" --db "$db" client add --name "Bench TV" --id benchtv --public --grant device_code --json >/dev/null
+    OAUTHD_MAX_CONNECTIONS_PER_IP=4096 OAUTHD_METRICS_LISTEN=127.0.0.1:0 start "$db" "${fast[@]}"
+    metrics="$(sed -n 's|.*metrics listening address=||p' "$work/server.log" | head -1)"
+    echo "== W6 (server $addr, metrics $metrics, pid $server_pid)" >&2
+    "$gen" w6 --addr "$addr" --pid "$server_pid" --out "$results" --db "$db" --metrics "$metrics" \
+        --email "$email" --password "$password" --client-id bench --secret "$secret" \
+        --device-client benchtv --devices 1000 --redirect "$redirect" --conns "$conns" \
+        --rounds "$([[ $quick == 1 ]] && echo 2 || echo 5)" >/dev/null
     stop
 fi
 

@@ -2,8 +2,9 @@
 //! starts and seeds the servers and calls one subcommand per workload; each appends one
 //! JSON line to `--out`. `report` turns those lines into the table and `latest.json`.
 //!
-//! Subcommands: w1, w2, w3, w5, startup, report (see bench/README.md).
+//! Subcommands: w1, w2, w3, w5, w6, startup, report (see bench/README.md).
 
+mod devices;
 mod http;
 mod load;
 mod report;
@@ -24,7 +25,7 @@ type Res<T> = Result<T, String>;
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = argv.first().cloned() else {
-        eprintln!("usage: oauthd-bench w1|w2|w3|w5|startup|report --key value ...");
+        eprintln!("usage: oauthd-bench w1|w2|w3|w5|w6|startup|report --key value ...");
         std::process::exit(2);
     };
     let args = match Args::parse(&argv[1..]) {
@@ -39,6 +40,7 @@ fn main() {
         "w2" => with_runtime(w2(&args)),
         "w3" => with_runtime(w3(&args)),
         "w5" => with_runtime(w5(&args)),
+        "w6" => with_runtime(devices::w6(&args)),
         "startup" => startup(&args),
         "report" => report::report(&args),
         other => Err(format!("unknown subcommand {other}")),

@@ -4,24 +4,24 @@ use serde_json::{json, Value};
 
 use crate::{Args, Res};
 
-struct Row {
-    workload: String,
-    value: String,
-    p50: String,
-    p99: String,
-    errors: String,
-    target: String,
-    met: Option<bool>,
-    notes: String,
+pub(crate) struct Row {
+    pub(crate) workload: String,
+    pub(crate) value: String,
+    pub(crate) p50: String,
+    pub(crate) p99: String,
+    pub(crate) errors: String,
+    pub(crate) target: String,
+    pub(crate) met: Option<bool>,
+    pub(crate) notes: String,
 }
 
 const P99_TARGET_MS: f64 = 10.0;
 
-fn f(v: &Value, k: &str) -> f64 {
+pub(crate) fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64().unwrap_or(0.0)
 }
 
-fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     format!("{v:.2} ms")
 }
 
@@ -189,6 +189,10 @@ pub fn report(args: &Args) -> Res<()> {
                 storm["connections"]
             ),
         });
+    }
+
+    if let Some(r) = find("W6") {
+        rows.extend(crate::devices::rows(r));
     }
 
     print_table(&rows);
