@@ -14,13 +14,13 @@ use crate::app::App;
 use crate::error::SignInFailure;
 use crate::http::Params;
 use crate::oauth::{
-    truncate_presented, AttemptReason, CodeFacts, ExchangeDecision, ExchangeRefusal, GrantKind,
-    RedirectUri, RefreshDecision, RefreshFacts,
+    liveness, truncate_presented, AttemptReason, CodeFacts, ExchangeDecision, ExchangeRefusal,
+    GrantKind, Liveness, RedirectUri, RefreshDecision, RefreshFacts,
 };
 use crate::secret::SecretHash;
 use crate::signin::UntrustedRequest;
 use crate::store::client_log::{self, Attempt};
-use crate::store::{clients, StoreError};
+use crate::store::{self, clients, StoreError};
 
 const TOKEN: &str = "token";
 /// `/oauth/authorize` and `/api/oauth_login`.
@@ -61,7 +61,10 @@ fn of_disabled_user(
     match grant {
         Some((grant_id, true)) => client_log::grant_user_disabled(conn, grant_id),
         Some((_, false)) => Ok(false),
-        None => client_log::held_by_disabled_user(conn, hash),
+        None => {
+            let facts = client_log::disabled_user_token(conn, hash)?;
+            Ok(liveness(facts.as_ref(), store::now()) == Liveness::Live)
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{iso8601, now, StoreError};
+use crate::oauth::{TokenFacts, RETENTION};
 
 /// Rows kept per client; older ones are deleted as new ones arrive.
 pub const KEEP_PER_CLIENT: i64 = 200;
@@ -110,39 +111,44 @@ pub fn grant_user_disabled(conn: &Connection, grant_id: i64) -> Result<bool, Sto
     Ok(disabled.unwrap_or(false))
 }
 
-/// Remembers the hashes of `user_id`'s live refresh tokens and unused codes, just before
-/// disabling the user revokes (deletes) them, so a client presenting one later is told
-/// apart from one presenting garbage. Expired rows are deleted here: the table holds at
-/// most the tokens users held when disabled, each until it would have expired.
+/// Remembers the hashes of the refresh tokens and codes of `user_id`'s unrevoked grants,
+/// just before disabling the user revokes (deletes) them, so a client presenting one later
+/// is told apart from one presenting garbage. Rows past their token's expiry (by
+/// `oauth::RETENTION`) are deleted here: the table holds at most the tokens users held
+/// when disabled, each until it would have expired.
 pub fn remember_disabled_user_tokens(conn: &Connection, user_id: &str) -> Result<(), StoreError> {
-    let at = now();
-    conn.prepare_cached("DELETE FROM disabled_user_tokens WHERE expires_at <= ?1")?
-        .execute([at])?;
+    conn.prepare_cached("DELETE FROM disabled_user_tokens WHERE expires_at < ?1")?
+        .execute([RETENTION.expired_by(now())])?;
     conn.prepare_cached(
         "INSERT OR IGNORE INTO disabled_user_tokens (token_hash, client_id, expires_at)
          SELECT r.token_hash, g.client_id, r.expires_at FROM refresh_tokens r
          JOIN grants g ON g.id = r.grant_id
-         WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND r.rotated_at IS NULL
-           AND (r.expires_at IS NULL OR r.expires_at > ?2)
+         WHERE g.user_id = ?1 AND g.revoked_at IS NULL
          UNION ALL
          SELECT c.code_hash, g.client_id, c.expires_at FROM authorization_codes c
          JOIN grants g ON g.id = c.grant_id
-         WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND c.used_at IS NULL
-           AND c.expires_at > ?2",
+         WHERE g.user_id = ?1 AND g.revoked_at IS NULL",
     )?
-    .execute(params![user_id, at])?;
+    .execute(params![user_id])?;
     Ok(())
 }
 
-/// Whether `token_hash` (a refresh token's or a code's) was live when its user was
-/// disabled, and would not have expired yet.
-pub fn held_by_disabled_user(conn: &Connection, token_hash: &[u8]) -> Result<bool, StoreError> {
+/// The facts of `token_hash` (a refresh token's or a code's) if it was held when its user
+/// was disabled; whether it would still be live is the rule book's call.
+pub fn disabled_user_token(
+    conn: &Connection,
+    token_hash: &[u8],
+) -> Result<Option<TokenFacts>, StoreError> {
     let found = conn
-        .prepare_cached(
-            "SELECT 1 FROM disabled_user_tokens
-             WHERE token_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-        )?
-        .query_row(params![token_hash, now()], |_| Ok(()))
+        .prepare_cached("SELECT expires_at FROM disabled_user_tokens WHERE token_hash = ?1")?
+        .query_row([token_hash], |row| {
+            Ok(TokenFacts {
+                expires_at: row.get(0)?,
+                grant_revoked: false,
+                rotated_out: false,
+                user_disabled: false,
+            })
+        })
         .optional()?;
-    Ok(found.is_some())
+    Ok(found)
 }

@@ -376,7 +376,7 @@ const STORE_DECISIONS: [&str; 7] = [
 ];
 
 /// (file under src/store, pattern): why it is not a decision.
-const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
+const STORE_DECISIONS_ALLOWED: [(&str, &str); 13] = [
     // Deletion cutoffs computed by `oauth::Retention` (the file must name `RETENTION` or
     // take the policy as a parameter).
     ("grants/codes.rs", "expires_at <"),
@@ -385,12 +385,15 @@ const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
     ("client_tokens.rs", "expires_at <"),
     ("devices.rs", "expires_at <"),
     ("housekeeping.rs", "expires_at <"),
+    ("client_log.rs", "expires_at <"),
     // The fact "latest expiry among its unused codes" that `oauth::GrantUse` holds.
     ("housekeeping.rs", "used_at IS NULL"),
     // Revocation is terminal: selecting the unrevoked grants to revoke them (admin and
-    // account page) or to list them is reading state, not judging time.
+    // account page, the link doctor's snapshot of a user being disabled) or to list them
+    // is reading state, not judging time.
     ("grants/revoke.rs", "revoked_at IS NULL"),
     ("account.rs", "revoked_at IS NULL"),
+    ("client_log.rs", "revoked_at IS NULL"),
     // Not moved yet: the `/device` page's lookup of a pending user code, and its answer,
     // a compare-and-set (the UPDATE hits only a pending, unexpired row, so of two answers
     // one wins). Both should read `DeviceFacts` and ask `oauth`.
