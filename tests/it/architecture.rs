@@ -376,7 +376,7 @@ const STORE_DECISIONS: [&str; 7] = [
 ];
 
 /// (file under src/store, pattern): why it is not a decision.
-const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
+const STORE_DECISIONS_ALLOWED: [(&str, &str); 9] = [
     // Deletion cutoffs computed by `oauth::Retention` (the file must name `RETENTION` or
     // take the policy as a parameter).
     ("grants/codes.rs", "expires_at <"),
@@ -391,11 +391,6 @@ const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
     // account page) or to list them is reading state, not judging time.
     ("grants/revoke.rs", "revoked_at IS NULL"),
     ("account.rs", "revoked_at IS NULL"),
-    // Not moved yet: the `/device` page's lookup of a pending user code, and its answer,
-    // a compare-and-set (the UPDATE hits only a pending, unexpired row, so of two answers
-    // one wins). Both should read `DeviceFacts` and ask `oauth`.
-    ("devices.rs", "expires_at >"),
-    ("devices.rs", "status = 'pending'"),
 ];
 
 /// The decision patterns in one store file's code that its allow-list entries do not
