@@ -124,9 +124,14 @@ pub async fn submit(
             let recorded = app
                 .store
                 .write(move |conn| {
+                    // Read and answer in one transaction: of two answers, one wins.
+                    let row = devices::find_by_user_code(conn, &user_code_hash)?;
+                    if !row.is_some_and(|row| awaits_answer(&row)) {
+                        return Ok(false);
+                    }
                     let approved_for = approve.then_some((user_id.as_str(), email.as_str()));
                     let recorded =
-                        devices::decide(conn, &user_code_hash, approved_for, &remote_addr)?;
+                        devices::record_answer(conn, &user_code_hash, approved_for, &remote_addr)?;
                     if recorded {
                         client_log::record(conn, &logged)?;
                     }
@@ -147,6 +152,11 @@ pub async fn submit(
     }
 }
 
+/// Whether the authorization still takes an answer now.
+fn awaits_answer(row: &devices::UserCodeRow) -> bool {
+    oauth::awaits_answer(row.status, row.expires_at, crate::store::now())
+}
+
 /// Finds the pending authorization a typed code names, counting a wrong code against the
 /// address (and refusing the address once it typed too many).
 async fn lookup(
@@ -161,11 +171,11 @@ async fn lookup(
         return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
     };
     let user_code_hash = secret::sha256(&code);
-    let device = app
+    let row = app
         .store
-        .read(move |conn| devices::find_pending(conn, &user_code_hash))
+        .read(move |conn| devices::find_by_user_code(conn, &user_code_hash))
         .await?;
-    let Some(device) = device else {
+    let Some(device) = row.filter(awaits_answer).map(|row| row.device) else {
         return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
     };
     app.devices.user_code_found(ip);

@@ -54,7 +54,7 @@ pub async fn me(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Api
             let me = ClientMe {
                 client_id: &token.client_id,
                 client_name: &token.client_name,
-                scope: token.scope.as_deref(),
+                scope: token.scope.as_ref().map(oauth::Scope::as_str),
             };
             let mut response =
                 http::json_bytes(StatusCode::OK, serde_json::to_vec(&me).unwrap_or_default());

@@ -181,7 +181,7 @@ fn active_client(info: &ClientAccessInfo) -> ActiveClient<'_> {
     ActiveClient {
         active: true,
         client_id: &info.client_id,
-        scope: info.scope.as_deref(),
+        scope: info.scope.as_ref().map(oauth::Scope::as_str),
         exp: info.expires_at,
         iat: info.issued_at,
         token_type: "bearer",

@@ -96,6 +96,13 @@ pub enum PollDecision {
     Unknown,
 }
 
+/// Whether an authorization still awaits its user's answer at Unix time `now`: pending
+/// and not expired (the same second a poll reads as expired). The `/device` page shows
+/// and records answers only for these.
+pub fn awaits_answer(status: DeviceStatus, expires_at: i64, now: i64) -> bool {
+    status == DeviceStatus::Pending && now < expires_at
+}
+
 /// Decides one poll at Unix time `now`.
 pub fn decide_poll(
     facts: Option<&DeviceFacts>,
@@ -130,6 +137,27 @@ pub fn decide_poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Status × expiry (past, this second, future).
+    #[test]
+    fn only_pending_unexpired_authorizations_await_an_answer() {
+        use DeviceStatus::{Approved, Denied, Pending};
+        let table = [
+            (Pending, 1_001, true),
+            (Pending, 1_000, false),
+            (Pending, 999, false),
+            (Approved, 1_001, false),
+            (Denied, 1_001, false),
+            (Approved, 999, false),
+        ];
+        for (status, expires_at, expected) in table {
+            assert_eq!(
+                awaits_answer(status, expires_at, 1_000),
+                expected,
+                "{status:?} until {expires_at}"
+            );
+        }
+    }
 
     fn facts(status: DeviceStatus) -> DeviceFacts {
         DeviceFacts {

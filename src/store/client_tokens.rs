@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::oauth::{ClientId, RevocationFacts, TokenFacts, RETENTION};
+use crate::oauth::{ClientId, RevocationFacts, Scope, TokenFacts, RETENTION};
 
 use super::{audit, now, StoreError};
 use crate::secret::SecretHash;
@@ -15,9 +15,9 @@ const EXPIRED_DELETED_PER_ISSUE: i64 = 16;
 /// What a live client-credentials token stands for.
 #[derive(Debug, Clone)]
 pub struct ClientAccessInfo {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_name: String,
-    pub scope: Option<String>,
+    pub scope: Option<Scope>,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -75,9 +75,9 @@ pub fn find(
         )?
         .query_row([token_hash], |r| {
             let info = ClientAccessInfo {
-                client_id: r.get(0)?,
+                client_id: ClientId::new(r.get::<_, String>(0)?),
                 client_name: r.get(1)?,
-                scope: r.get(2)?,
+                scope: r.get::<_, Option<String>>(2)?.map(Scope::new),
                 issued_at: r.get(3)?,
                 expires_at: r.get(4)?,
             };

@@ -82,14 +82,9 @@ pub fn find(
              WHERE device_code_hash = ?1",
         )?
         .query_row([device_code_hash], |r| {
-            let status = match r.get_ref(1)?.as_str()? {
-                "approved" => DeviceStatus::Approved,
-                "denied" => DeviceStatus::Denied,
-                _ => DeviceStatus::Pending,
-            };
             Ok(DeviceFacts {
                 client_id: r.get(0)?,
-                status,
+                status: status_of(r.get_ref(1)?.as_str()?),
                 expires_at: r.get(2)?,
                 interval_secs: r.get(3)?,
             })
@@ -97,31 +92,54 @@ pub fn find(
         .optional()?)
 }
 
-/// The live, still undecided authorization a user code names.
-pub fn find_pending(
+/// An authorization as the `/device` page finds it by its user code, with the facts that
+/// say whether it still awaits an answer (`oauth::awaits_answer`).
+#[derive(Debug, Clone)]
+pub struct UserCodeRow {
+    pub device: PendingDevice,
+    pub status: DeviceStatus,
+    pub expires_at: i64,
+}
+
+/// The authorization a user code names, whatever its state.
+pub fn find_by_user_code(
     conn: &Connection,
     user_code_hash: &SecretHash,
-) -> Result<Option<PendingDevice>, StoreError> {
+) -> Result<Option<UserCodeRow>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT d.client_id, c.name, c.brand_domain, d.scope
+            "SELECT d.client_id, c.name, c.brand_domain, d.scope, d.status, d.expires_at
              FROM device_codes d JOIN clients c ON c.id = d.client_id
-             WHERE d.user_code_hash = ?1 AND d.status = 'pending' AND d.expires_at > ?2",
+             WHERE d.user_code_hash = ?1",
         )?
-        .query_row(params![user_code_hash, now()], |r| {
-            Ok(PendingDevice {
-                client_id: r.get(0)?,
-                client_name: r.get(1)?,
-                client_brand: r.get(2)?,
-                scope: r.get(3)?,
+        .query_row([user_code_hash], |r| {
+            Ok(UserCodeRow {
+                device: PendingDevice {
+                    client_id: r.get(0)?,
+                    client_name: r.get(1)?,
+                    client_brand: r.get(2)?,
+                    scope: r.get(3)?,
+                },
+                status: status_of(r.get_ref(4)?.as_str()?),
+                expires_at: r.get(5)?,
             })
         })
         .optional()?)
 }
 
-/// Records the user's answer for a pending authorization: approved for `user_id`, or
-/// denied (`None`). Returns false when it was no longer pending (decided, expired, gone).
-pub fn decide(
+/// A stored status; anything unknown reads as pending (the schema allows only three).
+fn status_of(stored: &str) -> DeviceStatus {
+    match stored {
+        "approved" => DeviceStatus::Approved,
+        "denied" => DeviceStatus::Denied,
+        _ => DeviceStatus::Pending,
+    }
+}
+
+/// Records the user's answer for an authorization the caller found awaiting one, in the
+/// same write transaction: approved for `user_id`, or denied (`None`). Returns false when
+/// the code is gone.
+pub fn record_answer(
     tx: &Connection,
     user_code_hash: &SecretHash,
     approved_for: Option<(&str, &str)>,
@@ -135,7 +153,7 @@ pub fn decide(
         .prepare_cached(
             "UPDATE device_codes SET status = ?2, user_id = ?3,
                  approved_at = CASE WHEN ?2 = 'approved' THEN ?4 END
-             WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?4
+             WHERE user_code_hash = ?1
              RETURNING client_id",
         )?
         .query_row(params![user_code_hash, status, user_id, now()], |r| {

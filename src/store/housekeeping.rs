@@ -91,15 +91,19 @@ pub fn step(
     let Some(last) = window_end(tx, window, after, GRANTS_PER_STEP)? else {
         return Ok(Step::DONE);
     };
-    let mut deleted = 0;
-    for (grant_id, grant) in grant_uses(tx, after, last)? {
-        if retention.grant_is_dead(&grant, now) {
-            // Its codes and tokens go with it (ON DELETE CASCADE).
-            deleted += tx
-                .prepare_cached("DELETE FROM grants WHERE id = ?1")?
-                .execute([grant_id])?;
-        }
-    }
+    let dead: Vec<String> = grant_uses(tx, after, last)?
+        .into_iter()
+        .filter(|(_, grant)| retention.grant_is_dead(grant, now))
+        .map(|(grant_id, _)| grant_id.to_string())
+        .collect();
+    // One statement for the window's dead grants (their ids as a JSON array); their codes
+    // and tokens go with them (ON DELETE CASCADE).
+    let mut deleted = if dead.is_empty() {
+        0
+    } else {
+        tx.prepare_cached("DELETE FROM grants WHERE id IN (SELECT value FROM json_each(?1))")?
+            .execute([format!("[{}]", dead.join(","))])?
+    };
     let expired_by = retention.expired_by(now);
     deleted += tx
         .prepare_cached(
