@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use crate::flow_support::{
-    add_resource_server, assert_oauth_error, basic, get_bearer, login_code, post_form, seeded,
-    CLIENT_ID, REDIRECT,
+    add_resource_server, assert_oauth_error, basic, exchange_as, get_bearer, login_code, post_form,
+    seeded, CLIENT_ID,
 };
 use crate::support::{assert_one_line_error, assert_usage_error, expect_exit, Oauthd};
 
@@ -165,16 +165,7 @@ fn a_client_using_a_grant_it_did_not_register_is_unauthorized() {
     assert_oauth_error(&r, 400, "unauthorized_client");
     // ... and the seed's client still exchanges codes as before.
     let code = login_code(&s.server, json!({}));
-    let r = post_form(
-        &s.server,
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-        Some(&basic(CLIENT_ID, &secret)),
-    );
+    let r = exchange_as(&s.server, (CLIENT_ID, &secret), &code);
     assert_eq!(r.status, 200, "{}", r.body);
 }
 

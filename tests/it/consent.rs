@@ -13,21 +13,26 @@ use crate::support::{agent, reply, Oauthd, Reply};
 pub fn third_party() -> Seeded {
     let o = Oauthd::new();
     o.add_user(EMAIL, PASSWORD);
+    let secret = add_third_party(&o, CLIENT_ID, REDIRECT);
+    let server = o.serve(&[]);
+    Seeded { o, server, secret }
+}
+
+/// Registers "Test App" as a third-party client (`--first-party false`); its secret.
+pub fn add_third_party(o: &Oauthd, id: &str, redirect_uri: &str) -> String {
     let value = o.json(&[
         "client",
         "add",
         "--name",
         "Test App",
         "--id",
-        CLIENT_ID,
+        id,
         "--redirect-uri",
-        REDIRECT,
+        redirect_uri,
         "--first-party",
         "false",
     ]);
-    let secret = value["client_secret"].as_str().expect("secret").to_owned();
-    let server = o.serve(&[]);
-    Seeded { o, server, secret }
+    value["client_secret"].as_str().expect("secret").to_owned()
 }
 
 /// `name=value` of the `Set-Cookie` header whose name starts with `prefix`.

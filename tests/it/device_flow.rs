@@ -19,6 +19,13 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 pub fn device_server(serve_flags: &[&str]) -> (Oauthd, Server) {
     let o = Oauthd::new();
     o.add_user(EMAIL, PASSWORD);
+    add_tv(&o);
+    let server = o.serve(serve_flags);
+    (o, server)
+}
+
+/// Registers the public device client `tv` ("Living-room TV"), with refresh tokens.
+pub fn add_tv(o: &Oauthd) {
     o.json(&[
         "client",
         "add",
@@ -32,10 +39,9 @@ pub fn device_server(serve_flags: &[&str]) -> (Oauthd, Server) {
         "--grant",
         "refresh_token",
     ]);
-    let server = o.serve(serve_flags);
-    (o, server)
 }
 
+/// Starts a device authorization for `tv`; returns the answer.
 pub fn start(server: &Server, scope: &str) -> Value {
     let r = post_form(
         server,

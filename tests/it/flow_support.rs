@@ -107,6 +107,21 @@ pub fn exchange(s: &Seeded, code: &str) -> Reply {
     )
 }
 
+/// Exchanges a code at `/oauth/token` as `client` (id, secret; HTTP Basic) for the seed's
+/// redirect URI.
+pub fn exchange_as(server: &Server, client: (&str, &str), code: &str) -> Reply {
+    post_form(
+        server,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+        Some(&basic(client.0, client.1)),
+    )
+}
+
 /// The access and refresh token of a successful token answer.
 pub fn tokens(r: &Reply) -> (String, String) {
     assert_eq!(r.status, 200, "{}", r.body);

@@ -39,21 +39,11 @@ fn site() -> (Seeded, String) {
 
 /// A real id_token for `email` issued to `client_id`, as the relying party keeps it.
 fn id_token(s: &Seeded, client: (&str, &str), email: &str, password: &str) -> String {
-    let (client_id, secret) = client;
     let code = login_code(
         &s.server,
-        json!({"client_id": client_id, "scope": "openid", "email": email, "password": password}),
+        json!({"client_id": client.0, "scope": "openid", "email": email, "password": password}),
     );
-    let r = post_form(
-        &s.server,
-        "/oauth/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-        Some(&basic(client_id, secret)),
-    );
+    let r = exchange_as(&s.server, client, &code);
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["id_token"].as_str().expect("id_token").to_owned()
 }

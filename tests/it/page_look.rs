@@ -11,7 +11,8 @@
 
 use serde_json::Value;
 
-use crate::flow_support::post_form;
+use crate::consent::add_third_party;
+use crate::device_flow::{self, add_tv};
 use crate::support::{solid_png, Oauthd, Server};
 use crate::webdriver::{target_dir, Browser};
 
@@ -260,38 +261,10 @@ impl Site {
             logo.to_str().expect("utf-8 temp path"),
         ]);
         o.add_user(EMAIL, PASSWORD);
-        o.ok(&[
-            "client",
-            "add",
-            "--name",
-            "Third-Party App",
-            "--id",
-            CLIENT_ID,
-            "--redirect-uri",
-            REDIRECT,
-            "--first-party",
-            "false",
-        ]);
-        o.json(&[
-            "client",
-            "add",
-            "--name",
-            "Living-room TV",
-            "--id",
-            "tv",
-            "--public",
-            "--grant",
-            "device_code",
-        ]);
+        add_third_party(&o, CLIENT_ID, REDIRECT);
+        add_tv(&o);
         let server = o.serve(&[]);
-        let started = post_form(
-            &server,
-            "/oauth/device_authorization",
-            &[("client_id", "tv"), ("scope", "openid profile")],
-            None,
-        );
-        assert_eq!(started.status, 200, "{}", started.body);
-        let user_code = started.json()["user_code"]
+        let user_code = device_flow::start(&server, "openid profile")["user_code"]
             .as_str()
             .expect("user_code")
             .to_owned();
