@@ -254,3 +254,26 @@ CREATE TABLE client_attempts (
 ) STRICT;
 CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
 -- ---- end v8 ---------------------------------------------------------------------------
+-- ---- v9: ACME (migrate.rs ACME_STEP) -------------------------------------------------
+-- The ACME account per directory URL (instant-acme's credentials JSON, holding the account
+-- key) and, per set of domains (space-separated, sorted), the certificate chain and its key
+-- as PEM with its validity and the state of its renewal (the next attempt, consecutive
+-- failures, the last error). A backup of the database restores a working HTTPS server.
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE acme_certificates (
+    domains       TEXT PRIMARY KEY,
+    chain_pem     TEXT,
+    key_pem       TEXT,
+    issuer        TEXT,
+    not_before    INTEGER,
+    not_after     INTEGER,
+    issued_at     INTEGER,
+    next_attempt  INTEGER,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+) WITHOUT ROWID, STRICT;
+-- ---- end v9 ---------------------------------------------------------------------------

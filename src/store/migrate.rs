@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -38,7 +38,31 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, CONSENT_STEP),
     // v8: the link doctor's attempt log (see CLIENT_LOG_STEP).
     (8, CLIENT_LOG_STEP),
+    // v9: ACME accounts and certificates (see ACME_STEP).
+    (9, ACME_STEP),
 ];
+
+/// ACME accounts (one per directory URL) and the certificates they obtained, with the
+/// state of their renewal, so a backup of the database restores a working HTTPS server.
+const ACME_STEP: &str = "
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE acme_certificates (
+    domains       TEXT PRIMARY KEY,
+    chain_pem     TEXT,
+    key_pem       TEXT,
+    issuer        TEXT,
+    not_before    INTEGER,
+    not_after     INTEGER,
+    issued_at     INTEGER,
+    next_attempt  INTEGER,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+) WITHOUT ROWID, STRICT;
+";
 
 /// The last token-endpoint attempts per client, for `oauthd client log`; bounded per
 /// client by `store::client_log::record`.
