@@ -259,7 +259,7 @@ CREATE INDEX client_attempts_by_client ON client_attempts (client_id, id);
 ALTER TABLE device_codes ADD COLUMN approved_at INTEGER;
 -- ---- end v9 ---------------------------------------------------------------------------
 -- ---- v10: disabled users' tokens (migrate.rs DISABLED_TOKENS_STEP) ---------------------
--- Hashes only, of the live refresh tokens and unused codes a user held when disabled, so
+-- Hashes only, of the refresh tokens and codes a user's unrevoked grants held when disabled, so
 -- `oauthd client log` says `user_disabled` when a client presents one later. Rows go
 -- once their token would have expired.
 CREATE TABLE disabled_user_tokens (
@@ -268,3 +268,26 @@ CREATE TABLE disabled_user_tokens (
     expires_at INTEGER                                 -- NULL: the token never expired
 ) WITHOUT ROWID, STRICT;
 -- ---- end v10 --------------------------------------------------------------------------
+-- ---- v11: ACME (migrate.rs ACME_STEP) ------------------------------------------------
+-- The ACME account per directory URL (instant-acme's credentials JSON, holding the account
+-- key) and, per set of domains (space-separated, sorted), the certificate chain and its key
+-- as PEM with its validity and the state of its renewal (the next attempt, consecutive
+-- failures, the last error). A backup of the database restores a working HTTPS server.
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE acme_certificates (
+    domains       TEXT PRIMARY KEY,
+    chain_pem     TEXT,
+    key_pem       TEXT,
+    issuer        TEXT,
+    not_before    INTEGER,
+    not_after     INTEGER,
+    issued_at     INTEGER,
+    next_attempt  INTEGER,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+) WITHOUT ROWID, STRICT;
+-- ---- end v11 --------------------------------------------------------------------------

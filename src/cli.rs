@@ -78,8 +78,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Check the database's integrity and print a summary.
-    Check,
+    /// Check the database's integrity and print a summary; fails on a TLS certificate
+    /// (stored by ACME, or --tls-cert) expiring within 14 days.
+    Check {
+        /// Also check this PEM certificate file (as `serve --tls-cert`).
+        #[arg(long, env = "OAUTHD_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+    },
     /// Put BACKUP in place of the database (--db): refuses while a server runs on it,
     /// checks the backup, moves the old .db, -wal and -shm aside (kept), then runs check.
     Restore {
@@ -116,6 +121,15 @@ pub enum Command {
     /// Print a hardened systemd unit for `oauthd serve` (Type=notify, port 443 only).
     #[command(after_help = "Example:\n  oauthd systemd-unit > /etc/systemd/system/oauthd.service")]
     SystemdUnit,
+    /// HTTPS certificates obtained by ACME.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// The stored certificates: domains, issuer, not-after, next renewal, last error.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +232,24 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "OAUTHD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for this domain obtained and renewed by ACME and
+    /// kept in the database; repeat for more names (env: comma-separated). The first one
+    /// is the default issuer.
+    #[arg(long, env = "OAUTHD_ACME_DOMAIN", value_delimiter = ',', conflicts_with = "tls_cert", value_parser = crate::tls::acme::domain_arg)]
+    pub acme_domain: Vec<String>,
+    /// The contact address given to the ACME server (expiry warnings).
+    #[arg(long, env = "OAUTHD_ACME_EMAIL", requires = "acme_domain", value_parser = validate::email_arg)]
+    pub acme_email: Option<String>,
+    /// The ACME server's directory URL.
+    #[arg(long, env = "OAUTHD_ACME_DIRECTORY", default_value = crate::tls::acme::LETS_ENCRYPT, value_parser = crate::tls::acme::directory_arg)]
+    pub acme_directory: String,
+    /// An extra PEM root certificate to trust for the ACME server's HTTPS (private CAs).
+    #[arg(long, env = "OAUTHD_ACME_CA_ROOT", requires = "acme_domain")]
+    pub acme_ca_root: Option<PathBuf>,
+    /// Also listen for plain HTTP here (e.g. 0.0.0.0:80): answers ACME HTTP-01
+    /// challenges (used instead of TLS-ALPN-01) and 308-redirects everything else to https.
+    #[arg(long, env = "OAUTHD_HTTP_LISTEN", requires = "acme_domain")]
+    pub http_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,10 @@ pub struct ServeConfig {
     pub audit_retention: std::time::Duration,
     /// `Some`: serve HTTPS with these certificate files.
     pub tls_files: Option<crate::tls::CertFiles>,
+    /// `Some`: serve HTTPS with certificates by ACME.
+    pub acme: Option<crate::tls::acme::AcmeConfig>,
+    /// The plain-HTTP listener (ACME HTTP-01 and redirects to https).
+    pub http_listen: Option<SocketAddr>,
 }
 
 /// A combination of settings that clap cannot check one value at a time. (Each single
@@ -55,9 +59,17 @@ impl ServeConfig {
             }),
             _ => None,
         };
-        let issuer = match &args.issuer {
-            Some(issuer) => issuer.clone(),
-            None => default_issuer(args.listen, tls_files.is_some()),
+        let acme = (!args.acme_domain.is_empty()).then(|| crate::tls::acme::AcmeConfig {
+            domains: args.acme_domain.clone(),
+            email: args.acme_email.clone(),
+            directory: args.acme_directory.clone(),
+            ca_root: args.acme_ca_root.clone(),
+            http_challenge: args.http_listen.is_some(),
+        });
+        let issuer = match (&args.issuer, &acme) {
+            (Some(issuer), _) => issuer.clone(),
+            (None, Some(acme)) => format!("https://{}", acme.domains[0]),
+            (None, None) => default_issuer(args.listen, tls_files.is_some()),
         };
         Ok(ServeConfig {
             db,
@@ -80,6 +92,8 @@ impl ServeConfig {
             metrics_listen: args.metrics_listen,
             audit_retention: args.audit_retention,
             tls_files,
+            acme,
+            http_listen: args.http_listen,
         })
     }
 
@@ -98,7 +112,7 @@ impl ServeConfig {
 impl ServeConfig {
     /// Whether the listener speaks TLS.
     pub fn serves_https(&self) -> bool {
-        self.tls_files.is_some()
+        self.tls_files.is_some() || self.acme.is_some()
     }
 }
 

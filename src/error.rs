@@ -404,3 +404,24 @@ mod tests {
         }
     }
 }
+
+/// The answers of the plain-HTTP listener of `--http-listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainHttp {
+    /// An ACME HTTP-01 challenge being offered.
+    Challenge,
+    /// A challenge token not (or no longer) offered.
+    UnknownChallenge,
+    /// Everything else: 308 to https, keeping the method and body.
+    ToHttps,
+}
+
+impl PlainHttp {
+    pub fn status(self) -> StatusCode {
+        match self {
+            PlainHttp::Challenge => StatusCode::OK,
+            PlainHttp::UnknownChallenge => StatusCode::NOT_FOUND,
+            PlainHttp::ToHttps => StatusCode::PERMANENT_REDIRECT,
+        }
+    }
+}

@@ -75,6 +75,14 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     store.check_writable()?;
     store::files::warn_if_readable_by_others(&config.db);
     store.start_writer(config.audit_retention)?;
+    let tls = match (tls, &config.acme) {
+        (None, Some(acme)) => Some(Tls::for_acme(
+            tls::acme::stored_certificate(&store, acme)?,
+            Arc::default(),
+        )?),
+        (tls, _) => tls,
+    };
+    let http_listener = config.http_listen.map(bind).transpose()?;
     let listen = config.listen;
     let bind_error = move |cause| ServeError::Bind {
         addr: listen,
@@ -132,6 +140,14 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         tokio::spawn(crate::sd_notify::ready_then_watchdog());
         if let (Some(tls), Some(files)) = (&tls, &app.config.tls_files) {
             tokio::spawn(tls::reload_on_sighup(files.clone(), Arc::clone(&tls.resolver)));
+        }
+        if let Some(tls) = &tls {
+            let watching = Arc::clone(&app);
+            tls.resolver
+                .watch_expiry(move |not_after| watching.metrics.set_certificate_expiry(not_after));
+            let http = http_listener.map(|(listener, _)| listener);
+            let (acme, port) = (app.config.acme.as_ref(), app.config.listen.port());
+            tls::acme::spawn(tls, app.store.clone(), acme, port, http).map_err(bind_error)?;
         }
         run(listener, app, shutdown_signal(), tls).await;
         Ok(())

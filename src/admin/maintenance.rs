@@ -38,6 +38,8 @@ struct Summary {
     live_refresh_tokens: i64,
     /// Accounts whose emails fold to one key (kept apart since before Unicode folding).
     email_collisions: Vec<Vec<String>>,
+    /// TLS certificates expiring within 14 days.
+    expiring_certificates: Vec<String>,
 }
 
 /// Revokes the grants of one user, one client, or all; clap guarantees exactly one
@@ -114,12 +116,17 @@ pub fn restore(context: &Context, backup: &Path) -> Result<(), AdminError> {
         backup.display(),
         context.db.display()
     );
-    check(&Store::open_existing(&context.db)?, context)
+    check(&Store::open_existing(&context.db)?, context, None)
 }
 
 /// Runs the integrity checks and prints the summary; a damaged database still gets its
 /// summary printed, then exits 1.
-pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
+pub fn check(
+    store: &Store,
+    context: &Context,
+    tls_cert: Option<&std::path::Path>,
+) -> Result<(), AdminError> {
+    let expiring_certificates = super::tls::expiring(store, tls_cert)?;
     store::files::warn_if_readable_by_others(&context.db);
     let progress = Progress::start(context, "checking integrity");
     let summary = store.with_conn(|conn| {
@@ -145,6 +152,7 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             live_access_tokens,
             live_refresh_tokens,
             email_collisions: users::email_collisions(conn)?,
+            expiring_certificates,
         })
     })?;
     drop(progress);
@@ -164,6 +172,11 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
                 .iter()
                 .map(|emails| format!("email collision (cannot sign in): {}", emails.join(" "))),
         );
+        lines.extend(
+            s.expiring_certificates
+                .iter()
+                .map(|c| format!("expiring soon: {c}")),
+        );
         lines
     })?;
     if let Some(first) = summary.problems.first() {
@@ -177,6 +190,11 @@ pub fn check(store: &Store, context: &Context) -> Result<(), AdminError> {
             "{} email(s) are shared by several accounts once letter case is folded; \
              keep one account of each (oauthd user remove EMAIL, exactly as listed)",
             summary.email_collisions.len()
+        )));
+    }
+    if let Some(first) = summary.expiring_certificates.first() {
+        return Err(AdminError::Invalid(format!(
+            "{first}: renew it (`oauthd tls status` shows why ACME has not)"
         )));
     }
     Ok(())

@@ -20,13 +20,15 @@ mod password_input;
 mod presets;
 mod progress;
 pub(crate) mod since;
+mod tls;
 mod users;
 pub(crate) mod validate;
 
 use std::path::PathBuf;
 
 use crate::cli::{
-    AuditCommand, BrandCommand, ClientCommand, Command, KeyCommand, OrgCommand, UserCommand,
+    AuditCommand, BrandCommand, ClientCommand, Command, KeyCommand, OrgCommand, TlsCommand,
+    UserCommand,
 };
 use crate::store::maintenance::BackupError;
 use crate::store::{Store, StoreError};
@@ -85,7 +87,8 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
         Command::Token(command) => maintenance::token(command, &store, context),
         Command::Key(command) => keys::run(command, &store, context),
         Command::Backup { dest, force } => maintenance::backup(&store, context, &dest, force),
-        Command::Check => maintenance::check(&store, context),
+        Command::Check { tls_cert } => maintenance::check(&store, context, tls_cert.as_deref()),
+        Command::Tls(TlsCommand::Status) => tls::status(&store, context),
         Command::Restore { .. } => Err(AdminError::Invalid("restore opens no store".into())),
         Command::Completions { .. } | Command::Man | Command::SystemdUnit => {
             Err(AdminError::Invalid("this command needs no database".into()))
@@ -117,7 +120,8 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
 fn only_reads(command: &Command) -> bool {
     matches!(
         command,
-        Command::Check
+        Command::Check { .. }
+            | Command::Tls(TlsCommand::Status)
             | Command::Audit { action: None, .. }
             | Command::Backup { .. }
             | Command::User(UserCommand::List | UserCommand::Show { .. })

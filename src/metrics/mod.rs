@@ -221,7 +221,6 @@ impl Metrics {
 
     /// Hook for TLS: the serving certificate's expiry (Unix seconds). Until it is set,
     /// `oauthd_tls_certificate_expiry_timestamp_seconds` is not exported.
-    #[allow(dead_code)]
     pub fn set_certificate_expiry(&self, unix_secs: i64) {
         self.sampled
             .certificate_expiry

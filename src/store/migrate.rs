@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -42,6 +42,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, DEVICE_APPROVED_AT_STEP),
     // v10: the link doctor remembers a disabled user's tokens (see DISABLED_TOKENS_STEP).
     (10, DISABLED_TOKENS_STEP),
+    // v11: ACME accounts and certificates (see ACME_STEP).
+    (11, ACME_STEP),
 ];
 
 /// When the user approved a device authorization: the `auth_time` of the id_token its
@@ -50,7 +52,7 @@ const DEVICE_APPROVED_AT_STEP: &str = "
 ALTER TABLE device_codes ADD COLUMN approved_at INTEGER;
 ";
 
-/// The hashes of the live refresh tokens and unused codes a user held when disabled, so
+/// The hashes of the refresh tokens and codes a user's unrevoked grants held when disabled, so
 /// `oauthd client log` names the disabled user when one is presented later; each row
 /// lasts as long as its token would have (see `store::client_log`).
 const DISABLED_TOKENS_STEP: &str = "
@@ -58,6 +60,28 @@ CREATE TABLE disabled_user_tokens (
     token_hash BLOB PRIMARY KEY,
     client_id  TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     expires_at INTEGER                                 -- NULL: the token never expired
+) WITHOUT ROWID, STRICT;
+";
+
+/// ACME accounts (one per directory URL) and the certificates they obtained, with the
+/// state of their renewal, so a backup of the database restores a working HTTPS server.
+const ACME_STEP: &str = "
+CREATE TABLE acme_accounts (
+    directory   TEXT PRIMARY KEY,
+    credentials TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE acme_certificates (
+    domains       TEXT PRIMARY KEY,
+    chain_pem     TEXT,
+    key_pem       TEXT,
+    issuer        TEXT,
+    not_before    INTEGER,
+    not_after     INTEGER,
+    issued_at     INTEGER,
+    next_attempt  INTEGER,
+    failures      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
 ) WITHOUT ROWID, STRICT;
 ";
 

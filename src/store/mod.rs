@@ -7,6 +7,7 @@
 //! tokio worker; the synchronous admin CLI calls [`Store::with_conn`] directly.
 
 pub mod account;
+pub mod acme;
 pub mod audit;
 pub mod brands;
 pub mod client_log;

@@ -5,10 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
+use super::pem::{self, PemError};
 use super::TlsError;
 
 /// Where the certificate chain and its private key are read from.
@@ -21,50 +20,32 @@ pub struct CertFiles {
 impl CertFiles {
     /// Reads both files and pairs them; blocking file I/O.
     pub fn load(&self) -> Result<Arc<CertifiedKey>, TlsError> {
-        let chain = read_chain(&self.cert)?;
-        let key = read_key(&self.key)?;
-        let signing_key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| {
-            TlsError::UnsupportedKey {
+        let chain = read(&self.cert)?;
+        let key = read(&self.key)?;
+        pem::pair(&chain, &key).map_err(|e| match e {
+            PemError::NoCertificate => TlsError::NoCertificate(self.cert.clone()),
+            PemError::BadCertificate(cause) => TlsError::Read {
+                path: self.cert.clone(),
+                cause,
+            },
+            PemError::NoKey(cause) => TlsError::NoKey {
                 path: self.key.clone(),
-                cause: e.to_string(),
-            }
-        })?;
-        let certified = CertifiedKey::new(chain, signing_key);
-        match certified.keys_match() {
-            Ok(()) => Ok(Arc::new(certified)),
-            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
-                // The key type cannot report its public half: nothing to compare.
-                Ok(Arc::new(certified))
-            }
-            Err(_) => Err(TlsError::Mismatch {
+                cause,
+            },
+            PemError::UnsupportedKey(cause) => TlsError::UnsupportedKey {
+                path: self.key.clone(),
+                cause,
+            },
+            PemError::Mismatch => TlsError::Mismatch {
                 cert: self.cert.clone(),
                 key: self.key.clone(),
-            }),
-        }
+            },
+        })
     }
 }
 
-fn read_failure(path: &Path, cause: impl std::fmt::Display) -> TlsError {
-    TlsError::Read {
-        path: path.to_owned(),
-        cause: cause.to_string(),
-    }
-}
-
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = std::fs::read(path).map_err(|e| read_failure(path, e))?;
-    let chain = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read_failure(path, e))?;
-    if chain.is_empty() {
-        return Err(TlsError::NoCertificate(path.to_owned()));
-    }
-    Ok(chain)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = std::fs::read(path).map_err(|e| read_failure(path, e))?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::NoKey {
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError::Read {
         path: path.to_owned(),
         cause: e.to_string(),
     })

@@ -1,9 +1,15 @@
 //! Built-in HTTPS: the rustls server settings (ring, TLS 1.2 and 1.3 only, ALPN h2 and
-//! http/1.1), the certificate files and their reloading, and the handshake the accept loop
-//! runs on each connection before HTTP. No OpenSSL anywhere.
+//! http/1.1), the certificate files and their reloading, certificates by ACME kept in the
+//! database, and the handshake the accept loop runs on each connection before HTTP. No
+//! OpenSSL anywhere.
 
+pub mod acme;
+mod challenges;
 mod files;
+pub mod http_challenge;
+pub mod pem;
 mod reload;
+pub mod renewal;
 mod resolver;
 
 use std::sync::Arc;
@@ -16,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+pub use challenges::Challenges;
 pub use files::CertFiles;
 pub use reload::reload_on_sighup;
 pub use resolver::Resolver;
@@ -62,6 +69,8 @@ const HSTS: &str = "max-age=63072000";
 pub struct Tls {
     pub acceptor: TlsAcceptor,
     pub resolver: Arc<Resolver>,
+    /// ACME challenge answers (`None` with certificate files).
+    pub challenges: Option<Arc<Challenges>>,
 }
 
 impl Tls {
@@ -69,17 +78,35 @@ impl Tls {
     /// start, not at the first handshake.
     pub fn from_files(files: &CertFiles) -> Result<Tls, TlsError> {
         let resolver = Arc::new(Resolver::new(files.load()?));
-        let config = server_config(Arc::clone(&resolver) as _)?;
+        let config = server_config(Arc::clone(&resolver) as _, false)?;
         Ok(Tls {
             acceptor: TlsAcceptor::from(config),
             resolver,
+            challenges: None,
+        })
+    }
+
+    /// HTTPS with certificates by ACME: serves `stored` (if any) meanwhile, and answers
+    /// TLS-ALPN-01 validation handshakes from `challenges`.
+    pub fn for_acme(
+        stored: Option<Arc<rustls::sign::CertifiedKey>>,
+        challenges: Arc<Challenges>,
+    ) -> Result<Tls, TlsError> {
+        let resolver = Arc::new(Resolver::for_acme(stored, Arc::clone(&challenges)));
+        let config = server_config(Arc::clone(&resolver) as _, true)?;
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(config),
+            resolver,
+            challenges: Some(challenges),
         })
     }
 }
 
-/// TLS 1.2 and 1.3 only, ring's cipher suites, HTTP/2 preferred over HTTP/1.1 by ALPN.
+/// TLS 1.2 and 1.3 only, ring's cipher suites, HTTP/2 preferred over HTTP/1.1 by ALPN
+/// (and `acme-tls/1` for TLS-ALPN-01 validation when `acme`).
 fn server_config(
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    acme: bool,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -88,22 +115,36 @@ fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if acme {
+        config
+            .alpn_protocols
+            .push(challenges::ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }
 
 /// The TLS handshake of one accepted connection, bounded in time. A client speaking plain
-/// HTTP fails here at once (its request is not a TLS record).
+/// HTTP fails here at once (its request is not a TLS record). A TLS-ALPN-01 validation
+/// connection ends after its handshake: it carries no HTTP.
 pub async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "TLS handshake timed out",
-        )),
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            ))
+        }
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(challenges::ACME_TLS_ALPN) {
+        return Err(std::io::Error::other(
+            "ACME TLS-ALPN-01 validation handshake done",
+        ));
     }
+    Ok(stream)
 }
 
 /// Marks a response served over HTTPS with `Strict-Transport-Security`.

@@ -1,37 +1,109 @@
 //! The certificate every handshake is answered with, swappable while serving: a reload
-//! replaces it for new connections and leaves open ones alone.
+//! or a renewal replaces it for new connections and leaves open ones alone. With ACME,
+//! a TLS-ALPN-01 validation handshake gets its challenge certificate instead, and until
+//! the first certificate is issued other handshakes are refused.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::challenges::{Challenges, ACME_TLS_ALPN};
+
 /// Holds the current certificate chain and key.
-#[derive(Debug)]
 pub struct Resolver {
     // A std lock: held only to clone or replace one Arc, never across an await.
-    current: RwLock<Arc<CertifiedKey>>,
+    current: RwLock<Option<Served>>,
+    challenges: Option<Arc<Challenges>>,
+    /// Told each served certificate's not-after (the metrics' expiry gauge).
+    expiry_watch: OnceLock<Box<dyn Fn(i64) + Send + Sync>>,
+}
+
+#[derive(Debug, Clone)]
+struct Served {
+    key: Arc<CertifiedKey>,
+    not_after: Option<i64>,
+}
+
+impl Served {
+    fn new(key: Arc<CertifiedKey>) -> Served {
+        let not_after = key
+            .end_entity_cert()
+            .ok()
+            .and_then(|der| super::pem::validity(der))
+            .map(|v| v.not_after);
+        Served { key, not_after }
+    }
 }
 
 impl Resolver {
     pub fn new(first: Arc<CertifiedKey>) -> Resolver {
         Resolver {
-            current: RwLock::new(first),
+            current: RwLock::new(Some(Served::new(first))),
+            challenges: None,
+            expiry_watch: OnceLock::new(),
+        }
+    }
+
+    /// For ACME: serves `first` (the stored certificate, if any) and answers TLS-ALPN-01
+    /// validation handshakes from `challenges`.
+    pub fn for_acme(first: Option<Arc<CertifiedKey>>, challenges: Arc<Challenges>) -> Resolver {
+        Resolver {
+            current: RwLock::new(first.map(Served::new)),
+            challenges: Some(challenges),
+            expiry_watch: OnceLock::new(),
         }
     }
 
     /// Serves `next` from the next handshake on.
     pub fn replace(&self, next: Arc<CertifiedKey>) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
+        let next = Served::new(next);
+        let not_after = next.not_after;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(next);
+        if let (Some(watch), Some(not_after)) = (self.expiry_watch.get(), not_after) {
+            watch(not_after);
+        }
     }
 
-    fn current(&self) -> Arc<CertifiedKey> {
-        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    /// Calls `watch` with the not-after of the served certificate now and after each
+    /// replacement (the first call only; later ones are ignored).
+    pub fn watch_expiry(&self, watch: impl Fn(i64) + Send + Sync + 'static) {
+        if let Some(not_after) = self.not_after() {
+            watch(not_after);
+        }
+        let _ = self.expiry_watch.set(Box::new(watch));
+    }
+
+    fn current(&self) -> Option<Served> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The not-after (Unix seconds) of the certificate served now.
+    pub fn not_after(&self) -> Option<i64> {
+        self.current().and_then(|s| s.not_after)
     }
 }
 
 impl ResolvesServerCert for Resolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validating = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
+        if validating {
+            let challenges = self.challenges.as_ref()?;
+            return challenges.alpn_answer(hello.server_name()?);
+        }
+        self.current().map(|s| s.key)
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("not_after", &self.not_after())
+            .finish_non_exhaustive()
     }
 }

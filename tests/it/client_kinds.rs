@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::flow_support::{
     add_resource_server, assert_oauth_error, basic, exchange_as, get_bearer, login_code, post_form,
-    seeded, CLIENT_ID,
+    seeded, CLIENT_ID, REDIRECT,
 };
 use crate::support::{assert_one_line_error, assert_usage_error, expect_exit, Oauthd};
 
@@ -303,22 +303,13 @@ fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
         .as_str()
         .expect("client_secret")
         .to_owned();
-    let exchange_as = |client_id: &str, secret: &str| {
+    let exchange = |client_id: &str, secret: &str| {
         let code = login_code(&s.server, json!({ "client_id": client_id }));
-        let r = post_form(
-            &s.server,
-            "/oauth/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-            ],
-            Some(&basic(client_id, secret)),
-        );
+        let r = exchange_as(&s.server, (client_id, secret), &code);
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
     };
-    let v = exchange_as("codeonly", &secret);
+    let v = exchange("codeonly", &secret);
     let members: Vec<&String> = v.as_object().expect("object").keys().collect();
     assert_eq!(
         members,
@@ -331,7 +322,7 @@ fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
         v["access_token"].as_str().expect("at"),
     );
     assert_eq!(me.status, 200, "{}", me.body);
-    let v = exchange_as(CLIENT_ID, &s.secret);
+    let v = exchange(CLIENT_ID, &s.secret);
     assert!(v["refresh_token"].is_string(), "{v}");
 }
 

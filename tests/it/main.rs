@@ -1,6 +1,7 @@
 //! The one integration test binary: every module drives the real `oauthd` executable
 //! (spawned with a temporary database) through its CLI or over HTTP.
 
+mod acme_support;
 mod flow_support;
 mod relying_party;
 mod support;
@@ -8,6 +9,7 @@ mod tls_support;
 mod webdriver;
 
 mod account_page;
+mod acme;
 mod architecture;
 mod audit_retention;
 mod audit_trail;

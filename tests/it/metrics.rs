@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::flow_support::*;
-use crate::support::{agent, reply, Server};
+use crate::support::{agent, reply, Oauthd, Server};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -262,4 +262,26 @@ fn metrics_are_off_by_default_and_the_listener_serves_only_get_metrics() {
     assert_eq!(post.status, 405);
     let other = reply(agent().get(&format!("http://{address}/healthz")).call());
     assert_eq!(other.status, 404);
+}
+
+#[test]
+fn metrics_export_the_served_certificates_expiry_once_tls_is_on() {
+    let o = Oauthd::new();
+    let ca = crate::tls_support::TestCa::new();
+    let leaf = ca.leaf(o.dir.path(), "server");
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf.der).expect("leaf");
+    let not_after = cert.validity().not_after.timestamp();
+    let server = o.serve(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        leaf.cert.to_str().expect("utf-8"),
+        "--tls-key",
+        leaf.key.to_str().expect("utf-8"),
+    ]);
+    let address = metrics_address(&server);
+    let r = reply(agent().get(&format!("http://{address}/metrics")).call());
+    assert_eq!(r.status, 200);
+    let line = format!("oauthd_tls_certificate_expiry_timestamp_seconds {not_after}");
+    assert!(r.body.lines().any(|l| l == line), "{line} in:\n{}", r.body);
 }

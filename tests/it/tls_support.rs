@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 /// trusting only the root succeeds only when the server sends the whole chain.
 pub struct TestCa {
     pub root_der: CertificateDer<'static>,
+    pub root_pem: String,
     intermediate: CertifiedIssuer<'static, KeyPair>,
 }
 
@@ -51,6 +52,7 @@ impl TestCa {
         .expect("intermediate");
         TestCa {
             root_der: root.der().clone(),
+            root_pem: root.pem(),
             intermediate,
         }
     }

@@ -1,0 +1,417 @@
+//! Certificates by ACME (RFC 8555), kept in the database: at start the stored certificate
+//! (if any) is served; a task then issues one when none is stored and renews it at two
+//! thirds of its lifetime, backing off after failures. A failed attempt keeps the served
+//! certificate and logs why (never a key).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+use rustls::sign::CertifiedKey;
+
+use super::challenges::Challenges;
+use super::{pem, renewal, Resolver};
+use crate::store::{self, acme::CertRow, Store, StoreError};
+
+/// Let's Encrypt's production directory, the default of `--acme-directory`.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// One attempt (account, order, validation, certificate) gives up after this long.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Polling an order until validated, then until its certificate is ready.
+fn retry_policy() -> RetryPolicy {
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(250))
+        .backoff(1.5)
+        .timeout(Duration::from_secs(90))
+}
+
+/// `--acme-domain`: a DNS name (letters, digits, hyphens, dots), stored lower-case.
+pub fn domain_arg(value: &str) -> Result<String, String> {
+    let name = value.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.len() > 253
+        || !name.split('.').all(label_ok)
+        || name.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Err(format!("{value:?} is not a DNS name"));
+    }
+    Ok(name)
+}
+
+/// `--acme-directory`: an https URL.
+pub fn directory_arg(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?}: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "{value:?}: the ACME directory must be an https URL"
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// What `serve --acme-*` asked for.
+#[derive(Debug, Clone)]
+pub struct AcmeConfig {
+    pub domains: Vec<String>,
+    pub email: Option<String>,
+    pub directory: String,
+    /// An extra root to trust for the ACME server's own HTTPS.
+    pub ca_root: Option<PathBuf>,
+    /// HTTP-01 (the `--http-listen` listener answers) instead of TLS-ALPN-01.
+    pub http_challenge: bool,
+}
+
+impl AcmeConfig {
+    /// The database key of this set of domains.
+    pub fn key(&self) -> String {
+        store::acme::domains_key(&self.domains)
+    }
+}
+
+/// The stored certificate for `config`'s domains, served meanwhile (even if expired: a
+/// client then sees why). `None` when none is stored or it no longer parses.
+pub fn stored_certificate(
+    store: &Store,
+    config: &AcmeConfig,
+) -> Result<Option<Arc<CertifiedKey>>, StoreError> {
+    let row = store.with_conn(|conn| store::acme::certificate(conn, &config.key()))?;
+    Ok(row.and_then(|row| match servable(&row) {
+        Ok(certified) => certified,
+        Err(e) => {
+            tracing::warn!(domains = %row.domains, error = %e, "ACME: the stored certificate is unusable; issuing a new one");
+            None
+        }
+    }))
+}
+
+fn servable(row: &CertRow) -> Result<Option<Arc<CertifiedKey>>, pem::PemError> {
+    match (&row.chain_pem, &row.key_pem) {
+        (Some(chain), Some(key)) => pem::pair(chain.as_bytes(), key.as_bytes()).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The issuing and renewing task with what it needs.
+pub struct Acme {
+    pub config: AcmeConfig,
+    pub store: Store,
+    pub resolver: Arc<Resolver>,
+    pub challenges: Arc<Challenges>,
+}
+
+impl Acme {
+    /// Issues and renews forever.
+    pub async fn run(self) {
+        loop {
+            let due = match self.next_attempt().await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ACME: cannot read the stored certificate; retrying");
+                    tokio::time::sleep(Duration::from_secs(renewal::FIRST_BACKOFF_SECS as u64))
+                        .await;
+                    continue;
+                }
+            };
+            let now = store::now();
+            if due > now {
+                // Woken at least hourly, so a clock jump cannot delay a renewal for long.
+                let wait = (due - now).min(3600) as u64;
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            self.attempt().await;
+        }
+    }
+
+    async fn read_row(&self) -> Result<Option<CertRow>, String> {
+        let key = self.config.key();
+        self.store
+            .read(move |conn| store::acme::certificate(conn, &key))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn next_attempt(&self) -> Result<i64, String> {
+        let row = self.read_row().await?;
+        let validity = row
+            .as_ref()
+            .and_then(|r| Some((r.not_before?, r.not_after?)))
+            .filter(|_| row.as_ref().is_some_and(|r| r.chain_pem.is_some()));
+        let retry = row
+            .as_ref()
+            .filter(|r| r.failures > 0)
+            .and_then(|r| r.next_attempt);
+        Ok(renewal::next_attempt(store::now(), validity, retry))
+    }
+
+    /// One issuance; its outcome is stored and logged.
+    async fn attempt(&self) {
+        let domains = self.config.key();
+        tracing::info!(%domains, directory = %self.config.directory, "ACME: requesting a certificate");
+        let outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.issue()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs())),
+        };
+        self.challenges.clear();
+        let stored = match outcome {
+            Ok((chain, key)) => self.store_issued(chain, key).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            self.store_failure(&domains, &e).await;
+        }
+    }
+
+    async fn store_issued(&self, chain: String, key: String) -> Result<(), String> {
+        let certified = pem::pair(chain.as_bytes(), key.as_bytes())
+            .map_err(|e| format!("the issued certificate is unusable: {e}"))?;
+        let leaf = certified
+            .end_entity_cert()
+            .map_err(|e| format!("the issued certificate is unusable: {e}"))?;
+        let validity =
+            pem::validity(leaf).ok_or("the issued certificate's validity does not parse")?;
+        let row = CertRow {
+            domains: self.config.key(),
+            chain_pem: Some(chain),
+            key_pem: Some(key),
+            issuer: Some(validity.issuer.clone()),
+            not_before: Some(validity.not_before),
+            not_after: Some(validity.not_after),
+            issued_at: Some(store::now()),
+            ..CertRow::default()
+        };
+        self.store
+            .write(move |conn| store::acme::save_certificate(conn, &row))
+            .await
+            .map_err(|e| format!("cannot store the issued certificate: {e}"))?;
+        self.resolver.replace(certified);
+        tracing::info!(
+            domains = %self.config.key(),
+            not_after = %store::iso8601(validity.not_after),
+            renew_at = %store::iso8601(renewal::renew_at(validity.not_before, validity.not_after)),
+            "ACME: certificate issued and served"
+        );
+        Ok(())
+    }
+
+    async fn store_failure(&self, domains: &str, error: &str) {
+        let failures = match self.read_row().await {
+            Ok(row) => row.map_or(0, |r| r.failures) + 1,
+            Err(_) => 1,
+        };
+        let next = store::now() + renewal::backoff_secs(failures);
+        let serving = if self.resolver.not_after().is_some() {
+            "still serving the stored certificate"
+        } else {
+            "no certificate yet: TLS handshakes are refused until one is issued"
+        };
+        tracing::warn!(
+            %domains, %error, failures, retry_at = %store::iso8601(next),
+            "ACME: certificate not issued; {serving}"
+        );
+        let (domains, error) = (domains.to_owned(), error.to_owned());
+        let recorded = self
+            .store
+            .write(move |conn| store::acme::record_failure(conn, &domains, &error, failures, next))
+            .await;
+        if recorded.is_err() {
+            tracing::warn!("ACME: could not record the failed attempt");
+        }
+    }
+
+    /// The stored account for the directory, or a new one (stored at once).
+    async fn account(&self) -> Result<Account, String> {
+        let builder = || {
+            match &self.config.ca_root {
+                Some(root) => Account::builder_with_root(root),
+                None => Account::builder(),
+            }
+            .map_err(|e| format!("cannot set up the ACME client: {e}"))
+        };
+        let directory = self.config.directory.clone();
+        let stored = self
+            .store
+            .read(move |conn| store::acme::account(conn, &directory))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(json) = stored {
+            let credentials: AccountCredentials = serde_json::from_str(&json)
+                .map_err(|e| format!("the stored ACME account does not parse: {e}"))?;
+            return builder()?
+                .from_credentials(credentials)
+                .await
+                .map_err(|e| format!("ACME account: {}", causes(&e)));
+        }
+        let contact = self.config.email.as_ref().map(|e| format!("mailto:{e}"));
+        let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
+        let (account, credentials) = builder()?
+            .create(
+                &NewAccount {
+                    contact: &contacts,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                self.config.directory.clone(),
+                None,
+            )
+            .await
+            .map_err(|e| format!("cannot create the ACME account: {}", causes(&e)))?;
+        let json = serde_json::to_string(&credentials).map_err(|e| e.to_string())?;
+        let directory = self.config.directory.clone();
+        self.store
+            .write(move |conn| store::acme::save_account(conn, &directory, &json, store::now()))
+            .await
+            .map_err(|e| format!("cannot store the ACME account: {e}"))?;
+        tracing::info!(directory = %self.config.directory, "ACME: account created");
+        Ok(account)
+    }
+
+    /// Account, order, challenges, finalization: the certificate chain and key as PEM.
+    async fn issue(&self) -> Result<(String, String), String> {
+        let account = self.account().await?;
+        let identifiers: Vec<Identifier> = self
+            .config
+            .domains
+            .iter()
+            .map(|d| Identifier::Dns(d.to_ascii_lowercase()))
+            .collect();
+        let mut order = account
+            .new_order(&NewOrder::new(&identifiers))
+            .await
+            .map_err(|e| format!("the ACME server refused the order: {}", causes(&e)))?;
+        let kind = if self.config.http_challenge {
+            ChallengeType::Http01
+        } else {
+            ChallengeType::TlsAlpn01
+        };
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz.map_err(|e| format!("ACME authorization: {e}"))?;
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => {
+                    return Err(format!(
+                        "authorization for {} is {other:?}",
+                        authz.identifier()
+                    ))
+                }
+            }
+            let domain = authz.identifier().to_string();
+            let mut challenge = authz.challenge(kind.clone()).ok_or_else(|| {
+                format!("the ACME server offers no {kind:?} challenge for {domain}")
+            })?;
+            let key_authorization = challenge.key_authorization();
+            if self.config.http_challenge {
+                self.challenges
+                    .offer_http(&challenge.token, key_authorization.as_str());
+            } else {
+                self.challenges
+                    .offer_alpn(&domain, key_authorization.digest().as_ref())
+                    .map_err(|e| format!("cannot make the TLS-ALPN-01 certificate: {e}"))?;
+            }
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| format!("{domain}: challenge not accepted: {e}"))?;
+        }
+        match order.poll_ready(&retry_policy()).await {
+            Ok(OrderStatus::Ready) => {}
+            Ok(other) => return Err(refusal(&mut order, format!("the order is {other:?}")).await),
+            Err(instant_acme::Error::Api(problem)) => {
+                return Err(refusal(&mut order, problem.to_string()).await)
+            }
+            Err(e) => return Err(format!("waiting for validation: {e}")),
+        }
+        let key = order
+            .finalize()
+            .await
+            .map_err(|e| format!("finalizing the order: {e}"))?;
+        let chain = order
+            .poll_certificate(&retry_policy())
+            .await
+            .map_err(|e| format!("downloading the certificate: {e}"))?;
+        Ok((chain, key))
+    }
+}
+
+/// Why the ACME server did not validate the order: each failed challenge's problem, else
+/// `otherwise`.
+async fn refusal(order: &mut instant_acme::Order, otherwise: String) -> String {
+    let mut reasons = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(authz)) = authorizations.next().await {
+        for challenge in &authz.challenges {
+            if let Some(problem) = &challenge.error {
+                reasons.push(format!("{}: {problem}", authz.identifier()));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        format!("the ACME server did not validate the order: {otherwise}")
+    } else {
+        format!("challenge refused: {}", reasons.join("; "))
+    }
+}
+
+/// Starts the issuing task and, with `--http-listen`, the plain-HTTP listener, on the
+/// current runtime. `http` was bound before the runtime started.
+pub fn spawn(
+    tls: &super::Tls,
+    store: Store,
+    acme: Option<&AcmeConfig>,
+    https_port: u16,
+    http: Option<std::net::TcpListener>,
+) -> std::io::Result<()> {
+    let (Some(acme), Some(challenges)) = (acme, &tls.challenges) else {
+        return Ok(());
+    };
+    if let Some(http) = http {
+        let http = tokio::net::TcpListener::from_std(http)?;
+        tracing::info!(address = %http.local_addr()?, "http listening (ACME HTTP-01, redirects to https)");
+        let target = super::http_challenge::HttpsTarget {
+            domains: acme.domains.clone(),
+            https_port,
+        };
+        tokio::spawn(super::http_challenge::run(
+            http,
+            Arc::clone(challenges),
+            target,
+        ));
+    }
+    tokio::spawn(
+        Acme {
+            config: acme.clone(),
+            store,
+            resolver: Arc::clone(&tls.resolver),
+            challenges: Arc::clone(challenges),
+        }
+        .run(),
+    );
+    Ok(())
+}
+
+/// An error with its sources ("client error (Connect): tcp connect error: Connection
+/// refused"), so a log line says what actually failed.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
