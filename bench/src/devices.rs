@@ -146,8 +146,8 @@ pub async fn w6(args: &Args) -> Res<()> {
     let mut solo: Vec<Vec<load::Outcome>> = w2.iter().map(|_| Vec::new()).collect();
     let mut during: Vec<Vec<load::Outcome>> = w2.iter().map(|_| Vec::new()).collect();
     let mut polling_s = 0.0;
-    let mut cpu_solo = CpuSum::default();
-    let mut cpu_polling = CpuSum::default();
+    let mut cpu_solo: Vec<CpuSum> = w2.iter().map(|_| CpuSum::default()).collect();
+    let mut cpu_polling: Vec<CpuSum> = w2.iter().map(|_| CpuSum::default()).collect();
     for round in 0..rounds {
         for (m, (_, name, req)) in w2.iter().enumerate() {
             for polling in [round % 2 == 1, round % 2 == 0] {
@@ -167,10 +167,10 @@ pub async fn w6(args: &Args) -> Res<()> {
                 let cpu = meter.json();
                 if polling {
                     polling_s += from.elapsed().as_secs_f64();
-                    cpu_polling.add(&cpu);
+                    cpu_polling[m].add(&cpu);
                     during[m].push(o);
                 } else {
-                    cpu_solo.add(&cpu);
+                    cpu_solo[m].add(&cpu);
                     solo[m].push(o);
                 }
             }
@@ -206,15 +206,28 @@ pub async fn w6(args: &Args) -> Res<()> {
     let mut round_ratios = serde_json::Map::new();
     let mut w2_solo = serde_json::Map::new();
     let mut w2_during = serde_json::Map::new();
+    let mut efficiency = serde_json::Map::new();
     for (m, (id, _, _)) in w2.iter().enumerate() {
-        let (s, d) = (merged(&solo[m]), merged(&during[m]));
+        let (mut s, mut d) = (merged(&solo[m]), merged(&during[m]));
+        // Requests per second of server CPU: what the polls cost the server, even when
+        // other processes take CPU from it.
+        let (per_cpu_solo, per_cpu_polling) = (
+            cpu_solo[m].per_server_second(f(&s, "requests")),
+            cpu_polling[m].per_server_second(f(&d, "requests")),
+        );
+        s["cpu"] = cpu_solo[m].json();
+        d["cpu"] = cpu_polling[m].json();
+        s["req_per_server_cpu_s"] = json!(load::round(per_cpu_solo, 1));
+        d["req_per_server_cpu_s"] = json!(load::round(per_cpu_polling, 1));
+        let eff = 100.0 * per_cpu_polling / per_cpu_solo.max(1e-9);
+        efficiency.insert((*id).into(), json!(load::round(eff, 1)));
         let pct = 100.0 * f(&d, "req_per_s") / f(&s, "req_per_s").max(1e-9);
         let per_round: Vec<f64> = solo[m]
             .iter()
             .zip(&during[m])
             .map(|(s, d)| load::round(100.0 * d.rate() / s.rate().max(1e-9), 1))
             .collect();
-        eprintln!("  W6 {id}: {pct:.1} % of solo while polling (rounds: {per_round:?})");
+        eprintln!("  W6 {id}: {pct:.1} % of solo while polling (rounds: {per_round:?}); per server CPU second {eff:.1} % of solo");
         ratios.insert((*id).into(), json!(load::round(pct, 1)));
         round_ratios.insert((*id).into(), json!(per_round));
         w2_solo.insert((*id).into(), s);
@@ -241,6 +254,7 @@ pub async fn w6(args: &Args) -> Res<()> {
             "rounds": rounds,
             "w2_polling_pct_of_solo": ratios,
             "w2_polling_pct_of_solo_per_round": round_ratios,
+            "w2_polling_per_server_cpu_pct_of_solo": efficiency,
             "polls_per_s_due": load::round(expected_rate, 1),
             "polls_per_s_achieved": load::round(poll_rate, 1),
             "polls_in_window": tally.in_window,
@@ -254,8 +268,6 @@ pub async fn w6(args: &Args) -> Res<()> {
             "registration": registration.to_json(),
             "w2_solo": w2_solo,
             "w2_polling": w2_during,
-            "cpu_solo": cpu_solo.json(),
-            "cpu_polling": cpu_polling.json(),
         }),
     )
 }
@@ -298,6 +310,10 @@ impl CpuSum {
         self.wall += wall;
         self.server += wall * f(cpu, "server_cores");
         self.generator += wall * f(cpu, "generator_cores");
+    }
+    /// `requests` per second of server CPU time.
+    fn per_server_second(&self, requests: f64) -> f64 {
+        requests / self.server.max(1e-9)
     }
     fn json(&self) -> Value {
         let w = self.wall.max(1e-9);
@@ -443,10 +459,14 @@ pub fn rows(r: &Value) -> Vec<Row> {
             target: format!("≥ 90% of {id} solo"),
             met: Some(pct >= 90.0),
             notes: format!(
-                "{pct:.1}% of solo {:.0} req/s (solo p99 {:.2} ms), c={}",
+                "{pct:.1}% of solo {:.0} req/s (solo p99 {:.2} ms), c={}; rounds (%): {}; per server CPU second: {:.1}% of solo; server cores {:.2} solo, {:.2} polling",
                 f(solo, "req_per_s"),
                 f(solo, "p99_ms"),
-                during["connections"]
+                during["connections"],
+                r["w2_polling_pct_of_solo_per_round"][id],
+                f(&r["w2_polling_per_server_cpu_pct_of_solo"], id),
+                f(&solo["cpu"], "server_cores"),
+                f(&during["cpu"], "server_cores")
             ),
         });
     }

@@ -61,12 +61,15 @@ impl Oauthd {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn oauthd");
-        child
+        // A command that refuses its arguments may exit before it reads its input.
+        if let Err(e) = child
             .stdin
             .take()
             .expect("stdin")
             .write_all(input.as_bytes())
-            .expect("write stdin");
+        {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
         child.wait_with_output().expect("wait")
     }
 
