@@ -19,6 +19,10 @@ use crate::http::{self, Body};
 
 const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
+/// Connections served at once; more wait in the kernel's accept queue, so a flood on
+/// port 80 cannot exhaust file descriptors.
+const MAX_CONNECTIONS: usize = 256;
+
 /// Where the listener redirects to: the configured domains and the HTTPS port.
 #[derive(Debug, Clone)]
 pub struct HttpsTarget {
@@ -46,7 +50,11 @@ impl HttpsTarget {
 /// Serves `listener` forever.
 pub async fn run(listener: TcpListener, challenges: Arc<Challenges>, target: HttpsTarget) {
     let target = Arc::new(target);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -66,6 +74,7 @@ pub async fn run(listener: TcpListener, challenges: Arc<Challenges>, target: Htt
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(slot);
         });
     }
 }
