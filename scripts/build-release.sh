@@ -75,6 +75,7 @@ smoke() {
                 >"$dir/client.json"
     } || ok=0
     if ((ok)); then
+        : >"$dir/stdout" # exists before the server starts writing it, for the poll below
         "${run[@]}" serve --listen 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
         server=$!
         local addr="" i
