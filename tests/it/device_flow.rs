@@ -73,12 +73,17 @@ fn get(server: &Server, path: &str) -> Reply {
 
 /// Opens `/device?user_code=…`, then submits it with the user's credentials and `action`.
 pub fn answer(server: &Server, typed_code: &str, action: &str) -> Reply {
+    answer_as(server, typed_code, action, (EMAIL, PASSWORD))
+}
+
+/// As [`answer`], signing in as another user: `(email, password)`.
+pub fn answer_as(server: &Server, typed_code: &str, action: &str, user: (&str, &str)) -> Reply {
     let page = get(server, &format!("/device?user_code={typed_code}"));
     assert_eq!(page.status, 200, "{}", page.body);
     let (cookie, fields) = page_form(&page);
     let mut form: Vec<(String, String)> = fields;
-    form.push(("email".into(), EMAIL.into()));
-    form.push(("password".into(), PASSWORD.into()));
+    form.push(("email".into(), user.0.into()));
+    form.push(("password".into(), user.1.into()));
     form.push(("action".into(), action.into()));
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)

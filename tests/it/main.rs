@@ -41,6 +41,7 @@ mod metrics;
 mod netfs;
 mod oauth2_client;
 mod oidc;
+mod oidc_agent;
 mod oidc_apache;
 mod oidc_authlib;
 mod page_look;
