@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
         --conns) conns="${2:?}"; shift ;;
         --codes) codes="${2:?}"; shift ;;
         --perf) perf=1 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
