@@ -227,3 +227,74 @@ pub fn footprint_rows(records: &[Value]) -> Vec<Row> {
     }
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The generated certificate is served by a rustls server and trusted by the client
+    /// (async and blocking paths), which then exchanges bytes over TLS.
+    #[test]
+    fn selfsigned_cert_serves_and_is_trusted() {
+        let dir = std::env::temp_dir().join(format!("oauthd-bench-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let arg = |k: &str, v: &std::path::Path| (k.to_owned(), v.display().to_string());
+        selfsigned(&Args([arg("cert", &cert), arg("key", &key)].into())).unwrap();
+        init(&Args([arg("tls-ca", &cert)].into())).unwrap();
+        assert!(enabled());
+
+        let chain = CertificateDer::pem_file_iter(&cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut s) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let mut buf = [0u8; 5];
+                        if s.read_exact(&mut buf).await.is_ok() {
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+                            let _ = s.shutdown().await;
+                        }
+                    });
+                }
+            });
+            let mut s = connect(addr).await.unwrap();
+            assert!(matches!(s, Stream::Tls(_)));
+            s.write_all(b"hello").await.unwrap();
+            s.flush().await.unwrap();
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).await.unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+
+            let head = tokio::task::spawn_blocking(move || blocking_exchange(addr, b"hello"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&head[9..12], b"200");
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
