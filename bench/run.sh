@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# oauthd benchmark suite (issues 5, 13). One command: bench/run.sh [--quick] [--only W1,W2,...]
-#   [--conns N] [--codes N] [--perf]
+# oauthd benchmark suite (issues 5, 11, 13). One command: bench/run.sh [--quick]
+#   [--only W1,W2,...,W1-TLS,...|TLS] [--conns N] [--codes N] [--perf]
 # Builds the release server and the load generator, runs each workload against a fresh
 # server on a fresh temporary database (loopback only), prints one table and writes
 # bench/results/latest.json plus a timestamped copy. See bench/README.md.
@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 
 quick=0
-only="W1,W2,W3,W4,W5,W6"
+only="W1,W2,W3,W4,W5,W6,TLS"
 conns=16
 codes=""
 perf=0
@@ -27,7 +27,8 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 only="${only^^}"
-wants() { [[ ",$only," == *",$1,"* ]]; }
+# W1-TLS ... W4-TLS: the same workloads over HTTPS; TLS stands for all four.
+wants() { [[ ",$only," == *",$1,"* || ( "$1" == *-TLS && ",$only," == *,TLS,* ) ]]; }
 
 if [[ $quick == 1 ]]; then
     warmup=1; duration=3; w5_duration=5; codes="${codes:-3000}"; startup_runs=5
@@ -94,16 +95,20 @@ seed() {
         | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p'
 }
 
-# start DB [serve flags...]: starts a server, sets server_pid and addr.
+# TLS runs: the server's flags (after `serve`) and the generator's (the cert as its root).
+tls_serve=()
+tls_gen=()
+
+# start DB [global flags...]: starts a server (with $tls_serve), sets server_pid and addr.
 start() {
     local db="$1"; shift
     local out="$work/server.out"
     : >"$out"
-    "$oauthd" --db "$db" "$@" serve --listen 127.0.0.1:0 >"$out" 2>"$work/server.log" &
+    "$oauthd" --db "$db" "$@" serve --listen 127.0.0.1:0 "${tls_serve[@]}" >"$out" 2>"$work/server.log" &
     server_pid=$!
     addr=""
     for _ in $(seq 1 200); do
-        addr="$(sed -n 's|^listening on http://||p' "$out")"
+        addr="$(sed -n 's|^listening on https\{0,1\}://||p' "$out")"
         [[ -n "$addr" ]] && break
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.05
@@ -161,27 +166,50 @@ run_load() {
     "$gen" "$subcommand" --addr "$addr" --pid "$server_pid" --out "$results" \
         --email "$email" --password "$password" --client-id bench --secret "$secret" \
         --public-id benchpub --redirect "$redirect" --conns "$conns" \
-        --warmup "$warmup" --duration "$duration" --mark "$work/$id.mark" "$@" >/dev/null
+        --warmup "$warmup" --duration "$duration" --mark "$work/$id.mark" "${tls_gen[@]}" "$@" >/dev/null
     profile_end "$id"
     stop
 }
 
-if wants W1; then
-    run_load W1 w1 --codes "$codes" --warmup 1
-fi
-if wants W2; then
-    run_load W2a w2 --mode introspect
-    run_load W2b w2 --mode verify
-fi
-if wants W3; then
-    run_load W3a w3 --mode confidential
-    run_load W3b w3 --mode public
-fi
-if wants W4; then
-    echo "== W4 footprint" >&2
-    db="$work/W4.db"
+# load_set SUFFIX: W1–W3 ("" plain, "-tls" over HTTPS with $tls_serve / $tls_gen).
+load_set() {
+    local s="$1"
+    if wants "W1${s^^}"; then
+        run_load "W1$s" w1 --codes "$codes" --warmup 1
+    fi
+    if wants "W2${s^^}"; then
+        run_load "W2a$s" w2 --mode introspect
+        run_load "W2b$s" w2 --mode verify
+    fi
+    if wants "W3${s^^}"; then
+        run_load "W3a$s" w3 --mode confidential
+        run_load "W3b$s" w3 --mode public
+    fi
+}
+
+# footprint SUFFIX: W4 (start-up time, idle RSS), plain or over HTTPS.
+footprint() {
+    local s="$1"
+    wants "W4${s^^}" || return 0
+    echo "== W4$s footprint" >&2
+    db="$work/W4$s.db"
     seed "$db" >/dev/null
-    "$gen" startup --bin "$oauthd" --db "$db" --runs "$startup_runs" --out "$results" >/dev/null
+    "$gen" startup --bin "$oauthd" --db "$db" --runs "$startup_runs" --out "$results" "${tls_gen[@]}" \
+        "${tls_serve[@]}" >/dev/null
+}
+
+load_set ""
+footprint ""
+if wants W1-TLS || wants W2-TLS || wants W3-TLS || wants W4-TLS; then
+    # A self-signed certificate for 127.0.0.1, made by the generator (rcgen), served with
+    # --tls-cert/--tls-key and trusted by the generator as its only root.
+    "$gen" selfsigned --cert "$work/tls-cert.pem" --key "$work/tls-key.pem"
+    tls_serve=(--tls-cert "$work/tls-cert.pem" --tls-key "$work/tls-key.pem")
+    tls_gen=(--tls-ca "$work/tls-cert.pem")
+    load_set -tls
+    footprint -tls
+    tls_serve=()
+    tls_gen=()
 fi
 if wants W5; then
     db="$work/W5.db"

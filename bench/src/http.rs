@@ -1,4 +1,4 @@
-//! A minimal keep-alive HTTP/1.1 client over a tokio TcpStream: the request bytes are
+//! A minimal keep-alive HTTP/1.1 client over TCP or TLS (tls.rs): the request bytes are
 //! built once by the caller, a response is read into a reused buffer, and only the status
 //! line, `Content-Length` and `Connection: close` are parsed. oauthd answers every
 //! request with a full body and a Content-Length (hyper + `Full<Bytes>`), which is all
@@ -8,11 +8,12 @@ use std::io;
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::tls::{self, Stream};
 
 pub struct Conn {
     addr: SocketAddr,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     buf: Vec<u8>,
     /// Where the last response's body starts and ends in `buf`.
     body: (usize, usize),
@@ -36,11 +37,9 @@ impl Conn {
         }
     }
 
-    async fn stream(&mut self) -> io::Result<&mut TcpStream> {
+    async fn stream(&mut self) -> io::Result<&mut Stream> {
         if self.stream.is_none() {
-            let s = TcpStream::connect(self.addr).await?;
-            s.set_nodelay(true)?;
-            self.stream = Some(s);
+            self.stream = Some(tls::connect(self.addr).await?);
             self.buf.clear();
             self.used = 0;
         }
@@ -75,7 +74,10 @@ impl Conn {
             self.buf.drain(..self.used);
             self.used = 0;
         }
-        self.stream().await?.write_all(request).await?;
+        let stream = self.stream().await?;
+        stream.write_all(request).await?;
+        // A no-op for TCP; TLS may hold the last record until flushed.
+        stream.flush().await?;
         let mut scanned = 0;
         let head_end = loop {
             if let Some(at) = find_head_end(&self.buf, scanned) {

@@ -2,16 +2,18 @@
 //! starts and seeds the servers and calls one subcommand per workload; each appends one
 //! JSON line to `--out`. `report` turns those lines into the table and `latest.json`.
 //!
-//! Subcommands: w1, w2, w3, w5, w6, startup, report (see bench/README.md).
+//! Subcommands: w1, w2, w3, w5, w6, startup, report, selfsigned (see bench/README.md).
+//! With `--tls-ca FILE` every connection speaks TLS and records are named `<id>-tls`.
 
 mod devices;
 mod http;
 mod load;
 mod report;
+mod tls;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,7 @@ type Res<T> = Result<T, String>;
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = argv.first().cloned() else {
-        eprintln!("usage: oauthd-bench w1|w2|w3|w5|w6|startup|report --key value ...");
+        eprintln!("usage: oauthd-bench w1|w2|w3|w5|w6|startup|report|selfsigned --key value ... [--tls-ca FILE]");
         std::process::exit(2);
     };
     let args = match Args::parse(&argv[1..]) {
@@ -35,6 +37,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Err(e) = tls::init(&args) {
+        eprintln!("oauthd-bench: {e}");
+        std::process::exit(2);
+    }
     let result = match cmd.as_str() {
         "w1" => with_runtime(w1(&args)),
         "w2" => with_runtime(w2(&args)),
@@ -43,6 +49,7 @@ fn main() {
         "w6" => with_runtime(devices::w6(&args)),
         "startup" => startup(&args),
         "report" => report::report(&args),
+        "selfsigned" => tls::selfsigned(&args),
         other => Err(format!("unknown subcommand {other}")),
     };
     if let Err(e) = result {
@@ -299,6 +306,9 @@ impl CpuMeter {
 fn emit(args: &Args, mut record: Value) -> Res<()> {
     if let Value::Object(m) = &mut record {
         m.insert("memory_end".into(), mem(args.opt("pid")));
+        if let (true, Some(Value::String(id))) = (tls::enabled(), m.get_mut("workload")) {
+            id.push_str("-tls");
+        }
     }
     let line = record.to_string();
     println!("{line}");
@@ -556,6 +566,7 @@ fn startup(args: &Args) -> Res<()> {
         let t0 = Instant::now();
         let mut child = Command::new(bin)
             .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
+            .args(serve_tls_args(args)?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -570,7 +581,7 @@ fn startup(args: &Args) -> Res<()> {
                 .map_err(|e| e.to_string())?;
             let addr: SocketAddr = line
                 .trim()
-                .strip_prefix("listening on http://")
+                .strip_prefix(if tls::enabled() { "listening on https://" } else { "listening on http://" })
                 .and_then(|a| a.parse().ok())
                 .ok_or_else(|| format!("unexpected first line: {line:?}"))?;
             let give_up = t0 + Duration::from_secs(10);
@@ -628,24 +639,17 @@ fn startup(args: &Args) -> Res<()> {
     )
 }
 
-/// One blocking GET /healthz; true on 200.
+/// One blocking GET /healthz (over TLS when on); true on 200.
 fn healthz_ok(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.set_nodelay(true);
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
+    tls::blocking_exchange(addr, req.as_bytes()).is_some_and(|head| &head[9..12] == b"200")
+}
+
+/// `--tls-cert FILE --tls-key FILE` for the server W4 starts, when given (with `--tls-ca`).
+fn serve_tls_args(args: &Args) -> Res<Vec<String>> {
+    match (args.opt("tls-cert"), args.opt("tls-key")) {
+        (Some(cert), Some(key)) => Ok(vec!["--tls-cert".into(), cert.into(), "--tls-key".into(), key.into()]),
+        (None, None) => Ok(Vec::new()),
+        _ => Err("--tls-cert and --tls-key go together".into()),
     }
-    let mut buf = [0u8; 16];
-    let mut got = 0;
-    while got < 12 {
-        match s.read(&mut buf[got..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => got += n,
-        }
-    }
-    &buf[9..12] == b"200"
 }

@@ -57,7 +57,7 @@ fn load_row(r: &Value, label: &str, min_rate: f64, peers: &str, extra: &str) -> 
     }
 }
 
-fn plain(workload: &str, value: String, target: &str, met: Option<bool>, notes: String) -> Row {
+pub(crate) fn plain(workload: &str, value: String, target: &str, met: Option<bool>, notes: String) -> Row {
     Row {
         workload: workload.into(),
         value,
@@ -70,7 +70,7 @@ fn plain(workload: &str, value: String, target: &str, met: Option<bool>, notes: 
     }
 }
 
-fn mb(kb: f64) -> String {
+pub(crate) fn mb(kb: f64) -> String {
     format!("{:.1} MB", kb * 1024.0 / 1e6)
 }
 
@@ -85,21 +85,22 @@ pub fn report(args: &Args) -> Res<()> {
     let find = |id: &str| records.iter().find(|r| r["workload"] == id);
     let mut rows = Vec::new();
 
-    if let Some(r) = find("W1") {
-        let extra = format!("{} codes minted, {} used", r["codes_minted"], r["codes_used"]);
-        rows.push(load_row(r, "W1 code exchange", 2500.0, "node-oidc 213–252, DOT 87–113", &extra));
-    }
-    if let Some(r) = find("W2a") {
-        rows.push(load_row(r, "W2a introspect", 30000.0, "node-oidc ~2940–3030, DOT 414–480", ""));
-    }
-    if let Some(r) = find("W2b") {
-        rows.push(load_row(r, "W2b verify (Bearer)", 30000.0, "node-oidc ~2940–3030, DOT 414–480", ""));
-    }
-    if let Some(r) = find("W3a") {
-        rows.push(load_row(r, "W3a refresh confidential", 5000.0, "node-oidc 474–543, DOT 105–134", ""));
-    }
-    if let Some(r) = find("W3b") {
-        rows.push(load_row(r, "W3b refresh public rotating", 5000.0, "node-oidc 474–543, DOT 105–134", "each refresh token used once (chained)"));
+    // W1–W3 plain, then the same over TLS (rows "… TLS", with the % of the plain rate).
+    for sfx in ["", "-tls"] {
+        let row = |id: &str, label: &str, min: f64, peers: &str, extra: &str| {
+            let r = find(&format!("{id}{sfx}"))?;
+            let label = format!("{label}{}", if sfx.is_empty() { "" } else { " TLS" });
+            let extra = crate::tls::vs_plain(r, find(id), extra);
+            Some(load_row(r, &label, min, peers, &extra))
+        };
+        let w1_extra = find(&format!("W1{sfx}"))
+            .map(|r| format!("{} codes minted, {} used", r["codes_minted"], r["codes_used"]))
+            .unwrap_or_default();
+        rows.extend(row("W1", "W1 code exchange", 2500.0, "node-oidc 213–252, DOT 87–113", &w1_extra));
+        rows.extend(row("W2a", "W2a introspect", 30000.0, "node-oidc ~2940–3030, DOT 414–480", ""));
+        rows.extend(row("W2b", "W2b verify (Bearer)", 30000.0, "node-oidc ~2940–3030, DOT 414–480", ""));
+        rows.extend(row("W3a", "W3a refresh confidential", 5000.0, "node-oidc 474–543, DOT 105–134", ""));
+        rows.extend(row("W3b", "W3b refresh public rotating", 5000.0, "node-oidc 474–543, DOT 105–134", "each refresh token used once (chained)"));
     }
 
     // W4: footprint.
@@ -190,6 +191,8 @@ pub fn report(args: &Args) -> Res<()> {
             ),
         });
     }
+
+    rows.extend(crate::tls::footprint_rows(&records));
 
     if let Some(r) = find("W6") {
         rows.extend(crate::devices::rows(r));
