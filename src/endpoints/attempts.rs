@@ -31,7 +31,41 @@ pub const DEVICE: &str = "device";
 /// Detached attempt writes allowed in flight at once: far more than a client retrying, or
 /// a burst of them, keeps queued while the writer syncs; a few hundred KiB at most.
 const MAX_DETACHED: usize = 1024;
-static DETACHED: AtomicUsize = AtomicUsize::new(0);
+static DETACHED: InFlight = InFlight::new(MAX_DETACHED);
+
+/// A count of jobs in flight with a ceiling: a slot is taken before the job is queued and
+/// given back when its [`Slot`] drops (the job finished, failed or was cancelled).
+struct InFlight {
+    count: AtomicUsize,
+    max: usize,
+}
+
+/// One taken place in an [`InFlight`] budget.
+struct Slot<'a>(&'a InFlight);
+
+impl InFlight {
+    const fn new(max: usize) -> InFlight {
+        InFlight {
+            count: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A slot, unless `max` are taken.
+    fn try_take(&self) -> Option<Slot<'_>> {
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(self))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 fn attempt(
     client_id: &str,
@@ -200,17 +234,58 @@ fn spawn_detached(
     app: &App,
     job: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
 ) {
-    if DETACHED.fetch_add(1, Ordering::AcqRel) >= MAX_DETACHED {
-        DETACHED.fetch_sub(1, Ordering::AcqRel);
+    let Some(slot) = DETACHED.try_take() else {
         tracing::debug!("client attempt not recorded: too many in flight");
         return;
-    }
+    };
     let store = app.store.clone();
     tokio::spawn(async move {
         let result = store.write(job).await;
-        DETACHED.fetch_sub(1, Ordering::AcqRel);
+        drop(slot);
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record a client attempt");
         }
     });
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    use super::InFlight;
+
+    #[test]
+    fn a_full_budget_refuses_until_a_slot_is_given_back() {
+        let budget = InFlight::new(2);
+        let a = budget.try_take().expect("first");
+        let _b = budget.try_take().expect("second");
+        assert!(budget.try_take().is_none());
+        drop(a);
+        assert!(budget.try_take().is_some());
+    }
+
+    /// Many threads racing for slots never hold more than the ceiling at once.
+    #[test]
+    fn racing_takers_never_exceed_the_ceiling() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BUDGET: InFlight = InFlight::new(8);
+        static HELD: AtomicUsize = AtomicUsize::new(0);
+        static PEAK: AtomicUsize = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..16 {
+                scope.spawn(|| {
+                    for _ in 0..2_000 {
+                        if let Some(slot) = BUDGET.try_take() {
+                            let now = HELD.fetch_add(1, Ordering::AcqRel) + 1;
+                            PEAK.fetch_max(now, Ordering::AcqRel);
+                            std::thread::yield_now();
+                            HELD.fetch_sub(1, Ordering::AcqRel);
+                            drop(slot);
+                        }
+                    }
+                });
+            }
+        });
+        let peak = PEAK.load(Ordering::Acquire);
+        assert!((1..=8).contains(&peak), "peak {peak}");
+        assert_eq!(BUDGET.count.load(Ordering::Acquire), 0);
+    }
 }
