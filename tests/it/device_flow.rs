@@ -471,3 +471,81 @@ fn a_device_client_without_the_refresh_grant_gets_no_refresh_token() {
     assert!(v["access_token"].is_string(), "{v}");
     assert!(v.get("refresh_token").is_none(), "{v}");
 }
+
+/// Racing polls of one approved device code: exactly one gets tokens, every other is
+/// refused (the redemption is a single-use compare-and-set in the store, whatever the
+/// in-memory poll record says).
+#[test]
+fn racing_polls_of_an_approved_code_redeem_it_once() {
+    let (_o, server) = device_server(&["--device-interval", "1"]);
+    let started = start(&server, "read");
+    let device_code = started["device_code"].as_str().expect("dc").to_owned();
+    let typed = started["user_code"].as_str().expect("uc").to_owned();
+    assert_eq!(answer(&server, &typed, "approve").status, 200);
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| poll(&server, &device_code)))
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| r.join().expect("poller"))
+            .collect()
+    });
+    let won = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        won,
+        1,
+        "{:?}",
+        replies.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for r in replies.iter().filter(|r| r.status != 200) {
+        assert_eq!(r.status, 400, "{}", r.body);
+        let error = r.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ["invalid_grant", "slow_down"].contains(&error.as_str()),
+            "{}",
+            r.body
+        );
+    }
+}
+
+/// An approval and a denial racing for one user code: exactly one is recorded, and the
+/// device's next poll reflects that one.
+#[test]
+fn racing_answers_to_one_user_code_record_exactly_one() {
+    let (_o, server) = device_server(&["--device-interval", "1"]);
+    let started = start(&server, "read");
+    let device_code = started["device_code"].as_str().expect("dc").to_owned();
+    let typed = started["user_code"].as_str().expect("uc").to_owned();
+    let (server, typed) = (&server, typed.as_str());
+    let answers: Vec<(&str, Reply)> = std::thread::scope(|scope| {
+        let racers: Vec<_> = ["approve", "deny", "approve", "deny"]
+            .into_iter()
+            .map(|action| scope.spawn(move || (action, answer(server, typed, action))))
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| r.join().expect("answerer"))
+            .collect()
+    });
+    let recorded: Vec<&str> = answers
+        .iter()
+        .filter(|(_, r)| r.status == 200)
+        .map(|(action, _)| *action)
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        1,
+        "{:?}",
+        answers
+            .iter()
+            .map(|(a, r)| (a, r.status))
+            .collect::<Vec<_>>()
+    );
+    let outcome = poll(server, &device_code);
+    if recorded[0] == "approve" {
+        assert_eq!(outcome.status, 200, "{}", outcome.body);
+    } else {
+        assert_oauth_error(&outcome, 400, "access_denied");
+    }
+}
