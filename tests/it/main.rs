@@ -45,6 +45,7 @@ mod oidc_agent;
 mod oidc_apache;
 mod oidc_authlib;
 mod page_look;
+mod races;
 mod refresh_reuse;
 mod resource_api;
 mod restore;

@@ -1,0 +1,325 @@
+//! Races between the admin CLI and a running server, and between requests: concurrent
+//! `client update`s lose no change, `user disable` ends every token of the user even one
+//! a refresh in flight issued, racing consent approvals store one consent, and id_tokens
+//! issued across `key rotate` verify against the JWKS published right after.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{json, Value};
+
+use crate::flow_support::*;
+use crate::support::Oauthd;
+
+/// How many CLI processes race.
+const RACERS: usize = 8;
+
+/// Starts `oauthd ARGS` without waiting, so several run at once.
+fn spawn_cli(o: &Oauthd, args: &[String]) -> Child {
+    let mut command: Command = o.command();
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn oauthd")
+}
+
+/// Runs every command line at once; their outputs, in order.
+fn race_cli(o: &Oauthd, commands: &[Vec<String>]) -> Vec<Output> {
+    let children: Vec<Child> = commands.iter().map(|args| spawn_cli(o, args)).collect();
+    children
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("wait"))
+        .collect()
+}
+
+/// A refused racer must say it was busy (and then it changed nothing: checked by the
+/// caller).
+fn assert_busy_refusal(out: &Output, args: &[String]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains("busy"),
+        "{args:?}: not a busy error: {stderr}"
+    );
+}
+
+/// The `client_update` audit events of `client_id`.
+fn client_updates(o: &Oauthd, client_id: &str) -> usize {
+    o.json(&["audit", "--client", client_id, "--limit", "1000"])
+        .as_array()
+        .expect("audit array")
+        .iter()
+        .filter(|e| e["event"] == "client_update")
+        .count()
+}
+
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_str().expect("string").to_owned())
+        .collect()
+}
+
+/// Eight `client update` processes on one client, each adding its own redirect URI and
+/// origin, while the server runs and issues codes for that client; then eight more, half
+/// removing URIs the first round added and half adding grants. Each read-modify-write of
+/// the client's lists is one `BEGIN IMMEDIATE` transaction, so no change is lost: every
+/// successful process's change is there afterwards (a refused one must say "busy" and
+/// leave nothing), and the audit trail has exactly one `client_update` per success.
+#[test]
+fn racing_client_updates_lose_no_change_and_audit_each_once() {
+    let o = Oauthd::new();
+    o.add_user(EMAIL, PASSWORD);
+    o.add_client(CLIENT_ID, &[REDIRECT]);
+    let server = o.serve(&[]);
+    let audited_before = client_updates(&o, CLIENT_ID);
+    let uri = |i: usize| format!("https://app{i}.example/cb");
+    let origin = |i: usize| format!("https://app{i}.example");
+    let update = |extra: &[String]| -> Vec<String> {
+        let mut args: Vec<String> = ["client", "update", CLIENT_ID, "--json"]
+            .map(String::from)
+            .to_vec();
+        args.extend_from_slice(extra);
+        args
+    };
+
+    let round: Vec<Vec<String>> = (0..RACERS)
+        .map(|i| {
+            update(&[
+                "--add-redirect-uri".into(),
+                uri(i),
+                "--add-allowed-origin".into(),
+                origin(i),
+            ])
+        })
+        .collect();
+    // The server keeps writing for this client meanwhile (codes, audit rows).
+    let stop = AtomicBool::new(false);
+    let outputs = std::thread::scope(|scope| {
+        let busy_server = scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                login_code(&server, json!({}));
+            }
+        });
+        let outputs = race_cli(&o, &round);
+        stop.store(true, Ordering::Relaxed);
+        busy_server.join().expect("login loop");
+        outputs
+    });
+    let shown = o.json(&["client", "show", CLIENT_ID]);
+    let (uris, origins) = (
+        strings(&shown["redirect_uris"]),
+        strings(&shown["allowed_origins"]),
+    );
+    let mut applied = 0;
+    for (i, (out, args)) in outputs.iter().zip(&round).enumerate() {
+        let present = (uris.contains(&uri(i)), origins.contains(&origin(i)));
+        if out.status.success() {
+            applied += 1;
+            assert_eq!(present, (true, true), "{args:?} succeeded but: {shown}");
+        } else {
+            assert_busy_refusal(out, args);
+            assert_eq!(present, (false, false), "{args:?} refused but: {shown}");
+        }
+    }
+    assert!(applied > 0, "no update applied: {outputs:?}");
+    assert_eq!(
+        client_updates(&o, CLIENT_ID) - audited_before,
+        applied,
+        "one audit event per applied change"
+    );
+
+    // Round two: removals of round one's URIs race additions of grants.
+    let present: Vec<usize> = (0..RACERS).filter(|i| uris.contains(&uri(*i))).collect();
+    let grants = ["device_code", "client_credentials"];
+    let mut round: Vec<Vec<String>> = present
+        .iter()
+        .take(RACERS - grants.len())
+        .map(|i| update(&["--remove-redirect-uri".into(), uri(*i)]))
+        .collect();
+    round.extend(
+        grants
+            .iter()
+            .map(|g| update(&["--add-grant".into(), (*g).into()])),
+    );
+    let audited_before = client_updates(&o, CLIENT_ID);
+    let outputs = race_cli(&o, &round);
+    let shown = o.json(&["client", "show", CLIENT_ID]);
+    let (uris, grant_types) = (
+        strings(&shown["redirect_uris"]),
+        strings(&shown["grant_types"]),
+    );
+    let mut applied = 0;
+    for (out, args) in outputs.iter().zip(&round) {
+        let value = &args[args.len() - 1];
+        let changed = if args.contains(&"--add-grant".to_owned()) {
+            grant_types.contains(value)
+        } else {
+            !uris.contains(value)
+        };
+        if out.status.success() {
+            applied += 1;
+            assert!(changed, "{args:?} succeeded but: {shown}");
+        } else {
+            assert_busy_refusal(out, args);
+            assert!(!changed, "{args:?} refused but: {shown}");
+        }
+    }
+    assert_eq!(client_updates(&o, CLIENT_ID) - audited_before, applied);
+    // The first URI and the original grants were never touched.
+    assert!(uris.contains(&REDIRECT.to_owned()), "{shown}");
+    for kept in ["authorization_code", "refresh_token"] {
+        assert!(grant_types.contains(&kept.to_owned()), "{shown}");
+    }
+    // The running server follows the stored client.
+    login_code(&server, json!({}));
+}
+
+/// Every token a refresher saw: the access tokens, and the refresh tokens it presented or
+/// was answered.
+#[derive(Default)]
+struct Issued {
+    access: Vec<String>,
+    refresh: Vec<String>,
+}
+
+/// Refreshes `start` in a loop (as the public client `pub` when `public`, which rotates,
+/// else as the confidential seed client, which keeps its token), using each access token
+/// as a bearer, until a refresh is refused or `deadline`. Returns what it saw and whether
+/// it was stopped by a refusal (`invalid_grant`, the only refusal allowed).
+fn refresh_loop(
+    s: &Seeded,
+    public: bool,
+    start: String,
+    refreshed: &std::sync::atomic::AtomicUsize,
+    deadline: std::time::Instant,
+) -> (Issued, bool) {
+    let mut issued = Issued::default();
+    let mut current = start;
+    issued.refresh.push(current.clone());
+    while std::time::Instant::now() < deadline {
+        let r = if public {
+            public_refresh(s, &current, None)
+        } else {
+            refresh(s, &current)
+        };
+        if r.status != 200 {
+            assert_oauth_error(&r, 400, "invalid_grant");
+            return (issued, true);
+        }
+        let answer = r.json();
+        let access = answer["access_token"].as_str().expect("at").to_owned();
+        if let Some(next) = answer["refresh_token"].as_str() {
+            if next != current {
+                issued.refresh.push(next.to_owned());
+                current = next.to_owned();
+            }
+        }
+        // A bearer answered 200 here may still predate the disable; checked after.
+        get_bearer(&s.server, "/api/me", &access);
+        issued.access.push(access);
+        refreshed.fetch_add(1, Ordering::SeqCst);
+    }
+    (issued, false)
+}
+
+/// Asserts that none of `issued` works any more: refresh `invalid_grant`, bearer 401,
+/// introspection inactive.
+fn assert_all_dead(s: &Seeded, rs_secret: &str, public: bool, issued: &Issued, when: &str) {
+    let introspect = |token: &str| {
+        let r = post_form(
+            &s.server,
+            "/oauth/introspect",
+            &[("token", token)],
+            Some(&basic("api", rs_secret)),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["active"].clone()
+    };
+    for token in &issued.access {
+        let me = get_bearer(&s.server, "/api/me", token);
+        assert_eq!(
+            me.status, 401,
+            "{when}: an access token still works: {}",
+            me.body
+        );
+        assert_eq!(introspect(token), false, "{when}: access token active");
+    }
+    for token in &issued.refresh {
+        let r = if public {
+            public_refresh(s, token, None)
+        } else {
+            refresh(s, token)
+        };
+        assert_oauth_error(&r, 400, "invalid_grant");
+        assert_eq!(introspect(token), false, "{when}: refresh token active");
+    }
+}
+
+/// While four clients (two keeping, two rotating their refresh token) refresh in a loop
+/// and use each new access token, `user disable` runs. Once it has returned, no token of
+/// the user works: not those issued before, and not one issued by a refresh that was in
+/// flight at that moment (the refresh decides and writes in one transaction, which the
+/// disable's transaction orders before or after it as a whole). Every loop ends on
+/// `invalid_grant`. `user enable` lets the user sign in again but brings none of the old
+/// tokens back (disabling deleted them); a new sign-in's tokens work.
+#[test]
+fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
+    let s = seeded(&[]);
+    s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
+    let rs_secret = add_resource_server(&s.o, "api");
+    let starts: Vec<(bool, String)> = (0..4)
+        .map(|i| {
+            let public = i % 2 == 1;
+            let refresh_token = if public {
+                public_exchange(&s, None).1
+            } else {
+                tokens(&exchange(&s, &login_code(&s.server, json!({})))).1
+            };
+            (public, refresh_token)
+        })
+        .collect();
+    let refreshed = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let results: Vec<(bool, Issued, bool)> = std::thread::scope(|scope| {
+        let loops: Vec<_> = starts
+            .iter()
+            .map(|(public, start)| {
+                let (s, refreshed) = (&s, &refreshed);
+                scope.spawn(move || {
+                    let (issued, refused) =
+                        refresh_loop(s, *public, start.clone(), refreshed, deadline);
+                    (*public, issued, refused)
+                })
+            })
+            .collect();
+        // Disable once the loops are well under way (a few refreshes each).
+        while refreshed.load(Ordering::SeqCst) < 12 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        s.o.ok(&["user", "disable", EMAIL]);
+        loops
+            .into_iter()
+            .map(|l| l.join().expect("refresh loop"))
+            .collect()
+    });
+    for (public, issued, refused) in &results {
+        assert!(refused, "a refresh loop ran to its deadline: never refused");
+        assert_all_dead(&s, &rs_secret, *public, issued, "after user disable");
+    }
+    let total: usize = results.iter().map(|(_, i, _)| i.access.len()).sum();
+    assert!(total >= 12, "only {total} refreshes before the disable");
+
+    // Enabled again: a new sign-in works; the old tokens stay dead.
+    s.o.ok(&["user", "enable", EMAIL]);
+    for (public, issued, _) in &results {
+        assert_all_dead(&s, &rs_secret, *public, issued, "after user enable");
+    }
+    let (access, refresh_token) = tokens(&exchange(&s, &login_code(&s.server, json!({}))));
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
+    assert_eq!(refresh(&s, &refresh_token).status, 200);
+}
