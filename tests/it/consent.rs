@@ -56,7 +56,7 @@ pub fn sign_in_for(s: &Seeded, scope: &str) -> (Reply, String) {
 }
 
 /// The answer is the consent screen listing `scopes`.
-fn assert_consent_page(r: &Reply, scopes: &[&str], what: &str) {
+pub fn assert_consent_page(r: &Reply, scopes: &[&str], what: &str) {
     assert_eq!(r.status, 200, "{what}: {:?}", r.header("location"));
     assert!(r.body.contains("id=\"allow\""), "{what}: {}", r.body);
     assert!(!r.body.contains("name=\"password\""), "{what}");

@@ -115,13 +115,18 @@ impl Site {
 
 /// Verifies `token` against the server's JWKS and returns (header, claims).
 fn verified(site: &Site, token: &str) -> (Value, Value) {
+    verify_against(&site.get("/oauth/jwks").json(), token)
+}
+
+/// Verifies `token` against the JWK Set `jwks` (its kid must be published there) and
+/// returns (header, claims).
+pub fn verify_against(jwks: &Value, token: &str) -> (Value, Value) {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "compact JWS: {token}");
     let decode = |part: &str| -> Value {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("b64")).expect("json")
     };
     let (header, claims) = (decode(parts[0]), decode(parts[1]));
-    let jwks = site.get("/oauth/jwks").json();
     let key = jwks["keys"]
         .as_array()
         .expect("keys")

@@ -323,3 +323,138 @@ fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
     assert_eq!(refresh(&s, &refresh_token).status, 200);
 }
+
+/// Eight tabs of one browser show the consent screen of one third-party client, each for
+/// its own extra scope, and all press Allow at once. Each Allow reads the stored consent,
+/// widens it and stores it in one write transaction, so there is one consent row holding
+/// every scope allowed (none lost to a racing tab), one `consent_granted` event per
+/// Allow, and every tab gets a working code.
+#[test]
+fn racing_consent_approvals_store_one_consent_with_every_scope() {
+    let s = crate::consent::third_party();
+    let (first, session) = crate::consent::sign_in_for(&s, "openid%20s0");
+    let mut pages = vec![first];
+    for i in 1..RACERS {
+        pages.push(crate::sessions::authorize(
+            &s,
+            Some(&session),
+            &format!("&scope=openid%20s{i}"),
+        ));
+    }
+    for (i, page) in pages.iter().enumerate() {
+        let scope = format!("s{i}");
+        crate::consent::assert_consent_page(page, &["openid", &scope], "a tab");
+    }
+    let barrier = std::sync::Barrier::new(RACERS);
+    let answers: Vec<crate::support::Reply> = std::thread::scope(|scope| {
+        let tabs: Vec<_> = pages
+            .iter()
+            .map(|page| {
+                let (s, session, barrier) = (&s, &session, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    crate::consent::answer(s, page, session, "allow")
+                })
+            })
+            .collect();
+        tabs.into_iter().map(|t| t.join().expect("tab")).collect()
+    });
+    for answer in &answers {
+        crate::sessions::assert_code(&s, answer, "a racing Allow");
+    }
+    let conn = rusqlite::Connection::open(&s.o.db).expect("open");
+    let rows: Vec<String> = conn
+        .prepare("SELECT scope FROM consents WHERE client_id = ?1")
+        .expect("prepare")
+        .query_map([CLIENT_ID], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 1, "one consent row: {rows:?}");
+    let stored: Vec<&str> = rows[0].split(' ').collect();
+    for i in 0..RACERS {
+        assert!(stored.contains(&format!("s{i}").as_str()), "{rows:?}");
+    }
+    let granted =
+        s.o.json(&["audit", "--client", CLIENT_ID, "--limit", "1000"])
+            .as_array()
+            .expect("audit")
+            .iter()
+            .filter(|e| e["event"] == "consent_granted")
+            .count();
+    assert_eq!(granted, RACERS, "one consent_granted per Allow");
+    // Every scope is consented now: prompt=none for all of them answers with a code.
+    let all: Vec<String> = (0..RACERS).map(|i| format!("s{i}")).collect();
+    let none = crate::sessions::authorize(
+        &s,
+        Some(&session),
+        &format!("&scope=openid%20{}&prompt=none", all.join("%20")),
+    );
+    crate::sessions::assert_code(&s, &none, "prompt=none after the racing Allows");
+}
+
+/// Two clients sign in and exchange codes for id_tokens in a loop while `key rotate`
+/// (signing at once, with a delay, at once again) runs three times (an RSA key takes
+/// a second or two to generate). Every id_token verifies against
+/// the JWKS fetched right after it was issued (its kid is published), and all of them
+/// still verify against the JWKS at the end: no key a live id_token names is dropped.
+#[test]
+fn id_tokens_issued_across_key_rotations_verify_against_the_jwks_right_after() {
+    let s = seeded(&[]);
+    let jwks = || {
+        crate::support::reply(
+            crate::support::agent()
+                .get(&s.server.url("/oauth/jwks"))
+                .call(),
+        )
+        .json()
+    };
+    let issue = || -> String {
+        let code = login_code(&s.server, json!({"scope": "openid"}));
+        let answer = exchange(&s, &code);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()["id_token"]
+            .as_str()
+            .expect("id_token")
+            .to_owned()
+    };
+    // The first key exists before the race (made on first use).
+    let before = issue();
+    let stop = AtomicBool::new(false);
+    let issued: Vec<(String, String)> = std::thread::scope(|scope| {
+        let loops: Vec<_> = (0..2)
+            .map(|_| {
+                let (stop, issue, jwks) = (&stop, &issue, &jwks);
+                scope.spawn(move || {
+                    let mut seen = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let token = issue();
+                        let (header, _) = crate::oidc::verify_against(&jwks(), &token);
+                        seen.push((header["kid"].as_str().expect("kid").to_owned(), token));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        for delay in ["0", "3600", "0"] {
+            s.o.ok(&["key", "rotate", "--alg", "RS256", "--signing-delay", delay]);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        stop.store(true, Ordering::SeqCst);
+        loops
+            .into_iter()
+            .flat_map(|l| l.join().expect("issuer"))
+            .collect()
+    });
+    let kids: std::collections::HashSet<&str> = issued.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(
+        kids.len() >= 2,
+        "the rotations took effect while tokens were issued: {} tokens, kids {kids:?}",
+        issued.len()
+    );
+    let last = jwks();
+    crate::oidc::verify_against(&last, &before);
+    for (_, token) in &issued {
+        crate::oidc::verify_against(&last, token);
+    }
+}
