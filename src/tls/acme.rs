@@ -1,7 +1,10 @@
 //! Certificates by ACME (RFC 8555), kept in the database: at start the stored certificate
 //! (if any) is served; a task then issues one when none is stored and renews it at two
 //! thirds of its lifetime, backing off after failures. A failed attempt keeps the served
-//! certificate and logs why (never a key).
+//! certificate and logs why (never a key). A certificate issued while the database cannot
+//! store it (a full disk, a read-only mount) is served at once and kept in memory, its
+//! save retried every few seconds; the task also remembers its failures and backoff
+//! itself, so a database that cannot record them never makes it ask the CA in a loop.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +22,10 @@ use crate::store::{self, acme::CertRow, Store, StoreError};
 
 /// Let's Encrypt's production directory, the default of `--acme-directory`.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// How often the save of a certificate the database refused is retried (a local write,
+/// not a request to the CA).
+const SAVE_RETRY_SECS: i64 = 5;
 
 /// One attempt (account, order, validation, certificate) gives up after this long.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -109,12 +116,27 @@ pub struct Acme {
     pub store: Store,
     pub resolver: Arc<Resolver>,
     pub challenges: Arc<Challenges>,
+    unrecorded: Unrecorded,
+}
+
+/// What the task knows that the database may not hold: it must not forget a certificate
+/// it serves, nor a backoff, because a write failed.
+#[derive(Default)]
+struct Unrecorded {
+    /// Issued and served, but not stored yet.
+    certificate: Option<CertRow>,
+    /// Consecutive failed attempts and when the next may start.
+    failures: i64,
+    retry_at: Option<i64>,
 }
 
 impl Acme {
     /// Issues and renews forever.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         loop {
+            if self.unrecorded.certificate.is_some() {
+                self.save_unsaved().await;
+            }
             let due = match self.next_attempt().await {
                 Ok(due) => due,
                 Err(e) => {
@@ -127,8 +149,11 @@ impl Acme {
             let now = store::now();
             if due > now {
                 // Woken at least hourly, so a clock jump cannot delay a renewal for long.
-                let wait = (due - now).min(3600) as u64;
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                let mut wait = (due - now).min(3600);
+                if self.unrecorded.certificate.is_some() {
+                    wait = wait.min(SAVE_RETRY_SECS);
+                }
+                tokio::time::sleep(Duration::from_secs(wait as u64)).await;
                 continue;
             }
             self.attempt().await;
@@ -143,21 +168,24 @@ impl Acme {
             .map_err(|e| e.to_string())
     }
 
+    /// When the next issuance is due: by the certificate served (the unsaved one, else the
+    /// stored one), never before the later of the stored and the remembered backoff.
     async fn next_attempt(&self) -> Result<i64, String> {
         let row = self.read_row().await?;
-        let validity = row
-            .as_ref()
-            .and_then(|r| Some((r.not_before?, r.not_after?)))
-            .filter(|_| row.as_ref().is_some_and(|r| r.chain_pem.is_some()));
-        let retry = row
+        let served = self.unrecorded.certificate.as_ref().or(row.as_ref());
+        let validity = served
+            .filter(|r| r.chain_pem.is_some())
+            .and_then(|r| Some((r.not_before?, r.not_after?)));
+        let stored_retry = row
             .as_ref()
             .filter(|r| r.failures > 0)
             .and_then(|r| r.next_attempt);
+        let retry = stored_retry.max(self.unrecorded.retry_at);
         Ok(renewal::next_attempt(store::now(), validity, retry))
     }
 
     /// One issuance; its outcome is stored and logged.
-    async fn attempt(&self) {
+    async fn attempt(&mut self) {
         let domains = self.config.key();
         tracing::info!(%domains, directory = %self.config.directory, "ACME: requesting a certificate");
         let outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.issue()).await {
@@ -174,7 +202,9 @@ impl Acme {
         }
     }
 
-    async fn store_issued(&self, chain: String, key: String) -> Result<(), String> {
+    /// Serves the issued pair and stores it (chain and key in one row, one write); a
+    /// refused write keeps it in memory for [`Acme::save_unsaved`].
+    async fn store_issued(&mut self, chain: String, key: String) -> Result<(), String> {
         let certified = pem::pair(chain.as_bytes(), key.as_bytes())
             .map_err(|e| format!("the issued certificate is unusable: {e}"))?;
         let leaf = certified
@@ -192,11 +222,31 @@ impl Acme {
             issued_at: Some(store::now()),
             ..CertRow::default()
         };
-        self.store
-            .write(move |conn| store::acme::save_certificate(conn, &row))
-            .await
-            .map_err(|e| format!("cannot store the issued certificate: {e}"))?;
+        // Served even when it cannot be stored: it is valid and later than the stored one
+        // (renewal runs at two thirds of that one's life), and asking the CA again would
+        // spend its rate limit on duplicates.
         self.resolver.replace(certified);
+        self.unrecorded = Unrecorded::default();
+        let saving = row.clone();
+        let saved = self
+            .store
+            .write(move |conn| store::acme::save_certificate(conn, &saving))
+            .await;
+        if let Err(e) = saved {
+            let error = format!("cannot store the issued certificate: {e}");
+            tracing::error!(
+                domains = %row.domains, %error, retry_every_secs = SAVE_RETRY_SECS,
+                "ACME: certificate issued and served but not stored; until it is, a restart serves the stored one"
+            );
+            self.unrecorded.certificate = Some(row);
+            // Shown by `tls status` if the database can take this smaller write.
+            let (domains, next) = (self.config.key(), store::now() + SAVE_RETRY_SECS);
+            let _ = self
+                .store
+                .write(move |conn| store::acme::record_failure(conn, &domains, &error, 1, next))
+                .await;
+            return Ok(());
+        }
         tracing::info!(
             domains = %self.config.key(),
             not_after = %store::iso8601(validity.not_after),
@@ -206,12 +256,37 @@ impl Acme {
         Ok(())
     }
 
-    async fn store_failure(&self, domains: &str, error: &str) {
-        let failures = match self.read_row().await {
-            Ok(row) => row.map_or(0, |r| r.failures) + 1,
-            Err(_) => 1,
+    /// Retries storing the certificate issued earlier; the write error was logged when it
+    /// first failed.
+    async fn save_unsaved(&mut self) {
+        let Some(row) = self.unrecorded.certificate.clone() else {
+            return;
         };
+        let domains = row.domains.clone();
+        let saved = self
+            .store
+            .write(move |conn| store::acme::save_certificate(conn, &row))
+            .await;
+        match saved {
+            Ok(()) => {
+                self.unrecorded.certificate = None;
+                tracing::info!(%domains, "ACME: the renewed certificate is now stored");
+            }
+            Err(e) => {
+                tracing::debug!(%domains, error = %e, "ACME: still cannot store the certificate")
+            }
+        }
+    }
+
+    async fn store_failure(&mut self, domains: &str, error: &str) {
+        let stored_failures = match self.read_row().await {
+            Ok(row) => row.map_or(0, |r| r.failures),
+            Err(_) => 0,
+        };
+        let failures = stored_failures.max(self.unrecorded.failures) + 1;
         let next = store::now() + renewal::backoff_secs(failures);
+        self.unrecorded.failures = failures;
+        self.unrecorded.retry_at = Some(next);
         let serving = if self.resolver.not_after().is_some() {
             "still serving the stored certificate"
         } else {
@@ -397,6 +472,7 @@ pub fn spawn(
             store,
             resolver: Arc::clone(&tls.resolver),
             challenges: Arc::clone(challenges),
+            unrecorded: Unrecorded::default(),
         }
         .run(),
     );

@@ -150,12 +150,14 @@ fn each_unusable_database_gets_its_own_message() {
 }
 
 /// A tmpfs of `size` mounted inside the test's directory, unmounted on drop.
-struct Tmpfs {
-    dir: PathBuf,
+pub struct Tmpfs {
+    pub dir: PathBuf,
 }
 
 impl Tmpfs {
-    fn mount(o: &Oauthd, size: &str) -> Option<Tmpfs> {
+    /// `None` (the test skips, saying why) where mounting is impossible (not root, no
+    /// tmpfs); under `CI=true`, where the tests run as root, that is a failure instead.
+    pub fn mount(o: &Oauthd, size: &str) -> Option<Tmpfs> {
         let dir = o.dir.path().join("mnt");
         std::fs::create_dir(&dir).expect("mkdir");
         let out = Command::new("mount")
@@ -168,20 +170,32 @@ impl Tmpfs {
             ])
             .arg(&dir)
             .output();
-        match out {
-            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
-            Ok(out) => {
-                eprintln!("skipped: cannot mount a tmpfs: {}", stderr_of(&out).trim());
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
+        let why = match out {
+            Ok(out) if out.status.success() => return Some(Tmpfs { dir }),
+            Ok(out) => format!("cannot mount a tmpfs: {}", stderr_of(&out).trim()),
+            Err(e) => format!("cannot run mount: {e}"),
+        };
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{why} (CI runs the tests as root, where this must work)"
+        );
+        eprintln!("skipped: {why}");
+        None
     }
 
-    fn remount(&self, options: &str) {
+    /// Fills the filesystem to the last byte with the file `filler`; removing that file
+    /// frees it again.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.dir.join("filler");
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&[0u8; 1]);
+        filler
+    }
+
+    pub fn remount(&self, options: &str) {
         let out = Command::new("mount")
             .args(["-o", options])
             .arg(&self.dir)
@@ -237,15 +251,7 @@ fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
         200
     );
 
-    // Fill the filesystem to the last byte.
-    let filler = mnt.dir.join("filler");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&filler).expect("filler");
-        let block = vec![0u8; 4096];
-        while file.write_all(&block).is_ok() {}
-        let _ = file.write_all(&[0u8; 1]);
-    }
+    let filler = mnt.fill();
     let mut failed = 0;
     let mut retry_after = None;
     for _ in 0..3000 {

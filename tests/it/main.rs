@@ -10,6 +10,7 @@ mod webdriver;
 
 mod account_page;
 mod acme;
+mod acme_faults;
 mod architecture;
 mod audit_retention;
 mod audit_trail;
