@@ -260,25 +260,25 @@ fn assert_all_dead(s: &Seeded, rs_secret: &str, public: bool, issued: &Issued, w
     }
 }
 
-/// While four clients (two keeping, two rotating their refresh token) refresh in a loop
-/// and use each new access token, `user disable` runs. Once it has returned, no token of
-/// the user works: not those issued before, and not one issued by a refresh that was in
-/// flight at that moment (the refresh decides and writes in one transaction, which the
-/// disable's transaction orders before or after it as a whole). Every loop ends on
-/// `invalid_grant`. `user enable` lets the user sign in again but brings none of the old
-/// tokens back (disabling deleted them); a new sign-in's tokens work.
-#[test]
-fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
-    let s = seeded(&[]);
-    s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
-    let rs_secret = add_resource_server(&s.o, "api");
+/// The tokens four clients (two keeping, two rotating their refresh token) saw while
+/// refreshing in a loop, using each new access token, until `revoke` (run once the loops
+/// are well under way) had returned. Once it has, no token of the user works: not those
+/// issued before, and not one issued by a refresh that was in flight at that moment (the
+/// refresh decides and writes in one transaction, which the revocation's transaction
+/// orders before or after it as a whole), and every loop ends on `invalid_grant`.
+fn revocation_racing_refreshes(
+    s: &Seeded,
+    rs_secret: &str,
+    revoke: impl FnOnce(),
+    what: &str,
+) -> Vec<(bool, Issued)> {
     let starts: Vec<(bool, String)> = (0..4)
         .map(|i| {
             let public = i % 2 == 1;
             let refresh_token = if public {
-                public_exchange(&s, None).1
+                public_exchange(s, None).1
             } else {
-                tokens(&exchange(&s, &login_code(&s.server, json!({})))).1
+                tokens(&exchange(s, &login_code(&s.server, json!({})))).1
             };
             (public, refresh_token)
         })
@@ -289,7 +289,7 @@ fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
         let loops: Vec<_> = starts
             .iter()
             .map(|(public, start)| {
-                let (s, refreshed) = (&s, &refreshed);
+                let refreshed = &refreshed;
                 scope.spawn(move || {
                     let (issued, refused) =
                         refresh_loop(s, *public, start.clone(), refreshed, deadline);
@@ -297,29 +297,75 @@ fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
                 })
             })
             .collect();
-        // Disable once the loops are well under way (a few refreshes each).
         while refreshed.load(Ordering::SeqCst) < 12 && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        s.o.ok(&["user", "disable", EMAIL]);
+        revoke();
         loops
             .into_iter()
             .map(|l| l.join().expect("refresh loop"))
             .collect()
     });
     for (public, issued, refused) in &results {
-        assert!(refused, "a refresh loop ran to its deadline: never refused");
-        assert_all_dead(&s, &rs_secret, *public, issued, "after user disable");
+        assert!(
+            refused,
+            "{what}: a refresh loop ran to its deadline, never refused"
+        );
+        assert_all_dead(s, rs_secret, *public, issued, what);
     }
     let total: usize = results.iter().map(|(_, i, _)| i.access.len()).sum();
-    assert!(total >= 12, "only {total} refreshes before the disable");
+    assert!(total >= 12, "{what}: only {total} refreshes before it");
+    results
+        .into_iter()
+        .map(|(public, issued, _)| (public, issued))
+        .collect()
+}
 
-    // Enabled again: a new sign-in works; the old tokens stay dead.
+/// The seeded server with the rotating public client `pub` and the resource server
+/// `api` (which may introspect every token); its secret.
+fn refreshing_site() -> (Seeded, String) {
+    let s = seeded(&[]);
+    s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
+    let rs_secret = add_resource_server(&s.o, "api");
+    (s, rs_secret)
+}
+
+/// `user disable` racing refreshes leaves no token of the user working. `user enable`
+/// lets the user sign in again but brings none of the old tokens back (disabling deleted
+/// them); a new sign-in's tokens work.
+#[test]
+fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
+    let (s, rs_secret) = refreshing_site();
+    let disable = || {
+        s.o.ok(&["user", "disable", EMAIL]);
+    };
+    let seen = revocation_racing_refreshes(&s, &rs_secret, disable, "after user disable");
     s.o.ok(&["user", "enable", EMAIL]);
-    for (public, issued, _) in &results {
+    for (public, issued) in &seen {
         assert_all_dead(&s, &rs_secret, *public, issued, "after user enable");
     }
     let (access, refresh_token) = tokens(&exchange(&s, &login_code(&s.server, json!({}))));
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
+    assert_eq!(refresh(&s, &refresh_token).status, 200);
+}
+
+/// `user passwd` and `token revoke --user` racing refreshes: the same guarantee (both
+/// revoke every grant of the user in one transaction); the user then signs in again
+/// (with the new password) and gets working tokens.
+#[test]
+fn user_passwd_and_token_revoke_racing_refreshes_leave_no_old_token_working() {
+    let (s, rs_secret) = refreshing_site();
+    let revoke = || {
+        s.o.ok(&["token", "revoke", "--user", EMAIL]);
+    };
+    revocation_racing_refreshes(&s, &rs_secret, revoke, "after token revoke --user");
+    let passwd = || {
+        let args = ["user", "passwd", EMAIL, "--password-stdin"];
+        crate::support::assert_success(&s.o.cli_stdin(&args, "new password\n"), &args);
+    };
+    revocation_racing_refreshes(&s, &rs_secret, passwd, "after user passwd");
+    let code = login_code(&s.server, json!({"password": "new password"}));
+    let (access, refresh_token) = tokens(&exchange(&s, &code));
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
     assert_eq!(refresh(&s, &refresh_token).status, 200);
 }
@@ -456,5 +502,41 @@ fn id_tokens_issued_across_key_rotations_verify_against_the_jwks_right_after() {
     crate::oidc::verify_against(&last, &before);
     for (_, token) in &issued {
         crate::oidc::verify_against(&last, token);
+    }
+}
+
+/// On a fresh database the first JWKS requests race to create the first signing key:
+/// each may generate one, but the write keeps only the first, so every answer publishes
+/// the same single key and `key list` shows one.
+#[test]
+fn racing_first_jwks_requests_store_one_signing_key() {
+    let s = seeded(&[]);
+    let barrier = std::sync::Barrier::new(4);
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let (s, barrier) = (&s, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let r = crate::support::reply(
+                        crate::support::agent()
+                            .get(&s.server.url("/oauth/jwks"))
+                            .call(),
+                    );
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    r.json()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| r.join().expect("jwks"))
+            .collect()
+    });
+    let keys = s.o.json(&["key", "list"]);
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    for answer in &answers {
+        assert_eq!(answer["keys"].as_array().map(Vec::len), Some(1), "{answer}");
+        assert_eq!(answer["keys"][0]["kid"], keys[0]["kid"], "{answer}");
     }
 }
