@@ -54,16 +54,22 @@ fn requests(logs: &str) -> usize {
     logs.matches("ACME: requesting a certificate").count()
 }
 
-/// A read-only filesystem is not tested here: the kernel refuses to remount a tmpfs
-/// read-only while the server holds its files open for writing (EBUSY), and a file mode
-/// does not stop writes through descriptors already open. A refused write is the same
-/// error path either way.
-#[test]
-fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room() {
+/// A server on a database in a 2 MiB tmpfs, its first certificate from pebble stored,
+/// and the disk then filled to the last byte. Dropped in field order: the server first.
+struct FullDisk {
+    server: crate::support::Server,
+    pebble: Pebble,
+    port: u16,
+    first: Served,
+    filler: std::path::PathBuf,
+    mnt: Tmpfs,
+    o: Oauthd,
+}
+
+/// `None` where no tmpfs can be mounted (said why; a failure under `CI=true`).
+fn full_disk_after_the_first_certificate() -> Option<FullDisk> {
     let o = Oauthd::new();
-    let Some(mnt) = Tmpfs::mount(&o, "2m") else {
-        return;
-    };
+    let mnt = Tmpfs::mount(&o, "2m")?;
     let o = Oauthd {
         db: mnt.dir.join("oauthd.db"),
         dir: o.dir,
@@ -79,6 +85,35 @@ fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room(
     // needs new space; then the disk is filled.
     std::thread::sleep(Duration::from_millis(1500));
     let filler = mnt.fill();
+    Some(FullDisk {
+        server,
+        pebble,
+        port,
+        first,
+        filler,
+        mnt,
+        o,
+    })
+}
+
+/// A read-only filesystem is not tested here: the kernel refuses to remount a tmpfs
+/// read-only while the server holds its files open for writing (EBUSY), and a file mode
+/// does not stop writes through descriptors already open. A refused write is the same
+/// error path either way.
+#[test]
+fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room() {
+    let Some(FullDisk {
+        server,
+        pebble,
+        port,
+        first,
+        filler,
+        mnt,
+        o,
+    }) = full_disk_after_the_first_certificate()
+    else {
+        return;
+    };
 
     // The renewal is issued but cannot be stored.
     let logs = wait_for_log(&server, "cannot store the issued certificate");
@@ -147,4 +182,35 @@ fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room(
     assert_eq!(Some(again.leaf().1), kept, "{}", server.logs());
     drop(server);
     drop(mnt);
+}
+
+/// The CA is down when the renewal is due and the full disk cannot record the failure:
+/// the backoff (30 s after a first failure) is kept in memory, so the CA is asked once,
+/// not in a loop, and the stored certificate stays served.
+#[test]
+fn a_failed_renewal_the_full_disk_cannot_record_still_backs_off() {
+    let Some(FullDisk {
+        server,
+        pebble,
+        port,
+        first,
+        filler: _filler,
+        mnt: _mnt,
+        o: _o,
+    }) = full_disk_after_the_first_certificate()
+    else {
+        return;
+    };
+    drop(pebble);
+    let logs = wait_for_log(&server, "ACME: could not record the failed attempt");
+    assert!(logs.contains("ACME: certificate not issued"), "{logs}");
+    std::thread::sleep(Duration::from_secs(3));
+    let logs = server.logs();
+    assert_eq!(
+        requests(&logs),
+        2,
+        "one issuance, one failed renewal, then the backoff:\n{logs}"
+    );
+    let served = https_healthz(port).expect("still serving");
+    assert_eq!(served.chain[0], first.chain[0], "the stored certificate");
 }
