@@ -8,7 +8,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::acme_support::{
-    free_port, https_healthz, serve_on, wait_for_certificate, wait_for_log, Pebble, DOMAIN,
+    free_port, https_healthz, serve_on, serve_with_the_ca_gone, wait_for_certificate, wait_for_log,
+    Pebble, DOMAIN,
 };
 use crate::support::Oauthd;
 
@@ -77,16 +78,7 @@ fn tls_alpn_01_issues_and_a_restart_serves_the_stored_certificate_while_the_ca_i
     // The CA goes away; the database alone brings HTTPS back with the same certificate.
     drop(server);
     drop(pebble);
-    let server = serve_on(
-        &o,
-        port,
-        &[
-            "--acme-domain".into(),
-            DOMAIN.into(),
-            "--acme-directory".into(),
-            "https://127.0.0.1:9/dir".into(),
-        ],
-    );
+    let server = serve_with_the_ca_gone(&o, port);
     let again = https_healthz(port).expect("the stored certificate is served at once");
     assert_eq!(again.chain[0], served.chain[0], "the same certificate");
     assert!(again.response.starts_with("HTTP/1.1 200"));

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use crate::acme_support::{
-    free_port, https_healthz, serve_on, wait_for_certificate, wait_for_log, Pebble, Served,
-    DEADLINE, DOMAIN,
+    free_port, https_healthz, serve_on, serve_with_the_ca_gone, wait_for_certificate, wait_for_log,
+    Pebble, Served, DEADLINE,
 };
 use crate::db_faults::Tmpfs;
 use crate::support::Oauthd;
@@ -50,8 +50,22 @@ fn wait_for_stored(
     }
 }
 
-fn requests(logs: &str) -> usize {
-    logs.matches("ACME: requesting a certificate").count()
+/// A few seconds on, the server has asked the CA twice only (the first issuance and
+/// the renewal: `why` the renewal is not asked for again), and serves `expected`; its
+/// `/healthz` answer.
+fn assert_not_asked_again(
+    server: &crate::support::Server,
+    port: u16,
+    why: &str,
+    expected: &Served,
+) -> String {
+    std::thread::sleep(Duration::from_secs(3));
+    let logs = server.logs();
+    let requests = logs.matches("ACME: requesting a certificate").count();
+    assert_eq!(requests, 2, "one issuance, one renewal; {why}:\n{logs}");
+    let served = https_healthz(port).expect("still serving");
+    assert_eq!(served.chain[0], expected.chain[0], "{why}");
+    served.response
 }
 
 /// A server on a database in a 2 MiB tmpfs, its first certificate from pebble stored,
@@ -62,7 +76,8 @@ struct FullDisk {
     port: u16,
     first: Served,
     filler: std::path::PathBuf,
-    mnt: Tmpfs,
+    /// Unmounted when dropped, after the server.
+    _mnt: Tmpfs,
     o: Oauthd,
 }
 
@@ -91,7 +106,7 @@ fn full_disk_after_the_first_certificate() -> Option<FullDisk> {
         port,
         first,
         filler,
-        mnt,
+        _mnt: mnt,
         o,
     })
 }
@@ -102,18 +117,11 @@ fn full_disk_after_the_first_certificate() -> Option<FullDisk> {
 /// error path either way.
 #[test]
 fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room() {
-    let Some(FullDisk {
-        server,
-        pebble,
-        port,
-        first,
-        filler,
-        mnt,
-        o,
-    }) = full_disk_after_the_first_certificate()
-    else {
+    let Some(setup) = full_disk_after_the_first_certificate() else {
         return;
     };
+    let (server, pebble, port) = (setup.server, setup.pebble, setup.port);
+    let (first, o) = (&setup.first, &setup.o);
 
     // The renewal is issued but cannot be stored.
     let logs = wait_for_log(&server, "cannot store the issued certificate");
@@ -132,56 +140,29 @@ fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room(
         is_pebbles(s) && s.chain[0] != first.chain[0]
     });
     assert!(renewed.leaf().1 > first.leaf().1, "the renewed certificate");
-    std::thread::sleep(Duration::from_secs(3));
-    let logs = server.logs();
-    assert_eq!(
-        requests(&logs),
-        2,
-        "one issuance, one renewal; the unsaved renewal is not asked for again:\n{logs}"
-    );
-    let served = https_healthz(port).expect("still serving");
-    assert_eq!(served.chain[0], renewed.chain[0]);
-    assert!(
-        served.response.starts_with("HTTP/1.1 503"),
-        "{}",
-        served.response
-    );
-    assert!(
-        served.response.contains("disk is full"),
-        "{}",
-        served.response
-    );
+    let health = assert_not_asked_again(&server, port, "the unsaved renewal is served", &renewed);
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("disk is full"), "{health}");
     // The stored certificate is still the first, whole.
-    assert_eq!(stored(&o).0, Some(first.leaf().1));
+    assert_eq!(stored(o).0, Some(first.leaf().1));
 
     // Room again: the renewed certificate is stored, the error cleared.
-    std::fs::remove_file(&filler).expect("free the disk");
+    std::fs::remove_file(&setup.filler).expect("free the disk");
     wait_for_log(&server, "ACME: the renewed certificate is now stored");
     wait_for_stored(
-        &o,
+        o,
         "the renewed certificate is stored",
         |(not_after, error)| not_after.is_some_and(|t| t >= renewed.leaf().1) && error.is_none(),
     );
 
     // A restart with the CA gone serves what is stored: chain and key were written
     // together (a pair that does not match is refused at start).
-    let (kept, _) = stored(&o);
+    let (kept, _) = stored(o);
     drop(server);
     drop(pebble);
-    let server = serve_on(
-        &o,
-        port,
-        &[
-            "--acme-domain".into(),
-            DOMAIN.into(),
-            "--acme-directory".into(),
-            "https://127.0.0.1:9/dir".into(),
-        ],
-    );
+    let server = serve_with_the_ca_gone(o, port);
     let again = https_healthz(port).expect("the stored certificate is served at start");
     assert_eq!(Some(again.leaf().1), kept, "{}", server.logs());
-    drop(server);
-    drop(mnt);
 }
 
 /// The CA is down when the renewal is due and the full disk cannot record the failure:
@@ -189,28 +170,12 @@ fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room(
 /// not in a loop, and the stored certificate stays served.
 #[test]
 fn a_failed_renewal_the_full_disk_cannot_record_still_backs_off() {
-    let Some(FullDisk {
-        server,
-        pebble,
-        port,
-        first,
-        filler: _filler,
-        mnt: _mnt,
-        o: _o,
-    }) = full_disk_after_the_first_certificate()
-    else {
+    let Some(setup) = full_disk_after_the_first_certificate() else {
         return;
     };
-    drop(pebble);
+    let (server, port) = (setup.server, setup.port);
+    drop(setup.pebble);
     let logs = wait_for_log(&server, "ACME: could not record the failed attempt");
     assert!(logs.contains("ACME: certificate not issued"), "{logs}");
-    std::thread::sleep(Duration::from_secs(3));
-    let logs = server.logs();
-    assert_eq!(
-        requests(&logs),
-        2,
-        "one issuance, one failed renewal, then the backoff:\n{logs}"
-    );
-    let served = https_healthz(port).expect("still serving");
-    assert_eq!(served.chain[0], first.chain[0], "the stored certificate");
+    assert_not_asked_again(&server, port, "the failed renewal backs off", &setup.first);
 }

@@ -182,6 +182,21 @@ pub fn serve_on(o: &Oauthd, port: u16, flags: &[String]) -> Server {
     Server::spawn(command)
 }
 
+/// Starts `oauthd serve` on `port` for [`DOMAIN`] with an ACME directory where nothing
+/// listens: only the stored certificate can be served.
+pub fn serve_with_the_ca_gone(o: &Oauthd, port: u16) -> Server {
+    serve_on(
+        o,
+        port,
+        &[
+            "--acme-domain".into(),
+            DOMAIN.into(),
+            "--acme-directory".into(),
+            "https://127.0.0.1:9/dir".into(),
+        ],
+    )
+}
+
 /// Accepts any server certificate: the tests compare what is served instead.
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
