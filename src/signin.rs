@@ -289,9 +289,9 @@ async fn check_credentials(
     }
     if verdict == Verdict::CorrectNeedsRehash {
         if let Ok(new_hash) = app.hasher.hash(password.expose().to_owned()).await {
-            let user_id = user.id.clone();
+            let (user_id, verified) = (user.id.clone(), user.password_hash.clone());
             app.store
-                .write(move |conn| store::users::rehash(conn, &user_id, &new_hash))
+                .write(move |conn| store::users::rehash(conn, &user_id, &verified, &new_hash))
                 .await?;
         }
     }

@@ -176,12 +176,19 @@ pub fn set_password(
     Ok(Some(grants::revoke_where_user(conn, &user_id)?))
 }
 
-/// Upgrades a hash after a successful login with the current iteration count.
-/// Leaves tokens alone: the password itself did not change.
-pub fn rehash(conn: &Connection, user_id: &str, password_hash: &str) -> Result<(), StoreError> {
+/// Upgrades a hash after a successful login with the current iteration count, only
+/// while `verified` (the hash the login checked) is still the stored one: a password
+/// changed meanwhile is never overwritten by a hash of the old one. Leaves tokens alone:
+/// the password itself did not change.
+pub fn rehash(
+    conn: &Connection,
+    user_id: &str,
+    verified: &str,
+    password_hash: &str,
+) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-        params![user_id, password_hash, now()],
+        "UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE id = ?1 AND password_hash = ?2",
+        params![user_id, verified, password_hash, now()],
     )?;
     Ok(())
 }

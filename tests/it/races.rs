@@ -540,3 +540,52 @@ fn racing_first_jwks_requests_store_one_signing_key() {
         assert_eq!(answer["keys"][0]["kid"], keys[0]["kid"], "{answer}");
     }
 }
+
+/// A sign-in with the old password re-hashes the user's weaker stored hash (the server
+/// runs with more PBKDF2 iterations than the hash has); `user passwd` commits while that
+/// new hash is being computed. The re-hash must not overwrite the new password with a
+/// hash of the old one: afterwards the new password signs in and the old one does not.
+#[test]
+fn a_rehash_racing_user_passwd_does_not_bring_the_old_password_back() {
+    let o = Oauthd::new();
+    o.add_user(EMAIL, PASSWORD); // 1000 iterations
+    o.add_client(CLIENT_ID, &[REDIRECT]);
+    // Hashing at this count takes a second or more, so the new hash is written long
+    // after the sign-in read the old one.
+    let server = o.serve_with(&[], &[("OAUTHD_PBKDF2_ITERATIONS", "400000")]);
+    let (signed_in, passwd_done) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| {
+            let r = login(&server, &login_body(json!({})));
+            (r, std::time::Instant::now())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let args = ["user", "passwd", EMAIL, "--password-stdin"];
+        crate::support::assert_success(&o.cli_stdin(&args, "new password\n"), &args);
+        let passwd_done = std::time::Instant::now();
+        (old.join().expect("sign-in"), passwd_done)
+    });
+    let (answer, answered_at) = signed_in;
+    assert_eq!(
+        answer.status, 200,
+        "the old password was right: {}",
+        answer.body
+    );
+    assert!(
+        answered_at > passwd_done,
+        "the race did not happen: the sign-in (and its re-hash) finished before user passwd"
+    );
+    // Checked by a server hashing at the tests' usual low cost (quick sign-ins).
+    drop(server);
+    let server = o.serve(&[]);
+    let with = |password: &str| login(&server, &login_body(json!({ "password": password })));
+    assert_eq!(
+        with("new password").status,
+        200,
+        "the new password signs in"
+    );
+    assert_eq!(
+        with(PASSWORD).status,
+        401,
+        "the old password no longer does"
+    );
+}
