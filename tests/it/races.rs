@@ -190,7 +190,7 @@ struct Issued {
 /// Refreshes `start` in a loop (as the public client `pub` when `public`, which rotates,
 /// else as the confidential seed client, which keeps its token), using each access token
 /// as a bearer, until a refresh is refused or `deadline`. Returns what it saw and whether
-/// it was stopped by a refusal (`invalid_grant`, the only refusal allowed).
+/// it was stopped by a refusal (see [`assert_refused`]).
 fn refresh_loop(
     s: &Seeded,
     public: bool,
@@ -208,7 +208,7 @@ fn refresh_loop(
             refresh(s, &current)
         };
         if r.status != 200 {
-            assert_oauth_error(&r, 400, "invalid_grant");
+            assert_refused(&r);
             return (issued, true);
         }
         let answer = r.json();
@@ -219,7 +219,7 @@ fn refresh_loop(
                 current = next.to_owned();
             }
         }
-        // A bearer answered 200 here may still predate the disable; checked after.
+        // A bearer answered 200 here may still predate the revocation; checked after.
         get_bearer(&s.server, "/api/me", &access);
         issued.access.push(access);
         refreshed.fetch_add(1, Ordering::SeqCst);
@@ -227,7 +227,16 @@ fn refresh_loop(
     (issued, false)
 }
 
-/// Asserts that none of `issued` works any more: refresh `invalid_grant`, bearer 401,
+/// A refused refresh: `invalid_grant`, or `invalid_client` once the client is removed.
+fn assert_refused(r: &crate::support::Reply) {
+    if r.status == 401 {
+        assert_oauth_error(r, 401, "invalid_client");
+    } else {
+        assert_oauth_error(r, 400, "invalid_grant");
+    }
+}
+
+/// Asserts that none of `issued` works any more: refresh refused, bearer 401,
 /// introspection inactive.
 fn assert_all_dead(s: &Seeded, rs_secret: &str, public: bool, issued: &Issued, when: &str) {
     let introspect = |token: &str| {
@@ -255,7 +264,7 @@ fn assert_all_dead(s: &Seeded, rs_secret: &str, public: bool, issued: &Issued, w
         } else {
             refresh(s, token)
         };
-        assert_oauth_error(&r, 400, "invalid_grant");
+        assert_refused(&r);
         assert_eq!(introspect(token), false, "{when}: refresh token active");
     }
 }
@@ -265,7 +274,7 @@ fn assert_all_dead(s: &Seeded, rs_secret: &str, public: bool, issued: &Issued, w
 /// are well under way) had returned. Once it has, no token of the user works: not those
 /// issued before, and not one issued by a refresh that was in flight at that moment (the
 /// refresh decides and writes in one transaction, which the revocation's transaction
-/// orders before or after it as a whole), and every loop ends on `invalid_grant`.
+/// orders before or after it as a whole), and every loop ends on a refusal.
 fn revocation_racing_refreshes(
     s: &Seeded,
     rs_secret: &str,
@@ -344,9 +353,7 @@ fn user_disable_racing_refreshes_leaves_no_token_of_the_user_working() {
     for (public, issued) in &seen {
         assert_all_dead(&s, &rs_secret, *public, issued, "after user enable");
     }
-    let (access, refresh_token) = tokens(&exchange(&s, &login_code(&s.server, json!({}))));
-    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
-    assert_eq!(refresh(&s, &refresh_token).status, 200);
+    assert_signs_in_again(&s, PASSWORD);
 }
 
 /// `user passwd` and `token revoke --user` racing refreshes: the same guarantee (both
@@ -364,10 +371,28 @@ fn user_passwd_and_token_revoke_racing_refreshes_leave_no_old_token_working() {
         crate::support::assert_success(&s.o.cli_stdin(&args, "new password\n"), &args);
     };
     revocation_racing_refreshes(&s, &rs_secret, passwd, "after user passwd");
-    let code = login_code(&s.server, json!({"password": "new password"}));
-    let (access, refresh_token) = tokens(&exchange(&s, &code));
+    assert_signs_in_again(&s, "new password");
+}
+
+/// The user signs in with `password` and gets tokens that work.
+fn assert_signs_in_again(s: &Seeded, password: &str) {
+    let code = login_code(&s.server, json!({ "password": password }));
+    let (access, refresh_token) = tokens(&exchange(s, &code));
     assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 200);
-    assert_eq!(refresh(&s, &refresh_token).status, 200);
+    assert_eq!(refresh(s, &refresh_token).status, 200);
+}
+
+/// `client remove` (of the confidential and the public client) racing their refresh
+/// loops: once it has returned, none of their tokens works, including one a refresh in
+/// flight issued (the exchange or refresh writes in one transaction with its facts).
+#[test]
+fn client_remove_racing_refreshes_leaves_no_token_of_the_client_working() {
+    let (s, rs_secret) = refreshing_site();
+    let remove = || {
+        s.o.ok(&["client", "remove", CLIENT_ID]);
+        s.o.ok(&["client", "remove", "pub"]);
+    };
+    revocation_racing_refreshes(&s, &rs_secret, remove, "after client remove");
 }
 
 /// Eight tabs of one browser show the consent screen of one third-party client, each for
@@ -555,7 +580,18 @@ fn a_rehash_racing_user_passwd_does_not_bring_the_old_password_back() {
     let server = o.serve_with(&[], &[("OAUTHD_PBKDF2_ITERATIONS", "400000")]);
     let (signed_in, passwd_done) = std::thread::scope(|scope| {
         let old = scope.spawn(|| {
-            let r = login(&server, &login_body(json!({})));
+            // Two hashes at this cost may take long on a loaded machine: a patient client.
+            let patient: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(std::time::Duration::from_secs(180)))
+                .build()
+                .into();
+            let r = crate::support::reply(
+                patient
+                    .post(&server.url("/api/oauth_login"))
+                    .header("content-type", "application/json")
+                    .send(login_body(json!({})).to_string()),
+            );
             (r, std::time::Instant::now())
         });
         std::thread::sleep(std::time::Duration::from_millis(300));
