@@ -382,6 +382,16 @@ fn assert_signs_in_again(s: &Seeded, password: &str) {
     assert_eq!(refresh(s, &refresh_token).status, 200);
 }
 
+/// `user remove` racing refreshes: once it has returned, no token of the user works.
+#[test]
+fn user_remove_racing_refreshes_leaves_no_token_of_the_user_working() {
+    let (s, rs_secret) = refreshing_site();
+    let remove = || {
+        s.o.ok(&["user", "remove", EMAIL]);
+    };
+    revocation_racing_refreshes(&s, &rs_secret, remove, "after user remove");
+}
+
 /// `client remove` (of the confidential and the public client) racing their refresh
 /// loops: once it has returned, none of their tokens works, including one a refresh in
 /// flight issued (the exchange or refresh writes in one transaction with its facts).
