@@ -83,12 +83,7 @@ struct FullDisk {
 
 /// `None` where no tmpfs can be mounted (said why; a failure under `CI=true`).
 fn full_disk_after_the_first_certificate() -> Option<FullDisk> {
-    let o = Oauthd::new();
-    let mnt = Tmpfs::mount(&o, "2m")?;
-    let o = Oauthd {
-        db: mnt.dir.join("oauthd.db"),
-        dir: o.dir,
-    };
+    let (mnt, o) = Tmpfs::with_database("2m")?;
     let port = free_port();
     let pebble = Pebble::start(o.dir.path(), free_port(), port, Some(VALIDITY_SECS));
     let server = serve_on(&o, port, &pebble.flags());

@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::flow_support::{login, login_body, CLIENT_ID, EMAIL, PASSWORD, REDIRECT};
@@ -183,6 +184,18 @@ impl Tmpfs {
         None
     }
 
+    /// A tmpfs of `size` and an `Oauthd` whose database lives in it (the rest of the
+    /// test's files stay outside).
+    pub fn with_database(size: &str) -> Option<(Tmpfs, Oauthd)> {
+        let o = Oauthd::new();
+        let mnt = Tmpfs::mount(&o, size)?;
+        let o = Oauthd {
+            db: mnt.dir.join("oauthd.db"),
+            dir: o.dir,
+        };
+        Some((mnt, o))
+    }
+
     /// Fills the filesystem to the last byte with the file `filler`; removing that file
     /// frees it again.
     pub fn fill(&self) -> PathBuf {
@@ -331,4 +344,73 @@ fn healthz_reports_a_database_that_became_read_only() {
         reply(agent().get(&server.url("/healthz")).call()).status,
         200
     );
+}
+
+/// Logins from 8 threads, and the disk filled while they run: once it is full some are
+/// still answered 200 (the WAL reuses its space after a checkpoint), the rest 503. Every
+/// code answered 200 was committed: after the disk is freed and the server killed
+/// (SIGKILL) and restarted, each one is exchanged.
+#[test]
+fn every_code_answered_on_a_full_disk_survives_a_crash() {
+    let Some((mnt, o)) = Tmpfs::with_database("2m") else {
+        return;
+    };
+    o.add_user(EMAIL, PASSWORD);
+    let secret = o.add_client(CLIENT_ID, &[REDIRECT]);
+    let server = o.serve(&[]);
+    let succeeded = std::sync::atomic::AtomicUsize::new(0);
+    let full = std::sync::atomic::AtomicBool::new(false);
+    let (answers, filler) = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut seen = Vec::new();
+                    while seen.len() < 60 {
+                        let r = login(&server, &login_body(serde_json::json!({})));
+                        let code = (r.status == 200)
+                            .then(|| r.json()["oauthCode"].as_str().map(str::to_owned))
+                            .flatten();
+                        succeeded.fetch_add(usize::from(code.is_some()), Ordering::SeqCst);
+                        // Only answers given once the disk is full count.
+                        if full.load(Ordering::SeqCst) {
+                            seen.push((r.status, code));
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        while succeeded.load(Ordering::SeqCst) < 40 && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let filler = mnt.fill();
+        full.store(true, Ordering::SeqCst);
+        let answers: Vec<(u16, Option<String>)> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("logins"))
+            .collect();
+        (answers, filler)
+    });
+    for (status, _) in &answers {
+        assert!([200, 503].contains(status), "status {status}");
+    }
+    let failed = answers.iter().filter(|(status, _)| *status == 503).count();
+    assert!(
+        failed >= 20,
+        "only {failed} of {} logins failed",
+        answers.len()
+    );
+    let codes: Vec<&String> = answers.iter().filter_map(|(_, c)| c.as_ref()).collect();
+    eprintln!("on the full disk: {} logins answered 200, {failed} answered 503", codes.len());
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    drop(server); // SIGKILL
+    let server = o.serve(&[]);
+    for code in codes {
+        let r = crate::flow_support::exchange_as(&server, (CLIENT_ID, &secret), code);
+        assert_eq!(r.status, 200, "a code answered 200 was lost: {}", r.body);
+    }
+    drop(server);
+    drop(mnt);
 }
