@@ -270,7 +270,7 @@ impl Acme {
         match saved {
             Ok(()) => {
                 self.unrecorded.certificate = None;
-                tracing::info!(%domains, "ACME: the renewed certificate is now stored");
+                tracing::info!(%domains, "ACME: the certificate issued earlier is now stored");
             }
             Err(e) => {
                 tracing::debug!(%domains, error = %e, "ACME: still cannot store the certificate")

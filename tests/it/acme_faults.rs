@@ -143,7 +143,10 @@ fn a_renewal_the_full_disk_cannot_store_is_served_and_stored_once_there_is_room(
 
     // Room again: the renewed certificate is stored, the error cleared.
     std::fs::remove_file(&setup.filler).expect("free the disk");
-    wait_for_log(&server, "ACME: the renewed certificate is now stored");
+    wait_for_log(
+        &server,
+        "ACME: the certificate issued earlier is now stored",
+    );
     wait_for_stored(
         o,
         "the renewed certificate is stored",

@@ -402,7 +402,10 @@ fn every_code_answered_on_a_full_disk_survives_a_crash() {
         answers.len()
     );
     let codes: Vec<&String> = answers.iter().filter_map(|(_, c)| c.as_ref()).collect();
-    eprintln!("on the full disk: {} logins answered 200, {failed} answered 503", codes.len());
+    eprintln!(
+        "on the full disk: {} logins answered 200, {failed} answered 503",
+        codes.len()
+    );
 
     std::fs::remove_file(&filler).expect("free the disk");
     drop(server); // SIGKILL
