@@ -47,9 +47,14 @@ if [[ $perf == 1 ]] && ! command -v perf >/dev/null; then
 fi
 
 echo "== building the release server and the load generator" >&2
-(cd "$root" && cargo build --release --quiet)
+if [[ -n "${OAUTHD_BENCH_SERVER:-}" ]]; then
+    # A/B runs: measure this server binary instead of building the checkout's.
+    echo "== server: $OAUTHD_BENCH_SERVER (OAUTHD_BENCH_SERVER)" >&2
+else
+    (cd "$root" && cargo build --release --quiet)
+fi
 (cd "$here" && cargo build --release --quiet)
-oauthd="$root/target/release/oauthd"
+oauthd="${OAUTHD_BENCH_SERVER:-$root/target/release/oauthd}"
 release_bin="$oauthd"
 gen="$here/target/release/oauthd-bench"
 if [[ $perf == 1 ]]; then

@@ -135,15 +135,78 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Logs go to stderr (stdout is reserved for command output and the `listening on` line).
-/// `RUST_LOG` overrides the default level.
+/// `RUST_LOG` overrides the default level: `LEVEL` or `TARGET=LEVEL,...` (a plain target
+/// filter: `EnvFilter`'s span and field directives would link a regex engine, ~0.3 MB).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .compact()
+        .finish()
+        .with(filter)
         .init();
+}
+
+/// The log filter for a `RUST_LOG` value: `info` when it is unset or does not parse.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    rust_log
+        .and_then(|value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+#[cfg(test)]
+mod log_filter_tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_values_pick_the_levels_they_name() {
+        // (RUST_LOG, target, level, enabled?)
+        let table: &[(Option<&str>, &str, Level, bool)] = &[
+            (None, "oauthd::server", Level::INFO, true),
+            (None, "oauthd::server", Level::DEBUG, false),
+            (Some("debug"), "oauthd::server", Level::DEBUG, true),
+            (Some("debug"), "oauthd::server", Level::TRACE, false),
+            (Some("warn"), "oauthd::server", Level::INFO, false),
+            (
+                Some("warn,oauthd=trace"),
+                "oauthd::server",
+                Level::TRACE,
+                true,
+            ),
+            (
+                Some("warn,oauthd=trace"),
+                "hyper::proto",
+                Level::INFO,
+                false,
+            ),
+            (Some("oauthd=debug"), "hyper::proto", Level::ERROR, false),
+            // Not a target filter: the default, never "everything off".
+            (
+                Some("[span{x=1}]=debug"),
+                "oauthd::server",
+                Level::INFO,
+                true,
+            ),
+            (
+                Some("[span{x=1}]=debug"),
+                "oauthd::server",
+                Level::DEBUG,
+                false,
+            ),
+        ];
+        for &(rust_log, target, level, want) in table {
+            let filter = log_filter(rust_log);
+            assert_eq!(
+                filter.would_enable(target, &level),
+                want,
+                "{rust_log:?} {target} {level}"
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ mod architecture;
 mod audit_retention;
 mod audit_trail;
 mod backup_live;
+mod binary_layout;
 mod browser;
 mod browser_sessions;
 mod cli_brands;
