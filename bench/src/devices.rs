@@ -429,14 +429,16 @@ async fn cost_windows(phase: &Phase, pid: &str, interval: f64, devices: usize) -
         verifies.per_request(n_verifies, &idle),
     );
     eprintln!(
-        "  W6 cost ({devices} devices, no W2 load): server CPU per poll {} µs, per verify {} µs; context switches per poll {}, per verify {}; generator CPU per poll {} µs, per verify {} µs; idle server {:.1} ms CPU/s",
+        "  W6 cost ({devices} devices, no W2 load): server CPU per poll {} µs ({} µs by ticks), per verify {} µs ({}); context switches per poll {}, per verify {}; generator CPU per poll {} µs, per verify {} µs; idle server {:.1} ms CPU/s",
         poll["server_cpu_us"],
+        poll["server_cpu_us_ticks"],
         verify["server_cpu_us"],
+        verify["server_cpu_us_ticks"],
         poll["server_switches"],
         verify["server_switches"],
         poll["generator_cpu_us"],
         verify["generator_cpu_us"],
-        1000.0 * idle.server_ticks_s / idle.wall_s.max(1e-9),
+        1000.0 * idle.server_run_s / idle.wall_s.max(1e-9),
     );
     json!({
         "idle": idle.json(),
