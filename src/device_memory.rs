@@ -1,37 +1,85 @@
 //! What the device grant keeps in memory rather than in the database: when each device
-//! code was last polled (and its interval after `slow_down`s), and how many wrong user
-//! codes each client address entered lately. Keeping the polls here is what lets a
-//! device waiting for its user cost no write; losing them on restart only forgets one
-//! `slow_down`. Both maps are bounded.
+//! code was last polled (and its interval after `slow_down`s), the pending row (and its
+//! client's secret digest) the last read found, and how many wrong user codes each
+//! client address entered lately. Keeping the polls here is what lets a device waiting
+//! for its user cost no write, and most of its polls no read; losing them on restart
+//! only forgets one `slow_down`. Both maps are bounded.
+//!
+//! A remembered row is dropped whenever a user answers any device code, and a row read
+//! before that answer is not remembered afterwards (the answer count below), so a poll
+//! never says `authorization_pending` from memory once an answer was recorded here.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::oauth::{USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS};
+use crate::oauth::{DeviceFacts, USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS};
 use crate::secret::SecretHash;
 use crate::throttle::normalize_ip;
 
-/// Device codes remembered at most (~80 bytes each): far above the devices that wait at
+/// Device codes remembered at most (~200 bytes each with their row): far above the devices that wait at
 /// once; past it, expired entries go first, then arbitrary ones (which only forgets a
 /// `slow_down`).
 pub const POLL_CAPACITY: usize = 65_536;
 /// Client addresses whose wrong user codes are counted at most.
 const ADDRESS_CAPACITY: usize = 16_384;
 
-/// The in-memory state of the device grant.
+/// The in-memory state of the device grant. Clones share it (a user's answer is
+/// recorded from a task of its own, see `device_page`).
+#[derive(Clone)]
 pub struct DeviceMemory {
     /// How long a device code lives: older polls need no memory.
     code_ttl: Duration,
-    polls: Mutex<HashMap<SecretHash, Poll>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+    polls: Arc<Mutex<Polls>>,
+    failures: Arc<Mutex<HashMap<IpAddr, Failures>>>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Default)]
+struct Polls {
+    codes: HashMap<SecretHash, Poll>,
+    /// User answers recorded so far: a row read before one is not remembered after it.
+    answers: u64,
+}
+
 struct Poll {
     at: Instant,
     interval_secs: i64,
+    row: Option<Remembered>,
+}
+
+/// A pending device code's row as a poll read it, with its client's stored secret
+/// digest: what lets the next polls be answered without reading it again.
+#[derive(Clone)]
+pub struct Remembered {
+    pub facts: DeviceFacts,
+    /// `None` for a public client.
+    pub client_secret_hash: Option<Vec<u8>>,
+    read_at: Instant,
+}
+
+impl Remembered {
+    pub fn new(facts: DeviceFacts, client_secret_hash: Option<Vec<u8>>) -> Remembered {
+        Remembered {
+            facts,
+            client_secret_hash,
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since it was read.
+    pub fn age_ms(&self) -> u64 {
+        u64::try_from(self.read_at.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// What memory holds about one device code's polls.
+pub struct LastPoll {
+    /// Milliseconds since the previous poll.
+    pub since_ms: u64,
+    /// The interval that poll told the device to keep.
+    pub interval_secs: i64,
+    pub row: Option<Remembered>,
 }
 
 #[derive(Clone, Copy)]
@@ -44,53 +92,80 @@ impl DeviceMemory {
     pub fn new(code_ttl_secs: i64) -> DeviceMemory {
         DeviceMemory {
             code_ttl: Duration::from_secs(u64::try_from(code_ttl_secs).unwrap_or(0)),
-            polls: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            polls: Arc::default(),
+            failures: Arc::default(),
         }
     }
 
-    /// Milliseconds since the code's previous poll and the interval it was then told to
-    /// keep, if remembered.
-    pub fn last_poll(&self, code: &SecretHash) -> (Option<u64>, Option<i64>) {
-        let Ok(polls) = self.polls.lock() else {
-            return (None, None);
-        };
-        match polls.get(code) {
-            Some(poll) => (
-                Some(u64::try_from(poll.at.elapsed().as_millis()).unwrap_or(u64::MAX)),
-                Some(poll.interval_secs),
-            ),
-            None => (None, None),
-        }
+    /// The code's previous poll, if remembered.
+    pub fn last_poll(&self, code: &SecretHash) -> Option<LastPoll> {
+        let polls = self.polls.lock().ok()?;
+        polls.codes.get(code).map(|poll| LastPoll {
+            since_ms: u64::try_from(poll.at.elapsed().as_millis()).unwrap_or(u64::MAX),
+            interval_secs: poll.interval_secs,
+            row: poll.row.clone(),
+        })
+    }
+
+    /// User answers recorded so far; read it before reading a row to remember.
+    pub fn answers(&self) -> u64 {
+        self.polls.lock().map_or(0, |polls| polls.answers)
     }
 
     /// Remembers a poll answered now, with the interval the device must keep from now on.
-    pub fn record_poll(&self, code: SecretHash, interval_secs: i64) {
+    /// `read`: the row this poll read and [`Self::answers`] from before that read; the row
+    /// is remembered only if no answer was recorded since. Without one, a row remembered
+    /// earlier is kept.
+    pub fn record_poll(
+        &self,
+        code: SecretHash,
+        interval_secs: i64,
+        read: Option<(Remembered, u64)>,
+    ) {
         let Ok(mut polls) = self.polls.lock() else {
             return;
         };
-        if polls.len() >= POLL_CAPACITY && !polls.contains_key(&code) {
+        let answers = polls.answers;
+        let codes = &mut polls.codes;
+        if codes.len() >= POLL_CAPACITY && !codes.contains_key(&code) {
             let ttl = self.code_ttl;
-            polls.retain(|_, poll| poll.at.elapsed() < ttl);
-            if polls.len() >= POLL_CAPACITY {
-                if let Some(any) = polls.keys().next().copied() {
-                    polls.remove(&any);
+            codes.retain(|_, poll| poll.at.elapsed() < ttl);
+            if codes.len() >= POLL_CAPACITY {
+                if let Some(any) = codes.keys().next().copied() {
+                    codes.remove(&any);
                 }
             }
         }
-        polls.insert(
+        let row = match read {
+            Some((row, answers_before)) => (answers_before == answers).then_some(row),
+            None => codes.get_mut(&code).and_then(|poll| poll.row.take()),
+        };
+        codes.insert(
             code,
             Poll {
                 at: Instant::now(),
                 interval_secs,
+                row,
             },
         );
+    }
+
+    /// A user answered a device code (committed): no poll may be answered from a row read
+    /// before, so every remembered row goes (answers are rare; each costs the devices
+    /// waiting one read each).
+    pub fn answered(&self) {
+        if let Ok(mut polls) = self.polls.lock() {
+            polls.answers += 1;
+            for poll in polls.codes.values_mut() {
+                poll.row = None;
+            }
+        }
     }
 
     /// Forgets a code that was redeemed, denied or expired.
     pub fn forget(&self, code: &SecretHash) {
         if let Ok(mut polls) = self.polls.lock() {
-            polls.remove(code);
+            polls.codes.remove(code);
         }
     }
 
@@ -144,16 +219,68 @@ impl DeviceMemory {
 mod tests {
     use super::*;
 
+    fn pending_row() -> Remembered {
+        Remembered::new(
+            DeviceFacts {
+                client_id: "tv".into(),
+                status: crate::oauth::DeviceStatus::Pending,
+                expires_at: i64::MAX,
+                interval_secs: 5,
+            },
+            None,
+        )
+    }
+
     #[test]
     fn remembers_polls_and_forgets_redeemed_codes() {
         let memory = DeviceMemory::new(600);
-        assert_eq!(memory.last_poll(&[1; 32]), (None, None));
-        memory.record_poll([1; 32], 10);
-        let (since, interval) = memory.last_poll(&[1; 32]);
-        assert!(since.is_some_and(|ms| ms < 5_000));
-        assert_eq!(interval, Some(10));
+        assert!(memory.last_poll(&[1; 32]).is_none());
+        memory.record_poll([1; 32], 10, None);
+        let last = memory.last_poll(&[1; 32]).expect("remembered");
+        assert!(last.since_ms < 5_000);
+        assert_eq!(last.interval_secs, 10);
+        assert!(last.row.is_none());
         memory.forget(&[1; 32]);
-        assert_eq!(memory.last_poll(&[1; 32]), (None, None));
+        assert!(memory.last_poll(&[1; 32]).is_none());
+    }
+
+    /// A row read is kept by the polls answered from it, and dropped by any answer.
+    #[test]
+    fn a_remembered_row_lasts_until_a_user_answers() {
+        let memory = DeviceMemory::new(600);
+        memory.record_poll([1; 32], 5, Some((pending_row(), memory.answers())));
+        memory.record_poll([1; 32], 10, None);
+        let last = memory.last_poll(&[1; 32]).expect("remembered");
+        assert_eq!(last.interval_secs, 10);
+        assert!(last.row.is_some(), "a poll from memory keeps the row");
+        memory.answered();
+        assert!(memory.last_poll(&[1; 32]).expect("poll").row.is_none());
+    }
+
+    /// The race the answer count closes: a poll reads the row (pending), a user's answer
+    /// commits and is recorded, then the poll records its read. The stale row must not be
+    /// remembered, or the next polls would say `authorization_pending` after the answer.
+    #[test]
+    fn a_row_read_before_an_answer_is_not_remembered_after_it() {
+        let memory = DeviceMemory::new(600);
+        let before_read = memory.answers();
+        let read = pending_row();
+        memory.answered();
+        memory.record_poll([1; 32], 5, Some((read, before_read)));
+        assert!(memory.last_poll(&[1; 32]).expect("poll").row.is_none());
+        // Read after the answer: remembered.
+        memory.record_poll([1; 32], 5, Some((pending_row(), memory.answers())));
+        assert!(memory.last_poll(&[1; 32]).expect("poll").row.is_some());
+    }
+
+    /// Clones share one memory: an answer recorded through one is seen through another.
+    #[test]
+    fn clones_share_the_memory() {
+        let memory = DeviceMemory::new(600);
+        let other = memory.clone();
+        memory.record_poll([1; 32], 5, Some((pending_row(), memory.answers())));
+        other.answered();
+        assert!(memory.last_poll(&[1; 32]).expect("poll").row.is_none());
     }
 
     #[test]
@@ -177,9 +304,9 @@ mod tests {
         for n in 0..POLL_CAPACITY + 100 {
             let mut code = [0u8; 32];
             code[..8].copy_from_slice(&(n as u64).to_le_bytes());
-            memory.record_poll(code, 5);
+            memory.record_poll(code, 5, Some((pending_row(), 0)));
         }
-        assert_eq!(memory.polls.lock().unwrap().len(), POLL_CAPACITY);
+        assert_eq!(memory.polls.lock().unwrap().codes.len(), POLL_CAPACITY);
         for n in 0..ADDRESS_CAPACITY as u32 + 100 {
             let _ = memory.try_user_code(IpAddr::from(n.to_be_bytes()));
         }

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use tokio::time::sleep_until;
 
 use crate::load::{self, Config, Plan};
+use crate::proc_meter::Window;
 use crate::report::{f, ms, Row};
 use crate::{cfg, emit, http, summary, w2_request, Args, CpuMeter, Res, Target};
 
@@ -49,6 +50,11 @@ struct Phase {
     paused: AtomicBool,
     /// Polls sent meanwhile count towards the achieved rate.
     measuring: AtomicBool,
+    /// Devices send W2b's verify request instead of their poll (the cost windows'
+    /// comparison: same connections, same schedule, another request).
+    verify: AtomicBool,
+    /// Requests the devices sent, polls or verifies.
+    sent: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -71,6 +77,7 @@ pub async fn w6(args: &Args) -> Res<()> {
         .iter()
         .map(|m| w2_request(&t, m, &access))
         .collect::<Res<_>>()?;
+    let verify = Arc::new(w2_request(&t, "verify", &access)?.2);
 
     // Device authorizations, up front (each one is a write).
     let authorize = t.form(
@@ -115,6 +122,10 @@ pub async fn w6(args: &Args) -> Res<()> {
     let before = Storage::read(&db, metrics.as_deref()).await;
 
     let phase = Arc::new(Phase::default());
+    // A diagnostic: `--devices-send verify` makes the devices send W2b's request instead
+    // of their poll (same connections and schedule), except in the cost windows.
+    let devices_verify = args.opt("devices-send") == Some("verify");
+    phase.verify.store(devices_verify, Ordering::Relaxed);
     let started = Instant::now();
     let mut pollers = Vec::with_capacity(devices);
     for (i, code) in codes.iter().enumerate() {
@@ -126,14 +137,21 @@ pub async fn w6(args: &Args) -> Res<()> {
             http::form_encode(&device_client)
         );
         let req = t.form("/oauth/token", &body, false);
-        let (phase, addr) = (Arc::clone(&phase), t.addr);
+        let (phase, addr, verify) = (Arc::clone(&phase), t.addr, Arc::clone(&verify));
         pollers.push(tokio::spawn(poll_device(
-            addr, req, first_due, interval, phase,
+            addr, req, verify, first_due, interval, phase,
         )));
     }
     // Steady state: every device has polled once.
     sleep_until((started + Duration::from_secs_f64(interval + 0.5)).into()).await;
+    let cost = match args.opt("pid") {
+        Some(pid) if args.num("cost-windows", 1u32)? > 0 => {
+            cost_windows(&phase, pid, interval, devices).await
+        }
+        _ => Value::Null,
+    };
 
+    phase.verify.store(devices_verify, Ordering::Relaxed);
     // Rounds of W2 solo (polls paused) and W2 while polling, alternating which comes
     // first, so a neighbour's load on a shared machine falls on both alike.
     let rounds: usize = args.num("rounds", 5)?;
@@ -268,6 +286,7 @@ pub async fn w6(args: &Args) -> Res<()> {
             "registration": registration.to_json(),
             "w2_solo": w2_solo,
             "w2_polling": w2_during,
+            "cost": cost,
         }),
     )
 }
@@ -330,6 +349,7 @@ impl CpuSum {
 async fn poll_device(
     addr: std::net::SocketAddr,
     req: Vec<u8>,
+    verify: Arc<Vec<u8>>,
     first_due: Instant,
     interval: f64,
     phase: Arc<Phase>,
@@ -351,6 +371,15 @@ async fn poll_device(
         tally.late_ms.push(
             u64::try_from(sent.saturating_duration_since(due).as_millis()).unwrap_or(u64::MAX),
         );
+        phase.sent.fetch_add(1, Ordering::Relaxed);
+        if phase.verify.load(Ordering::Relaxed) {
+            // A cost window's comparison request: not a poll, so not tallied as one.
+            if conn.send(&verify).await.is_err() {
+                tally.reconnects += 1;
+            }
+            due += Duration::from_secs_f64(interval);
+            continue;
+        }
         if phase.measuring.load(Ordering::Relaxed) {
             tally.in_window += 1;
         }
@@ -372,6 +401,51 @@ async fn poll_device(
         due += Duration::from_secs_f64(interval);
     }
     tally
+}
+
+/// What a poll costs the server, measured without W2 load: one interval idle (polls
+/// paused), one interval of polls, and one interval in which the same devices send W2b's
+/// verify request on the same schedule instead, so the two requests are compared over the
+/// same connections and timers. Each figure is beyond the idle window's rate.
+async fn cost_windows(phase: &Phase, pid: &str, interval: f64, devices: usize) -> Value {
+    let window = Duration::from_secs_f64(interval);
+    let measure = |paused: bool, verify: bool| async move {
+        phase.paused.store(paused, Ordering::Relaxed);
+        phase.verify.store(verify, Ordering::Relaxed);
+        // Let requests already sent finish.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sent = phase.sent.load(Ordering::Relaxed);
+        let w = Window::start(pid);
+        tokio::time::sleep(window).await;
+        let used = w.end();
+        (used, phase.sent.load(Ordering::Relaxed) - sent)
+    };
+    let (idle, _) = measure(true, false).await;
+    let (polls, n_polls) = measure(false, false).await;
+    let (verifies, n_verifies) = measure(false, true).await;
+    phase.verify.store(false, Ordering::Relaxed);
+    let (poll, verify) = (
+        polls.per_request(n_polls, &idle),
+        verifies.per_request(n_verifies, &idle),
+    );
+    eprintln!(
+        "  W6 cost ({devices} devices, no W2 load): server CPU per poll {} µs ({} µs by ticks), per verify {} µs ({}); context switches per poll {}, per verify {}; generator CPU per poll {} µs, per verify {} µs; idle server {:.1} ms CPU/s",
+        poll["server_cpu_us"],
+        poll["server_cpu_us_ticks"],
+        verify["server_cpu_us"],
+        verify["server_cpu_us_ticks"],
+        poll["server_switches"],
+        verify["server_switches"],
+        poll["generator_cpu_us"],
+        verify["generator_cpu_us"],
+        1000.0 * idle.server_run_s / idle.wall_s.max(1e-9),
+    );
+    json!({
+        "idle": idle.json(),
+        "poll": poll,
+        "verify_same_schedule": verify,
+        "windows": {"polls": polls.json(), "verifies": verifies.json()},
+    })
 }
 
 /// The `error` member of an OAuth error answer.

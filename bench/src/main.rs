@@ -8,6 +8,7 @@
 mod devices;
 mod http;
 mod load;
+mod proc_meter;
 mod report;
 mod tls;
 

@@ -15,6 +15,7 @@ use super::issued::Issued;
 use super::params::read_params;
 use crate::app::App;
 use crate::client_auth::{self, AuthenticatedClient};
+use crate::device_memory::Remembered;
 use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body};
 use crate::oauth::{self, GrantKind, PollDecision, PollRequest, Scope};
@@ -131,38 +132,100 @@ fn new_user_code() -> Option<String> {
     oauth::user_code_from_bytes(&bytes)
 }
 
-/// The token endpoint's device grant: one poll, decided by the rule book.
-pub async fn poll(
+/// A device code's row as the token endpoint read it together with the client.
+pub struct PollRead {
+    /// `None`: no such code (or already redeemed).
+    pub facts: Option<oauth::DeviceFacts>,
+    /// The memory's answer count from before the read (`DeviceMemory::answers`).
+    pub answers_before: u64,
+}
+
+/// A poll of a code still waiting for its user, answered from memory without a trip to
+/// the database: when a recent poll's read of this code is remembered (pending, fresh,
+/// no user answered since) and the request presents the same client with, for a
+/// confidential one, its secret. `None`: the poll must be decided the full way.
+pub fn pending_from_memory(
     app: &App,
-    client: AuthenticatedClient,
-    device_code: &Secret,
-    remote: String,
-) -> Result<Issued, ApiError> {
-    let code_hash = device_code.digest();
-    let facts = app
-        .store
-        .read(move |conn| devices::find(conn, &code_hash))
-        .await?;
-    let (since_last_poll_ms, interval_secs) = app.devices.last_poll(&code_hash);
-    let request = PollRequest {
-        client_id: &client.client.client_id,
-        since_last_poll_ms,
-        interval_secs,
+    headers: &hyper::HeaderMap,
+    params: &http::Params,
+) -> Option<ApiError> {
+    let (Some(client_id), presented) = client_auth::presented_credentials(headers, params).ok()?
+    else {
+        return None;
     };
-    match oauth::decide_poll(facts.as_ref(), &request, store::now()) {
+    let code_hash = secret::sha256(params.non_empty("device_code")?);
+    let last = app.devices.last_poll(&code_hash)?;
+    let row = last.row?;
+    let usable = oauth::remembered_row_usable(&row.facts, row.age_ms())
+        && row.facts.client_id == client_id.as_str()
+        && client_auth::secret_checks_out(row.client_secret_hash.as_deref(), presented.as_ref());
+    if !usable {
+        return None;
+    }
+    let request = PollRequest {
+        client_id: client_id.as_str(),
+        since_last_poll_ms: Some(last.since_ms),
+        interval_secs: Some(last.interval_secs),
+    };
+    still_pending(
+        app,
+        code_hash,
+        oauth::decide_poll(Some(&row.facts), &request, store::now()),
+        None,
+    )
+}
+
+/// The answer to a poll decided pending or `slow_down` (`None` for other decisions),
+/// remembering the poll and, when it read the row, that row.
+fn still_pending(
+    app: &App,
+    code_hash: SecretHash,
+    decision: PollDecision,
+    read: Option<(Remembered, u64)>,
+) -> Option<ApiError> {
+    match decision {
         PollDecision::Pending { interval_secs } => {
-            app.devices.record_poll(code_hash, interval_secs);
-            Err(oauth_error(
+            app.devices.record_poll(code_hash, interval_secs, read);
+            Some(oauth_error(
                 OAuthErrorCode::AuthorizationPending,
                 "the user has not answered yet",
             ))
         }
         PollDecision::SlowDown { interval_secs } => {
-            app.devices.record_poll(code_hash, interval_secs);
-            Err(oauth_error(
+            app.devices.record_poll(code_hash, interval_secs, read);
+            Some(oauth_error(
                 OAuthErrorCode::SlowDown,
                 "polling too often: wait 5 seconds longer between polls",
             ))
+        }
+        _ => None,
+    }
+}
+
+/// The token endpoint's device grant: one poll, decided by the rule book over the row
+/// read together with the client.
+pub async fn poll(
+    app: &App,
+    client: AuthenticatedClient,
+    device_code: &Secret,
+    read: PollRead,
+    remote: String,
+) -> Result<Issued, ApiError> {
+    let code_hash = device_code.digest();
+    let last = app.devices.last_poll(&code_hash);
+    let request = PollRequest {
+        client_id: &client.client.client_id,
+        since_last_poll_ms: last.as_ref().map(|l| l.since_ms),
+        interval_secs: last.as_ref().map(|l| l.interval_secs),
+    };
+    let decision = oauth::decide_poll(read.facts.as_ref(), &request, store::now());
+    match decision {
+        PollDecision::Pending { .. } | PollDecision::SlowDown { .. } => {
+            let row = read.facts.map(|facts| {
+                let secret_hash = client.client.secret_hash.clone();
+                (Remembered::new(facts, secret_hash), read.answers_before)
+            });
+            Err(still_pending(app, code_hash, decision, row).unwrap_or_else(unknown_device_code))
         }
         PollDecision::Issue => issue(app, &client, code_hash, remote).await,
         PollDecision::Denied => {

@@ -21,8 +21,8 @@ use crate::http::{self, Body, ParamError};
 use crate::oauth;
 use crate::secret::{self, Secret, SecretHash};
 use crate::signin::{self, SignIn};
-use crate::store::client_log;
 use crate::store::devices::{self, PendingDevice};
+use crate::store::{client_log, StoreError};
 
 const BAD_CODE: &str = "That code is not valid, or it has expired. Check the code on your device.";
 
@@ -121,23 +121,34 @@ pub async fn submit(
             let user_code_hash = found.user_code_hash;
             let remote_addr = ip.to_string();
             let logged = super::attempts::device_decided(&client_id, approve);
-            let recorded = app
-                .store
-                .write(move |conn| {
-                    // Read and answer in one transaction: of two answers, one wins.
-                    let row = devices::find_by_user_code(conn, &user_code_hash)?;
-                    if !row.is_some_and(|row| awaits_answer(&row)) {
-                        return Ok(false);
-                    }
-                    let approved_for = approve.then_some((user_id.as_str(), email.as_str()));
-                    let recorded =
-                        devices::record_answer(conn, &user_code_hash, approved_for, &remote_addr)?;
-                    if recorded {
-                        client_log::record(conn, &logged)?;
-                    }
-                    Ok(recorded)
-                })
-                .await?;
+            let (store, memory) = (app.store.clone(), app.devices.clone());
+            // Its own task, so the memory learns of a committed answer even if this
+            // request is dropped meanwhile: polls then stop answering `pending` from it.
+            let answer = tokio::spawn(async move {
+                let recorded = store
+                    .write(move |conn| {
+                        // Read and answer in one transaction: of two answers, one wins.
+                        let row = devices::find_by_user_code(conn, &user_code_hash)?;
+                        if !row.is_some_and(|row| awaits_answer(&row)) {
+                            return Ok(false);
+                        }
+                        let approved_for = approve.then_some((user_id.as_str(), email.as_str()));
+                        let recorded = devices::record_answer(
+                            conn,
+                            &user_code_hash,
+                            approved_for,
+                            &remote_addr,
+                        )?;
+                        if recorded {
+                            client_log::record(conn, &logged)?;
+                        }
+                        Ok(recorded)
+                    })
+                    .await;
+                memory.answered();
+                recorded
+            });
+            let recorded = answer.await.map_err(|_| StoreError::TaskFailed)??;
             if !recorded {
                 return again(SignInFailure::BadRequest(BAD_CODE));
             }

@@ -66,8 +66,21 @@ async fn grant(
     remote: std::net::SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
     let grant = GrantType::parse(params)?;
+    if grant == GrantType::DeviceCode {
+        if let Some(pending) = super::device::pending_from_memory(app, headers, params) {
+            return Err(pending);
+        }
+    }
     let early = |reason| super::attempts::refused_early(app, headers, params, grant.kind(), reason);
-    let client = (client_auth::authenticate(app, headers, params).await)
+    // A device poll reads its device code in the same trip as the client.
+    let answers_before = app.devices.answers();
+    let polled = (grant == GrantType::DeviceCode)
+        .then(|| params.non_empty("device_code").map(secret::sha256))
+        .flatten();
+    let (client, device) = (client_auth::authenticate_and(app, headers, params, move |conn| {
+        polled.map_or(Ok(None), |hash| store::devices::find(conn, &hash))
+    })
+    .await)
         .inspect_err(|_| early(oauth::AttemptReason::ClientAuthFailed))?;
     oauth::may_use_grant(
         &client.client.grant_types,
@@ -92,7 +105,11 @@ async fn grant(
             Ok(answer_issued(app, grant.kind(), issued))
         }
         GrantTypeReq::DeviceCode { device_code } => {
-            let issued = super::device::poll(app, client, &device_code, remote).await?;
+            let read = super::device::PollRead {
+                facts: device,
+                answers_before,
+            };
+            let issued = super::device::poll(app, client, &device_code, read, remote).await?;
             Ok(answer_issued(app, grant.kind(), issued))
         }
     }

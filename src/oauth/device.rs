@@ -103,6 +103,19 @@ pub fn awaits_answer(status: DeviceStatus, expires_at: i64, now: i64) -> bool {
     status == DeviceStatus::Pending && now < expires_at
 }
 
+/// How long the row a pending poll read may decide the next polls of its code without
+/// reading it again. The user's answer in this process is seen at once (the memory drops
+/// every remembered row when one is recorded); this bounds how long a change made
+/// elsewhere (the client removed or its secret changed with the CLI) goes unseen by
+/// pending answers. Tokens are never issued from a remembered row.
+pub const REMEMBERED_ROW_SECS: u64 = 30;
+
+/// Whether a poll may be decided over a row a previous poll read `read_ms_ago`: only a
+/// pending one, only while fresh.
+pub fn remembered_row_usable(facts: &DeviceFacts, read_ms_ago: u64) -> bool {
+    facts.status == DeviceStatus::Pending && read_ms_ago < REMEMBERED_ROW_SECS * 1000
+}
+
 /// Decides one poll at Unix time `now`.
 pub fn decide_poll(
     facts: Option<&DeviceFacts>,
@@ -258,6 +271,34 @@ mod tests {
                 decide_poll(facts.as_ref(), &request, now),
                 expected,
                 "{status:?} {client_id} {since:?} {interval:?} at {now}"
+            );
+        }
+    }
+
+    /// Status × age of the remembered row.
+    #[test]
+    fn only_fresh_pending_rows_answer_from_memory() {
+        use DeviceStatus::{Approved, Denied, Pending};
+        let limit = REMEMBERED_ROW_SECS * 1000;
+        let table = [
+            (Pending, 0, true),
+            (Pending, limit - 1, true),
+            (Pending, limit, false),
+            (Pending, u64::MAX, false),
+            (Approved, 0, false),
+            (Denied, 0, false),
+        ];
+        for (status, age, expected) in table {
+            let facts = DeviceFacts {
+                client_id: "tv".into(),
+                status,
+                expires_at: 1_000,
+                interval_secs: 5,
+            };
+            assert_eq!(
+                remembered_row_usable(&facts, age),
+                expected,
+                "{status:?} {age}"
             );
         }
     }

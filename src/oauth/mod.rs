@@ -30,9 +30,9 @@ pub use code_exchange::{
 };
 pub use consent::{consented_scope, decide_consent, ConsentDecision};
 pub use device::{
-    awaits_answer, decide_poll, display_user_code, normalize_user_code, user_code_from_bytes,
-    DeviceFacts, DeviceStatus, PollDecision, PollRequest, USER_CODE_FAILURES_PER_WINDOW,
-    USER_CODE_WINDOW_SECS,
+    awaits_answer, decide_poll, display_user_code, normalize_user_code, remembered_row_usable,
+    user_code_from_bytes, DeviceFacts, DeviceStatus, PollDecision, PollRequest,
+    USER_CODE_FAILURES_PER_WINDOW, USER_CODE_WINDOW_SECS,
 };
 pub use grants::{
     client_scope, issues_refresh_token, may_use_grant, scope_allowed, GrantKind, GrantRefusal,

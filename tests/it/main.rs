@@ -33,6 +33,7 @@ mod cors;
 mod db_faults;
 mod db_files;
 mod device_flow;
+mod device_poll_memory;
 mod email_identity;
 mod hardening;
 mod healthz;
