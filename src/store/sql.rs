@@ -180,25 +180,26 @@ macro_rules! plain_columns {
 plain_columns!(String, Option<String>, Vec<u8>, Option<Vec<u8>>);
 
 /// Integers and flags: on PostgreSQL any integer width (a literal `1` is an INT4) and,
-/// for a flag, a BOOLEAN expression (`logo IS NOT NULL`) too.
+/// for a flag, a BOOLEAN expression (`logo IS NOT NULL`) too; `$pg` decodes them and
+/// `$into` makes the Rust type of it.
 macro_rules! widened_columns {
-    ($($t:ty => $pg:ty),*) => {$(
+    ($($t:ty => $pg:ty, $into:expr;)*) => {$(
         impl Column for $t {
             fn from_sqlite(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Self> {
                 row.get(idx)
             }
             #[cfg(feature = "postgres")]
             fn from_postgres(row: &tokio_postgres::Row, idx: usize) -> Result<Self, StoreError> {
-                Ok(row.try_get::<_, $pg>(idx)?.into())
+                Ok($into(row.try_get::<_, $pg>(idx)?))
             }
         }
     )*};
 }
 widened_columns!(
-    i64 => super::pg::value::AnyInt,
-    Option<i64> => super::pg::value::OptionalInt,
-    bool => super::pg::value::AnyBool,
-    Option<bool> => super::pg::value::OptionalBool
+    i64 => super::pg::value::AnyInt, i64::from;
+    Option<i64> => Option<super::pg::value::AnyInt>, |v: Option<_>| v.map(i64::from);
+    bool => super::pg::value::AnyBool, bool::from;
+    Option<bool> => Option<super::pg::value::AnyBool>, |v: Option<_>| v.map(bool::from);
 );
 
 /// Whether `e` is a UNIQUE or PRIMARY KEY violation, on either backend: the one place

@@ -73,29 +73,6 @@ impl From<AnyInt> for i64 {
     }
 }
 
-/// A nullable integer column of any width.
-pub(crate) struct OptionalInt(Option<i64>);
-
-impl<'a> FromSql<'a> for OptionalInt {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        Ok(OptionalInt(Some(AnyInt::from_sql(ty, raw)?.0)))
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
-        Ok(OptionalInt(None))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        AnyInt::accepts(ty)
-    }
-}
-
-impl From<OptionalInt> for Option<i64> {
-    fn from(i: OptionalInt) -> Option<i64> {
-        i.0
-    }
-}
-
 /// A flag: a BOOLEAN, or an integer column holding 0 or 1.
 pub(crate) struct AnyBool(bool);
 
@@ -115,29 +92,6 @@ impl<'a> FromSql<'a> for AnyBool {
 
 impl From<AnyBool> for bool {
     fn from(b: AnyBool) -> bool {
-        b.0
-    }
-}
-
-/// A nullable flag.
-pub(crate) struct OptionalBool(Option<bool>);
-
-impl<'a> FromSql<'a> for OptionalBool {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        Ok(OptionalBool(Some(AnyBool::from_sql(ty, raw)?.0)))
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
-        Ok(OptionalBool(None))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        AnyInt::accepts(ty)
-    }
-}
-
-impl From<OptionalBool> for Option<bool> {
-    fn from(b: OptionalBool) -> Option<bool> {
         b.0
     }
 }
