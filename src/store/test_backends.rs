@@ -2,7 +2,24 @@
 //! on a fresh, migrated database — a temporary SQLite file, and (feature `postgres`) a new
 //! database in the throwaway PostgreSQL cluster.
 
+use super::sql::Db;
 use super::Store;
+
+/// Adds user `u` (`u@x.org`) and public client `c`, as `seeded_store` does: the users and
+/// clients verbs are not on the shared interface yet.
+pub(crate) fn seed_user_and_client(db: &impl Db) {
+    db.execute(
+        "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
+         VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0)",
+        &[],
+    )
+    .expect("seed user");
+    db.execute(
+        "INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0)",
+        &[],
+    )
+    .expect("seed client");
+}
 
 /// Runs `check` on a connection to a fresh SQLite database.
 pub(crate) fn with_sqlite(check: impl FnOnce(&rusqlite::Connection)) {
