@@ -8,6 +8,8 @@
 -- * COLLATE NOCASE -> the collation `nocase` below (ICU, case-insensitive), so shared SQL
 --   that says `COLLATE NOCASE` means the same on both. It compares and orders by Unicode
 --   rules, where SQLite folds ASCII only; PostgreSQL's LIKE refuses it (not used on it).
+-- * Where shared SQL orders by SQLite's implicit rowid (signing_keys), a `rowid` identity
+--   column stands in for it.
 -- * SQLite triggers that RAISE(ABORT) -> PL/pgSQL triggers raising unique_violation.
 
 CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
@@ -204,7 +206,8 @@ CREATE TABLE signing_keys (
     private_pkcs8 BYTEA NOT NULL,
     public_jwk    TEXT NOT NULL,
     created_at    BIGINT NOT NULL,
-    signs_from    BIGINT NOT NULL
+    signs_from    BIGINT NOT NULL,
+    rowid         BIGINT GENERATED ALWAYS AS IDENTITY
 );
 
 CREATE TABLE consents (
