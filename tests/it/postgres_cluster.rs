@@ -25,3 +25,31 @@ fn a_throwaway_cluster_is_durable_unprivileged_and_removed_on_drop() {
         "PostgreSQL still listens on {port}"
     );
 }
+
+#[test]
+fn a_postgres_url_is_refused_until_the_store_is_complete() {
+    let o = crate::support::Oauthd::new();
+    for url in ["postgres://oauthd@127.0.0.1/db", "PostgreSQL://h/db"] {
+        let out = std::process::Command::new(crate::support::bin())
+            .env("OAUTHD_PBKDF2_ITERATIONS", "1000")
+            .args(["--db", url, "user", "list"])
+            .current_dir(o.dir.path())
+            .output()
+            .expect("run oauthd");
+        let stderr = crate::support::expect_output_exit(&out, &["--db", url], 2);
+        crate::support::assert_usage_error(&stderr, "the PostgreSQL store is not complete yet");
+        let served = std::process::Command::new(crate::support::bin())
+            .env("OAUTHD_DB", url)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(o.dir.path())
+            .output()
+            .expect("run oauthd serve");
+        let stderr = crate::support::expect_output_exit(&served, &["serve"], 2);
+        crate::support::assert_usage_error(&stderr, "the PostgreSQL store is not complete yet");
+    }
+    assert_eq!(
+        std::fs::read_dir(o.dir.path()).expect("list").count(),
+        0,
+        "nothing was created"
+    );
+}
