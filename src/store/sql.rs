@@ -12,6 +12,9 @@
 //! `bool` parameter binds as whatever the statement's parameter is (a PostgreSQL BOOLEAN in
 //! `CASE WHEN ?3`, 0/1 for an integer column), and a `bool` column decodes from either.
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::StoreError;
@@ -196,10 +199,10 @@ macro_rules! widened_columns {
     )*};
 }
 widened_columns!(
-    i64 => super::pg::value::AnyInt, i64::from;
-    Option<i64> => Option<super::pg::value::AnyInt>, |v: Option<_>| v.map(i64::from);
-    bool => super::pg::value::AnyBool, bool::from;
-    Option<bool> => Option<super::pg::value::AnyBool>, |v: Option<_>| v.map(bool::from);
+    i64 => postgres::AnyInt, i64::from;
+    Option<i64> => Option<postgres::AnyInt>, |v: Option<_>| v.map(i64::from);
+    bool => postgres::AnyBool, bool::from;
+    Option<bool> => Option<postgres::AnyBool>, |v: Option<_>| v.map(bool::from);
 );
 
 /// Whether `e` is a UNIQUE or PRIMARY KEY violation, on either backend: the one place

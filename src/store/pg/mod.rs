@@ -8,7 +8,6 @@
 //! running async code (a blocking-pool thread, the CLI's main thread).
 
 pub mod migrate;
-pub(crate) mod value;
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, OnceLock, RwLock};
@@ -18,6 +17,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
 
+use super::sql::postgres::PgValue;
 use super::sql::{dollar_placeholders, Db, Param, Row};
 use super::{StoreError, READ_CONNECTIONS};
 
@@ -142,8 +142,8 @@ impl PgConn {
 }
 
 /// The parameters as the driver binds them, converted as it sends each.
-fn bound<'p>(params: &'p [&'p dyn Param]) -> impl ExactSizeIterator<Item = value::PgValue<'p>> {
-    params.iter().map(|p| value::PgValue(p.value()))
+fn bound<'p>(params: &'p [&'p dyn Param]) -> impl ExactSizeIterator<Item = PgValue<'p>> {
+    params.iter().map(|p| PgValue(p.value()))
 }
 
 impl Db for PgConn {

@@ -1,4 +1,5 @@
-//! How shared parameter values and columns cross to PostgreSQL's types: a value binds as
+//! How shared parameter values and columns cross to PostgreSQL's types (feature
+//! `postgres`): a value binds as
 //! the type the statement's parameter has (an integer of any width, or a BOOLEAN for a
 //! flag), and integer and flag columns decode from any integer width or a BOOLEAN.
 
@@ -6,7 +7,7 @@ use std::error::Error;
 
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
-use crate::store::sql::Value;
+use super::Value;
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
