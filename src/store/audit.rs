@@ -4,10 +4,11 @@
 //! recorded only as a [`pseudonym`].
 
 use hmac::{Hmac, Mac};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use sha2::Sha256;
 
+use super::sql::Db;
 use super::{iso8601, now, Store, StoreError};
 
 /// One event to record. `event` is a short stable name such as `login_ok`.
@@ -41,19 +42,19 @@ pub struct Filter {
 
 /// Appends an event. Call it inside the transaction of the change it describes, so the
 /// trail and the change commit together.
-pub fn record(conn: &Connection, event: &Event<'_>) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn record(db: &impl Db, event: &Event<'_>) -> Result<(), StoreError> {
+    db.execute(
         "INSERT INTO audit_log (at, event, user_email, client_id, remote_addr, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[
+            &now(),
+            &event.event,
+            &event.user_email,
+            &event.client_id,
+            &event.remote_addr,
+            &event.detail,
+        ],
     )?;
-    stmt.execute(params![
-        now(),
-        event.event,
-        event.user_email,
-        event.client_id,
-        event.remote_addr,
-        event.detail
-    ])?;
     Ok(())
 }
 
@@ -109,8 +110,8 @@ const PSEUDONYM_KEY_NAME: &str = "audit_pseudonym_key";
 /// be stored because it may be a secret. Equal texts get equal pseudonyms, so repeats stay
 /// correlatable. The key is generated at first use, inside the caller's write
 /// transaction, and kept in `oauthd_meta`.
-pub fn pseudonym(conn: &Connection, text: &str) -> Result<String, StoreError> {
-    let key = pseudonym_key(conn)?;
+pub fn pseudonym(db: &impl Db, text: &str) -> Result<String, StoreError> {
+    let key = pseudonym_key(db)?;
     // HMAC takes a key of any length, so this cannot fail; no input reaches it.
     #[allow(clippy::expect_used)]
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key");
@@ -122,26 +123,28 @@ pub fn pseudonym(conn: &Connection, text: &str) -> Result<String, StoreError> {
 }
 
 /// The pseudonym key (64 hex digits from the OS generator), created on first use.
-fn pseudonym_key(conn: &Connection) -> Result<String, StoreError> {
-    let existing: Option<String> = conn
-        .prepare_cached("SELECT value FROM oauthd_meta WHERE key = ?1")?
-        .query_row([PSEUDONYM_KEY_NAME], |r| r.get(0))
-        .optional()?;
+fn pseudonym_key(db: &impl Db) -> Result<String, StoreError> {
+    let existing: Option<String> = db.query_opt(
+        "SELECT value FROM oauthd_meta WHERE key = ?1",
+        &[&PSEUDONYM_KEY_NAME],
+        |r| r.get(0),
+    )?;
     if let Some(key) = existing {
         return Ok(key);
     }
     let mut bytes = [0u8; 32];
     crate::secret::fill_random(&mut bytes);
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    conn.execute(
+    db.execute(
         "INSERT INTO oauthd_meta (key, value) VALUES (?1, ?2)",
-        params![PSEUDONYM_KEY_NAME, key],
+        &[&PSEUDONYM_KEY_NAME, &key],
     )?;
     Ok(key)
 }
 
 /// Entries matching `filter`, oldest first. The user filter matches emails by their
 /// folded key, as every other email lookup does; it scans the trail (an admin command).
+/// SQLite only for now: it folds with the SQL function `oauthd_email_key`.
 pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
     super::email_key::register(conn)?;
     let mut stmt = conn.prepare_cached(
@@ -206,4 +209,68 @@ mod tests {
             first
         );
     }
+
+    fn audit_verbs(db: &impl Db) {
+        let first = pseudonym(db, "hunter2").expect("pseudonym");
+        assert_eq!(pseudonym(db, "hunter2").expect("again"), first);
+        assert_ne!(pseudonym(db, "hunter3").expect("other"), first);
+        record(
+            db,
+            &Event {
+                event: "login_failed",
+                user_email: Some(&first),
+                remote_addr: Some("192.0.2.1"),
+                ..Event::default()
+            },
+        )
+        .expect("record");
+        record(
+            db,
+            &Event {
+                event: "user_add",
+                detail: Some("by cli"),
+                ..Event::default()
+            },
+        )
+        .expect("record");
+        let rows = db
+            .query_all(
+                "SELECT event, user_email, client_id, remote_addr, detail, at FROM audit_log ORDER BY id",
+                &[],
+                |r| {
+                    Ok((
+                        r.get::<String>(0)?,
+                        r.get::<Option<String>>(1)?,
+                        r.get::<Option<String>>(2)?,
+                        r.get::<Option<String>>(3)?,
+                        r.get::<Option<String>>(4)?,
+                        r.get::<i64>(5)?,
+                    ))
+                },
+            )
+            .expect("rows");
+        let now = now();
+        assert!(
+            rows.iter().all(|row| (now - 5..=now).contains(&row.5)),
+            "{rows:?}"
+        );
+        let rows: Vec<_> = rows
+            .into_iter()
+            .map(|row| (row.0, row.1, row.2, row.3, row.4))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "login_failed".into(),
+                    Some(first),
+                    None,
+                    Some("192.0.2.1".into()),
+                    None
+                ),
+                ("user_add".into(), None, None, None, Some("by cli".into())),
+            ]
+        );
+    }
+    crate::store::test_backends::on_both_backends!(audit_verbs);
 }

@@ -2,8 +2,7 @@
 //! holds a usable session. Reads and writes only; whether a session still counts (expiry,
 //! idle timeout, `max_age`) is decided in `oauth::prompt`.
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::sql::Db;
 use super::{now, StoreError};
 use crate::oauth::RETENTION;
 use crate::secret::SecretHash;
@@ -22,37 +21,36 @@ pub struct SessionRow {
 /// Creates a session for a fresh sign-in and deletes `replaced` (the browser's previous
 /// session, if any), so a sign-in always yields a new id. Also deletes a few expired rows.
 pub fn create(
-    conn: &Connection,
+    db: &impl Db,
     id_hash: &SecretHash,
     user_id: &str,
     ttl_secs: i64,
     replaced: Option<&SecretHash>,
 ) -> Result<(), StoreError> {
     let at = now();
-    conn.prepare_cached(
+    db.execute(
         "DELETE FROM sessions WHERE id_hash IN
              (SELECT id_hash FROM sessions WHERE expires_at <= ?1 LIMIT 16)",
-    )?
-    .execute([RETENTION.expired_by(at)])?;
+        &[&RETENTION.expired_by(at)],
+    )?;
     if let Some(old) = replaced {
-        end(conn, old)?;
+        end(db, old)?;
     }
-    conn.prepare_cached(
+    db.execute(
         "INSERT INTO sessions (id_hash, user_id, auth_time, last_seen, expires_at)
          VALUES (?1, ?2, ?3, ?3, ?4)",
-    )?
-    .execute(params![id_hash, user_id, at, at.saturating_add(ttl_secs)])?;
+        &[id_hash, &user_id, &at, &at.saturating_add(ttl_secs)],
+    )?;
     Ok(())
 }
 
 /// The session with this id hash, whatever its age (the caller decides whether it counts).
-pub fn find(conn: &Connection, id_hash: &SecretHash) -> Result<Option<SessionRow>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT s.user_id, u.email, u.disabled, s.auth_time, s.last_seen, s.expires_at
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
-        )?
-        .query_row([id_hash], |r| {
+pub fn find(db: &impl Db, id_hash: &SecretHash) -> Result<Option<SessionRow>, StoreError> {
+    db.query_opt(
+        "SELECT s.user_id, u.email, u.disabled, s.auth_time, s.last_seen, s.expires_at
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
+        &[id_hash],
+        |r| {
             Ok(SessionRow {
                 user_id: r.get(0)?,
                 email: r.get(1)?,
@@ -61,28 +59,77 @@ pub fn find(conn: &Connection, id_hash: &SecretHash) -> Result<Option<SessionRow
                 last_seen: r.get(4)?,
                 expires_at: r.get(5)?,
             })
-        })
-        .optional()?;
-    Ok(row)
+        },
+    )
 }
 
 /// Records that the session was used now (called coarsely, for the idle timeout).
-pub fn touch(conn: &Connection, id_hash: &SecretHash) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE sessions SET last_seen = ?2 WHERE id_hash = ?1")?
-        .execute(params![id_hash, now()])?;
+pub fn touch(db: &impl Db, id_hash: &SecretHash) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE sessions SET last_seen = ?2 WHERE id_hash = ?1",
+        &[id_hash, &now()],
+    )?;
     Ok(())
 }
 
 /// Ends one session (logout, or replaced by a new sign-in).
-pub fn end(conn: &Connection, id_hash: &SecretHash) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM sessions WHERE id_hash = ?1")?
-        .execute([id_hash])?;
+pub fn end(db: &impl Db, id_hash: &SecretHash) -> Result<(), StoreError> {
+    db.execute("DELETE FROM sessions WHERE id_hash = ?1", &[id_hash])?;
     Ok(())
 }
 
 /// Ends every session of a user (disabled, or their password changed). Returns how many.
-pub fn end_for_user(conn: &Connection, user_id: &str) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
-        .execute([user_id])?)
+pub fn end_for_user(db: &impl Db, user_id: &str) -> Result<usize, StoreError> {
+    db.execute("DELETE FROM sessions WHERE user_id = ?1", &[&user_id])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_backends::{on_both_backends, seed_user_and_client};
+
+    fn session_verbs(db: &impl Db) {
+        seed_user_and_client(db);
+        let (first, second, stale) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        db.execute(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, last_seen, expires_at)
+             VALUES (?1, 'u', 0, 0, ?2)",
+            &[&stale, &RETENTION.expired_by(now()).saturating_sub(1)],
+        )
+        .expect("an expired session");
+        create(db, &first, "u", 3600, None).expect("create");
+        assert!(
+            find(db, &stale).expect("find").is_none(),
+            "expired rows are swept"
+        );
+        let found = find(db, &first).expect("find").expect("created");
+        assert_eq!(
+            (
+                found.user_id.as_str(),
+                found.email.as_str(),
+                found.user_disabled
+            ),
+            ("u", "u@x.org", false)
+        );
+        assert_eq!(found.expires_at - found.auth_time, 3600);
+        assert_eq!(found.last_seen, found.auth_time);
+
+        db.execute(
+            "UPDATE sessions SET last_seen = 0 WHERE id_hash = ?1",
+            &[&first],
+        )
+        .expect("age it");
+        touch(db, &first).expect("touch");
+        assert!(find(db, &first).expect("find").expect("found").last_seen > 0);
+
+        create(db, &second, "u", 60, Some(&first)).expect("replace");
+        assert!(find(db, &first).expect("find").is_none(), "replaced");
+        create(db, &first, "u", 60, None).expect("another");
+        end(db, &first).expect("end");
+        assert!(find(db, &first).expect("find").is_none());
+        create(db, &first, "u", 60, None).expect("another");
+        assert_eq!(end_for_user(db, "u").expect("end all"), 2);
+        assert!(find(db, &second).expect("find").is_none());
+    }
+    on_both_backends!(session_verbs);
 }

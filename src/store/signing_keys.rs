@@ -2,8 +2,7 @@
 //! published is the rule book's decision (`oauth::key_phases`); this module only reads and
 //! writes. Private keys leave this module only as `jose::PrivateKey`, which never prints.
 
-use rusqlite::{params, Connection};
-
+use super::sql::Db;
 use super::StoreError;
 use crate::jose::{self, Alg, GeneratedKey, PrivateKey};
 use crate::oauth::KeyTimes;
@@ -21,77 +20,124 @@ pub struct StoredKey {
 
 /// Every key, in the order stored (the timeline breaks ties by it). A row with an algorithm this binary does not know is skipped
 /// (the table's CHECK keeps them out).
-pub fn list(conn: &Connection) -> Result<Vec<StoredKey>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn list(db: &impl Db) -> Result<Vec<StoredKey>, StoreError> {
+    let rows = db.query_all(
         "SELECT kid, alg, private_pkcs8, public_jwk, created_at, signs_from
          FROM signing_keys ORDER BY created_at, rowid",
+        &[],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Vec<u8>>(2)?,
+                r.get::<String>(3)?,
+                KeyTimes {
+                    created_at: r.get(4)?,
+                    signs_from: r.get(5)?,
+                },
+            ))
+        },
     )?;
-    let rows = stmt.query_map([], |r| {
-        let alg: String = r.get(1)?;
-        Ok((
-            r.get::<_, String>(0)?,
-            alg,
-            r.get::<_, Vec<u8>>(2)?,
-            r.get::<_, String>(3)?,
-            KeyTimes {
-                created_at: r.get(4)?,
-                signs_from: r.get(5)?,
-            },
-        ))
-    })?;
-    let mut keys = Vec::new();
-    for row in rows {
-        let (kid, alg, der, public_jwk, times) = row?;
-        if let Some(alg) = Alg::parse(&alg) {
-            keys.push(StoredKey {
+    let keys = rows
+        .into_iter()
+        .filter_map(|(kid, alg, der, public_jwk, times)| {
+            Some(StoredKey {
                 kid,
-                alg,
+                alg: Alg::parse(&alg)?,
                 private: PrivateKey::from_der(der),
                 public_jwk,
                 times,
-            });
-        }
-    }
+            })
+        })
+        .collect();
     Ok(keys)
 }
 
 /// Whether a key of `alg` exists (first use generates one when none does).
-pub fn has_key(conn: &Connection, alg: Alg) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM signing_keys WHERE alg = ?1)")?
-        .query_row([alg.as_str()], |r| r.get(0))?)
+pub fn has_key(db: &impl Db, alg: Alg) -> Result<bool, StoreError> {
+    db.query_one(
+        "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE alg = ?1)",
+        &[&alg.as_str()],
+        |r| r.get(0),
+    )
 }
 
 /// Deletes the keys `kids` (keys no valid id_token can name any more); returns how many.
-pub fn delete(conn: &Connection, kids: &[&str]) -> Result<usize, StoreError> {
-    let mut stmt = conn.prepare_cached("DELETE FROM signing_keys WHERE kid = ?1")?;
+pub fn delete(db: &impl Db, kids: &[&str]) -> Result<usize, StoreError> {
     let mut deleted = 0;
     for kid in kids {
-        deleted += stmt.execute([kid])?;
+        deleted += db.execute("DELETE FROM signing_keys WHERE kid = ?1", &[kid])?;
     }
     Ok(deleted)
 }
 
 /// Stores a generated key under its thumbprint; returns that kid.
 pub fn insert(
-    conn: &Connection,
+    db: &impl Db,
     alg: Alg,
     key: &GeneratedKey,
     times: KeyTimes,
 ) -> Result<String, StoreError> {
     let kid = jose::thumbprint(&key.public_jwk);
     let public_jwk = serde_json::Value::Object(key.public_jwk.clone()).to_string();
-    conn.prepare_cached(
+    db.execute(
         "INSERT INTO signing_keys (kid, alg, private_pkcs8, public_jwk, created_at, signs_from)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        kid,
-        alg.as_str(),
-        key.private.der(),
-        public_jwk,
-        times.created_at,
-        times.signs_from
-    ])?;
+        &[
+            &kid,
+            &alg.as_str(),
+            &key.private.der(),
+            &public_jwk,
+            &times.created_at,
+            &times.signs_from,
+        ],
+    )?;
     Ok(kid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_backends::on_both_backends;
+
+    fn signing_key_verbs(db: &impl Db) {
+        assert!(!has_key(db, Alg::Es256).expect("has key"));
+        let same = KeyTimes {
+            created_at: 100,
+            signs_from: 200,
+        };
+        let mut kids = Vec::new();
+        for _ in 0..3 {
+            let generated = jose::generate(Alg::Es256).expect("generate");
+            let kid = insert(db, Alg::Es256, &generated, same).expect("insert");
+            assert_eq!(kid, jose::thumbprint(&generated.public_jwk));
+            kids.push((kid, generated.private.der().to_vec()));
+        }
+        let earlier = jose::generate(Alg::Es256).expect("generate");
+        let first = KeyTimes {
+            created_at: 50,
+            signs_from: 50,
+        };
+        let earliest = insert(db, Alg::Es256, &earlier, first).expect("insert");
+        assert!(has_key(db, Alg::Es256).expect("has key"));
+        assert!(!has_key(db, Alg::Rs256).expect("has key"));
+
+        let listed = list(db).expect("list");
+        let order: Vec<_> = listed.iter().map(|k| k.kid.clone()).collect();
+        let mut expected = vec![earliest];
+        expected.extend(kids.iter().map(|(kid, _)| kid.clone()));
+        assert_eq!(order, expected, "by creation, ties in the order stored");
+        assert_eq!(listed[1].private.der(), kids[0].1.as_slice());
+        assert_eq!((listed[1].alg, listed[1].times), (Alg::Es256, same));
+        assert!(
+            listed[1].public_jwk.starts_with('{'),
+            "{}",
+            listed[1].public_jwk
+        );
+
+        let gone = [kids[0].0.as_str(), "no-such-kid"];
+        assert_eq!(delete(db, &gone).expect("delete"), 1);
+        assert_eq!(list(db).expect("list").len(), 3);
+    }
+    on_both_backends!(signing_key_verbs);
 }

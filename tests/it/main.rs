@@ -3,6 +3,7 @@
 
 mod acme_support;
 mod flow_support;
+mod pg_support;
 mod relying_party;
 mod support;
 mod tls_support;
@@ -48,6 +49,7 @@ mod oidc_agent;
 mod oidc_apache;
 mod oidc_authlib;
 mod page_look;
+mod postgres_cluster;
 mod races;
 mod refresh_reuse;
 mod resource_api;

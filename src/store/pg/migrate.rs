@@ -1,0 +1,157 @@
+//! The PostgreSQL schema's versions, numbered as SQLite's (`SCHEMA_VERSION`): a new,
+//! empty database gets the whole schema, an older oauthd one the steps after its version.
+//! A database that is neither (another application's tables) or newer than this binary is
+//! refused untouched. The version lives in `oauthd_schema`; `oauthd_meta` marks the
+//! database as oauthd's, as in SQLite.
+
+use crate::store::migrate::SCHEMA_VERSION;
+use crate::store::sql::Db;
+use crate::store::StoreError;
+
+use super::PgConn;
+
+/// The whole schema at the first PostgreSQL version, for an empty database.
+const BASELINE_STEP: &str = include_str!("schema.sql");
+
+/// The version table, created with the baseline.
+const VERSION_TABLE: &str = "CREATE TABLE oauthd_schema (version BIGINT NOT NULL);
+INSERT INTO oauthd_schema (version) VALUES (0);";
+
+/// `(version, SQL)`: the SQL brings the schema from the previous version to this one. A
+/// version SQLite gains needs its step here too (a unit test holds them equal).
+const STEPS: &[(i64, &str)] = &[(11, BASELINE_STEP)];
+
+/// Any number: the advisory lock that lets one of several instances starting at once
+/// migrate while the others wait, then find the work done.
+const MIGRATION_LOCK: i64 = 0x6f61_7574_6864;
+
+/// What a database holds before migrating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// No table, view or sequence in the current schema.
+    Empty,
+    /// Objects, but no oauthd marker.
+    Foreign,
+    Oauthd(i64),
+}
+
+/// Why a database is refused.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    Foreign,
+    TooNew(i64),
+}
+
+/// The steps to run for what was found, in order (none when current).
+fn plan(found: Found, known: i64) -> Result<Vec<(i64, &'static str)>, Refusal> {
+    let after = match found {
+        Found::Empty => 0,
+        Found::Foreign => return Err(Refusal::Foreign),
+        Found::Oauthd(version) if version > known => return Err(Refusal::TooNew(version)),
+        Found::Oauthd(version) => version,
+    };
+    Ok(STEPS
+        .iter()
+        .filter(|(version, _)| *version > after && *version <= known)
+        .copied()
+        .collect())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] inside the caller's transaction, or refuses
+/// it without a change. `name` (the URL without its password) is for messages.
+pub fn migrate(db: &PgConn, name: &str) -> Result<(), StoreError> {
+    db.execute("SELECT pg_advisory_xact_lock(?1)", &[&MIGRATION_LOCK])?;
+    let steps = plan(found(db)?, SCHEMA_VERSION).map_err(|refused| match refused {
+        Refusal::Foreign => StoreError::ForeignPostgres(name.to_owned()),
+        Refusal::TooNew(found) => StoreError::TooNewPostgres {
+            db: name.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        },
+    })?;
+    for (version, sql) in steps {
+        if version == STEPS[0].0 {
+            db.batch(VERSION_TABLE)?;
+        }
+        db.batch(sql)?;
+        db.execute("UPDATE oauthd_schema SET version = ?1", &[&version])?;
+    }
+    Ok(())
+}
+
+/// What the current schema of the database holds.
+fn found(db: &PgConn) -> Result<Found, StoreError> {
+    let marked = db.query_one(
+        "SELECT to_regclass('oauthd_schema') IS NOT NULL AND to_regclass('oauthd_meta') IS NOT NULL",
+        &[],
+        |r| r.get::<bool>(0),
+    )?;
+    if marked {
+        let ours = db.query_opt(
+            "SELECT 1 FROM oauthd_meta WHERE key = 'application' AND value = 'oauthd'",
+            &[],
+            |r| r.get::<i64>(0),
+        )?;
+        if ours.is_some() {
+            let version = db.query_one("SELECT max(version) FROM oauthd_schema", &[], |r| {
+                r.get::<Option<i64>>(0)
+            })?;
+            return Ok(Found::Oauthd(version.unwrap_or(0)));
+        }
+        return Ok(Found::Foreign);
+    }
+    let objects = db.query_one(
+        "SELECT count(*) FROM pg_catalog.pg_class c
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = current_schema()",
+        &[],
+        |r| r.get::<i64>(0),
+    )?;
+    Ok(if objects == 0 {
+        Found::Empty
+    } else {
+        Found::Foreign
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sqlite_version_has_a_postgres_step() {
+        let last = STEPS.last().map(|(v, _)| *v);
+        assert_eq!(
+            last,
+            Some(SCHEMA_VERSION),
+            "SQLite's schema is at version {SCHEMA_VERSION}: add its step to src/store/pg/migrate.rs STEPS"
+        );
+        assert!(
+            STEPS.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+            "steps are consecutive"
+        );
+    }
+
+    #[test]
+    fn plan_follows_what_was_found() {
+        let first = STEPS[0].0;
+        let table: [(Found, Result<Vec<i64>, Refusal>); 5] = [
+            (Found::Empty, Ok((first..=SCHEMA_VERSION).collect())),
+            (Found::Oauthd(SCHEMA_VERSION), Ok(vec![])),
+            (
+                Found::Oauthd(first - 1),
+                Ok((first..=SCHEMA_VERSION).collect()),
+            ),
+            (
+                Found::Oauthd(SCHEMA_VERSION + 1),
+                Err(Refusal::TooNew(SCHEMA_VERSION + 1)),
+            ),
+            (Found::Foreign, Err(Refusal::Foreign)),
+        ];
+        for (found, planned) in table {
+            let versions =
+                plan(found, SCHEMA_VERSION).map(|steps| steps.iter().map(|s| s.0).collect());
+            assert_eq!(versions, planned, "{found:?}");
+        }
+    }
+}

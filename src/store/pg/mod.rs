@@ -1,0 +1,362 @@
+//! The PostgreSQL side of the store (feature `postgres`): a pool of connections to one
+//! database and the [`Db`] implementation the shared verbs run on.
+//!
+//! Verbs stay synchronous and run on blocking threads, as with SQLite. The async driver
+//! (tokio-postgres, pooled by deadpool-postgres) runs on a small runtime of the store's own,
+//! whose thread also owns it, so the runtime is never dropped inside async code; a verb waits
+//! for its query with `Handle::block_on`, which tokio allows on any thread that is not
+//! running async code (a blocking-pool thread, the CLI's main thread).
+
+pub mod migrate;
+
+use std::collections::HashMap;
+use std::sync::{mpsc, Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use futures_util::TryStreamExt;
+use tokio::runtime::Handle;
+
+use super::sql::postgres::PgValue;
+use super::sql::{dollar_placeholders, Db, Param, Row};
+use super::{StoreError, READ_CONNECTIONS};
+
+/// How long a caller waits for a pooled connection (and a new one to connect).
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// A pool of connections to one oauthd PostgreSQL database, migrated to this binary's
+/// schema. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    runtime: Arc<DriverRuntime>,
+    /// The URL without its password, for messages.
+    name: String,
+}
+
+impl PgStore {
+    /// Connects to the database `url` names (`postgres://user@host:port/db`) and migrates
+    /// it, refusing a database that is not empty and not oauthd's, or whose schema is
+    /// newer than this binary's, without changing it.
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Open {
+                    path: redacted(url).into(),
+                    cause: e.to_string(),
+                })?;
+        config.connect_timeout(POOL_WAIT);
+        let runtime = Arc::new(DriverRuntime::start()?);
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(READ_CONNECTIONS as usize)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Open {
+                path: redacted(url).into(),
+                cause: e.to_string(),
+            })?;
+        let store = PgStore {
+            pool,
+            runtime,
+            name: redacted(url),
+        };
+        store.transaction(|db| migrate::migrate(db, &store.name))?;
+        Ok(store)
+    }
+
+    /// Runs `f` with a pooled connection on the current (blocking) thread; each statement
+    /// commits on its own.
+    pub fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn()?;
+        f(&conn)
+    }
+
+    /// Runs `f` inside one transaction and commits only when `f` succeeds, as
+    /// `Store::transaction` does on SQLite.
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn()?;
+        conn.batch("BEGIN")?;
+        match f(&conn) {
+            Ok(value) => {
+                conn.batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(e) => {
+                // A failed rollback leaves the connection broken: the pool drops it.
+                let _ = conn.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn conn(&self) -> Result<PgConn, StoreError> {
+        let handle = self.runtime.handle.clone();
+        let client = handle.block_on(self.pool.get())?;
+        Ok(PgConn { client, handle })
+    }
+}
+
+/// One pooled PostgreSQL connection, given to verbs as their [`Db`].
+pub struct PgConn {
+    client: Object,
+    handle: Handle,
+}
+
+impl PgConn {
+    /// Runs SQL without parameters (transaction control, schema steps).
+    pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.handle.block_on(self.client.batch_execute(sql))?)
+    }
+
+    /// The prepared statement for shared SQL, cached per connection.
+    async fn prepare(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
+        Ok(self.client.prepare_cached(&postgres_sql(sql)).await?)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        self.handle.block_on(async {
+            let stmt = self.prepare(sql).await?;
+            let rows = self.client.query_raw(&stmt, bound(params)).await?;
+            Ok(rows.try_collect().await?)
+        })
+    }
+}
+
+/// The parameters as the driver binds them, converted as it sends each.
+fn bound<'p>(params: &'p [&'p dyn Param]) -> impl ExactSizeIterator<Item = PgValue<'p>> {
+    params.iter().map(|p| PgValue(p.value()))
+}
+
+impl Db for PgConn {
+    fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
+        let changed = self.handle.block_on(async {
+            let stmt = self.prepare(sql).await?;
+            Ok::<_, StoreError>(self.client.execute_raw(&stmt, bound(params)).await?)
+        })?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        decode: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.query(sql, params)?.first() {
+            Some(row) => Ok(Some(decode(&Row::postgres(row))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.query(sql, params)?;
+        rows.iter().map(|r| decode(&Row::postgres(r))).collect()
+    }
+}
+
+/// Shared SQL with PostgreSQL placeholders, rewritten once per statement text.
+fn postgres_sql(sql: &str) -> Arc<str> {
+    static REWRITTEN: OnceLock<RwLock<HashMap<String, Arc<str>>>> = OnceLock::new();
+    let cache = REWRITTEN.get_or_init(Default::default);
+    if let Some(found) = cache.read().unwrap_or_else(|e| e.into_inner()).get(sql) {
+        return found.clone();
+    }
+    let rewritten: Arc<str> = dollar_placeholders(sql).into();
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(sql.to_owned(), rewritten.clone());
+    rewritten
+}
+
+/// `url` without the password, if it has one, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "the PostgreSQL URL".to_owned(),
+    }
+}
+
+/// The driver's runtime: one worker thread, owned by a thread of its own that drops it
+/// when the last store clone goes (dropping a runtime inside async code would panic).
+struct DriverRuntime {
+    handle: Handle,
+    /// Dropping this lets the owning thread shut the runtime down.
+    _stop: mpsc::Sender<()>,
+}
+
+impl DriverRuntime {
+    fn start() -> Result<DriverRuntime, StoreError> {
+        let failed = |e: std::io::Error| StoreError::Open {
+            path: "postgres".into(),
+            cause: format!("cannot start the PostgreSQL driver's runtime: {e}"),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("oauthd-postgres")
+            .enable_all()
+            .build()
+            .map_err(failed)?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("oauthd-postgres-owner".into())
+            .spawn(move || {
+                // Returns once every sender is gone.
+                let _ = stopped.recv();
+                runtime.shutdown_timeout(Duration::from_secs(5));
+            })
+            .map_err(failed)?;
+        Ok(DriverRuntime {
+            handle,
+            _stop: stop,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "../../../tests/it/pg_support.rs"]
+pub(crate) mod test_cluster;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrate::SCHEMA_VERSION;
+
+    #[test]
+    fn the_interface_behaves_as_on_sqlite() {
+        let cluster = test_cluster::shared();
+        let store = PgStore::connect(&cluster.new_database()).expect("connect");
+        store
+            .with_conn(|db| {
+                db.batch("CREATE TABLE t (k TEXT PRIMARY KEY, n BIGINT, flag BIGINT, b BYTEA)")
+            })
+            .expect("create");
+        store
+            .with_conn(|db| {
+                crate::store::sql::checks::exercise(db);
+                Ok(())
+            })
+            .expect("exercise");
+    }
+
+    #[test]
+    fn a_transaction_commits_only_when_it_succeeds() {
+        let cluster = test_cluster::shared();
+        let store = PgStore::connect(&cluster.new_database()).expect("connect");
+        let add = |db: &PgConn, key: &str| {
+            db.execute(
+                "INSERT INTO oauthd_meta (key, value) VALUES (?1, 'x')",
+                &[&key],
+            )
+        };
+        store.transaction(|db| add(db, "kept")).expect("commit");
+        let failed = store.transaction(|db| {
+            add(db, "undone")?;
+            add(db, "kept")
+        });
+        assert!(failed.is_err());
+        let keys = store
+            .with_conn(|db| {
+                db.query_all("SELECT key FROM oauthd_meta WHERE value = 'x'", &[], |r| {
+                    r.get::<String>(0)
+                })
+            })
+            .expect("keys");
+        assert_eq!(keys, ["kept"]);
+    }
+
+    #[test]
+    fn migration_creates_the_schema_once_and_reopens() {
+        let cluster = test_cluster::shared();
+        let url = cluster.new_database();
+        drop(PgStore::connect(&url).expect("create"));
+        let store = PgStore::connect(&url).expect("reopen");
+        let version = store
+            .with_conn(|db| {
+                db.query_one("SELECT version FROM oauthd_schema", &[], |r| {
+                    r.get::<i64>(0)
+                })
+            })
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let name = url.rsplit('/').next().expect("database name");
+        assert_eq!(cluster.sql(name, "SELECT count(*) FROM oauthd_schema"), "1");
+    }
+
+    #[test]
+    fn a_foreign_database_is_refused_unchanged() {
+        let cluster = test_cluster::shared();
+        let url = cluster.new_database();
+        let name = url.rsplit('/').next().expect("database name");
+        cluster.sql(
+            name,
+            "CREATE TABLE invoices (id BIGINT); INSERT INTO invoices VALUES (1)",
+        );
+        let before = cluster.sql(name, "SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
+        let err = PgStore::connect(&url).err().expect("must refuse");
+        assert!(matches!(err, StoreError::ForeignPostgres(_)), "{err}");
+        assert!(
+            err.to_string().contains("neither empty nor an oauthd one"),
+            "{err}"
+        );
+        let after = cluster.sql(name, "SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_unchanged() {
+        let cluster = test_cluster::shared();
+        let url = cluster.new_database();
+        drop(PgStore::connect(&url).expect("create"));
+        let name = url.rsplit('/').next().expect("database name");
+        cluster.sql(name, "UPDATE oauthd_schema SET version = 999");
+        let err = PgStore::connect(&url).err().expect("must refuse");
+        assert!(
+            matches!(err, StoreError::TooNewPostgres { found: 999, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            cluster.sql(name, "SELECT version FROM oauthd_schema"),
+            "999"
+        );
+    }
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(
+            redacted("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
+        assert!(!redacted("postgres://u:se cret@").contains("se cret"));
+    }
+}

@@ -1,0 +1,67 @@
+//! For unit tests: running the same checks of converted verbs on every backend, each
+//! on a fresh, migrated database — a temporary SQLite file, and (feature `postgres`) a new
+//! database in the throwaway PostgreSQL cluster.
+
+use super::sql::Db;
+use super::Store;
+
+/// Adds user `u` (`u@x.org`) and public client `c`, as `seeded_store` does: the users and
+/// clients verbs are not on the shared interface yet.
+pub(crate) fn seed_user_and_client(db: &impl Db) {
+    db.execute(
+        "INSERT INTO users (id, email, email_key, password_hash, created_at, updated_at)
+         VALUES ('u', 'u@x.org', 'u@x.org', 'x', 0, 0)",
+        &[],
+    )
+    .expect("seed user");
+    db.execute(
+        "INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0)",
+        &[],
+    )
+    .expect("seed client");
+}
+
+/// Runs `check` on a connection to a fresh SQLite database.
+pub(crate) fn with_sqlite(check: impl FnOnce(&rusqlite::Connection)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("check.db")).expect("open SQLite");
+    store
+        .with_conn(|conn| {
+            check(conn);
+            Ok(())
+        })
+        .expect("SQLite connection");
+}
+
+/// Runs `check` on a connection to a fresh PostgreSQL database.
+#[cfg(feature = "postgres")]
+pub(crate) fn with_postgres(check: impl FnOnce(&super::pg::PgConn)) {
+    let url = super::pg::test_cluster::shared().new_database();
+    let store = super::pg::PgStore::connect(&url).expect("connect to PostgreSQL");
+    store
+        .with_conn(|conn| {
+            check(conn);
+            Ok(())
+        })
+        .expect("PostgreSQL connection");
+}
+
+/// `on_both_backends!(check)` makes tests `check::sqlite` and `check::postgres` that run
+/// the generic `fn check(db: &impl Db)` of the enclosing module on each backend.
+macro_rules! on_both_backends {
+    ($check:ident) => {
+        mod $check {
+            #[test]
+            fn sqlite() {
+                $crate::store::test_backends::with_sqlite(|db| super::$check(db));
+            }
+
+            #[cfg(feature = "postgres")]
+            #[test]
+            fn postgres() {
+                $crate::store::test_backends::with_postgres(|db| super::$check(db));
+            }
+        }
+    };
+}
+pub(crate) use on_both_backends;
