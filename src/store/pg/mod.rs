@@ -312,6 +312,38 @@ mod tests {
         assert_eq!(cluster.sql(name, "SELECT count(*) FROM oauthd_schema"), "1");
     }
 
+    /// Several instances starting at once on one empty database: the advisory lock lets
+    /// one migrate and the others find the work done (without it, racing `CREATE TABLE`s
+    /// fail).
+    #[test]
+    fn instances_starting_at_once_migrate_an_empty_database_once() {
+        let cluster = test_cluster::shared();
+        let url = cluster.new_database();
+        let start = std::sync::Barrier::new(6);
+        std::thread::scope(|s| {
+            let starts: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        PgStore::connect(&url).map(drop)
+                    })
+                })
+                .collect();
+            for started in starts {
+                started
+                    .join()
+                    .expect("thread")
+                    .expect("every instance starts");
+            }
+        });
+        let name = url.rsplit('/').next().expect("database name");
+        assert_eq!(
+            cluster.sql(name, "SELECT version FROM oauthd_schema"),
+            SCHEMA_VERSION.to_string()
+        );
+        assert_eq!(cluster.sql(name, "SELECT count(*) FROM oauthd_schema"), "1");
+    }
+
     #[test]
     fn a_foreign_database_is_refused_unchanged() {
         let cluster = test_cluster::shared();
