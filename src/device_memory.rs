@@ -69,8 +69,13 @@ impl Remembered {
 
     /// Milliseconds since it was read.
     pub fn age_ms(&self) -> u64 {
-        u64::try_from(self.read_at.elapsed().as_millis()).unwrap_or(u64::MAX)
+        millis_since(self.read_at)
     }
+}
+
+/// Milliseconds since `then` (saturating).
+fn millis_since(then: Instant) -> u64 {
+    u64::try_from(then.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What memory holds about one device code's polls.
@@ -101,7 +106,7 @@ impl DeviceMemory {
     pub fn last_poll(&self, code: &SecretHash) -> Option<LastPoll> {
         let polls = self.polls.lock().ok()?;
         polls.codes.get(code).map(|poll| LastPoll {
-            since_ms: u64::try_from(poll.at.elapsed().as_millis()).unwrap_or(u64::MAX),
+            since_ms: millis_since(poll.at),
             interval_secs: poll.interval_secs,
             row: poll.row.clone(),
         })

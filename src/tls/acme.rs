@@ -227,12 +227,7 @@ impl Acme {
         // spend its rate limit on duplicates.
         self.resolver.replace(certified);
         self.unrecorded = Unrecorded::default();
-        let saving = row.clone();
-        let saved = self
-            .store
-            .write(move |conn| store::acme::save_certificate(conn, &saving))
-            .await;
-        if let Err(e) = saved {
+        if let Err(e) = self.save(row.clone()).await {
             let error = format!("cannot store the issued certificate: {e}");
             tracing::error!(
                 domains = %row.domains, %error, retry_every_secs = SAVE_RETRY_SECS,
@@ -263,11 +258,7 @@ impl Acme {
             return;
         };
         let domains = row.domains.clone();
-        let saved = self
-            .store
-            .write(move |conn| store::acme::save_certificate(conn, &row))
-            .await;
-        match saved {
+        match self.save(row).await {
             Ok(()) => {
                 self.unrecorded.certificate = None;
                 tracing::info!(%domains, "ACME: the certificate issued earlier is now stored");
@@ -276,6 +267,13 @@ impl Acme {
                 tracing::debug!(%domains, error = %e, "ACME: still cannot store the certificate")
             }
         }
+    }
+
+    /// Stores a certificate with its key, in one row by one write.
+    async fn save(&self, row: CertRow) -> Result<(), StoreError> {
+        self.store
+            .write(move |conn| store::acme::save_certificate(conn, &row))
+            .await
     }
 
     async fn store_failure(&mut self, domains: &str, error: &str) {
