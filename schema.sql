@@ -291,3 +291,6 @@ CREATE TABLE acme_certificates (
     last_error    TEXT
 ) WITHOUT ROWID, STRICT;
 -- ---- end v11 --------------------------------------------------------------------------
+-- ---- v12: PostgreSQL's email key unique by an index (migrate.rs EMAIL_KEY_INDEX_STEP) ----
+-- Nothing here: SQLite's one writer makes the email_key triggers above safe.
+-- ---- end v12 --------------------------------------------------------------------------
