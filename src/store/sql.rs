@@ -51,6 +51,13 @@ pub trait Db {
         self.query_opt(sql, params, decode)?
             .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
     }
+
+    /// What a `SELECT` appends to lock the rows it reads until the transaction ends, for a
+    /// read-modify-write: nothing on SQLite, whose one writer already excludes the others;
+    /// ` FOR UPDATE` where writers run concurrently (PostgreSQL).
+    fn for_update(&self) -> &'static str {
+        ""
+    }
 }
 
 /// One parameter value, borrowed from the caller: what every backend binds.
