@@ -291,3 +291,23 @@ CREATE TABLE acme_certificates (
     last_error    TEXT
 ) WITHOUT ROWID, STRICT;
 -- ---- end v11 --------------------------------------------------------------------------
+-- ---- v12: shared state of several instances (migrate.rs SHARED_STATE_STEP) -------------
+-- Server secrets by name (the CSRF key: 32 random bytes), created once by the first
+-- instance and read by every other, never logged or shown. Login failure counters per
+-- keyed hash of an account or a client address (no emails, no addresses), shared by
+-- several PostgreSQL instances; on SQLite the one server counts in memory and this table
+-- stays empty. `version` lets a writer update only the row it read.
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE login_failures (
+    key             BLOB PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    lockouts        INTEGER NOT NULL,
+    last_failure_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER,
+    version         INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+-- ---- end v12 --------------------------------------------------------------------------

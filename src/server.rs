@@ -96,6 +96,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let hasher = HashPool::new(cores, config.pbkdf2_iterations);
     hasher.raise_verify_cost(strongest_stored_hash(&store));
     let writes = store.clone();
+    let csrf = csrf::Csrf::load(&store, config.issuer.starts_with("https://"))?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(bind(addr)?),
         None => None,
@@ -108,7 +109,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             config.refresh_grace_secs,
             rotation_clock::CAPACITY,
         )),
-        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
+        csrf,
         devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs),
         store,
         config,

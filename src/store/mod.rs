@@ -30,6 +30,7 @@ pub mod orgs;
 pub mod pg;
 pub mod post_logout;
 pub mod restore;
+pub mod server_secrets;
 pub mod sessions;
 pub mod signing_keys;
 pub mod sql;

@@ -153,6 +153,24 @@ impl PgCluster {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// A plain-text `pg_dump` of database `db`: everything it stores, to search.
+    pub fn dump(&self, db: &str) -> Vec<u8> {
+        let out = Command::new(self.bin.join("pg_dump"))
+            .args(["--host", "127.0.0.1", "--username", SUPERUSER])
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--dbname", db])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// Waits until the cluster answers a query (pg_ctl's wait can end a moment early).
     fn wait_ready(&self) {
         let deadline = Instant::now() + START_TIMEOUT;
