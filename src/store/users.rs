@@ -377,4 +377,48 @@ mod tests {
         assert_eq!(count(db).expect("count"), 1);
     }
     on_both_backends!(user_verbs);
+
+    /// Sign-ups of one folded email at once on PostgreSQL, each in its own transaction
+    /// (where both checks run before either insert commits): exactly one account is made,
+    /// the others are refused as a conflict.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn concurrent_inserts_of_one_email_key_make_one_account_on_postgres() {
+        use crate::store::pg::{test_cluster, PgStore};
+
+        const RACERS: usize = 4;
+        let store = PgStore::connect(&test_cluster::shared().new_database()).expect("connect");
+        let checked = std::sync::Barrier::new(RACERS);
+        // One folded key (`ß` and `ſ` fold to `s`), yet four different addresses to the
+        // case-insensitive `email` column: only the key can tell they are one account.
+        let emails = ["maße@x.de", "masse@x.de", "maſſe@x.de", "maſse@x.de"];
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let racers: Vec<_> = emails
+                .iter()
+                .map(|email| {
+                    let (store, checked) = (&store, &checked);
+                    s.spawn(move || {
+                        store.transaction(|db| {
+                            // Every racer has looked before any inserts.
+                            let taken = email_taken(db, email)?;
+                            checked.wait();
+                            assert!(!taken);
+                            insert(db, email, None, "h")
+                        })
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let made = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(made, 1, "{outcomes:?}");
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert!(matches!(refused, StoreError::Conflict(_)), "{refused}");
+        }
+        let count = store.with_conn(count).expect("count");
+        assert_eq!(count, 1);
+    }
 }
