@@ -134,7 +134,8 @@ fn status_of(stored: &str) -> DeviceStatus {
 
 /// Records the user's answer for an authorization the caller found awaiting one, in the
 /// same write transaction: approved for `user_id`, or denied (`None`). Returns false when
-/// the code is gone.
+/// the code is gone or already answered (by a concurrent answer, where write jobs run
+/// concurrently: of two answers, one wins on every backend).
 pub fn record_answer(
     db: &impl Db,
     user_code_hash: &SecretHash,
@@ -148,7 +149,7 @@ pub fn record_answer(
     let approved_at = approved_for.map(|_| now());
     let client_id: Option<String> = db.query_opt(
         "UPDATE device_codes SET status = ?2, user_id = ?3, approved_at = ?4
-         WHERE user_code_hash = ?1
+         WHERE user_code_hash = ?1 AND status = 'pending'
          RETURNING client_id",
         &[user_code_hash, &status, &user_id, &approved_at],
         |r| r.get(0),
@@ -185,7 +186,9 @@ pub struct Redeemed {
 
 /// Redeems an approved device code once: deletes it and issues the grant and its tokens
 /// (the grant's `auth_time` is when the user approved). `None` when it was not (or no
-/// longer) approved.
+/// longer) approved. One statement deletes and reads the row, so of concurrent
+/// redemptions one gets it on every backend (PostgreSQL's waits for the first to commit
+/// and then finds the row gone).
 pub fn redeem(
     db: &impl Db,
     device_code_hash: &SecretHash,
@@ -279,6 +282,10 @@ mod tests {
         assert!(record_answer(db, &[11; 32], Some(("u", "u@x.org")), "test").expect("answer"));
         assert!(record_answer(db, &[12; 32], None, "test").expect("answer"));
         assert!(!record_answer(db, &[13; 32], None, "test").expect("no such code"));
+        assert!(
+            !record_answer(db, &[12; 32], Some(("u", "u@x.org")), "test").expect("answer"),
+            "answered once"
+        );
         let approved = find(db, &[1; 32]).expect("find").expect("stored");
         assert_eq!(approved.status, DeviceStatus::Approved);
         let denied = find(db, &[2; 32]).expect("find").expect("stored");
@@ -305,4 +312,68 @@ mod tests {
         assert!(find(db, &[2; 32]).expect("find").is_none());
     }
     on_both_backends!(device_verbs);
+
+    /// Racing redemptions of one approved code, each on a connection of its own as on
+    /// separate instances: one gets the grant.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn racing_redemptions_of_one_device_code_issue_once() {
+        use crate::store::test_backends::{race, seeded_postgres};
+        let store = seeded_postgres();
+        for round in 0..3u8 {
+            let (code, user_code) = ([round; 32], [round | 0x80; 32]);
+            store
+                .transaction(|db| {
+                    create(db, &device(round), &[user_code])?;
+                    record_answer(db, &user_code, Some(("u", "u@x.org")), "test")
+                })
+                .expect("approved");
+            let redeemed = race(&store, 6, |db, i| {
+                let n = round * 6 + u8::try_from(i).expect("few");
+                let tokens = NewTokens {
+                    access_hash: [n; 32],
+                    refresh_hash: [n | 0x80; 32],
+                    ..tokens()
+                };
+                Ok(redeem(db, &code, &tokens, true, ORIGIN)?.map(|r| r.grant_id))
+            });
+            let grants: Vec<i64> = redeemed.into_iter().flatten().collect();
+            assert_eq!(grants.len(), 1, "round {round}: {grants:?}");
+        }
+        let issued = store
+            .with_conn(|db| db.query_one("SELECT count(*) FROM grants", &[], |r| r.get::<i64>(0)))
+            .expect("count");
+        assert_eq!(issued, 3, "one grant per code");
+    }
+
+    /// Racing answers to one authorization, on separate connections: one is recorded,
+    /// whichever it is, and the others are told the code no longer takes one.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn racing_answers_to_one_device_code_record_one() {
+        use crate::store::test_backends::{race, seeded_postgres};
+        let store = seeded_postgres();
+        for round in 0..3u8 {
+            let user_code = [round | 0x80; 32];
+            store
+                .transaction(|db| create(db, &device(round), &[user_code]))
+                .expect("create");
+            let recorded = race(&store, 6, |db, i| {
+                let approve = (i % 2 == 0).then_some(("u", "u@x.org"));
+                record_answer(db, &user_code, approve, "test")
+            });
+            let won = recorded.iter().filter(|r| **r).count();
+            assert_eq!(won, 1, "round {round}: {recorded:?}");
+            let answers = store
+                .with_conn(|db| {
+                    db.query_one(
+                        "SELECT count(*) FROM audit_log WHERE event IN ('device_approve', 'device_deny')",
+                        &[],
+                        |r| r.get::<i64>(0),
+                    )
+                })
+                .expect("count");
+            assert_eq!(answers, i64::from(round) + 1, "one answer audited per code");
+        }
+    }
 }

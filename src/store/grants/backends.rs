@@ -25,16 +25,10 @@ pub(super) fn issue_test_code(db: &impl Db) -> i64 {
     issue_code(
         db,
         &NewCode {
-            code_hash: [1; 32],
-            user_id: "u",
-            client_id: "c",
             scope: Some("openid"),
-            redirect_uri: "https://x/cb",
-            code_challenge: None,
-            code_challenge_method: None,
-            ttl_secs: 60,
             nonce: Some("n"),
             auth_time: 5,
+            ..codes::test_code([1; 32])
         },
         ORIGIN,
         GRANT_EMAIL,

@@ -1,7 +1,7 @@
 //! Authorization codes: issuing one (with its grant), reading what the exchange decision
 //! needs, and carrying out its outcome (tokens, or the revocation of a replayed code).
 
-use super::super::sql::Db;
+use super::super::sql::{lock_rows, Db};
 use super::super::{now, StoreError};
 use super::{insert_first_tokens, GrantRef, NewTokens, Origin, SecretHash};
 use crate::oauth::{ClientId, CodeFacts, Scope, RETENTION};
@@ -20,6 +20,23 @@ pub struct NewCode<'a> {
     pub nonce: Option<&'a str>,
     /// When the user signed in (a session may be older than the code).
     pub auth_time: i64,
+}
+
+/// For tests: a code for user `u` and client `c`, without scope, PKCE or nonce.
+#[cfg(test)]
+pub(crate) fn test_code(code_hash: SecretHash) -> NewCode<'static> {
+    NewCode {
+        code_hash,
+        user_id: "u",
+        client_id: "c",
+        scope: None,
+        redirect_uri: "https://x/cb",
+        code_challenge: None,
+        code_challenge_method: None,
+        ttl_secs: 600,
+        nonce: None,
+        auth_time: 0,
+    }
 }
 
 /// Creates a grant and its authorization code, with an audit entry.
@@ -74,7 +91,15 @@ pub fn issue_code(
 }
 
 /// What the store knows about a code, for the exchange decision (`None`: unknown code).
+/// Locks the code first (see `lock_rows`): of concurrent exchanges, each reads the code
+/// as the last one left it. (The facts are read by a statement of their own, after the
+/// lock: one `SELECT … FOR UPDATE` would read the grant and user from before its wait.)
 pub fn find_code(db: &impl Db, code_hash: &SecretHash) -> Result<Option<CodeFacts>, StoreError> {
+    lock_rows(
+        db,
+        "SELECT 1 FROM authorization_codes WHERE code_hash = ?1",
+        &[code_hash],
+    )?;
     db.query_opt(
         "SELECT g.id, u.email, g.client_id, g.scope, c.redirect_uri,
                 c.code_challenge, c.code_challenge_method, c.expires_at, c.used_at IS NOT NULL,
@@ -104,7 +129,10 @@ pub fn find_code(db: &impl Db, code_hash: &SecretHash) -> Result<Option<CodeFact
 
 /// Carries out an exchange: marks the code used, binds `bind_secret_hash` to the grant
 /// when given, stores the tokens (the refresh token only `with_refresh`) and audits
-/// `token_issue`.
+/// `token_issue`. Returns false, having changed nothing, when the code was already used:
+/// a concurrent exchange won it after the facts were read (a lost race, which the lock
+/// `find_code` takes prevents; this is the second line of defence).
+#[must_use = "false: the code was used meanwhile and nothing was issued"]
 pub fn use_code(
     db: &impl Db,
     code_hash: &SecretHash,
@@ -113,12 +141,15 @@ pub fn use_code(
     tokens: &NewTokens,
     with_refresh: bool,
     origin: Origin<'_>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let at = now();
-    db.execute(
-        "UPDATE authorization_codes SET used_at = ?2 WHERE code_hash = ?1",
+    let marked = db.execute(
+        "UPDATE authorization_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
         &[code_hash, &at],
     )?;
+    if marked == 0 {
+        return Ok(false);
+    }
     if let Some(secret_hash) = bind_secret_hash {
         db.execute(
             "UPDATE grants SET bound_secret_hash = ?2 WHERE id = ?1",
@@ -132,5 +163,6 @@ pub fn use_code(
         grant.user_email,
         grant.client_id,
         Some("authorization_code"),
-    )
+    )?;
+    Ok(true)
 }

@@ -16,6 +16,8 @@ mod refresh;
 mod revoke;
 mod subject;
 
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) use codes::test_code;
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use direct::{issue_direct, DirectGrant};
 pub use lookup::{find_access, find_refresh, token_facts_counts, AccessInfo};
@@ -208,18 +210,7 @@ mod tests {
                 )?;
                 issue_code(
                     tx,
-                    &NewCode {
-                        code_hash: [9; 32],
-                        user_id: "u",
-                        client_id: "c",
-                        scope: None,
-                        redirect_uri: "https://x/cb",
-                        code_challenge: None,
-                        code_challenge_method: None,
-                        ttl_secs: 60,
-                        nonce: None,
-                        auth_time: 0,
-                    },
+                    &codes::test_code([9; 32]),
                     Origin { remote_addr: "test" },
                     "u@x.org",
                 )

@@ -2,18 +2,25 @@
 //! outcome — keep the refresh token, rotate it, rotate again after a grace retry, or
 //! revoke the grant of a reused token.
 
-use super::super::sql::Db;
+use super::super::sql::{lock_rows, Db};
 use super::super::{now, StoreError};
 use super::{insert_access_token, insert_refresh_token, GrantRef, NewTokens, Origin, SecretHash};
 use crate::oauth::{ClientId, RefreshFacts, Scope, Successor, TokenState};
 
 /// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
 /// A rotated-out token's successor is `Unused` while it is stored and not itself rotated
-/// out; `UsedOrGone` otherwise.
+/// out; `UsedOrGone` otherwise. Locks the token first, as `find_code` locks a code: of
+/// concurrent refreshes with one token, each reads it (and its successor) as the last one
+/// left it.
 pub fn find_refresh_token(
     db: &impl Db,
     refresh_hash: &SecretHash,
 ) -> Result<Option<RefreshFacts>, StoreError> {
+    lock_rows(
+        db,
+        "SELECT 1 FROM refresh_tokens WHERE token_hash = ?1",
+        &[refresh_hash],
+    )?;
     db.query_opt(
         "SELECT g.id, u.email, g.client_id, cl.is_public, g.scope, g.bound_secret_hash,
                 r.expires_at, g.revoked_at IS NOT NULL OR u.disabled = 1, r.rotated_at,
@@ -70,7 +77,10 @@ pub fn keep(
 }
 
 /// Issues an access token and a successor to `old`, which becomes rotated-out now.
-/// Returns the rotation time it stored.
+/// Returns the rotation time it stored; `None`, having changed nothing, when `old` was
+/// rotated meanwhile by a concurrent refresh (a lost race: the lock `find_refresh_token`
+/// takes prevents it; this is the second line of defence).
+#[must_use = "None: the token was rotated meanwhile and nothing was issued"]
 pub fn rotate(
     db: &impl Db,
     old: &SecretHash,
@@ -78,17 +88,28 @@ pub fn rotate(
     tokens: &NewTokens,
     scope: Option<&str>,
     origin: Origin<'_>,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let at = now();
-    rotate_to(db, old, grant.grant_id, tokens, at)?;
+    let rotated = db.execute(
+        "UPDATE refresh_tokens SET successor_hash = ?2, rotated_at = ?3
+         WHERE token_hash = ?1 AND rotated_at IS NULL",
+        &[old, &tokens.refresh_hash, &at],
+    )?;
+    if rotated == 0 {
+        return Ok(None);
+    }
+    insert_refresh_token(db, grant.grant_id, tokens, at)?;
     issue_access(db, grant, tokens, scope, origin, "rotated")?;
-    Ok(at)
+    Ok(Some(at))
 }
 
 /// A grace retry of the rotated-out `old`: its unused successor `supersede` becomes
 /// rotated-out too (kept, not deleted: whoever holds it and presents it later is reusing a
 /// rotated-out token, which revokes the grant), and a new successor is issued. `old` keeps
-/// its first rotation time, so retries cannot extend the grace window.
+/// its first rotation time, so retries cannot extend the grace window. Returns false,
+/// having changed nothing, when `supersede` was used or superseded meanwhile (a lost race,
+/// as for [`rotate`]).
+#[must_use = "false: the successor was used meanwhile and nothing was issued"]
 pub fn rotate_again(
     db: &impl Db,
     old: &SecretHash,
@@ -97,14 +118,22 @@ pub fn rotate_again(
     tokens: &NewTokens,
     scope: Option<&str>,
     origin: Origin<'_>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let at = now();
-    db.execute(
-        "UPDATE refresh_tokens SET rotated_at = coalesce(rotated_at, ?2) WHERE token_hash = ?1",
+    let superseded = db.execute(
+        "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL",
         &[supersede, &at],
     )?;
-    rotate_to(db, old, grant.grant_id, tokens, at)?;
-    issue_access(db, grant, tokens, scope, origin, "rotated")
+    if superseded == 0 {
+        return Ok(false);
+    }
+    db.execute(
+        "UPDATE refresh_tokens SET successor_hash = ?2 WHERE token_hash = ?1",
+        &[old, &tokens.refresh_hash],
+    )?;
+    insert_refresh_token(db, grant.grant_id, tokens, at)?;
+    issue_access(db, grant, tokens, scope, origin, "rotated")?;
+    Ok(true)
 }
 
 fn issue_access(
@@ -123,21 +152,4 @@ fn issue_access(
         grant.client_id,
         Some(detail),
     )
-}
-
-/// Points `old` at a new successor and stores it. `rotated_at` is set only on the first
-/// rotation of `old`.
-fn rotate_to(
-    db: &impl Db,
-    old: &SecretHash,
-    grant_id: i64,
-    tokens: &NewTokens,
-    at: i64,
-) -> Result<(), StoreError> {
-    db.execute(
-        "UPDATE refresh_tokens SET successor_hash = ?2, rotated_at = coalesce(rotated_at, ?3)
-         WHERE token_hash = ?1",
-        &[old, &tokens.refresh_hash, &at],
-    )?;
-    insert_refresh_token(db, grant_id, tokens, at)
 }
