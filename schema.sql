@@ -296,7 +296,8 @@ CREATE TABLE acme_certificates (
 -- instance and read by every other, never logged or shown. Login failure counters per
 -- keyed hash of an account or a client address (no emails, no addresses), shared by
 -- several PostgreSQL instances; on SQLite the one server counts in memory and this table
--- stays empty. `version` lets a writer update only the row it read.
+-- stays empty. `lockout_noted`: a refusal during the current lockout was audited (one entry
+-- per lockout); `version` lets a writer update only the row it read.
 CREATE TABLE server_secrets (
     name       TEXT PRIMARY KEY,
     value      BLOB NOT NULL,
@@ -308,6 +309,7 @@ CREATE TABLE login_failures (
     lockouts        INTEGER NOT NULL,
     last_failure_ms INTEGER NOT NULL,
     locked_until_ms INTEGER,
+    lockout_noted   INTEGER NOT NULL CHECK (lockout_noted IN (0, 1)),
     version         INTEGER NOT NULL
 ) WITHOUT ROWID, STRICT;
 -- ---- end v12 --------------------------------------------------------------------------

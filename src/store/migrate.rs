@@ -66,6 +66,7 @@ CREATE TABLE login_failures (
     lockouts        INTEGER NOT NULL,
     last_failure_ms INTEGER NOT NULL,
     locked_until_ms INTEGER,
+    lockout_noted   INTEGER NOT NULL CHECK (lockout_noted IN (0, 1)),
     version         INTEGER NOT NULL
 ) WITHOUT ROWID, STRICT;
 ";

@@ -21,6 +21,7 @@ pub mod files;
 pub mod grants;
 pub mod health;
 pub mod housekeeping;
+pub mod login_failures;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;

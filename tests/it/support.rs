@@ -60,6 +60,15 @@ impl Oauthd {
         Oauthd { dir, db, pg }
     }
 
+    /// A fresh database in `cluster`, whatever `OAUTHD_TEST_STORE` says: for tests about
+    /// several instances sharing PostgreSQL, or about the cluster itself (a restart).
+    pub fn on_postgres_cluster(cluster: &crate::pg_support::PgCluster) -> Oauthd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("oauthd.db");
+        let pg = Some(cluster.new_database());
+        Oauthd { dir, db, pg }
+    }
+
     /// What `--db` says: the PostgreSQL URL or the SQLite file's path.
     pub fn db_arg(&self) -> std::ffi::OsString {
         match &self.pg {

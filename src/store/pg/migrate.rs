@@ -40,6 +40,7 @@ CREATE UNLOGGED TABLE login_failures (
     lockouts        BIGINT NOT NULL,
     last_failure_ms BIGINT NOT NULL,
     locked_until_ms BIGINT,
+    lockout_noted   BIGINT NOT NULL CHECK (lockout_noted IN (0, 1)),
     version         BIGINT NOT NULL
 );
 ";
