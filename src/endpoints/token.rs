@@ -78,7 +78,7 @@ async fn grant(
         .then(|| params.non_empty("device_code").map(secret::sha256))
         .flatten();
     let (client, device) = (client_auth::authenticate_and(app, headers, params, move |conn| {
-        polled.map_or(Ok(None), |hash| store::devices::find(conn, &hash))
+        polled.map_or(Ok(None), |hash| store::devices::find(conn.sqlite()?, &hash))
     })
     .await)
         .inspect_err(|_| early(oauth::AttemptReason::ClientAuthFailed))?;
@@ -167,7 +167,7 @@ async fn exchange_code(
     let outcome = app
         .store
         .write(move |conn| {
-            let facts = grants::find_code(conn, &code_hash)?;
+            let facts = grants::find_code(conn.sqlite()?, &code_hash)?;
             let request = oauth::ExchangeRequest {
                 presenter: presenter(&client, presented_secret.as_ref()),
                 redirect_uri: redirect_uri.as_ref(),
@@ -185,7 +185,7 @@ async fn exchange_code(
                     Some(code),
                 ) => {
                     grants::use_code(
-                        conn,
+                        conn.sqlite()?,
                         &code_hash,
                         grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
                         bind_secret_hash.as_ref(),
@@ -196,7 +196,7 @@ async fn exchange_code(
                 }
                 (ExchangeDecision::RevokeReplayed { .. }, Some(code)) => {
                     grants::revoke_after_attack(
-                        conn,
+                        conn.sqlite()?,
                         grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
                         origin,
                         "code_replay",
@@ -261,7 +261,7 @@ async fn refresh(
     let (decision, grant_id) = app
         .store
         .write(move |conn| {
-            let facts = grants::find_refresh_token(conn, &refresh_hash)?;
+            let facts = grants::find_refresh_token(conn.sqlite()?, &refresh_hash)?;
             let monotonic_elapsed_secs = match facts.as_ref().map(|token| token.state) {
                 Some(TokenState::RotatedOut { rotated_at, .. }) => {
                     rotations.elapsed_secs(&refresh_hash, rotated_at)
@@ -294,11 +294,11 @@ async fn refresh(
             let grant = grant_ref(token.grant_id, &token.user_email, token.client_id.as_str());
             match &decision {
                 RefreshDecision::Keep { scope, .. } => {
-                    grants::keep(conn, grant, &tokens, scope.as_deref(), origin)?
+                    grants::keep(conn.sqlite()?, grant, &tokens, scope.as_deref(), origin)?
                 }
                 RefreshDecision::Rotate { scope, .. } => {
                     let rotated_at = grants::rotate(
-                        conn,
+                        conn.sqlite()?,
                         &refresh_hash,
                         grant,
                         &tokens,
@@ -310,7 +310,7 @@ async fn refresh(
                 RefreshDecision::RotateAgain {
                     scope, supersede, ..
                 } => grants::rotate_again(
-                    conn,
+                    conn.sqlite()?,
                     &refresh_hash,
                     supersede,
                     grant,
@@ -319,7 +319,7 @@ async fn refresh(
                     origin,
                 )?,
                 RefreshDecision::RevokeReused { .. } => grants::revoke_after_attack(
-                    conn,
+                    conn.sqlite()?,
                     grant,
                     origin,
                     "refresh_reuse",

@@ -162,7 +162,7 @@ mod tests {
         store
             .transaction(|conn| {
                 save_certificate(
-                    conn,
+                    conn.sqlite()?,
                     &CertRow {
                         domains: "a.example".into(),
                         chain_pem: Some("CHAIN".into()),
@@ -171,11 +171,11 @@ mod tests {
                         ..CertRow::default()
                     },
                 )?;
-                record_failure(conn, "a.example", "refused", 2, 50)
+                record_failure(conn.sqlite()?, "a.example", "refused", 2, 50)
             })
             .expect("write");
         let row = store
-            .with_conn(|conn| certificate(conn, "a.example"))
+            .with_conn(|conn| certificate(conn.sqlite()?, "a.example"))
             .expect("read")
             .expect("row");
         assert_eq!(row.chain_pem.as_deref(), Some("CHAIN"));

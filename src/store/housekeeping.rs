@@ -208,7 +208,7 @@ mod tests {
         let mut deleted = 0;
         loop {
             let done = store
-                .transaction(|tx| step(tx, after, NOW, &RETENTION))
+                .transaction(|tx| step(tx.sqlite()?, after, NOW, &RETENTION))
                 .expect("step");
             deleted += done.deleted;
             match done.next {
@@ -221,7 +221,7 @@ mod tests {
     fn ids(store: &Store, sql: &str) -> Vec<String> {
         store
             .with_conn(|c| {
-                let mut stmt = c.prepare(sql)?;
+                let mut stmt = c.sqlite()?.prepare(sql)?;
                 let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
@@ -234,7 +234,7 @@ mod tests {
         store
             .transaction(|tx| {
                 // Codes are named 'c<grant>', access tokens 'a…', refresh tokens 'r…'.
-                tx.execute_batch(&format!(
+                tx.sqlite()?.execute_batch(&format!(
                     "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at) VALUES
                          (1, 'u', 'c', 0, 10),   -- revoked
                          (2, 'u', 'c', 0, NULL), -- code expired unused
@@ -266,7 +266,7 @@ mod tests {
                     earlier = NOW - 60,
                 ))?;
                 for n in 1..=12 {
-                    tx.execute(
+                    tx.sqlite()?.execute(
                         "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, rotated_at)
                          VALUES (CAST(?1 AS BLOB), 6, ?2, ?2)",
                         params![format!("r6-{n:02}"), n],
@@ -315,7 +315,7 @@ mod tests {
         store
             .transaction(|tx| {
                 for id in 1..=300 {
-                    tx.execute(
+                    tx.sqlite()?.execute(
                         "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
                          VALUES (?1, 'u', 'c', 0, 1)",
                         [id],
@@ -325,7 +325,7 @@ mod tests {
             })
             .expect("grants");
         let first = store
-            .transaction(|tx| step(tx, 0, NOW, &RETENTION))
+            .transaction(|tx| step(tx.sqlite()?, 0, NOW, &RETENTION))
             .expect("step");
         assert_eq!(first.next, Some(GRANTS_PER_STEP));
         assert_eq!(first.deleted, GRANTS_PER_STEP as usize);
