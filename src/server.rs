@@ -96,6 +96,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let hasher = HashPool::new(cores, config.pbkdf2_iterations);
     hasher.raise_verify_cost(strongest_stored_hash(&store));
     let writes = store.clone();
+    let csrf = csrf::Csrf::load(&store, config.issuer.starts_with("https://"))?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(bind(addr)?),
         None => None,
@@ -108,7 +109,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             config.refresh_grace_secs,
             rotation_clock::CAPACITY,
         )),
-        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
+        csrf,
         devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs),
         store,
         config,
@@ -309,7 +310,7 @@ async fn shutdown_signal() {
 fn strongest_stored_hash(store: &Store) -> u32 {
     let mut strongest = 0;
     let read = store.with_conn(|conn| {
-        store::users::for_each_password_hash(conn, |phc| {
+        store::users::for_each_password_hash(conn.sqlite()?, |phc| {
             strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
         })
     });
@@ -338,8 +339,12 @@ async fn follow_strongest_stored_hash(app: Arc<App>) {
 
 /// On an empty database, says how to add the first user and client.
 fn hint_when_empty(store: &Store) {
-    let counts =
-        store.with_conn(|conn| Ok((store::users::count(conn)?, store::clients::count(conn)?)));
+    let counts = store.with_conn(|conn| {
+        Ok((
+            store::users::count(conn.sqlite()?)?,
+            store::clients::count(conn.sqlite()?)?,
+        ))
+    });
     match counts {
         Ok((0, _)) | Ok((_, 0)) => tracing::warn!(
             "no users or no clients yet. Add them with: \

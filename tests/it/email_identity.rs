@@ -84,6 +84,7 @@ pub(crate) fn version_1_database(o: &Oauthd, emails: &[&str], password: &str) {
 
 #[test]
 fn migration_reports_emails_that_collide_once_folded_and_merges_none() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     version_1_database(&o, &[STORED, LOWER, "Solo@X.io"], PASSWORD_1);
 

@@ -3,6 +3,7 @@
 
 mod acme_support;
 mod flow_support;
+mod nginx;
 mod pg_support;
 mod relying_party;
 mod support;
@@ -55,6 +56,7 @@ mod races;
 mod refresh_reuse;
 mod resource_api;
 mod restore;
+mod scale_out;
 mod seed_api;
 mod sessions;
 mod signin_csrf;
