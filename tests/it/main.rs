@@ -43,6 +43,7 @@ mod login_admission;
 mod login_timing;
 mod logout;
 mod metrics;
+mod migrate_to;
 mod netfs;
 mod oauth2_client;
 mod oidc;

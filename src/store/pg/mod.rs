@@ -7,6 +7,7 @@
 //! for its query with `Handle::block_on`, which tokio allows on any thread that is not
 //! running async code (a blocking-pool thread, the CLI's main thread).
 
+pub mod copy;
 pub mod migrate;
 
 use std::collections::HashMap;
