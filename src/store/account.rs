@@ -1,7 +1,6 @@
 //! What the user's own account page reads and changes: the applications holding live
 //! grants for them, and revoking one application's grants.
 
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::sql::Db;
@@ -35,9 +34,9 @@ pub fn apps(db: &impl Db, user_id: &str) -> Result<Vec<App>, StoreError> {
 
 /// Revokes every live grant of `user_id` for `client_id` (their tokens stop working) and
 /// forgets the user's consent to it, with an audit entry naming the user. Returns how many
-/// grants were revoked. SQLite's connection until the grant verbs take any `Db`.
+/// grants were revoked.
 pub fn revoke_app(
-    conn: &Connection,
+    conn: &impl Db,
     user_id: &str,
     user_email: &str,
     client_id: &str,
