@@ -313,3 +313,6 @@ CREATE TABLE login_failures (
     version         INTEGER NOT NULL
 ) WITHOUT ROWID, STRICT;
 -- ---- end v12 --------------------------------------------------------------------------
+-- ---- v13: PostgreSQL's email key unique by an index (migrate.rs EMAIL_KEY_INDEX_STEP) ----
+-- Nothing here: SQLite's one writer makes the email_key triggers above safe.
+-- ---- end v13 --------------------------------------------------------------------------

@@ -128,7 +128,7 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
     let outcome = audit::admin_change(
         store,
         |tx| {
-            let Some(client) = clients::find(tx, id)? else {
+            let Some(client) = clients::find_for_update(tx, id)? else {
                 return Ok(Err(no_such_client(id)));
             };
             let (uris, grants, origins) = match updated_lists(&client, &args) {

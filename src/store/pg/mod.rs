@@ -147,6 +147,10 @@ fn bound<'p>(params: &'p [&'p dyn Param]) -> impl ExactSizeIterator<Item = PgVal
 }
 
 impl Db for PgConn {
+    fn for_update(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let changed = self.handle.block_on(async {
             let stmt = self.prepare(sql).await?;
