@@ -90,13 +90,18 @@ pub async fn authenticate_and<T, F>(
 ) -> Result<(AuthenticatedClient, T), ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&rusqlite::Connection) -> Result<T, store::StoreError> + Send + 'static,
+    F: FnOnce(&store::Conn<'_>) -> Result<T, store::StoreError> + Send + 'static,
 {
     let (client_id, presented_secret) = presented_credentials(headers, params)?;
     let client_id = require_client_id(client_id)?;
     let (client, found) = app
         .store
-        .read(move |conn| Ok((store::clients::find(conn, client_id.as_str())?, also(conn)?)))
+        .read(move |conn| {
+            Ok((
+                store::clients::find(conn.sqlite()?, client_id.as_str())?,
+                also(conn)?,
+            ))
+        })
         .await?;
     Ok((verify(client, presented_secret)?, found))
 }

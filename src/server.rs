@@ -311,7 +311,7 @@ async fn shutdown_signal() {
 fn strongest_stored_hash(store: &Store) -> u32 {
     let mut strongest = 0;
     let read = store.with_conn(|conn| {
-        store::users::for_each_password_hash(conn, |phc| {
+        store::users::for_each_password_hash(conn.sqlite()?, |phc| {
             strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
         })
     });
@@ -340,8 +340,12 @@ async fn follow_strongest_stored_hash(app: Arc<App>) {
 
 /// On an empty database, says how to add the first user and client.
 fn hint_when_empty(store: &Store) {
-    let counts =
-        store.with_conn(|conn| Ok((store::users::count(conn)?, store::clients::count(conn)?)));
+    let counts = store.with_conn(|conn| {
+        Ok((
+            store::users::count(conn.sqlite()?)?,
+            store::clients::count(conn.sqlite()?)?,
+        ))
+    });
     match counts {
         Ok((0, _)) | Ok((_, 0)) => tracing::warn!(
             "no users or no clients yet. Add them with: \

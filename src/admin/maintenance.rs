@@ -50,21 +50,21 @@ pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<
         store,
         |tx| {
             Ok(match (&user, &client) {
-                (Some(email), _) => match users::id_of(tx, email)? {
-                    Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
+                (Some(email), _) => match users::id_of(tx.sqlite()?, email)? {
+                    Some(user_id) => Some(grants::revoke_where_user(tx.sqlite()?, &user_id)?),
                     None => None,
                 },
-                (None, Some(client_id)) => match clients::find(tx, client_id)? {
+                (None, Some(client_id)) => match clients::find(tx.sqlite()?, client_id)? {
                     Some(_) => {
                         // Its client-credentials tokens too (they belong to no grant).
-                        client_tokens::revoke_all_of(tx, Some(client_id))?;
-                        Some(grants::revoke_where_client(tx, client_id)?)
+                        client_tokens::revoke_all_of(tx.sqlite()?, Some(client_id))?;
+                        Some(grants::revoke_where_client(tx.sqlite()?, client_id)?)
                     }
                     None => None,
                 },
                 (None, None) if all => {
-                    client_tokens::revoke_all_of(tx, None)?;
-                    Some(grants::revoke_all(tx)?)
+                    client_tokens::revoke_all_of(tx.sqlite()?, None)?;
+                    Some(grants::revoke_all(tx.sqlite()?)?)
                 }
                 (None, None) => None,
             })
@@ -88,6 +88,9 @@ pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<
     })
 }
 
+/// What `backup` says on PostgreSQL, whose backups are PostgreSQL's own tool's job.
+pub(crate) const BACKUP_ON_POSTGRES: &str = "use pg_dump: the PostgreSQL store is backed up with pg_dump, e.g. `pg_dump -Fc URL > oauthd.dump`";
+
 pub fn backup(
     store: &Store,
     context: &Context,
@@ -95,7 +98,10 @@ pub fn backup(
     force: bool,
 ) -> Result<(), AdminError> {
     let progress = Progress::start(context, &format!("backing up to {}", dest.display()));
-    maintenance::backup_to(store, &context.db, dest, force)?;
+    let file = store
+        .file()
+        .ok_or_else(|| AdminError::Invalid(BACKUP_ON_POSTGRES.into()))?;
+    maintenance::backup_to(file, &context.db, dest, force)?;
     drop(progress);
     output::either(
         context,
@@ -130,9 +136,9 @@ pub fn check(
     store::files::warn_if_readable_by_others(&context.db);
     let progress = Progress::start(context, "checking integrity");
     let summary = store.with_conn(|conn| {
-        let problems = maintenance::integrity_problems(conn)?;
+        let problems = maintenance::integrity_problems(conn.sqlite()?)?;
         progress.stage("counting");
-        let (access, refresh) = grants::token_facts_counts(conn)?;
+        let (access, refresh) = grants::token_facts_counts(conn.sqlite()?)?;
         let now = store::now();
         let count_live = |groups: Vec<(oauth::TokenFacts, i64)>| -> i64 {
             groups
@@ -145,13 +151,13 @@ pub fn check(
         Ok(Summary {
             integrity: if problems.is_empty() { "ok" } else { "failed" },
             problems,
-            users: users::count(conn)?,
-            clients: clients::count(conn)?,
+            users: users::count(conn.sqlite()?)?,
+            clients: clients::count(conn.sqlite()?)?,
             brands: brands::count(conn)?,
             organizations: orgs::count(conn)?,
             live_access_tokens,
             live_refresh_tokens,
-            email_collisions: users::email_collisions(conn)?,
+            email_collisions: users::email_collisions(conn.sqlite()?)?,
             expiring_certificates,
         })
     })?;
@@ -207,7 +213,7 @@ pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), Ad
         since: args.since,
         limit: args.limit.map(i64::from),
     };
-    let entries = store.with_conn(|conn| audit::query(conn, &filter))?;
+    let entries = store.with_conn(|conn| audit::query(conn.sqlite()?, &filter))?;
     output::either(context, &entries, |entries| {
         if entries.is_empty() {
             return vec!["no audit events".to_owned()];
@@ -244,7 +250,7 @@ pub fn prune_audit(
         store::now().saturating_sub(i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX));
     let (mut deleted, mut after) = (0, Some(0));
     while let Some(from) = after {
-        let step = store.transaction(|tx| housekeeping::prune_audit(tx, from, cutoff))?;
+        let step = store.transaction(|tx| housekeeping::prune_audit(tx.sqlite()?, from, cutoff))?;
         deleted += step.deleted;
         after = step.next;
     }

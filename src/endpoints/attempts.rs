@@ -8,8 +8,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rusqlite::Connection;
-
 use crate::app::App;
 use crate::error::SignInFailure;
 use crate::http::Params;
@@ -20,7 +18,7 @@ use crate::oauth::{
 use crate::secret::SecretHash;
 use crate::signin::UntrustedRequest;
 use crate::store::client_log::{self, Attempt};
-use crate::store::{self, clients, StoreError};
+use crate::store::{self, clients, Conn, StoreError};
 
 const TOKEN: &str = "token";
 /// `/oauth/authorize` and `/api/oauth_login`.
@@ -88,7 +86,7 @@ fn attempt(
 /// id and whether it is dead) is dead and its user disabled, or, its rows deleted by the
 /// revocation, it was remembered when the user was disabled.
 fn of_disabled_user(
-    conn: &Connection,
+    conn: &Conn<'_>,
     hash: &SecretHash,
     grant: Option<(i64, bool)>,
 ) -> Result<bool, StoreError> {
@@ -105,7 +103,7 @@ fn of_disabled_user(
 /// The exchange of the code `code_hash`; a redirect URI mismatch carries both values.
 /// Reads, in the exchange's own transaction, whether the code is a disabled user's.
 pub fn exchange(
-    conn: &Connection,
+    conn: &Conn<'_>,
     client_id: &str,
     code_hash: &SecretHash,
     decision: &ExchangeDecision,
@@ -128,7 +126,7 @@ pub fn exchange(
 
 /// The refresh with the token `refresh_hash`, read like [`exchange`].
 pub fn refresh(
-    conn: &Connection,
+    conn: &Conn<'_>,
     client_id: &str,
     refresh_hash: &SecretHash,
     decision: &RefreshDecision,
@@ -191,7 +189,7 @@ pub fn untrusted(app: &App, params: &Params, untrusted: UntrustedRequest) {
     let mut attempt = authorization(client_id, AUTHORIZE, reason);
     attempt.presented = params.non_empty("redirect_uri").map(truncate_presented);
     spawn_detached(app, move |conn| {
-        let Some(client) = clients::find(conn, &attempt.client_id)? else {
+        let Some(client) = clients::find(conn.sqlite()?, &attempt.client_id)? else {
             return Ok(());
         };
         attempt.registered = Some(client.redirect_uris.join(" "));
@@ -232,7 +230,7 @@ fn record_detached(app: &App, attempt: Attempt) {
 /// flight; otherwise drops it.
 fn spawn_detached(
     app: &App,
-    job: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    job: impl FnOnce(&Conn<'_>) -> Result<(), StoreError> + Send + 'static,
 ) {
     let Some(slot) = DETACHED.try_take() else {
         tracing::debug!("client attempt not recorded: too many in flight");

@@ -89,7 +89,9 @@ async fn allowed(app: &App, origin: &str, scope: OriginScope<'_>) -> bool {
     };
     let origin = origin.to_owned();
     app.store
-        .read(move |conn| store::clients::origin_registered(conn, &origin, client.as_deref()))
+        .read(move |conn| {
+            store::clients::origin_registered(conn.sqlite()?, &origin, client.as_deref())
+        })
         .await
         .unwrap_or(false)
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use super::sql::Db;
-use super::{iso8601, now, Store, StoreError};
+use super::{iso8601, now, Conn, Store, StoreError};
 
 /// One event to record. `event` is a short stable name such as `login_ok`.
 #[derive(Debug, Default, Clone)]
@@ -78,7 +78,7 @@ pub struct AdminEvent<'a> {
 /// changed (no such user, not a member): then nothing is recorded.
 pub fn admin_change<'a, T>(
     store: &Store,
-    change: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    change: impl FnOnce(&Conn<'_>) -> Result<T, StoreError>,
     event: impl FnOnce(&T) -> Option<AdminEvent<'a>>,
 ) -> Result<T, StoreError> {
     store.transaction(|tx| {

@@ -142,16 +142,17 @@ impl Health {
 
 /// A small real write: proves that commits reach the disk (used at start and by
 /// `/healthz` after a failed write). It must change the stored value, since SQLite skips
-/// writing a page whose content an UPDATE leaves the same.
-pub fn probe_write(conn: &Connection) -> rusqlite::Result<()> {
+/// writing a page whose content an UPDATE leaves the same. On PostgreSQL, `serve`'s
+/// proof that it may write there.
+pub fn probe_write(db: &impl super::sql::Db) -> Result<(), super::StoreError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos().to_string())
         .unwrap_or_default();
-    conn.execute(
+    db.execute(
         "INSERT INTO oauthd_meta (key, value) VALUES ('last_write_probe', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [stamp],
+        &[&stamp],
     )?;
     Ok(())
 }

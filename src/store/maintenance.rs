@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
-use super::{files, Store, StoreError};
+use super::{files, SqliteStore, StoreError};
 
 /// How often a backup step that found the source busy or locked is retried before giving
 /// up, and how long it waits between tries. WAL readers rarely see either; this only
@@ -40,7 +40,7 @@ pub enum BackupError {
 /// state and does not block writers (a stepwise backup would restart on every write made
 /// by another process, and might never finish under steady load).
 pub fn backup_to(
-    store: &Store,
+    store: &SqliteStore,
     source: &Path,
     dest: &Path,
     force: bool,

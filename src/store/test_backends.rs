@@ -3,7 +3,7 @@
 //! database in the throwaway PostgreSQL cluster.
 
 use super::sql::Db;
-use super::Store;
+use super::{Conn, Store};
 
 /// Adds user `u` (`u@x.org`) and public client `c`, as `seeded_store` does: the users and
 /// clients verbs are not on the shared interface yet.
@@ -21,8 +21,9 @@ pub(crate) fn seed_user_and_client(db: &impl Db) {
     .expect("seed client");
 }
 
-/// Runs `check` on a connection to a fresh SQLite database.
-pub(crate) fn with_sqlite(check: impl FnOnce(&rusqlite::Connection)) {
+/// Runs `check` on a connection to a fresh SQLite database, as the server's handlers get
+/// it (through [`Conn`]).
+pub(crate) fn with_sqlite(check: impl FnOnce(&Conn<'_>)) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("check.db")).expect("open SQLite");
     store
@@ -33,11 +34,12 @@ pub(crate) fn with_sqlite(check: impl FnOnce(&rusqlite::Connection)) {
         .expect("SQLite connection");
 }
 
-/// Runs `check` on a connection to a fresh PostgreSQL database.
+/// Runs `check` on a connection to a fresh PostgreSQL database, as the server's handlers
+/// get it (through [`Conn`]).
 #[cfg(feature = "postgres")]
-pub(crate) fn with_postgres(check: impl FnOnce(&super::pg::PgConn)) {
+pub(crate) fn with_postgres(check: impl FnOnce(&Conn<'_>)) {
     let url = super::pg::test_cluster::shared().new_database();
-    let store = super::pg::PgStore::connect(&url).expect("connect to PostgreSQL");
+    let store = Store::connect_postgres(&url).expect("connect to PostgreSQL");
     store
         .with_conn(|conn| {
             check(conn);

@@ -449,7 +449,10 @@ mod tests {
             task.await.expect("join").expect("write");
         }
         let count: i64 = store
-            .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?))
+            .with_conn(|c| {
+                Ok(c.sqlite()?
+                    .query_row("SELECT count(*) FROM organizations", [], |r| r.get(0))?)
+            })
             .expect("count");
         assert_eq!(count, 500);
     }
@@ -489,7 +492,9 @@ mod tests {
     fn org_names(store: &Store) -> Vec<String> {
         store
             .with_conn(|conn| {
-                let mut stmt = conn.prepare("SELECT name FROM organizations ORDER BY name")?;
+                let mut stmt = conn
+                    .sqlite()?
+                    .prepare("SELECT name FROM organizations ORDER BY name")?;
                 let names = stmt
                     .query_map([], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
@@ -599,7 +604,10 @@ mod tests {
         let started = std::time::Instant::now();
         loop {
             let grants: i64 = store
-                .with_conn(|c| Ok(c.query_row("SELECT count(*) FROM grants", [], |r| r.get(0))?))
+                .with_conn(|c| {
+                    Ok(c.sqlite()?
+                        .query_row("SELECT count(*) FROM grants", [], |r| r.get(0))?)
+                })
                 .expect("count");
             let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
             if grants == 0 && wal_len == 0 {

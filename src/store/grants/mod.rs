@@ -156,7 +156,7 @@ mod tests {
 
     fn count(store: &Store, sql: &str) -> i64 {
         store
-            .with_conn(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .with_conn(|c| Ok(c.sqlite()?.query_row(sql, [], |r| r.get(0))?))
             .expect("count")
     }
 
@@ -165,7 +165,7 @@ mod tests {
         let (_dir, store) = setup();
         store
             .transaction(|tx| {
-                tx.execute_batch(
+                tx.sqlite()?.execute_batch(
                     "INSERT INTO grants (id, user_id, client_id, created_at) VALUES (8, 'u', 'c', 0);
                      INSERT INTO access_tokens VALUES (x'01', 7, 0, 1, NULL);
                      INSERT INTO access_tokens VALUES (x'02', 8, 0, 1, NULL);",
@@ -203,7 +203,7 @@ mod tests {
         let recent = now() - 10;
         store
             .transaction(|tx| {
-                tx.execute(
+                tx.sqlite()?.execute(
                     "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, created_at, expires_at)
                      VALUES (x'01', 7, 'r', 0, ?1), (x'02', 7, 'r', 0, ?2)",
                     params![old, recent],
