@@ -119,6 +119,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         store,
         config,
         signing_keys: crate::oidc_keys::SigningKeys::default(),
+        shared_failures: None,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
