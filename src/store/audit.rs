@@ -4,7 +4,6 @@
 //! recorded only as a [`pseudonym`].
 
 use hmac::{Hmac, Mac};
-use rusqlite::Connection;
 use serde::Serialize;
 use sha2::Sha256;
 
@@ -202,7 +201,7 @@ mod tests {
 
     #[test]
     fn pseudonyms_are_short_stable_keyed_and_distinct() {
-        let conn = Connection::open_in_memory().expect("open");
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
         conn.execute_batch("CREATE TABLE oauthd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
             .expect("meta");
         let first = pseudonym(&conn, "hunter2-typed-as-email").expect("pseudonym");
@@ -217,7 +216,7 @@ mod tests {
             first
         );
         // Another database has another key, so the same text gets another pseudonym.
-        let other = Connection::open_in_memory().expect("open");
+        let other = rusqlite::Connection::open_in_memory().expect("open");
         other
             .execute_batch("CREATE TABLE oauthd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
             .expect("meta");

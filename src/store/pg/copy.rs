@@ -81,7 +81,14 @@ pub enum CopyError {
 /// Copies the database of `source` into the PostgreSQL database `url` names and returns
 /// the rows of each table, in copy order.
 pub fn copy_sqlite(source: &Store, url: &str) -> Result<Vec<Copied>, CopyError> {
-    source.with_conn(|conn| {
+    let Some(file) = source.file() else {
+        return Err(StoreError::Open {
+            path: "--db".into(),
+            cause: "`migrate --to` copies from an SQLite file, not from PostgreSQL".into(),
+        }
+        .into());
+    };
+    file.with_conn(|conn| {
         // One read snapshot for the whole copy; rolled back (nothing to undo) at the end.
         let snapshot = conn.transaction()?;
         Ok(copy_snapshot(&snapshot, url))
@@ -303,7 +310,9 @@ mod tests {
     fn every_table_of_the_schema_is_copied_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("t.db")).expect("open");
-        let mut tables = store.with_conn(|c| sqlite_tables(c)).expect("tables");
+        let mut tables = store
+            .with_conn(|c| sqlite_tables(c.sqlite()?))
+            .expect("tables");
         tables.sort();
         let mut known: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
         known.sort();
