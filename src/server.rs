@@ -110,10 +110,16 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             rotation_clock::CAPACITY,
         )),
         csrf,
-        devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs),
+        // `serve` runs on an SQLite file, whose one server records every answer; on a
+        // shared PostgreSQL database it must be `Answers::RecordedElsewhereToo`.
+        devices: crate::device_memory::DeviceMemory::new(
+            config.device_code_ttl_secs,
+            crate::device_memory::Answers::RecordedHere,
+        ),
         store,
         config,
         signing_keys: crate::oidc_keys::SigningKeys::default(),
+        shared_failures: None,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

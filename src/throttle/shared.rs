@@ -20,6 +20,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -30,12 +31,19 @@ use crate::secret::fill_random;
 use crate::store::login_failures::{self, Counts};
 use crate::store::server_secrets;
 use crate::store::sql::Db;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// The key's name in `server_secrets`.
 const SECRET_NAME: &str = "login_throttle_key";
 /// Every this many failures, rows that no longer decide anything are removed.
 const SWEEP_EVERY: u64 = 256;
+
+/// Unix milliseconds now, the clock instances share.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// The shared counters' keys and limits for one database.
 pub struct SharedFailures {
@@ -72,6 +80,32 @@ impl SharedFailures {
         mac.update(&[0]);
         mac.update(value.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// [`SharedFailures::locked`] now, on a blocking thread.
+    pub async fn check(
+        self: &Arc<Self>,
+        store: &Store,
+        email: &str,
+        ip: IpAddr,
+    ) -> Result<Option<Refusal>, StoreError> {
+        let (this, email) = (Arc::clone(self), email.to_owned());
+        store
+            .read(move |db| this.locked(db, &email, ip, now_ms()))
+            .await
+    }
+
+    /// [`SharedFailures::record_failure`] now, on a blocking thread.
+    pub async fn record(
+        self: &Arc<Self>,
+        store: &Store,
+        email: &str,
+        ip: IpAddr,
+    ) -> Result<Duration, StoreError> {
+        let (this, email) = (Arc::clone(self), email.to_owned());
+        store
+            .write(move |db| this.record_failure(db, &email, ip, now_ms()))
+            .await
     }
 
     /// The refusal when either key is locked at `now_ms` (Unix milliseconds), by this

@@ -56,6 +56,7 @@ mod races;
 mod refresh_reuse;
 mod resource_api;
 mod restore;
+mod revocation_everywhere;
 mod scale_out;
 mod seed_api;
 mod sessions;

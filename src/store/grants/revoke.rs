@@ -43,10 +43,9 @@ pub fn find_revocation(
 
 /// Carries out a revocation decision for the token `token_hash` presented by `client_id`
 /// and audits `token_revoke` against `user_email` (the token's user), unless the decision
-/// is to do nothing. (Still SQLite's connection: `client_tokens` is not on the shared
-/// interface yet.)
+/// is to do nothing.
 pub fn revoke_token(
-    db: &rusqlite::Connection,
+    db: &impl Db,
     token_hash: &SecretHash,
     decision: RevocationDecision,
     user_email: &str,
@@ -56,8 +55,7 @@ pub fn revoke_token(
     match decision {
         RevocationDecision::RevokeGrant { grant_id } => revoke_grant(db, grant_id)?,
         RevocationDecision::DeleteAccessToken => {
-            Db::execute(
-                db,
+            db.execute(
                 "DELETE FROM access_tokens WHERE token_hash = ?1",
                 &[token_hash],
             )?;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{PgConn, PgStore};
 use crate::store::sql::{Db, Param, Value};
-use crate::store::{users, SqliteStore, StoreError};
+use crate::store::{users, Store, StoreError};
 
 /// Every table, parents before children, each with the order its rows are copied in:
 /// identity columns keep their values, and `signing_keys` (ordered by SQLite's rowid)
@@ -80,10 +80,17 @@ pub enum CopyError {
     },
 }
 
-/// Copies the SQLite database of `source` into the PostgreSQL database `url` names and
-/// returns the rows of each table, in copy order.
-pub fn copy_sqlite(source: &SqliteStore, url: &str) -> Result<Vec<Copied>, CopyError> {
-    source.with_conn(|conn| {
+/// Copies the database of `source` into the PostgreSQL database `url` names and returns
+/// the rows of each table, in copy order.
+pub fn copy_sqlite(source: &Store, url: &str) -> Result<Vec<Copied>, CopyError> {
+    let Some(file) = source.file() else {
+        return Err(StoreError::Open {
+            path: "--db".into(),
+            cause: "`migrate --to` copies from an SQLite file, not from PostgreSQL".into(),
+        }
+        .into());
+    };
+    file.with_conn(|conn| {
         // One read snapshot for the whole copy; rolled back (nothing to undo) at the end.
         let snapshot = conn.transaction()?;
         Ok(copy_snapshot(&snapshot, url))
@@ -298,7 +305,6 @@ impl Param for Owned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
 
     /// A table added to the schema must be added here too, or `migrate --to` refuses
     /// every database (it would otherwise leave the table's rows behind).
