@@ -54,10 +54,9 @@ pub trait Db {
 
     /// What a `SELECT` inside a write job appends to lock the rows it reads until the job
     /// commits: ` FOR UPDATE` where write jobs run concurrently (PostgreSQL, under READ
-    /// COMMITTED); nothing on SQLite, whose one writer runs them one after another.
-    fn for_update(&self) -> &'static str {
-        " FOR UPDATE"
-    }
+    /// COMMITTED); nothing on SQLite, whose one writer runs them one after another. No
+    /// default: a connection that wraps another must pass its answer on.
+    fn for_update(&self) -> &'static str;
 }
 
 /// One parameter value, borrowed from the caller: what every backend binds.
