@@ -124,11 +124,15 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             rotation_clock::CAPACITY,
         )),
         csrf,
-        // `serve` runs on an SQLite file, whose one server records every answer; on a
-        // shared PostgreSQL database it must be `Answers::RecordedElsewhereToo`.
+        // On an SQLite file this one server records every answer; on PostgreSQL other
+        // instances may record them too, so no pending row is remembered.
         devices: crate::device_memory::DeviceMemory::new(
             config.device_code_ttl_secs,
-            crate::device_memory::Answers::RecordedHere,
+            if store.file().is_some() {
+                crate::device_memory::Answers::RecordedHere
+            } else {
+                crate::device_memory::Answers::RecordedElsewhereToo
+            },
         ),
         store,
         config,
