@@ -9,20 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::admin::{since, validate};
 use crate::password::{DEFAULT_ITERATIONS, MIN_ITERATIONS};
+use crate::store::Location;
 
-/// `--db`: a file path. A PostgreSQL URL is refused plainly until that store is complete,
-/// rather than taken for a file name.
-fn db_arg(value: &str) -> Result<PathBuf, String> {
-    let lower = value.to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return Err(
-            "the PostgreSQL store is not complete yet: only its storage interface, \
-             schema and some of its verbs exist; `serve` and the commands run on an SQLite file \
-             (give a path)"
-                .into(),
-        );
-    }
-    Ok(PathBuf::from(value))
+/// `--db`: an SQLite file path or a `postgres://` URL.
+fn db_arg(value: &str) -> Result<Location, String> {
+    Location::parse(value)
 }
 
 /// `oauthd --version`: the crate version and the commit it was built from.
@@ -41,9 +32,10 @@ pub const VERSION: &str = concat!(
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// The SQLite database file (created with the schema on first use).
+    /// The SQLite database file (created with the schema on first use), or a PostgreSQL
+    /// database as `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (migrated on first use).
     #[arg(long, env = "OAUTHD_DB", default_value = "oauthd.db", global = true, value_parser = db_arg)]
-    pub db: PathBuf,
+    pub db: Location,
 
     /// PBKDF2 iterations for password hashes created from now on.
     #[arg(

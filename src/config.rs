@@ -2,14 +2,14 @@
 //! Nothing after this point sees clap types or re-checks a value.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use crate::cli::ServeArgs;
+use crate::store::Location;
 
 /// Everything the server needs to know, already checked.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    pub db: PathBuf,
+    pub db: Location,
     pub listen: SocketAddr,
     /// Public base URL without a trailing slash, e.g. `https://auth.example.com`.
     pub issuer: String,
@@ -51,7 +51,11 @@ pub enum ConfigError {}
 
 impl ServeConfig {
     /// The issuer was checked by its clap value parser already.
-    pub fn new(db: PathBuf, pbkdf2_iterations: u32, args: &ServeArgs) -> Result<Self, ConfigError> {
+    pub fn new(
+        db: Location,
+        pbkdf2_iterations: u32,
+        args: &ServeArgs,
+    ) -> Result<Self, ConfigError> {
         let tls_files = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::CertFiles {
                 cert: cert.clone(),

@@ -53,27 +53,41 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
 }
 
-/// Opens the database, binds, prints `listening on http://ADDR`, and serves until SIGINT
-/// or SIGTERM.
-pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
+/// Opens the SQLite file at `path` for the server, with the lock that keeps `restore` away
+/// while it runs (held until the lock is dropped).
+fn open_file(
+    path: &std::path::Path,
+    config: &ServeConfig,
+) -> Result<(Store, Option<store::files::DatabaseLock>), ServeError> {
     if !config.allow_network_fs {
-        fscheck::refuse_network_fs(&config.db).map_err(ServeError::UnsafeFilesystem)?;
+        fscheck::refuse_network_fs(path).map_err(ServeError::UnsafeFilesystem)?;
     }
-    // Held until serve returns: `restore` refuses while any server holds it.
-    let _lock = store::files::DatabaseLock::shared(&config.db).map_err(|e| match e {
-        store::files::LockError::Held => ServeError::Locked(config.db.clone()),
+    let lock = store::files::DatabaseLock::shared(path).map_err(|e| match e {
+        store::files::LockError::Held => ServeError::Locked(path.to_owned()),
         store::files::LockError::Io(e) => ServeError::Store(
-            store::diagnose::access_problem(&config.db).unwrap_or(StoreError::Open {
-                path: config.db.clone(),
+            store::diagnose::access_problem(path).unwrap_or(StoreError::Open {
+                path: path.to_owned(),
                 cause: format!("cannot take the lock file: {e}"),
             }),
         ),
     })?;
+    let store = Store::open(path)?;
+    store::files::warn_if_readable_by_others(path);
+    Ok((store, Some(lock)))
+}
+
+/// Opens the database, binds, prints `listening on http://ADDR`, and serves until SIGINT
+/// or SIGTERM.
+pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     // Checked before anything else starts: a bad pair is an error at start, not per handshake.
     let tls = config.tls_files.as_ref().map(Tls::from_files).transpose()?;
-    let mut store = Store::open(&config.db)?;
+    // The lock is held until serve returns: `restore` refuses while any server holds it.
+    let (mut store, _lock) = match &config.db {
+        store::Location::File(path) => open_file(path, &config)?,
+        #[cfg(feature = "postgres")]
+        store::Location::Postgres(url) => (Store::connect_postgres(url)?, None),
+    };
     store.check_writable()?;
-    store::files::warn_if_readable_by_others(&config.db);
     store.start_writer(config.audit_retention)?;
     let tls = match (tls, &config.acme) {
         (None, Some(acme)) => Some(Tls::for_acme(
@@ -141,10 +155,8 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let served = runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).map_err(bind_error)?;
         if let Some((scrapes, at)) = metrics_listener {
-            let scrapes = TcpListener::from_std(scrapes).map_err(|cause| ServeError::Bind {
-                addr: at,
-                cause,
-            })?;
+            let scrapes = TcpListener::from_std(scrapes)
+                .map_err(|cause| ServeError::Bind { addr: at, cause })?;
             tracing::info!(address = %at, "metrics listening");
             tokio::spawn(metrics::listener::run(scrapes, Arc::clone(&app)));
         }
@@ -152,11 +164,14 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let _ = writeln!(stdout, "listening on {scheme}://{bound}");
         let _ = stdout.flush();
-        tracing::info!(db = %app.config.db.display(), issuer = %app.config.issuer, "oauthd started");
+        tracing::info!(db = %app.config.db, issuer = %app.config.issuer, "oauthd started");
         tokio::spawn(follow_strongest_stored_hash(Arc::clone(&app)));
         tokio::spawn(crate::sd_notify::ready_then_watchdog());
         if let (Some(tls), Some(files)) = (&tls, &app.config.tls_files) {
-            tokio::spawn(tls::reload_on_sighup(files.clone(), Arc::clone(&tls.resolver)));
+            tokio::spawn(tls::reload_on_sighup(
+                files.clone(),
+                Arc::clone(&tls.resolver),
+            ));
         }
         if let Some(tls) = &tls {
             let watching = Arc::clone(&app);

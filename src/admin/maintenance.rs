@@ -91,6 +91,9 @@ pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<
 /// What `backup` says on PostgreSQL, whose backups are PostgreSQL's own tool's job.
 pub(crate) const BACKUP_ON_POSTGRES: &str = "use pg_dump: the PostgreSQL store is backed up with pg_dump, e.g. `pg_dump -Fc URL > oauthd.dump`";
 
+/// What `restore` says on PostgreSQL: it replaces an SQLite file.
+const RESTORE_ON_POSTGRES: &str = "use pg_restore: `oauthd restore` replaces an SQLite file; the PostgreSQL store is restored from a pg_dump with pg_restore, e.g. `pg_restore --clean -d URL oauthd.dump`";
+
 pub fn backup(
     store: &Store,
     context: &Context,
@@ -98,10 +101,10 @@ pub fn backup(
     force: bool,
 ) -> Result<(), AdminError> {
     let progress = Progress::start(context, &format!("backing up to {}", dest.display()));
-    let file = store
-        .file()
-        .ok_or_else(|| AdminError::Invalid(BACKUP_ON_POSTGRES.into()))?;
-    maintenance::backup_to(file, &context.db, dest, force)?;
+    let (Some(file), Some(source)) = (store.file(), context.db.file()) else {
+        return Err(AdminError::Invalid(BACKUP_ON_POSTGRES.into()));
+    };
+    maintenance::backup_to(file, source, dest, force)?;
     drop(progress);
     output::either(
         context,
@@ -113,16 +116,20 @@ pub fn backup(
 /// Puts a checked copy of `backup` in place of the database, keeping the old files, then
 /// runs `check` on the result.
 pub fn restore(context: &Context, backup: &Path) -> Result<(), AdminError> {
-    let restored = store::restore::restore(&context.db, backup)?;
+    let db = context
+        .db
+        .file()
+        .ok_or_else(|| AdminError::Invalid(RESTORE_ON_POSTGRES.into()))?;
+    let restored = store::restore::restore(db, backup)?;
     for aside in &restored.moved_aside {
         tracing::info!("kept the previous file as {}", aside.display());
     }
     tracing::info!(
         "restored {} to {}; checking it",
         backup.display(),
-        context.db.display()
+        db.display()
     );
-    check(&Store::open_existing(&context.db)?, context, None)
+    check(&Store::open_existing(db)?, context, None)
 }
 
 /// Runs the integrity checks and prints the summary; a damaged database still gets its
@@ -133,10 +140,22 @@ pub fn check(
     tls_cert: Option<&std::path::Path>,
 ) -> Result<(), AdminError> {
     let expiring_certificates = super::tls::expiring(store, tls_cert)?;
-    store::files::warn_if_readable_by_others(&context.db);
+    if let Some(file) = context.db.file() {
+        store::files::warn_if_readable_by_others(file);
+    }
     let progress = Progress::start(context, "checking integrity");
+    // The file's own checks; PostgreSQL checks its storage itself.
+    let (integrity, problems) = match store.file() {
+        Some(file) => {
+            let problems = file.with_conn(|conn| maintenance::integrity_problems(conn))?;
+            (if problems.is_empty() { "ok" } else { "failed" }, problems)
+        }
+        None => (
+            "not checked (PostgreSQL checks its own storage)",
+            Vec::new(),
+        ),
+    };
     let summary = store.with_conn(|conn| {
-        let problems = maintenance::integrity_problems(conn.sqlite()?)?;
         progress.stage("counting");
         let (access, refresh) = grants::token_facts_counts(conn.sqlite()?)?;
         let now = store::now();
@@ -149,7 +168,7 @@ pub fn check(
         };
         let (live_access_tokens, live_refresh_tokens) = (count_live(access), count_live(refresh));
         Ok(Summary {
-            integrity: if problems.is_empty() { "ok" } else { "failed" },
+            integrity,
             problems,
             users: users::count(conn.sqlite()?)?,
             clients: clients::count(conn.sqlite()?)?,

@@ -25,18 +25,16 @@ mod tls;
 mod users;
 pub(crate) mod validate;
 
-use std::path::PathBuf;
-
 use crate::cli::{
     AuditCommand, BrandCommand, ClientCommand, Command, KeyCommand, OrgCommand, TlsCommand,
     UserCommand,
 };
 use crate::store::maintenance::BackupError;
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Opening, Store, StoreError};
 
 /// What every admin command needs besides its own arguments.
 pub struct Context {
-    pub db: PathBuf,
+    pub db: Location,
     pub iterations: u32,
     pub json: bool,
 }
@@ -72,13 +70,17 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
     if let Command::Restore { backup } = &command {
         return maintenance::restore(context, backup);
     }
-    let store = if only_reads(&command) {
-        Store::open_for_reading(&context.db)?
+    if let (Command::Backup { .. }, None) = (&command, context.db.file()) {
+        return Err(AdminError::Invalid(maintenance::BACKUP_ON_POSTGRES.into()));
+    }
+    let opening = if only_reads(&command) {
+        Opening::Reading
     } else if creates_database(&command) {
-        Store::open(&context.db)?
+        Opening::Create
     } else {
-        Store::open_existing(&context.db)?
+        Opening::Existing
     };
+    let store = Store::open_at(&context.db, opening)?;
     match command {
         Command::Serve(_) => Err(AdminError::Invalid("serve is not an admin command".into())),
         Command::User(command) => users::run(command, &store, context),

@@ -64,8 +64,11 @@ async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
             hash_queue_capacity: app.hasher.capacity() as u64,
             hash_busy_refusals: app.hasher.refusals(),
             lockouts: app.throttle.lockouts(),
-            database_bytes: file_size(&app.config.db),
-            wal_bytes: file_size(&crate::store::files::with_suffix(&app.config.db, "-wal")),
+            // An SQLite file's sizes; 0 on PostgreSQL, which reports its own.
+            database_bytes: app.config.db.file().map_or(0, file_size),
+            wal_bytes: app.config.db.file().map_or(0, |db| {
+                file_size(&crate::store::files::with_suffix(db, "-wal"))
+            }),
         };
         app.metrics.render(sample)
     })

@@ -36,23 +36,23 @@ pub fn apps(db: &impl Db, user_id: &str) -> Result<Vec<App>, StoreError> {
 /// forgets the user's consent to it, with an audit entry naming the user. Returns how many
 /// grants were revoked.
 pub fn revoke_app(
-    conn: &impl Db,
+    db: &impl Db,
     user_id: &str,
     user_email: &str,
     client_id: &str,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<i64> = conn.query_all(
+    let ids: Vec<i64> = db.query_all(
         "SELECT id FROM grants WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
         &[&user_id, &client_id],
         |r| r.get(0),
     )?;
     for id in &ids {
-        grants::revoke_grant(conn, *id)?;
+        grants::revoke_grant(db, *id)?;
     }
-    let forgotten = consents::forget(conn, user_id, client_id)?;
+    let forgotten = consents::forget(db, user_id, client_id)?;
     if !ids.is_empty() || forgotten {
         audit::record(
-            conn,
+            db,
             &audit::Event {
                 event: "account_revoke_app",
                 user_email: Some(user_email),
@@ -104,6 +104,22 @@ mod tests {
             "by name, since the earliest live grant"
         );
         assert!(apps(db, "nobody").expect("apps").is_empty());
+        assert_eq!(revoke_app(db, "u", "u@x.org", "c").expect("revoke"), 2);
+        assert_eq!(revoke_app(db, "u", "u@x.org", "c").expect("again"), 0);
+        let left: Vec<_> = apps(db, "u")
+            .expect("apps")
+            .into_iter()
+            .map(|a| a.client_id)
+            .collect();
+        assert_eq!(left, ["b"]);
+        let audited = db
+            .query_one(
+                "SELECT count(*) FROM audit_log WHERE event = 'account_revoke_app'",
+                &[],
+                |r| r.get::<i64>(0),
+            )
+            .expect("audit");
+        assert_eq!(audited, 1, "only a revocation that changed something");
     }
     on_both_backends!(account_apps);
 }

@@ -24,13 +24,12 @@ pub mod files;
 pub mod grants;
 pub mod health;
 pub mod housekeeping;
+pub mod location;
 pub mod login_failures;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
-// Reached by tests only until `serve` and the CLI open a PostgreSQL URL.
 #[cfg(feature = "postgres")]
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod pg;
 pub mod post_logout;
 pub mod restore;
@@ -47,6 +46,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use conn::Conn;
+pub use location::Location;
 pub use sqlite::SqliteStore;
 pub(crate) use sqlite::{
     configure_connection, write_tx, BUSY_TIMEOUT, OPEN_EXISTING, WRITER_CACHE_KIB,
@@ -111,13 +111,11 @@ pub enum StoreError {
     #[error("database connection pool: {0}")]
     PostgresPool(#[from] deadpool_postgres::PoolError),
     #[cfg(feature = "postgres")]
-    #[cfg_attr(not(test), allow(dead_code))]
     #[error(
         "{0}: a PostgreSQL database that is neither empty nor an oauthd one; refusing to touch it"
     )]
     ForeignPostgres(String),
     #[cfg(feature = "postgres")]
-    #[cfg_attr(not(test), allow(dead_code))]
     #[error("{db}: written by a newer oauthd (schema version {found}, this binary knows up to {known}); refusing to touch it")]
     TooNewPostgres { db: String, found: i64, known: i64 },
     #[cfg(feature = "postgres")]
@@ -132,14 +130,38 @@ pub struct Store {
 }
 
 #[derive(Clone)]
-#[cfg_attr(not(test), allow(dead_code))]
 enum Backend {
     Sqlite(SqliteStore),
     #[cfg(feature = "postgres")]
     Postgres(pg::PgStore),
 }
 
+/// How a command opens an SQLite file. A PostgreSQL database is connected to and
+/// migrated alike for every command: it is never created by a typo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// [`Store::open`]: may create the file.
+    Create,
+    /// [`Store::open_existing`]: refuses a missing file.
+    Existing,
+    /// [`Store::open_for_reading`]: an existing, current file, never written.
+    Reading,
+}
+
 impl Store {
+    /// Opens the database `location` names: a file as `opening` says, or PostgreSQL.
+    pub fn open_at(location: &Location, opening: Opening) -> Result<Store, StoreError> {
+        match location {
+            Location::File(path) => match opening {
+                Opening::Create => Store::open(path),
+                Opening::Existing => Store::open_existing(path),
+                Opening::Reading => Store::open_for_reading(path),
+            },
+            #[cfg(feature = "postgres")]
+            Location::Postgres(url) => Store::connect_postgres(url),
+        }
+    }
+
     /// Opens (creating if absent) the SQLite database at `path`; see [`SqliteStore::open`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         SqliteStore::open(path).map(Store::sqlite)
@@ -158,7 +180,6 @@ impl Store {
     /// Connects to (and migrates) the PostgreSQL database `url` names; see
     /// [`pg::PgStore::connect`].
     #[cfg(feature = "postgres")]
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn connect_postgres(url: &str) -> Result<Store, StoreError> {
         pg::PgStore::connect(url).map(|pg| Store {
             backend: Backend::Postgres(pg),

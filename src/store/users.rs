@@ -9,7 +9,6 @@
 //! with such an email is refused, and admin commands accept only the address exactly as
 //! stored.
 
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::sql::{Db, Row};
@@ -159,22 +158,20 @@ pub fn email_collisions(db: &impl Db) -> Result<Vec<Vec<String>>, StoreError> {
 /// Replaces the password hash, revokes every grant of the user and ends their browser
 /// sessions, inside the caller's transaction so the audit entry joins the same commit.
 /// Returns how many grants were revoked, or `None` for no such user.
-// SQLite's connection until the grant verbs take any `Db`.
 pub fn set_password(
-    conn: &Connection,
+    db: &impl Db,
     email: &str,
     password_hash: &str,
 ) -> Result<Option<usize>, StoreError> {
-    let Some(user_id) = id_of(conn, email)? else {
+    let Some(user_id) = id_of(db, email)? else {
         return Ok(None);
     };
-    Db::execute(
-        conn,
+    db.execute(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         &[&user_id, &password_hash, &now()],
     )?;
-    sessions::end_for_user(conn, &user_id)?;
-    Ok(Some(grants::revoke_where_user(conn, &user_id)?))
+    sessions::end_for_user(db, &user_id)?;
+    Ok(Some(grants::revoke_where_user(db, &user_id)?))
 }
 
 /// Upgrades a hash after a successful login with the current iteration count, only
@@ -197,23 +194,21 @@ pub fn rehash(
 /// Disables or enables a user inside the caller's transaction; disabling revokes every
 /// grant and ends every browser session, so neither works again after a later enable. Returns how many grants were revoked
 /// (always 0 when enabling), or `None` for no such user.
-// SQLite's connection until the grant verbs take any `Db`.
 pub fn set_disabled(
-    conn: &Connection,
+    db: &impl Db,
     email: &str,
     disabled: bool,
 ) -> Result<Option<usize>, StoreError> {
-    let Some(user_id) = id_of(conn, email)? else {
+    let Some(user_id) = id_of(db, email)? else {
         return Ok(None);
     };
-    Db::execute(
-        conn,
+    db.execute(
         "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
         &[&user_id, &disabled, &now()],
     )?;
     let revoked = if disabled {
-        sessions::end_for_user(conn, &user_id)?;
-        grants::revoke_where_user(conn, &user_id)?
+        sessions::end_for_user(db, &user_id)?;
+        grants::revoke_where_user(db, &user_id)?
     } else {
         0
     };
@@ -371,6 +366,60 @@ mod tests {
         for_each_password_hash(db, |h| hashes.push(h.to_owned())).expect("hashes");
         hashes.sort();
         assert_eq!(hashes, ["hash-2", "hash-3"]);
+
+        // A new password or disabling revokes the user's grants and ends their sessions.
+        db.execute(
+            "INSERT INTO clients (id, name, is_public, created_at) VALUES ('c', 'C', 1, 0)",
+            &[],
+        )
+        .expect("client");
+        let live_grants = |user: &str| {
+            db.query_one(
+                "SELECT count(*) FROM grants WHERE user_id = ?1 AND revoked_at IS NULL",
+                &[&user],
+                |r| r.get::<i64>(0),
+            )
+            .expect("grants")
+        };
+        let grant_and_session = |user: &str, session: [u8; 32]| {
+            db.execute(
+                "INSERT INTO grants (user_id, client_id, created_at) VALUES (?1, 'c', 0)",
+                &[&user],
+            )
+            .expect("grant");
+            sessions::create(db, &session, user, 60, None).expect("session");
+        };
+        grant_and_session(&ann.id, [1; 32]);
+        assert_eq!(
+            set_password(db, "ünï@x.io", "hash-4").expect("passwd"),
+            Some(1)
+        );
+        assert_eq!(live_grants(&ann.id), 0);
+        assert!(sessions::find(db, &[1; 32]).expect("session").is_none());
+        assert_eq!(set_password(db, "gone@x.io", "h").expect("passwd"), None);
+        grant_and_session(&ann.id, [2; 32]);
+        assert_eq!(
+            set_disabled(db, "ünï@x.io", true).expect("disable"),
+            Some(1)
+        );
+        assert!(
+            find_by_email(db, "ünï@x.io")
+                .expect("find")
+                .expect("found")
+                .disabled
+        );
+        assert!(sessions::find(db, &[2; 32]).expect("session").is_none());
+        assert_eq!(
+            set_disabled(db, "ünï@x.io", false).expect("enable"),
+            Some(0)
+        );
+        assert!(
+            !find_by_email(db, "ünï@x.io")
+                .expect("find")
+                .expect("found")
+                .disabled
+        );
+        assert_eq!(set_disabled(db, "gone@x.io", true).expect("disable"), None);
 
         assert!(remove(db, "robert@X.io").expect("remove"));
         assert!(!remove(db, "robert@x.io").expect("remove again"));

@@ -42,6 +42,8 @@ const TABLES: &[(&str, &str)] = &[
     ("disabled_user_tokens", "token_hash"),
     ("acme_accounts", "directory"),
     ("acme_certificates", "domains"),
+    ("server_secrets", "name"),
+    ("login_failures", "key"),
 ];
 
 /// Rows per `INSERT` at most (and parameters at most, well under PostgreSQL's 65535).
