@@ -17,7 +17,7 @@ pub fn run(store: &Store, context: &Context, url: &str) -> Result<(), AdminError
     super::output::either(context, &report, |_| {
         let mut lines = vec![format!(
             "copied {} to {target}: {total} rows in {} tables, every count checked",
-            context.db.display(),
+            context.db,
             copied.len()
         )];
         let rows: Vec<Vec<String>> = copied
