@@ -111,6 +111,16 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     hasher.raise_verify_cost(strongest_stored_hash(&store));
     let writes = store.clone();
     let csrf = csrf::Csrf::load(&store, config.issuer.starts_with("https://"))?;
+    // Several instances may serve a PostgreSQL database: they count login failures
+    // together. An SQLite file has one server, which counts in memory.
+    let shared_failures = match store.file() {
+        Some(_) => None,
+        None => {
+            Some(Arc::new(store.with_conn(|db| {
+                throttle::shared::SharedFailures::load(db)
+            })?))
+        }
+    };
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(bind(addr)?),
         None => None,
@@ -137,7 +147,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         store,
         config,
         signing_keys: crate::oidc_keys::SigningKeys::default(),
-        shared_failures: None,
+        shared_failures,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

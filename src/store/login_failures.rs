@@ -4,9 +4,6 @@
 //! WAL and no fsync per guess. A row is changed only if nobody changed it since it was
 //! read (its `version`), so instances counting at once lose no failure.
 
-// Reached by tests only until `serve` runs on PostgreSQL.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use super::sql::{Db, Row};
 use super::StoreError;
 

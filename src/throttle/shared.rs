@@ -15,9 +15,6 @@
 //! the same key: the budget can be passed by the attempts in flight at once, each
 //! bounded by its instance's share of the hashing pool.
 
-// Reached by tests only until `serve` runs on PostgreSQL.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
