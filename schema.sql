@@ -291,3 +291,28 @@ CREATE TABLE acme_certificates (
     last_error    TEXT
 ) WITHOUT ROWID, STRICT;
 -- ---- end v11 --------------------------------------------------------------------------
+-- ---- v12: shared state of several instances (migrate.rs SHARED_STATE_STEP) -------------
+-- Server secrets by name (the CSRF key: 32 random bytes), created once by the first
+-- instance and read by every other, never logged or shown. Login failure counters per
+-- keyed hash of an account or a client address (no emails, no addresses), shared by
+-- several PostgreSQL instances; on SQLite the one server counts in memory and this table
+-- stays empty. `lockout_noted`: a refusal during the current lockout was audited (one entry
+-- per lockout); `version` lets a writer update only the row it read.
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE login_failures (
+    key             BLOB PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    lockouts        INTEGER NOT NULL,
+    last_failure_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER,
+    lockout_noted   INTEGER NOT NULL CHECK (lockout_noted IN (0, 1)),
+    version         INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+-- ---- end v12 --------------------------------------------------------------------------
+-- ---- v13: PostgreSQL's email key unique by an index (migrate.rs EMAIL_KEY_INDEX_STEP) ----
+-- Nothing here: SQLite's one writer makes the email_key triggers above safe.
+-- ---- end v13 --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# oauthd benchmark suite (issues 5, 11, 13). One command: bench/run.sh [--quick]
-#   [--only W1,W2,...,W1-TLS,...|TLS] [--conns N] [--codes N] [--perf]
+# oauthd benchmark suite (issues 5, 11, 13, 15). One command: bench/run.sh [--quick]
+#   [--only W1,W2,...,W1-TLS,...|TLS,W1-PG,...|PG,W1-PG2,...|PG2] [--conns N] [--codes N] [--perf]
 # Builds the release server and the load generator, runs each workload against a fresh
 # server on a fresh temporary database (loopback only), prints one table and writes
 # bench/results/latest.json plus a timestamped copy. See bench/README.md.
@@ -27,8 +27,14 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 only="${only^^}"
-# W1-TLS ... W4-TLS: the same workloads over HTTPS; TLS stands for all four.
-wants() { [[ ",$only," == *",$1,"* || ( "$1" == *-TLS && ",$only," == *,TLS,* ) ]]; }
+# W1-TLS ... W4-TLS: the same workloads over HTTPS; TLS stands for all four. W1-PG ...
+# W3-PG: W1–W3 on PostgreSQL (PG: all three); W1-PG2 ... W3-PG2: two instances on one
+# PostgreSQL database behind nginx (PG2: all three). Only named PG runs happen.
+wants() {
+    [[ ",$only," == *",$1,"* || ( "$1" == *-TLS && ",$only," == *,TLS,* ) \
+        || ( "$1" == *-PG && ",$only," == *,PG,* ) || ( "$1" == *-PG2 && ",$only," == *,PG2,* ) ]]
+}
+wants_postgres() { [[ ",$only," == *-PG* || ",$only," == *,PG,* || ",$only," == *,PG2,* ]]; }
 
 if [[ $quick == 1 ]]; then
     warmup=1; duration=3; w5_duration=5; codes="${codes:-3000}"; startup_runs=5
@@ -55,6 +61,18 @@ else
 fi
 (cd "$here" && cargo build --release --quiet)
 oauthd="${OAUTHD_BENCH_SERVER:-$root/target/release/oauthd}"
+# The PostgreSQL rows need a build with the `postgres` feature; it gets a target folder of
+# its own so target/release/oauthd stays the default (SQLite-only) build measured above.
+oauthd_pg=""
+if wants_postgres; then
+    if [[ -n "${OAUTHD_BENCH_PG_SERVER:-}" ]]; then
+        oauthd_pg="$OAUTHD_BENCH_PG_SERVER"
+    else
+        echo "== building the release server with --features postgres (target/postgres)" >&2
+        (cd "$root" && CARGO_TARGET_DIR="$root/target/postgres" cargo build --release --quiet --features postgres)
+        oauthd_pg="$root/target/postgres/release/oauthd"
+    fi
+fi
 release_bin="$oauthd"
 gen="$here/target/release/oauthd-bench"
 if [[ $perf == 1 ]]; then
@@ -69,11 +87,18 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/oauthd-bench.XXXXXX")"
 server_pid=""
+# With two instances (PG2): the second server and nginx in front of both.
+server2_pid=""
+nginx_pid=""
+pg_data=""
 cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in "$nginx_pid" "$server2_pid" "$server_pid"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    [[ -n "$pg_data" ]] && pg_as "$pg_bin/pg_ctl" --pgdata "$pg_data" --mode immediate stop >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -98,6 +123,75 @@ seed() {
     "$oauthd" --db "$db" client add --name "Bench Public" --id benchpub --redirect-uri "$redirect" --public --json >/dev/null
     "$oauthd" --db "$db" client add --name "Bench" --id bench --redirect-uri "$redirect" --json \
         | sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p'
+}
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+# A throwaway cluster in the temporary folder with PostgreSQL's default durability (fsync,
+# synchronous_commit=on), on a free loopback port, run as `postgres` when this is root.
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+pg_port=""
+pg_as() { if [[ $EUID == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_start() {
+    [[ -n "$pg_port" ]] && return 0
+    if [[ -z "$pg_bin" ]]; then
+        echo "run.sh: the PG rows need PostgreSQL (apt-get install postgresql)" >&2
+        exit 1
+    fi
+    mkdir -p "$work/pg"
+    [[ $EUID == 0 ]] && chown postgres: "$work/pg" && chmod 755 "$work"
+    pg_data="$work/pg/data"
+    pg_as "$pg_bin/initdb" --pgdata "$pg_data" --username oauthd --auth trust \
+        --encoding UTF8 --locale C.UTF-8 >/dev/null
+    pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    pg_as "$pg_bin/pg_ctl" --pgdata "$pg_data" --log "$work/pg/log" --wait \
+        --options "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null
+}
+# pg_database NAME: a new database; prints its URL.
+pg_database() {
+    pg_as "$pg_bin/psql" --no-psqlrc --quiet --host 127.0.0.1 --port "$pg_port" --username oauthd \
+        --dbname postgres --command "CREATE DATABASE $1" >/dev/null
+    echo "postgres://oauthd@127.0.0.1:$pg_port/$1"
+}
+
+# nginx_start ADDR1 ADDR2: nginx round-robin over both (keep-alive upstream connections);
+# sets nginx_pid and addr.
+nginx_start() {
+    local dir="$work/nginx" port
+    mkdir -p "$dir"
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    cat >"$dir/nginx.conf" <<CONF
+$([[ $EUID == 0 ]] && echo "user root;")
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    upstream oauthd { server $1; server $2; keepalive 64; }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://oauthd;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+        }
+    }
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" &
+    nginx_pid=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    addr="127.0.0.1:$port"
 }
 
 # TLS runs: the server's flags (after `serve`) and the generator's (the cert as its root).
@@ -126,9 +220,14 @@ start() {
 }
 
 stop() {
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    for pid in "$nginx_pid" "$server2_pid" "$server_pid"; do
+        [[ -n "$pid" ]] || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     server_pid=""
+    server2_pid=""
+    nginx_pid=""
 }
 
 # profile NAME: with --perf, samples the server for the measured part of the next run.
@@ -160,12 +259,29 @@ profile_end() {
 }
 
 # workload ID DB-FLAGS... -- GENERATOR ARGS...: fresh DB, seed, serve, run, stop.
+# On -pg / -pg2 rows the database is a new one in the PostgreSQL cluster and the server the
+# postgres build; -pg2 starts a second server on it and puts nginx in front of both (the
+# CPU notes then count the first server only).
 run_load() {
     local id="$1" subcommand="$2"; shift 2
-    local db="$work/$id.db"
+    local db="$work/$id.db" plain_oauthd="$oauthd"
     local secret
+    if [[ "$id" == *-pg* ]]; then
+        pg_start
+        oauthd="$oauthd_pg"
+        local name="${id//-/_}"
+        db="$(pg_database "${name,,}")"
+    fi
     secret="$(seed "$db")"
     start "$db" "${fast[@]}"
+    if [[ "$id" == *-pg2 ]]; then
+        local first_pid="$server_pid" first_addr="$addr"
+        start "$db" "${fast[@]}"
+        server2_pid="$server_pid"
+        server_pid="$first_pid"
+        nginx_start "$first_addr" "$addr"
+    fi
+    oauthd="$plain_oauthd"
     echo "== $id (server $addr, pid $server_pid)" >&2
     profile_start "$id"
     "$gen" "$subcommand" --addr "$addr" --pid "$server_pid" --out "$results" \
@@ -205,6 +321,8 @@ footprint() {
 
 load_set ""
 footprint ""
+load_set -pg
+load_set -pg2
 if wants W1-TLS || wants W2-TLS || wants W3-TLS || wants W4-TLS; then
     # A self-signed certificate for 127.0.0.1, made by the generator (rcgen), served with
     # --tls-cert/--tls-key and trusted by the generator as its only root.

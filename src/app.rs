@@ -11,6 +11,7 @@ use crate::oidc_keys::SigningKeys;
 use crate::password::HashPool;
 use crate::rotation_clock::RotationClock;
 use crate::store::Store;
+use crate::throttle::shared::SharedFailures;
 use crate::throttle::Throttle;
 
 /// Shared state of the running server.
@@ -28,4 +29,7 @@ pub struct App {
     pub metrics: Metrics,
     /// id_token signing keys, parsed once.
     pub signing_keys: SigningKeys,
+    /// Login failure counters shared with the other instances of a PostgreSQL database;
+    /// `None` on SQLite, where `throttle` alone counts (no write per guess).
+    pub shared_failures: Option<Arc<SharedFailures>>,
 }

@@ -131,6 +131,29 @@ pub enum Command {
     /// HTTPS certificates obtained by ACME.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Copy the SQLite database (--db) into an empty PostgreSQL database, in one
+    /// transaction, and check each table's row count (needs the `postgres` build).
+    #[command(
+        after_help = "Example:\n  oauthd --db /var/lib/oauthd/oauthd.db migrate --to postgres://oauthd@db.example/oauthd"
+    )]
+    Migrate {
+        /// The PostgreSQL database to fill: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+        #[arg(long, value_parser = postgres_url)]
+        to: String,
+    },
+}
+
+/// `migrate --to`: a PostgreSQL URL, and only in a build with PostgreSQL.
+fn postgres_url(value: &str) -> Result<String, String> {
+    if !cfg!(feature = "postgres") {
+        return Err("this oauthd was built without PostgreSQL (cargo feature `postgres`)".into());
+    }
+    let lower = value.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(value.to_owned())
+    } else {
+        Err("expected a postgres://… URL".into())
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,9 +7,10 @@
 //! nonce it did not choose. Over https the cookie is `__Host-` prefixed and `Secure`, so a
 //! sibling subdomain or a plain-http page cannot plant or overwrite it.
 //!
-//! The key is random per process start and lives only in memory: a restart invalidates
-//! forms that are open at that moment, whose users then see "Your sign-in form expired"
-//! with a fresh form, and sign in again. It is never stored or logged.
+//! The key is 32 random bytes made once per database and kept in it (`server_secrets`),
+//! so every instance serving one database accepts the forms any of them showed, and a
+//! restart keeps open forms working. It is never logged or shown; whoever reads the
+//! database could forge a form token, but such a reader holds every account already.
 //!
 //! This module decides; `authorize.rs` reads the headers and renders.
 
@@ -21,6 +22,10 @@ use sha2::Sha256;
 
 use crate::http;
 use crate::secret::fill_random;
+use crate::store::{server_secrets, Store, StoreError};
+
+/// The key's name in `server_secrets`.
+const KEY_NAME: &str = "csrf_key";
 
 /// Cookie names: the `__Host-` prefix makes browsers insist on `Secure`, `Path=/` and no
 /// `Domain`, which only an https origin can set.
@@ -31,7 +36,7 @@ const ENCODED_LEN: usize = 43;
 
 /// The server key and the cookie rules that follow from the issuer's scheme.
 pub struct Csrf {
-    key: [u8; 32],
+    key: Vec<u8>,
     /// The issuer is https: `__Host-` name and `Secure`.
     secure: bool,
 }
@@ -43,14 +48,16 @@ pub struct Issued {
 }
 
 impl Csrf {
-    /// A fresh random key. `https_issuer` selects the `__Host-` / `Secure` cookie.
-    pub fn new(https_issuer: bool) -> Csrf {
-        let mut key = [0u8; 32];
-        fill_random(&mut key);
-        Csrf {
+    /// The database's key, made and stored by the first instance that needs it; on the
+    /// calling (blocking) thread. `https_issuer` selects the `__Host-` / `Secure` cookie.
+    pub fn load(store: &Store, https_issuer: bool) -> Result<Csrf, StoreError> {
+        let mut fresh = [0u8; 32];
+        fill_random(&mut fresh);
+        let key = store.with_conn(|db| server_secrets::get_or_create(db, KEY_NAME, &fresh))?;
+        Ok(Csrf {
             key,
             secure: https_issuer,
-        }
+        })
     }
 
     /// The browser's own cookie when this server issued it (so several open tabs keep
@@ -150,6 +157,32 @@ fn sealed_text(fields: &[&str]) -> String {
 mod tests {
     use super::*;
 
+    impl Csrf {
+        /// A fresh random key, as another database's would be.
+        fn new(https_issuer: bool) -> Csrf {
+            let mut key = vec![0u8; 32];
+            fill_random(&mut key);
+            Csrf {
+                key,
+                secure: https_issuer,
+            }
+        }
+    }
+
+    #[test]
+    fn every_instance_of_one_database_has_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("csrf.db");
+        let first = Csrf::load(&Store::open(&path).expect("open"), false).expect("load");
+        let second = Csrf::load(&Store::open(&path).expect("open"), false).expect("load");
+        let issued = first.issue(&HeaderMap::new());
+        assert!(second.verify(&browser_with(&issued), Some(&issued.form_token)));
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        let other = Store::open(&elsewhere.path().join("other.db")).expect("open");
+        let other = Csrf::load(&other, false).expect("load");
+        assert!(!other.verify(&browser_with(&issued), Some(&issued.form_token)));
+    }
+
     #[test]
     fn a_seal_opens_only_for_its_own_fields_and_key() {
         let csrf = Csrf::new(false);
@@ -232,7 +265,7 @@ mod tests {
         assert!(csrf.verify(&browser_with(&issued), Some(&issued.form_token)));
         // A plain-named cookie (plantable over http or from a subdomain) is not read.
         let plain = Csrf {
-            key: csrf.key,
+            key: csrf.key.clone(),
             secure: false,
         }
         .issue(&HeaderMap::new());

@@ -7,7 +7,11 @@
 //!
 //! A remembered row is dropped whenever a user answers any device code, and a row read
 //! before that answer is not remembered afterwards (the answer count below), so a poll
-//! never says `authorization_pending` from memory once an answer was recorded here.
+//! never says `authorization_pending` from memory once an answer was recorded here. That
+//! holds only where every answer is recorded by this process ([`Answers::RecordedHere`]):
+//! with several instances on one database, an answer recorded by another is never heard
+//! of here, so rows are not remembered ([`Answers::RecordedElsewhereToo`]) and every poll
+//! reads its row. Poll times stay per instance either way (see [`Answers`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,12 +29,30 @@ pub const POLL_CAPACITY: usize = 65_536;
 /// Client addresses whose wrong user codes are counted at most.
 const ADDRESS_CAPACITY: usize = 16_384;
 
+/// Which process records users' answers to device codes: what says whether a pending row
+/// may answer a device's next polls from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answers {
+    /// This process records every answer (the one server of an SQLite file): an answer
+    /// drops the remembered rows at once ([`DeviceMemory::answered`]), so they may answer
+    /// polls.
+    RecordedHere,
+    /// Other instances record answers too (several servers on one PostgreSQL database):
+    /// a row remembered here could say `authorization_pending` after the user approved
+    /// elsewhere, so none is remembered and every poll reads its row. The last-poll times
+    /// stay per instance: behind a round-robin balancer each instance sees some of a
+    /// device's polls, so `slow_down` catches a too-eager device later, never wrongly.
+    RecordedElsewhereToo,
+}
+
 /// The in-memory state of the device grant. Clones share it (a user's answer is
 /// recorded from a task of its own, see `device_page`).
 #[derive(Clone)]
 pub struct DeviceMemory {
     /// How long a device code lives: older polls need no memory.
     code_ttl: Duration,
+    /// Whether pending rows may be remembered ([`Answers::RecordedHere`]).
+    remembers_rows: bool,
     polls: Arc<Mutex<Polls>>,
     failures: Arc<Mutex<HashMap<IpAddr, Failures>>>,
 }
@@ -94,9 +116,10 @@ struct Failures {
 }
 
 impl DeviceMemory {
-    pub fn new(code_ttl_secs: i64) -> DeviceMemory {
+    pub fn new(code_ttl_secs: i64, answers: Answers) -> DeviceMemory {
         DeviceMemory {
             code_ttl: Duration::from_secs(u64::try_from(code_ttl_secs).unwrap_or(0)),
+            remembers_rows: answers == Answers::RecordedHere,
             polls: Arc::default(),
             failures: Arc::default(),
         }
@@ -119,8 +142,8 @@ impl DeviceMemory {
 
     /// Remembers a poll answered now, with the interval the device must keep from now on.
     /// `read`: the row this poll read and [`Self::answers`] from before that read; the row
-    /// is remembered only if no answer was recorded since. Without one, a row remembered
-    /// earlier is kept.
+    /// is remembered only if no answer was recorded since, and only where answers are
+    /// [`Answers::RecordedHere`]. Without one, a row remembered earlier is kept.
     pub fn record_poll(
         &self,
         code: SecretHash,
@@ -142,7 +165,9 @@ impl DeviceMemory {
             }
         }
         let row = match read {
-            Some((row, answers_before)) => (answers_before == answers).then_some(row),
+            Some((row, answers_before)) => {
+                (self.remembers_rows && answers_before == answers).then_some(row)
+            }
             None => codes.get_mut(&code).and_then(|poll| poll.row.take()),
         };
         codes.insert(
@@ -238,7 +263,7 @@ mod tests {
 
     #[test]
     fn remembers_polls_and_forgets_redeemed_codes() {
-        let memory = DeviceMemory::new(600);
+        let memory = DeviceMemory::new(600, Answers::RecordedHere);
         assert!(memory.last_poll(&[1; 32]).is_none());
         memory.record_poll([1; 32], 10, None);
         let last = memory.last_poll(&[1; 32]).expect("remembered");
@@ -252,7 +277,7 @@ mod tests {
     /// A row read is kept by the polls answered from it, and dropped by any answer.
     #[test]
     fn a_remembered_row_lasts_until_a_user_answers() {
-        let memory = DeviceMemory::new(600);
+        let memory = DeviceMemory::new(600, Answers::RecordedHere);
         memory.record_poll([1; 32], 5, Some((pending_row(), memory.answers())));
         memory.record_poll([1; 32], 10, None);
         let last = memory.last_poll(&[1; 32]).expect("remembered");
@@ -267,7 +292,7 @@ mod tests {
     /// remembered, or the next polls would say `authorization_pending` after the answer.
     #[test]
     fn a_row_read_before_an_answer_is_not_remembered_after_it() {
-        let memory = DeviceMemory::new(600);
+        let memory = DeviceMemory::new(600, Answers::RecordedHere);
         let before_read = memory.answers();
         let read = pending_row();
         memory.answered();
@@ -278,10 +303,26 @@ mod tests {
         assert!(memory.last_poll(&[1; 32]).expect("poll").row.is_some());
     }
 
+    /// Where other instances record answers too, no row is remembered: every poll reads
+    /// its row, so none is told `authorization_pending` after an answer recorded elsewhere.
+    /// Poll times and intervals are still kept (for `slow_down`).
+    #[test]
+    fn with_answers_recorded_elsewhere_too_no_row_is_remembered() {
+        let memory = DeviceMemory::new(600, Answers::RecordedElsewhereToo);
+        memory.record_poll([1; 32], 5, Some((pending_row(), memory.answers())));
+        let last = memory.last_poll(&[1; 32]).expect("the poll is remembered");
+        assert_eq!(last.interval_secs, 5);
+        assert!(last.row.is_none(), "but not its row");
+        memory.record_poll([1; 32], 10, None);
+        let last = memory.last_poll(&[1; 32]).expect("poll");
+        assert_eq!(last.interval_secs, 10);
+        assert!(last.row.is_none());
+    }
+
     /// Clones share one memory: an answer recorded through one is seen through another.
     #[test]
     fn clones_share_the_memory() {
-        let memory = DeviceMemory::new(600);
+        let memory = DeviceMemory::new(600, Answers::RecordedHere);
         let other = memory.clone();
         memory.record_poll([1; 32], 5, Some((pending_row(), memory.answers())));
         other.answered();
@@ -290,7 +331,7 @@ mod tests {
 
     #[test]
     fn an_address_is_stopped_after_too_many_wrong_user_codes() {
-        let memory = DeviceMemory::new(600);
+        let memory = DeviceMemory::new(600, Answers::RecordedHere);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         for _ in 0..USER_CODE_FAILURES_PER_WINDOW {
@@ -305,7 +346,7 @@ mod tests {
     /// most `POLL_CAPACITY` codes and `ADDRESS_CAPACITY` addresses.
     #[test]
     fn polls_and_addresses_stay_within_their_capacity() {
-        let memory = DeviceMemory::new(600);
+        let memory = DeviceMemory::new(600, Answers::RecordedHere);
         for n in 0..POLL_CAPACITY + 100 {
             let mut code = [0u8; 32];
             code[..8].copy_from_slice(&(n as u64).to_le_bytes());
@@ -322,7 +363,7 @@ mod tests {
     /// guesses from one address, only the limit gets through. A right code is given back.
     #[test]
     fn racing_guesses_from_one_address_cannot_pass_the_limit() {
-        let memory = std::sync::Arc::new(DeviceMemory::new(600));
+        let memory = std::sync::Arc::new(DeviceMemory::new(600, Answers::RecordedHere));
         let ip: IpAddr = "192.0.2.9".parse().unwrap();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(40));
         let admitted: u32 = (0..40)

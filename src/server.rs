@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::conn_limit::ConnectionLimits;
+use crate::device_memory::Answers;
 use crate::metrics::{self, Metrics};
 use crate::password::HashPool;
 use crate::rotation_clock::{self, RotationClock};
@@ -110,6 +111,14 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let hasher = HashPool::new(cores, config.pbkdf2_iterations);
     hasher.raise_verify_cost(strongest_stored_hash(&store));
     let writes = store.clone();
+    let csrf = csrf::Csrf::load(&store, config.issuer.starts_with("https://"))?;
+    // Other servers of a shared database answer device codes and count login failures too.
+    let (answers, shared_failures) = if store.shared_by_servers() {
+        let failures = store.with_conn(|db| throttle::shared::SharedFailures::load(db))?;
+        (Answers::RecordedElsewhereToo, Some(Arc::new(failures)))
+    } else {
+        (Answers::RecordedHere, None)
+    };
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(bind(addr)?),
         None => None,
@@ -122,11 +131,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             config.refresh_grace_secs,
             rotation_clock::CAPACITY,
         )),
-        csrf: csrf::Csrf::new(config.issuer.starts_with("https://")),
-        devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs),
+        csrf,
+        devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs, answers),
         store,
         config,
         signing_keys: crate::oidc_keys::SigningKeys::default(),
+        shared_failures,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -324,7 +334,7 @@ async fn shutdown_signal() {
 fn strongest_stored_hash(store: &Store) -> u32 {
     let mut strongest = 0;
     let read = store.with_conn(|conn| {
-        store::users::for_each_password_hash(conn.sqlite()?, |phc| {
+        store::users::for_each_password_hash(conn, |phc| {
             strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
         })
     });
@@ -353,12 +363,8 @@ async fn follow_strongest_stored_hash(app: Arc<App>) {
 
 /// On an empty database, says how to add the first user and client.
 fn hint_when_empty(store: &Store) {
-    let counts = store.with_conn(|conn| {
-        Ok((
-            store::users::count(conn.sqlite()?)?,
-            store::clients::count(conn.sqlite()?)?,
-        ))
-    });
+    let counts =
+        store.with_conn(|conn| Ok((store::users::count(conn)?, store::clients::count(conn)?)));
     match counts {
         Ok((0, _)) | Ok((_, 0)) => tracing::warn!(
             "no users or no clients yet. Add them with: \

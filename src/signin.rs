@@ -87,7 +87,7 @@ pub async fn identify_client(
     };
     let found = app
         .store
-        .read(move |conn| store::clients::find(conn.sqlite()?, &client_id))
+        .read(move |conn| store::clients::find(conn, &client_id))
         .await?;
     let Some(client) = found else {
         return Ok(Err(UntrustedRequest::UnknownClient));
@@ -238,27 +238,25 @@ async fn check_credentials(
 ) -> Result<SignIn, StoreError> {
     let attempt = match app.throttle.admit(email, ip).await {
         Ok(attempt) => attempt,
-        Err(Refusal::Locked {
-            retry_after_secs,
-            first_refusal,
-        }) => {
-            if first_refusal {
-                audit_login_failure(app, email, client_id, ip, "throttled").await;
-            }
-            return Ok(SignIn::Refused(SignInFailure::Throttled {
-                retry_after_secs,
-            }));
-        }
-        Err(Refusal::QueueFull { retry_after_secs }) => {
-            return Ok(SignIn::Refused(SignInFailure::Throttled {
-                retry_after_secs,
-            }));
-        }
+        Err(refusal) => return Ok(refused(app, email, client_id, ip, refusal).await),
     };
+    if let Some(shared) = &app.shared_failures {
+        match shared.check(&app.store, email, ip).await {
+            Ok(None) => {}
+            Ok(Some(refusal)) => {
+                attempt.abandoned();
+                return Ok(refused(app, email, client_id, ip, refusal).await);
+            }
+            Err(e) => {
+                attempt.abandoned();
+                return Err(e);
+            }
+        }
+    }
     let lookup_email = email.to_owned();
     let credentials = match app
         .store
-        .read(move |conn| store::users::credentials_by_email(conn.sqlite()?, &lookup_email))
+        .read(move |conn| store::users::credentials_by_email(conn, &lookup_email))
         .await
     {
         Ok(credentials) => credentials,
@@ -277,7 +275,10 @@ async fn check_credentials(
         return Ok(SignIn::Busy);
     };
     let Some(user) = credentials.filter(|_| verdict != Verdict::Wrong) else {
-        let delay = attempt.failed();
+        let mut delay = attempt.failed();
+        if let Some(shared) = &app.shared_failures {
+            delay = delay.max(shared.record(&app.store, email, ip).await?);
+        }
         audit_login_failure(app, email, client_id, ip, "wrong email or password").await;
         tokio::time::sleep(delay).await;
         return Ok(SignIn::Refused(SignInFailure::WrongCredentials));
@@ -291,9 +292,7 @@ async fn check_credentials(
         if let Ok(new_hash) = app.hasher.hash(password.expose().to_owned()).await {
             let (user_id, verified) = (user.id.clone(), user.password_hash.clone());
             app.store
-                .write(move |conn| {
-                    store::users::rehash(conn.sqlite()?, &user_id, &verified, &new_hash)
-                })
+                .write(move |conn| store::users::rehash(conn, &user_id, &verified, &new_hash))
                 .await?;
         }
     }
@@ -301,6 +300,24 @@ async fn check_credentials(
         user_id: user.id,
         email: user.email,
     })
+}
+
+/// The answer to an attempt refused before any hashing; the first refusal of a lockout
+/// is audited.
+async fn refused(app: &App, email: &str, client_id: &str, ip: IpAddr, refusal: Refusal) -> SignIn {
+    let retry_after_secs = match refusal {
+        Refusal::Locked {
+            retry_after_secs,
+            first_refusal,
+        } => {
+            if first_refusal {
+                audit_login_failure(app, email, client_id, ip, "throttled").await;
+            }
+            retry_after_secs
+        }
+        Refusal::QueueFull { retry_after_secs } => retry_after_secs,
+    };
+    SignIn::Refused(SignInFailure::Throttled { retry_after_secs })
 }
 
 /// Records a failed sign-in. The submitted email is stored only when it names an
@@ -318,7 +335,7 @@ async fn audit_login_failure(
     let recorded = app
         .store
         .write(move |conn| {
-            let accounts = store::users::emails_with_key(conn.sqlite()?, &email)?;
+            let accounts = store::users::emails_with_key(conn, &email)?;
             let (user_email, detail) = match accounts.as_slice() {
                 [stored] => (Some(stored.as_str()), detail.to_owned()),
                 [] => {
@@ -376,7 +393,7 @@ pub async fn issue_code(
     app.store
         .write(move |conn| {
             grants::issue_code(
-                conn.sqlite()?,
+                conn,
                 &grants::NewCode {
                     code_hash,
                     user_id: &user_id,

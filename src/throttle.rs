@@ -389,19 +389,50 @@ fn record_failure(entry: &mut Entry, limit: u32, now: Instant) -> Duration {
     if now.duration_since(entry.last_failure) > WINDOW {
         entry.failures = 0;
     }
-    entry.failures += 1;
+    let counted = count_failure(entry.failures, entry.lockouts, limit);
+    entry.failures = counted.failures;
+    entry.lockouts = counted.lockouts;
     entry.last_failure = now;
-    if entry.failures >= limit {
-        let lockout = FIRST_LOCKOUT
-            .saturating_mul(1 << entry.lockouts.min(8))
-            .min(MAX_LOCKOUT);
+    if let Some(lockout) = counted.lockout {
         entry.locked_until = Some(now + lockout);
         entry.lockout_reported = false;
-        entry.lockouts += 1;
-        entry.failures = 0;
     }
-    let exponent = entry.failures.saturating_sub(1).min(10);
-    BASE_DELAY.saturating_mul(1 << exponent).min(MAX_DELAY)
+    counted.delay
+}
+
+/// What one more failure makes of a key's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counted {
+    /// Failures in the window (0 again once a lockout starts).
+    failures: u32,
+    lockouts: u32,
+    /// The lockout this failure starts, at the limit.
+    lockout: Option<Duration>,
+    /// How long to wait before answering.
+    delay: Duration,
+}
+
+/// One more failure on a key with `failures` in its window and `lockouts` so far, at
+/// `limit`: the rule for this process's counts and for counts shared by instances.
+fn count_failure(failures: u32, lockouts: u32, limit: u32) -> Counted {
+    let mut counted = Counted {
+        failures: failures.saturating_add(1),
+        lockouts,
+        lockout: None,
+        delay: Duration::ZERO,
+    };
+    if counted.failures >= limit {
+        counted.lockout = Some(
+            FIRST_LOCKOUT
+                .saturating_mul(1 << lockouts.min(8))
+                .min(MAX_LOCKOUT),
+        );
+        counted.lockouts = lockouts.saturating_add(1);
+        counted.failures = 0;
+    }
+    let exponent = counted.failures.saturating_sub(1).min(10);
+    counted.delay = BASE_DELAY.saturating_mul(1 << exponent).min(MAX_DELAY);
+    counted
 }
 
 /// IPv6 clients are throttled per /64, since one host usually owns a whole /64.
@@ -435,5 +466,6 @@ fn sweep(entries: &mut HashMap<Key, Entry>, now: Instant) {
     }
 }
 
+pub mod shared;
 #[cfg(test)]
 mod tests;

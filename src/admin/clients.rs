@@ -17,7 +17,7 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
     match command {
         ClientCommand::Add(args) => add(store, context, args),
         ClientCommand::List => {
-            let clients = store.with_conn(|conn| clients::list(conn.sqlite()?))?;
+            let clients = store.with_conn(|conn| clients::list(conn))?;
             output::either(context, &clients, |clients| {
                 let rows: Vec<Vec<String>> = clients.iter().map(client_row).collect();
                 output::table(
@@ -29,7 +29,7 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
         }
         ClientCommand::Show { id } => {
             let client = store
-                .with_conn(|conn| clients::find(conn.sqlite()?, &id))?
+                .with_conn(|conn| clients::find(conn, &id))?
                 .ok_or_else(|| no_such_client(&id))?;
             output::either(context, &client, |client| {
                 let mut lines = vec![
@@ -67,7 +67,7 @@ pub fn run(command: ClientCommand, store: &Store, context: &Context) -> Result<(
         ClientCommand::Remove { id } => {
             let removed = audit::admin_change(
                 store,
-                |tx| clients::remove(tx.sqlite()?, &id),
+                |tx| clients::remove(tx, &id),
                 |removed| removed.then(|| client_event("client_remove", &id)),
             )?;
             if !removed {
@@ -128,7 +128,7 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
     let outcome = audit::admin_change(
         store,
         |tx| {
-            let Some(client) = clients::find(tx.sqlite()?, id)? else {
+            let Some(client) = clients::find_for_update(tx, id)? else {
                 return Ok(Err(no_such_client(id)));
             };
             let (uris, grants, origins) = match updated_lists(&client, &args) {
@@ -153,8 +153,8 @@ fn update(store: &Store, context: &Context, args: ClientUpdateArgs) -> Result<()
                 allowed_scopes: scopes.as_ref().map(Option::as_deref),
                 allowed_origins: origins.as_deref(),
             };
-            clients::update(tx.sqlite()?, id, &change)?;
-            Ok(clients::find(tx.sqlite()?, id)?.ok_or_else(|| no_such_client(id)))
+            clients::update(tx, id, &change)?;
+            Ok(clients::find(tx, id)?.ok_or_else(|| no_such_client(id)))
         },
         |outcome| {
             outcome.as_ref().ok().map(|_| AdminEvent {
@@ -327,7 +327,7 @@ fn add(store: &Store, context: &Context, args: ClientAddArgs) -> Result<(), Admi
     audit::admin_change(
         store,
         |tx| {
-            clients::insert(tx.sqlite()?, &new)?;
+            clients::insert(tx, &new)?;
             post_logout::insert(tx, &client_id, &post_logout_uris)
         },
         |_| Some(client_event("client_add", &client_id)),
@@ -423,7 +423,7 @@ fn print_preset(
 
 fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), AdminError> {
     let client = store
-        .with_conn(|conn| clients::find(conn.sqlite()?, id))?
+        .with_conn(|conn| clients::find(conn, id))?
         .ok_or_else(|| no_such_client(id))?;
     if client.public {
         return Err(AdminError::Invalid(format!(
@@ -433,7 +433,7 @@ fn rotate_secret(store: &Store, context: &Context, id: &str) -> Result<(), Admin
     let client_secret = secret::new_client_secret();
     let rotated = audit::admin_change(
         store,
-        |tx| clients::set_secret_hash(tx.sqlite()?, id, &secret::sha256(&client_secret)),
+        |tx| clients::set_secret_hash(tx, id, &secret::sha256(&client_secret)),
         |rotated| rotated.then(|| client_event("client_rotate_secret", id)),
     )?;
     if !rotated {

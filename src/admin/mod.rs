@@ -14,6 +14,7 @@ mod clients;
 mod keys;
 mod logo;
 mod maintenance;
+mod migrate_to;
 mod orgs;
 mod output;
 mod password_input;
@@ -91,6 +92,7 @@ pub fn run(command: Command, context: &Context) -> Result<(), AdminError> {
         Command::Backup { dest, force } => maintenance::backup(&store, context, &dest, force),
         Command::Check { tls_cert } => maintenance::check(&store, context, tls_cert.as_deref()),
         Command::Tls(TlsCommand::Status) => tls::status(&store, context),
+        Command::Migrate { to } => migrate_to::run(&store, context, &to),
         Command::Restore { .. } => Err(AdminError::Invalid("restore opens no store".into())),
         Command::Completions { .. } | Command::Man | Command::SystemdUnit => {
             Err(AdminError::Invalid("this command needs no database".into()))
@@ -133,6 +135,7 @@ fn only_reads(command: &Command) -> bool {
             | Command::Brand(BrandCommand::List)
             | Command::Org(OrgCommand::List | OrgCommand::Show { .. })
             | Command::Key(KeyCommand::List)
+            | Command::Migrate { .. }
     )
 }
 

@@ -12,6 +12,7 @@ pub mod device;
 pub mod device_page;
 pub mod discovery;
 pub mod flow;
+pub mod grant_jobs;
 pub mod id_token;
 pub mod issued;
 pub mod login_api;

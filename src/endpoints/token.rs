@@ -20,11 +20,11 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::oauth::{
     self, ExchangeDecision, ExchangeRefusal, GrantRefusal, RedirectUri, RefreshDecision,
-    RefreshRefusal, Scope, TokenState,
+    RefreshRefusal, Scope,
 };
 use crate::secret::{self, Secret};
 use crate::store;
-use crate::store::grants::{self, GrantRef, NewTokens, Origin};
+use crate::store::grants::{NewTokens, Origin};
 
 /// The success answer: exactly these members (`scope` only when one was granted).
 #[derive(Serialize)]
@@ -78,7 +78,7 @@ async fn grant(
         .then(|| params.non_empty("device_code").map(secret::sha256))
         .flatten();
     let (client, device) = (client_auth::authenticate_and(app, headers, params, move |conn| {
-        polled.map_or(Ok(None), |hash| store::devices::find(conn.sqlite()?, &hash))
+        polled.map_or(Ok(None), |hash| store::devices::find(conn, &hash))
     })
     .await)
         .inspect_err(|_| early(oauth::AttemptReason::ClientAuthFailed))?;
@@ -167,44 +167,22 @@ async fn exchange_code(
     let outcome = app
         .store
         .write(move |conn| {
-            let facts = grants::find_code(conn.sqlite()?, &code_hash)?;
-            let request = oauth::ExchangeRequest {
-                presenter: presenter(&client, presented_secret.as_ref()),
-                redirect_uri: redirect_uri.as_ref(),
-                code_verifier: verifier.as_deref(),
-            };
-            let decision = oauth::decide_exchange(facts.as_ref(), &request, store::now());
-            let origin = Origin {
-                remote_addr: &remote,
-            };
-            match (&decision, &facts) {
-                (
-                    ExchangeDecision::Issue {
-                        bind_secret_hash, ..
+            let (decision, facts) = super::grant_jobs::exchange(
+                conn,
+                &super::grant_jobs::Exchange {
+                    code_hash: &code_hash,
+                    request: oauth::ExchangeRequest {
+                        presenter: presenter(&client, presented_secret.as_ref()),
+                        redirect_uri: redirect_uri.as_ref(),
+                        code_verifier: verifier.as_deref(),
                     },
-                    Some(code),
-                ) => {
-                    grants::use_code(
-                        conn.sqlite()?,
-                        &code_hash,
-                        grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
-                        bind_secret_hash.as_ref(),
-                        &tokens,
-                        with_refresh,
-                        origin,
-                    )?;
-                }
-                (ExchangeDecision::RevokeReplayed { .. }, Some(code)) => {
-                    grants::revoke_after_attack(
-                        conn.sqlite()?,
-                        grant_ref(code.grant_id, &code.user_email, code.client_id.as_str()),
-                        origin,
-                        "code_replay",
-                        "grant revoked",
-                    )?;
-                }
-                _ => {}
-            }
+                    tokens: &tokens,
+                    with_refresh,
+                    origin: Origin {
+                        remote_addr: &remote,
+                    },
+                },
+            )?;
             let attempt = super::attempts::exchange(
                 conn,
                 &client_id_for_log,
@@ -261,23 +239,20 @@ async fn refresh(
     let (decision, grant_id) = app
         .store
         .write(move |conn| {
-            let facts = grants::find_refresh_token(conn.sqlite()?, &refresh_hash)?;
-            let monotonic_elapsed_secs = match facts.as_ref().map(|token| token.state) {
-                Some(TokenState::RotatedOut { rotated_at, .. }) => {
-                    rotations.elapsed_secs(&refresh_hash, rotated_at)
-                }
-                _ => None,
-            };
-            let request = oauth::RefreshRequest {
-                presenter: presenter(&client, presented_secret.as_ref()),
-                requested_scope: requested_scope.as_ref(),
-                grace_secs,
-                monotonic_elapsed_secs,
-            };
-            let decision = oauth::decide_refresh(facts.as_ref(), &request, store::now());
-            let origin = Origin {
-                remote_addr: &remote,
-            };
+            let (decision, facts) = super::grant_jobs::refresh(
+                conn,
+                &super::grant_jobs::Refresh {
+                    refresh_hash: &refresh_hash,
+                    presenter: presenter(&client, presented_secret.as_ref()),
+                    requested_scope: requested_scope.as_ref(),
+                    grace_secs,
+                    rotations: &rotations,
+                    tokens: &tokens,
+                    origin: Origin {
+                        remote_addr: &remote,
+                    },
+                },
+            )?;
             store::client_log::record(
                 conn,
                 &super::attempts::refresh(
@@ -288,46 +263,7 @@ async fn refresh(
                     facts.as_ref(),
                 )?,
             )?;
-            let Some(token) = &facts else {
-                return Ok((decision, None));
-            };
-            let grant = grant_ref(token.grant_id, &token.user_email, token.client_id.as_str());
-            match &decision {
-                RefreshDecision::Keep { scope, .. } => {
-                    grants::keep(conn.sqlite()?, grant, &tokens, scope.as_deref(), origin)?
-                }
-                RefreshDecision::Rotate { scope, .. } => {
-                    let rotated_at = grants::rotate(
-                        conn.sqlite()?,
-                        &refresh_hash,
-                        grant,
-                        &tokens,
-                        scope.as_deref(),
-                        origin,
-                    )?;
-                    rotations.record(refresh_hash, rotated_at);
-                }
-                RefreshDecision::RotateAgain {
-                    scope, supersede, ..
-                } => grants::rotate_again(
-                    conn.sqlite()?,
-                    &refresh_hash,
-                    supersede,
-                    grant,
-                    &tokens,
-                    scope.as_deref(),
-                    origin,
-                )?,
-                RefreshDecision::RevokeReused { .. } => grants::revoke_after_attack(
-                    conn.sqlite()?,
-                    grant,
-                    origin,
-                    "refresh_reuse",
-                    "rotated-out refresh token reused; grant revoked",
-                )?,
-                RefreshDecision::Refuse(_) => {}
-            }
-            Ok((decision, Some(token.grant_id)))
+            Ok((decision, facts.map(|token| token.grant_id)))
         })
         .await?;
     app.metrics.refresh(&decision);
@@ -394,14 +330,6 @@ fn presenter<'a>(
         client_id: &client.client.client_id,
         public: client.client.public,
         secret_hash,
-    }
-}
-
-fn grant_ref<'a>(grant_id: i64, user_email: &'a str, client_id: &'a str) -> GrantRef<'a> {
-    GrantRef {
-        grant_id,
-        user_email,
-        client_id,
     }
 }
 

@@ -5,8 +5,7 @@
 //! cannot be hashed); they never leave this module in a printable type other than the
 //! PEM the TLS setup parses.
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::sql::{Db, Row};
 use super::StoreError;
 
 /// A stored certificate (its chain and key may be missing before the first issuance)
@@ -40,35 +39,41 @@ impl std::fmt::Debug for CertRow {
 }
 
 /// The stored account credentials (JSON) for `directory`, if any.
-pub fn account(conn: &Connection, directory: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT credentials FROM acme_accounts WHERE directory = ?1",
-            [directory],
-            |r| r.get(0),
-        )
-        .optional()?)
+pub fn account(db: &impl Db, directory: &str) -> Result<Option<String>, StoreError> {
+    db.query_opt(
+        "SELECT credentials FROM acme_accounts WHERE directory = ?1",
+        &[&directory],
+        |r| r.get(0),
+    )
 }
 
 /// Stores the account created at `directory`.
 pub fn save_account(
-    conn: &Connection,
+    db: &impl Db,
     directory: &str,
     credentials: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    db.execute(
         "INSERT INTO acme_accounts (directory, credentials, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (directory) DO UPDATE SET credentials = excluded.credentials",
-        params![directory, credentials, now],
+        &[&directory, &credentials, &now],
     )?;
     Ok(())
 }
 
-const CERT_COLUMNS: &str = "domains, chain_pem, key_pem, issuer, not_before, not_after, \
-                            issued_at, next_attempt, failures, last_error";
+/// `SELECT` of every certificate column, then `$rest`: one static statement text.
+macro_rules! select_certificates {
+    ($rest:literal) => {
+        concat!(
+            "SELECT domains, chain_pem, key_pem, issuer, not_before, not_after, issued_at,
+                    next_attempt, failures, last_error FROM acme_certificates ",
+            $rest
+        )
+    };
+}
 
-fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+fn cert_row(r: &Row<'_>) -> Result<CertRow, StoreError> {
     Ok(CertRow {
         domains: r.get(0)?,
         chain_pem: r.get(1)?,
@@ -84,43 +89,41 @@ fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
 }
 
 /// The row of `domains` (the key [`domains_key`] builds), if any.
-pub fn certificate(conn: &Connection, domains: &str) -> Result<Option<CertRow>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {CERT_COLUMNS} FROM acme_certificates WHERE domains = ?1"),
-            [domains],
-            cert_row,
-        )
-        .optional()?)
+pub fn certificate(db: &impl Db, domains: &str) -> Result<Option<CertRow>, StoreError> {
+    db.query_opt(
+        select_certificates!("WHERE domains = ?1"),
+        &[&domains],
+        cert_row,
+    )
 }
 
 /// Every stored row, by domains.
-pub fn certificates(conn: &Connection) -> Result<Vec<CertRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {CERT_COLUMNS} FROM acme_certificates ORDER BY domains"
-    ))?;
-    let rows = stmt.query_map([], cert_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn certificates(db: &impl Db) -> Result<Vec<CertRow>, StoreError> {
+    db.query_all(select_certificates!("ORDER BY domains"), &[], cert_row)
 }
 
-/// Stores a newly issued certificate and clears the failure state.
-pub fn save_certificate(conn: &Connection, row: &CertRow) -> Result<(), StoreError> {
-    conn.execute(
-        &format!(
-            "INSERT OR REPLACE INTO acme_certificates ({CERT_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
-            row.domains,
-            row.chain_pem,
-            row.key_pem,
-            row.issuer,
-            row.not_before,
-            row.not_after,
-            row.issued_at,
-            row.next_attempt,
-            row.failures,
-            row.last_error,
+/// Stores a newly issued certificate and clears the failure state: the whole row.
+pub fn save_certificate(db: &impl Db, row: &CertRow) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO acme_certificates (domains, chain_pem, key_pem, issuer, not_before,
+                                        not_after, issued_at, next_attempt, failures, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (domains) DO UPDATE SET chain_pem = excluded.chain_pem,
+             key_pem = excluded.key_pem, issuer = excluded.issuer,
+             not_before = excluded.not_before, not_after = excluded.not_after,
+             issued_at = excluded.issued_at, next_attempt = excluded.next_attempt,
+             failures = excluded.failures, last_error = excluded.last_error",
+        &[
+            &row.domains,
+            &row.chain_pem,
+            &row.key_pem,
+            &row.issuer,
+            &row.not_before,
+            &row.not_after,
+            &row.issued_at,
+            &row.next_attempt,
+            &row.failures,
+            &row.last_error,
         ],
     )?;
     Ok(())
@@ -128,18 +131,18 @@ pub fn save_certificate(conn: &Connection, row: &CertRow) -> Result<(), StoreErr
 
 /// Records a failed attempt, keeping whatever certificate is stored.
 pub fn record_failure(
-    conn: &Connection,
+    db: &impl Db,
     domains: &str,
     error: &str,
     failures: i64,
     next_attempt: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    db.execute(
         "INSERT INTO acme_certificates (domains, failures, last_error, next_attempt)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (domains) DO UPDATE SET failures = excluded.failures,
              last_error = excluded.last_error, next_attempt = excluded.next_attempt",
-        params![domains, failures, error, next_attempt],
+        &[&domains, &failures, &error, &next_attempt],
     )?;
     Ok(())
 }
@@ -156,33 +159,62 @@ pub fn domains_key(domains: &[String]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_failure_keeps_the_stored_certificate() {
-        let (_dir, store) = crate::store::seeded_store("");
-        store
-            .transaction(|conn| {
-                save_certificate(
-                    conn.sqlite()?,
-                    &CertRow {
-                        domains: "a.example".into(),
-                        chain_pem: Some("CHAIN".into()),
-                        key_pem: Some("KEY".into()),
-                        not_after: Some(100),
-                        ..CertRow::default()
-                    },
-                )?;
-                record_failure(conn.sqlite()?, "a.example", "refused", 2, 50)
-            })
-            .expect("write");
-        let row = store
-            .with_conn(|conn| certificate(conn.sqlite()?, "a.example"))
-            .expect("read")
-            .expect("row");
+    fn acme_rows(db: &impl Db) {
+        assert_eq!(account(db, "https://ca/dir").expect("account"), None);
+        save_account(db, "https://ca/dir", "{\"k\":1}", 5).expect("save");
+        save_account(db, "https://ca/dir", "{\"k\":2}", 6).expect("replace");
+        assert_eq!(
+            account(db, "https://ca/dir").expect("account").as_deref(),
+            Some("{\"k\":2}")
+        );
+
+        let issued = CertRow {
+            domains: "a.example".into(),
+            chain_pem: Some("CHAIN".into()),
+            key_pem: Some("KEY".into()),
+            not_after: Some(100),
+            ..CertRow::default()
+        };
+        save_certificate(db, &issued).expect("save");
+        // A failure keeps the stored certificate.
+        record_failure(db, "a.example", "refused", 2, 50).expect("failure");
+        let row = certificate(db, "a.example").expect("read").expect("row");
         assert_eq!(row.chain_pem.as_deref(), Some("CHAIN"));
         assert_eq!(row.not_after, Some(100));
         assert_eq!((row.failures, row.next_attempt), (2, Some(50)));
         assert_eq!(row.last_error.as_deref(), Some("refused"));
+        // A new certificate replaces the whole row, failure state included.
+        save_certificate(
+            db,
+            &CertRow {
+                chain_pem: Some("CHAIN2".into()),
+                ..issued
+            },
+        )
+        .expect("renew");
+        let row = certificate(db, "a.example").expect("read").expect("row");
+        assert_eq!(
+            (
+                row.chain_pem.as_deref(),
+                row.failures,
+                row.last_error,
+                row.next_attempt
+            ),
+            (Some("CHAIN2"), 0, None, None)
+        );
+        record_failure(db, "b.example", "no certificate yet", 1, 70).expect("failure");
+        let all: Vec<_> = certificates(db)
+            .expect("all")
+            .into_iter()
+            .map(|r| (r.domains, r.chain_pem.is_some()))
+            .collect();
+        assert_eq!(
+            all,
+            [("a.example".into(), true), ("b.example".into(), false)]
+        );
+        assert!(certificate(db, "c.example").expect("read").is_none());
     }
+    crate::store::test_backends::on_both_backends!(acme_rows);
 
     #[test]
     fn domains_key_is_order_and_case_blind() {

@@ -4,7 +4,6 @@
 //! recorded only as a [`pseudonym`].
 
 use hmac::{Hmac, Mac};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use sha2::Sha256;
 
@@ -143,45 +142,63 @@ fn pseudonym_key(db: &impl Db) -> Result<String, StoreError> {
 }
 
 /// Entries matching `filter`, oldest first. The user filter matches emails by their
-/// folded key, as every other email lookup does; it scans the trail (an admin command).
-/// SQLite only for now: it folds with the SQL function `oauthd_email_key`.
-pub fn query(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
-    super::email_key::register(conn)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT at, event, user_email, client_id, remote_addr, detail FROM (
-             SELECT * FROM audit_log
-             WHERE (?1 IS NULL OR oauthd_email_key(user_email) = ?1)
-               AND (?2 IS NULL OR client_id = ?2)
-               AND (?3 IS NULL OR at >= ?3)
-             ORDER BY id DESC LIMIT ?4
-         ) ORDER BY at, id",
-    )?;
-    let entries = stmt
-        .query_map(
-            params![
-                filter.user_email.as_deref().map(crate::email::key),
-                filter.client_id,
-                filter.since,
-                filter.limit.unwrap_or(-1)
+/// folded key, as every other email lookup does; it scans the trail (an admin command),
+/// newest first, folding each stored email here, so neither database needs the fold.
+pub fn query(db: &impl Db, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+    let user_key = filter.user_email.as_deref().map(crate::email::key);
+    // A negative limit is none, as SQLite's LIMIT says.
+    let limit = filter.limit.filter(|l| *l >= 0).unwrap_or(i64::MAX);
+    let mut entries: Vec<(i64, i64, Entry)> = db
+        .query_all(
+            "SELECT id, at, event, user_email, client_id, remote_addr, detail FROM audit_log
+             WHERE (?1 = 0 OR user_email IS NOT NULL)
+               AND (client_id = ?2 OR ?2 IS NULL)
+               AND (at >= ?3 OR ?3 IS NULL)
+             ORDER BY id DESC LIMIT ?4",
+            &[
+                &i64::from(user_key.is_some()),
+                &filter.client_id,
+                &filter.since,
+                // The SQL limit only where no row is filtered out after it.
+                &if user_key.is_some() { i64::MAX } else { limit },
             ],
             |r| {
-                Ok(Entry {
-                    at: iso8601(r.get(0)?),
-                    event: r.get(1)?,
-                    user_email: r.get(2)?,
-                    client_id: r.get(3)?,
-                    remote_addr: r.get(4)?,
-                    detail: r.get(5)?,
-                })
+                let user_email: Option<String> = r.get(3)?;
+                let wanted = match (&user_key, &user_email) {
+                    (Some(key), Some(email)) => crate::email::key(email) == *key,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                };
+                if !wanted {
+                    return Ok(None);
+                }
+                let at: i64 = r.get(1)?;
+                Ok(Some((
+                    at,
+                    r.get::<i64>(0)?,
+                    Entry {
+                        at: iso8601(at),
+                        event: r.get(2)?,
+                        user_email,
+                        client_id: r.get(4)?,
+                        remote_addr: r.get(5)?,
+                        detail: r.get(6)?,
+                    },
+                )))
             },
         )?
-        .collect::<Result<_, _>>()?;
-    Ok(entries)
+        .into_iter()
+        .flatten()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    entries.sort_by_key(|(at, id, _)| (*at, *id));
+    Ok(entries.into_iter().map(|(_, _, entry)| entry).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     #[test]
     fn pseudonyms_are_short_stable_keyed_and_distinct() {
@@ -273,4 +290,76 @@ mod tests {
         );
     }
     crate::store::test_backends::on_both_backends!(audit_verbs);
+
+    fn audit_query(db: &impl Db) {
+        for (event, user_email, client_id) in [
+            ("a", Some("Ünï@x.io"), Some("app")),
+            ("b", Some("other@x.io"), Some("app")),
+            ("c", None, Some("tool")),
+            ("d", Some("ünÏ@X.IO"), None),
+            ("e", Some("UNI@x.io"), Some("app")),
+        ] {
+            record(
+                db,
+                &Event {
+                    event,
+                    user_email,
+                    client_id,
+                    ..Event::default()
+                },
+            )
+            .expect("record");
+        }
+        let events = |filter: Filter| -> Vec<String> {
+            query(db, &filter)
+                .expect("query")
+                .into_iter()
+                .map(|e| e.event)
+                .collect()
+        };
+        let user = |email: &str| Filter {
+            user_email: Some(email.into()),
+            ..Filter::default()
+        };
+        assert_eq!(events(Filter::default()), ["a", "b", "c", "d", "e"]);
+        assert_eq!(events(user("ÜNÏ@x.io")), ["a", "d"], "by folded key");
+        assert_eq!(
+            events(Filter {
+                limit: Some(1),
+                ..user("ünï@x.io")
+            }),
+            ["d"],
+            "the newest ones that match"
+        );
+        assert_eq!(
+            events(Filter {
+                limit: Some(2),
+                ..Filter::default()
+            }),
+            ["d", "e"]
+        );
+        assert_eq!(
+            events(Filter {
+                client_id: Some("app".into()),
+                ..user("uni@x.io")
+            }),
+            ["e"]
+        );
+        assert_eq!(
+            events(Filter {
+                since: Some(now() + 3600),
+                ..Filter::default()
+            }),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            events(Filter {
+                limit: Some(-1),
+                ..user("other@X.io")
+            }),
+            ["b"],
+            "a negative limit is none"
+        );
+    }
+    crate::store::test_backends::on_both_backends!(audit_query);
 }

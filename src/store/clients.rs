@@ -1,9 +1,9 @@
 //! OAuth clients and their registered redirect URIs. A confidential client's secret is
 //! stored only as its SHA-256 digest; public clients have none.
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::sql::Db;
 use super::{conflict_as, iso8601, now, StoreError};
 use crate::jose::Alg;
 use crate::oauth::ClientId;
@@ -52,145 +52,146 @@ pub struct NewClient<'a> {
 
 /// Inserts the client and its redirect URIs inside the caller's transaction, so its audit
 /// entry commits with it. `Conflict` when the id is taken.
-pub fn insert(conn: &Connection, new: &NewClient<'_>) -> Result<(), StoreError> {
-    conn.execute(
+pub fn insert(db: &impl Db, new: &NewClient<'_>) -> Result<(), StoreError> {
+    db.execute(
         "INSERT INTO clients
              (id, name, secret_hash, is_public, require_pkce, brand_domain, created_at, introspect_any,
               grant_types, allowed_scopes, id_token_alg, first_party)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            new.client_id,
-            new.name,
-            new.secret_hash,
-            new.secret_hash.is_none(),
-            new.require_pkce,
-            new.brand,
-            now(),
-            new.introspect_any,
-            new.grant_types.join(" "),
-            new.allowed_scopes,
-            new.id_token_alg.as_str(),
-            new.first_party
+        &[
+            &new.client_id,
+            &new.name,
+            &new.secret_hash,
+            &new.secret_hash.is_none(),
+            &new.require_pkce,
+            &new.brand,
+            &now(),
+            &new.introspect_any,
+            &new.grant_types.join(" "),
+            &new.allowed_scopes,
+            &new.id_token_alg.as_str(),
+            &new.first_party,
         ],
     )
     .map_err(conflict_as("a client with this id"))?;
-    insert_origins(conn, new.client_id, new.allowed_origins)?;
-    insert_redirect_uris(conn, new.client_id, new.redirect_uris)
+    insert_origins(db, new.client_id, new.allowed_origins)?;
+    insert_redirect_uris(db, new.client_id, new.redirect_uris)
 }
 
 /// Registers `origins` for the client (a repeated origin is kept once).
-fn insert_origins(
-    conn: &Connection,
-    client_id: &str,
-    origins: &[String],
-) -> Result<(), StoreError> {
+fn insert_origins(db: &impl Db, client_id: &str, origins: &[String]) -> Result<(), StoreError> {
     for origin in origins {
-        conn.execute(
-            "INSERT OR IGNORE INTO client_origins (client_id, origin) VALUES (?1, ?2)",
-            params![client_id, origin],
+        db.execute(
+            "INSERT INTO client_origins (client_id, origin) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            &[&client_id, origin],
         )?;
     }
     Ok(())
 }
 
 /// Registers `uris` for the client, in order (a repeated URI is kept once).
-fn insert_redirect_uris(
-    conn: &Connection,
-    client_id: &str,
-    uris: &[String],
-) -> Result<(), StoreError> {
+fn insert_redirect_uris(db: &impl Db, client_id: &str, uris: &[String]) -> Result<(), StoreError> {
     for (position, uri) in uris.iter().enumerate() {
-        conn.execute(
-            "INSERT OR IGNORE INTO client_redirect_uris (client_id, uri, position) VALUES (?1, ?2, ?3)",
-            params![client_id, uri, position as i64],
+        db.execute(
+            "INSERT INTO client_redirect_uris (client_id, uri, position) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            &[&client_id, uri, &(position as i64)],
         )?;
     }
     Ok(())
 }
 
-pub fn find(conn: &Connection, client_id: &str) -> Result<Option<Client>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash,
+/// The client's own row, without its lists.
+const CLIENT_ROW: &str =
+    "SELECT id, name, is_public, require_pkce, brand_domain, created_at, secret_hash,
                 introspect_any, grant_types, allowed_scopes, id_token_alg, first_party
-         FROM clients WHERE id = ?1",
-    )?;
-    let Some(mut client) = stmt
-        .query_row([client_id], |row| {
-            Ok(Client {
-                client_id: ClientId::new(row.get::<_, String>(0)?),
-                name: row.get(1)?,
-                public: row.get(2)?,
-                require_pkce: row.get(3)?,
-                brand: row.get(4)?,
-                created_at: iso8601(row.get(5)?),
-                secret_hash: row.get(6)?,
-                introspect_any: row.get(7)?,
-                grant_types: row
-                    .get::<_, String>(8)?
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect(),
-                allowed_scopes: row.get(9)?,
-                id_token_alg: Alg::parse(&row.get::<_, String>(10)?).unwrap_or(Alg::Rs256),
-                first_party: row.get(11)?,
-                redirect_uris: Vec::new(),
-                allowed_origins: Vec::new(),
-            })
+         FROM clients WHERE id = ?1";
+
+pub fn find(db: &impl Db, client_id: &str) -> Result<Option<Client>, StoreError> {
+    find_with(db, client_id, CLIENT_ROW)
+}
+
+/// [`find`] for a change made from what it returns (`client update`): inside the caller's
+/// transaction, it locks the client's row where the database has concurrent writers, so
+/// two updates of one client cannot both start from the same lists.
+pub fn find_for_update(db: &impl Db, client_id: &str) -> Result<Option<Client>, StoreError> {
+    find_with(db, client_id, &format!("{CLIENT_ROW}{}", db.for_update()))
+}
+
+fn find_with(db: &impl Db, client_id: &str, row_sql: &str) -> Result<Option<Client>, StoreError> {
+    let Some(mut client) = db.query_opt(row_sql, &[&client_id], |row| {
+        Ok(Client {
+            client_id: ClientId::new(row.get::<String>(0)?),
+            name: row.get(1)?,
+            public: row.get(2)?,
+            require_pkce: row.get(3)?,
+            brand: row.get(4)?,
+            created_at: iso8601(row.get(5)?),
+            secret_hash: row.get(6)?,
+            introspect_any: row.get(7)?,
+            grant_types: row
+                .get::<String>(8)?
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            allowed_scopes: row.get(9)?,
+            id_token_alg: Alg::parse(&row.get::<String>(10)?).unwrap_or(Alg::Rs256),
+            first_party: row.get(11)?,
+            redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
         })
-        .optional()?
+    })?
     else {
         return Ok(None);
     };
-    client.redirect_uris = redirect_uris(conn, client_id)?;
-    client.allowed_origins = allowed_origins(conn, client_id)?;
+    client.redirect_uris = redirect_uris(db, client_id)?;
+    client.allowed_origins = allowed_origins(db, client_id)?;
     Ok(Some(client))
 }
 
-fn allowed_origins(conn: &Connection, client_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT origin FROM client_origins WHERE client_id = ?1 ORDER BY origin")?;
-    let origins = stmt
-        .query_map([client_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(origins)
+fn allowed_origins(db: &impl Db, client_id: &str) -> Result<Vec<String>, StoreError> {
+    db.query_all(
+        "SELECT origin FROM client_origins WHERE client_id = ?1 ORDER BY origin",
+        &[&client_id],
+        |r| r.get(0),
+    )
 }
 
 /// Whether `origin` is registered (exactly) for `client_id`, or for any client when the
 /// request names none.
 pub fn origin_registered(
-    conn: &Connection,
+    db: &impl Db,
     origin: &str,
     client_id: Option<&str>,
 ) -> Result<bool, StoreError> {
     let found = match client_id {
-        Some(client_id) => conn
-            .prepare_cached("SELECT 1 FROM client_origins WHERE client_id = ?1 AND origin = ?2")?
-            .exists(params![client_id, origin])?,
-        None => conn
-            .prepare_cached("SELECT 1 FROM client_origins WHERE origin = ?1")?
-            .exists([origin])?,
+        Some(client_id) => db.query_opt(
+            "SELECT 1 FROM client_origins WHERE client_id = ?1 AND origin = ?2",
+            &[&client_id, &origin],
+            |_| Ok(()),
+        )?,
+        None => db.query_opt(
+            "SELECT 1 FROM client_origins WHERE origin = ?1",
+            &[&origin],
+            |_| Ok(()),
+        )?,
     };
-    Ok(found)
+    Ok(found.is_some())
 }
 
-fn redirect_uris(conn: &Connection, client_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+fn redirect_uris(db: &impl Db, client_id: &str) -> Result<Vec<String>, StoreError> {
+    db.query_all(
         "SELECT uri FROM client_redirect_uris WHERE client_id = ?1 ORDER BY position",
-    )?;
-    let uris = stmt
-        .query_map([client_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(uris)
+        &[&client_id],
+        |r| r.get(0),
+    )
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<Client>, StoreError> {
-    let ids: Vec<String> = conn
-        .prepare_cached("SELECT id FROM clients ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+pub fn list(db: &impl Db) -> Result<Vec<Client>, StoreError> {
+    let ids: Vec<String> = db.query_all("SELECT id FROM clients ORDER BY id", &[], |r| r.get(0))?;
     let mut clients = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(client) = find(conn, &id)? {
+        if let Some(client) = find(db, &id)? {
             clients.push(client);
         }
     }
@@ -198,26 +199,26 @@ pub fn list(conn: &Connection) -> Result<Vec<Client>, StoreError> {
 }
 
 /// Deletes the client; its grants and every token descending from them go with it.
-pub fn remove(conn: &Connection, client_id: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM clients WHERE id = ?1", [client_id])? > 0)
+pub fn remove(db: &impl Db, client_id: &str) -> Result<bool, StoreError> {
+    Ok(db.execute("DELETE FROM clients WHERE id = ?1", &[&client_id])? > 0)
 }
 
 /// Replaces a confidential client's secret digest. Returns false when the client does not
 /// exist or is public (a public client has no secret to rotate).
 pub fn set_secret_hash(
-    conn: &Connection,
+    db: &impl Db,
     client_id: &str,
     secret_hash: &[u8],
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
+    let changed = db.execute(
         "UPDATE clients SET secret_hash = ?2 WHERE id = ?1 AND is_public = 0",
-        params![client_id, secret_hash],
+        &[&client_id, &secret_hash],
     )?;
     Ok(changed > 0)
 }
 
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?)
+pub fn count(db: &impl Db) -> Result<i64, StoreError> {
+    db.query_one("SELECT count(*) FROM clients", &[], |r| r.get(0))
 }
 
 /// What `client update` changes; `None` leaves a field as it is. `brand: Some(None)`
@@ -241,11 +242,11 @@ pub struct ClientChange<'a> {
 /// Applies `change` to the client inside the caller's transaction. Returns false when the
 /// client does not exist.
 pub fn update(
-    conn: &Connection,
+    db: &impl Db,
     client_id: &str,
     change: &ClientChange<'_>,
 ) -> Result<bool, StoreError> {
-    let exists = conn.execute(
+    let exists = db.execute(
         "UPDATE clients SET
              name = coalesce(?2, name),
              brand_domain = CASE WHEN ?3 THEN ?4 ELSE brand_domain END,
@@ -254,42 +255,210 @@ pub fn update(
              grant_types = coalesce(?7, grant_types),
              allowed_scopes = CASE WHEN ?8 THEN ?9 ELSE allowed_scopes END
          WHERE id = ?1",
-        params![
-            client_id,
-            change.name,
-            change.brand.is_some(),
-            change.brand.flatten(),
-            change.require_pkce,
-            change.introspect_any,
-            change.grant_types.map(|g| g.join(" ")),
-            change.allowed_scopes.is_some(),
-            change.allowed_scopes.flatten()
+        &[
+            &client_id,
+            &change.name,
+            &change.brand.is_some(),
+            &change.brand.flatten(),
+            &change.require_pkce,
+            &change.introspect_any,
+            &change.grant_types.map(|g| g.join(" ")),
+            &change.allowed_scopes.is_some(),
+            &change.allowed_scopes.flatten(),
         ],
     )? > 0;
     if let (true, Some(origins)) = (exists, change.allowed_origins) {
-        conn.execute(
+        db.execute(
             "DELETE FROM client_origins WHERE client_id = ?1",
-            [client_id],
+            &[&client_id],
         )?;
-        insert_origins(conn, client_id, origins)?;
+        insert_origins(db, client_id, origins)?;
     }
     if let (true, Some(uris)) = (exists, change.redirect_uris) {
-        conn.execute(
+        db.execute(
             "DELETE FROM client_redirect_uris WHERE client_id = ?1",
-            [client_id],
+            &[&client_id],
         )?;
-        insert_redirect_uris(conn, client_id, uris)?;
+        insert_redirect_uris(db, client_id, uris)?;
     }
     Ok(exists)
 }
 
 /// The ids of the clients whose sign-in page uses the brand `domain`.
-pub fn using_brand(conn: &Connection, domain: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn using_brand(db: &impl Db, domain: &str) -> Result<Vec<String>, StoreError> {
+    db.query_all(
         "SELECT id FROM clients WHERE brand_domain = ?1 COLLATE NOCASE ORDER BY id",
-    )?;
-    let ids = stmt
-        .query_map([domain], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(ids)
+        &[&domain],
+        |r| r.get(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_backends::on_both_backends;
+
+    fn new_client<'a>(id: &'a str, uris: &'a [String], origins: &'a [String]) -> NewClient<'a> {
+        NewClient {
+            client_id: id,
+            name: "App",
+            secret_hash: Some(b"digest"),
+            require_pkce: true,
+            introspect_any: false,
+            id_token_alg: Alg::Es256,
+            first_party: false,
+            brand: None,
+            redirect_uris: uris,
+            grant_types: &["authorization_code", "refresh_token"],
+            allowed_scopes: Some("openid email"),
+            allowed_origins: origins,
+        }
+    }
+
+    fn client_verbs(db: &impl Db) {
+        let uris = [
+            "https://b/cb".to_owned(),
+            "https://a/cb".into(),
+            "https://b/cb".into(),
+        ];
+        let origins = ["https://z.example".to_owned(), "https://a.example".into()];
+        insert(db, &new_client("app", &uris, &origins)).expect("insert");
+        let taken = insert(db, &new_client("app", &[], &[])).expect_err("same id");
+        assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+
+        let app = find(db, "app").expect("find").expect("found");
+        assert_eq!(
+            app.redirect_uris,
+            ["https://b/cb", "https://a/cb"],
+            "in order, once"
+        );
+        assert_eq!(
+            app.allowed_origins,
+            ["https://a.example", "https://z.example"]
+        );
+        assert_eq!(app.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(
+            (
+                app.public,
+                app.require_pkce,
+                app.first_party,
+                app.id_token_alg
+            ),
+            (false, true, false, Alg::Es256)
+        );
+        assert_eq!(app.secret_hash.as_deref(), Some(&b"digest"[..]));
+        assert!(find(db, "missing").expect("find").is_none());
+        let locked = find_for_update(db, "app").expect("find").expect("found");
+        assert_eq!(locked.redirect_uris, app.redirect_uris);
+
+        assert!(origin_registered(db, "https://a.example", Some("app")).expect("origin"));
+        assert!(origin_registered(db, "https://a.example", None).expect("origin"));
+        assert!(!origin_registered(db, "https://a.example", Some("other")).expect("origin"));
+        assert!(!origin_registered(db, "https://A.example", None).expect("exact match"));
+
+        assert!(set_secret_hash(db, "app", b"new").expect("rotate"));
+        assert!(!set_secret_hash(db, "missing", b"new").expect("rotate"));
+        super::super::brands::insert(db, "Brand.example", "B", None, None).expect("brand");
+        let new_uris = ["https://c/cb".to_owned()];
+        let change = ClientChange {
+            name: Some("Renamed"),
+            brand: Some(Some("brand.EXAMPLE")),
+            require_pkce: Some(false),
+            redirect_uris: Some(&new_uris),
+            grant_types: Some(&["client_credentials"]),
+            allowed_scopes: Some(None),
+            allowed_origins: Some(&[]),
+            ..ClientChange::default()
+        };
+        assert!(update(db, "app", &change).expect("update"));
+        assert!(!update(db, "missing", &change).expect("update"));
+        let app = find(db, "app").expect("find").expect("found");
+        assert_eq!(
+            (app.name.as_str(), app.brand.as_deref(), app.require_pkce),
+            ("Renamed", Some("brand.EXAMPLE"), false)
+        );
+        assert_eq!(
+            (app.redirect_uris, app.allowed_origins),
+            (new_uris.to_vec(), vec![])
+        );
+        assert_eq!(
+            (app.grant_types, app.allowed_scopes),
+            (vec!["client_credentials".to_owned()], None)
+        );
+        assert_eq!(app.secret_hash.as_deref(), Some(&b"new"[..]));
+        assert_eq!(using_brand(db, "BRAND.example").expect("using"), ["app"]);
+
+        let public = NewClient {
+            secret_hash: None,
+            ..new_client("pub", &[], &[])
+        };
+        insert(db, &public).expect("insert public");
+        assert!(!set_secret_hash(db, "pub", b"x").expect("public has no secret"));
+        let listed: Vec<_> = list(db)
+            .expect("list")
+            .into_iter()
+            .map(|c| (c.client_id.to_string(), c.public))
+            .collect();
+        assert_eq!(
+            listed,
+            [("app".to_owned(), false), ("pub".to_owned(), true)]
+        );
+        assert_eq!(count(db).expect("count"), 2);
+        assert!(remove(db, "app").expect("remove"));
+        assert!(!remove(db, "app").expect("remove again"));
+        assert_eq!(count(db).expect("count"), 1);
+    }
+    on_both_backends!(client_verbs);
+
+    /// Two `client update`s of one client at once on PostgreSQL, each adding a redirect URI
+    /// to the list it read: the row lock makes the second read the first one's list, so
+    /// neither URI is lost (without it, the second update writes back a stale list).
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn concurrent_list_updates_keep_every_change_on_postgres() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        use crate::store::pg::{test_cluster, PgConn, PgStore};
+
+        let url = test_cluster::shared().new_database();
+        let store = PgStore::connect(&url).expect("connect");
+        store
+            .with_conn(|db| insert(db, &new_client("app", &["https://0/cb".into()], &[])))
+            .expect("client");
+        // Reads the list, calls `after_read`, writes the list back with `uri` added.
+        let add_uri = |db: &PgConn, uri: &str, after_read: &dyn Fn()| -> Result<(), StoreError> {
+            let client = find_for_update(db, "app")?.expect("client");
+            after_read();
+            let mut uris = client.redirect_uris;
+            uris.push(uri.to_owned());
+            let change = ClientChange {
+                redirect_uris: Some(&uris),
+                ..ClientChange::default()
+            };
+            update(db, "app", &change).map(drop)
+        };
+        let (read, first_read) = mpsc::channel();
+        std::thread::scope(|s| {
+            let first = s.spawn(|| {
+                let pause = || {
+                    read.send(()).expect("signal");
+                    // Long enough for the other update to read the same list, were it not locked.
+                    std::thread::sleep(Duration::from_millis(1500));
+                };
+                store.transaction(|db| add_uri(db, "https://a/cb", &pause))
+            });
+            first_read.recv().expect("first read");
+            store
+                .transaction(|db| add_uri(db, "https://b/cb", &|| ()))
+                .expect("second update");
+            first.join().expect("thread").expect("first update");
+        });
+        let uris = store
+            .with_conn(|db| find(db, "app"))
+            .expect("find")
+            .expect("client")
+            .redirect_uris;
+        assert_eq!(uris, ["https://0/cb", "https://a/cb", "https://b/cb"]);
+    }
 }

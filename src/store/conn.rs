@@ -28,6 +28,14 @@ impl<'a> Conn<'a> {
 }
 
 impl Db for Conn<'_> {
+    fn for_update(&self) -> &'static str {
+        match self {
+            Conn::Sqlite(conn) => Db::for_update(*conn),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(conn) => conn.for_update(),
+        }
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         match self {
             Conn::Sqlite(conn) => Db::execute(*conn, sql, params),

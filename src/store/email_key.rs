@@ -1,5 +1,6 @@
-//! The SQL function `oauthd_email_key`, so SQL can match emails by their folded key. It
-//! sits apart from `users` because the audit trail's filter needs it too.
+//! The SQL function `oauthd_email_key`, so SQLite's migration to the folded email key
+//! (schema version 3) can fill the key in SQL. Only that migration needs it: verbs fold
+//! in Rust ([`email::key`]), the same on every backend.
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
@@ -7,7 +8,7 @@ use rusqlite::Connection;
 use crate::email;
 
 /// Makes `oauthd_email_key(email)` ([`email::key`]; NULL stays NULL) callable from SQL on
-/// `conn`: the migration that adds the key and the audit filter use it. Connections only
+/// `conn`: the migration that adds the key uses it. Connections only
 /// have it once registered (the sqlite3 shell never does), so no trigger, view or index
 /// may call it.
 pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {

@@ -10,8 +10,7 @@
 //!
 //! Users, clients, brands and organizations are never deleted here.
 
-use rusqlite::{params, Connection};
-
+use super::sql::Db;
 use super::StoreError;
 use crate::oauth::{GrantUse, Retention};
 
@@ -34,15 +33,16 @@ pub const AUDIT_ROWS_PER_STEP: i64 = 512;
 /// [`AUDIT_ROWS_PER_STEP`] next ones by id after `after`. Rows are appended in time
 /// order, so the old ones come first: the walk ends (`next` is `None`) at the first window
 /// without an old row, and a step never scans the whole table.
-pub fn prune_audit(tx: &Connection, after: i64, cutoff: i64) -> Result<Step, StoreError> {
+pub fn prune_audit(tx: &impl Db, after: i64, cutoff: i64) -> Result<Step, StoreError> {
     let window =
-        "SELECT max(id) FROM (SELECT id FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2)";
+        "SELECT max(id) FROM (SELECT id FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2) AS w";
     let Some(last) = window_end(tx, window, after, AUDIT_ROWS_PER_STEP)? else {
         return Ok(Step::DONE);
     };
-    let deleted = tx
-        .prepare_cached("DELETE FROM audit_log WHERE id > ?1 AND id <= ?2 AND at < ?3")?
-        .execute(params![after, last, cutoff])?;
+    let deleted = tx.execute(
+        "DELETE FROM audit_log WHERE id > ?1 AND id <= ?2 AND at < ?3",
+        &[&after, &last, &cutoff],
+    )?;
     Ok(Step {
         next: (deleted > 0).then_some(last),
         deleted,
@@ -68,26 +68,15 @@ impl Step {
 
 /// The last id of the window `query` selects (`?1`: the id it starts after, `?2`: its
 /// size); `None` when the window is empty.
-fn window_end(
-    tx: &Connection,
-    query: &str,
-    after: i64,
-    size: i64,
-) -> Result<Option<i64>, StoreError> {
-    Ok(tx
-        .prepare_cached(query)?
-        .query_row(params![after, size], |r| r.get(0))?)
+fn window_end(tx: &impl Db, query: &str, after: i64, size: i64) -> Result<Option<i64>, StoreError> {
+    tx.query_one(query, &[&after, &size], |r| r.get(0))
 }
 
 /// Applies `retention` to the next [`GRANTS_PER_STEP`] grants with an id above `after`,
 /// at Unix time `now`. Runs inside the caller's write transaction.
-pub fn step(
-    tx: &Connection,
-    after: i64,
-    now: i64,
-    retention: &Retention,
-) -> Result<Step, StoreError> {
-    let window = "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2)";
+pub fn step(tx: &impl Db, after: i64, now: i64, retention: &Retention) -> Result<Step, StoreError> {
+    let window =
+        "SELECT max(id) FROM (SELECT id FROM grants WHERE id > ?1 ORDER BY id LIMIT ?2) AS w";
     let Some(last) = window_end(tx, window, after, GRANTS_PER_STEP)? else {
         return Ok(Step::DONE);
     };
@@ -96,25 +85,26 @@ pub fn step(
         .filter(|(_, grant)| retention.grant_is_dead(grant, now))
         .map(|(grant_id, _)| grant_id.to_string())
         .collect();
-    // One statement for the window's dead grants (their ids as a JSON array); their codes
-    // and tokens go with them (ON DELETE CASCADE).
+    // One statement for the window's dead grants (their ids as one text `,1,5,`, which
+    // both databases match with LIKE); their codes and tokens go with them (ON DELETE
+    // CASCADE).
     let mut deleted = if dead.is_empty() {
         0
     } else {
-        tx.prepare_cached("DELETE FROM grants WHERE id IN (SELECT value FROM json_each(?1))")?
-            .execute([format!("[{}]", dead.join(","))])?
+        tx.execute(
+            "DELETE FROM grants WHERE id > ?1 AND id <= ?2 AND ?3 LIKE '%,' || id || ',%'",
+            &[&after, &last, &format!(",{},", dead.join(","))],
+        )?
     };
     let expired_by = retention.expired_by(now);
-    deleted += tx
-        .prepare_cached(
-            "DELETE FROM access_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
-        )?
-        .execute(params![after, last, expired_by])?;
-    deleted += tx
-        .prepare_cached(
-            "DELETE FROM refresh_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
-        )?
-        .execute(params![after, last, expired_by])?;
+    deleted += tx.execute(
+        "DELETE FROM access_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
+        &[&after, &last, &expired_by],
+    )?;
+    deleted += tx.execute(
+        "DELETE FROM refresh_tokens WHERE grant_id > ?1 AND grant_id <= ?2 AND expires_at <= ?3",
+        &[&after, &last, &expired_by],
+    )?;
     let (trimmed, complete) =
         trim_refresh_history(tx, after, last, retention.refresh_history_per_grant)?;
     deleted += trimmed;
@@ -126,8 +116,8 @@ pub fn step(
 }
 
 /// The facts the retention decision needs about each grant in (after, last].
-fn grant_uses(tx: &Connection, after: i64, last: i64) -> Result<Vec<(i64, GrantUse)>, StoreError> {
-    let mut stmt = tx.prepare_cached(
+fn grant_uses(tx: &impl Db, after: i64, last: i64) -> Result<Vec<(i64, GrantUse)>, StoreError> {
+    tx.query_all(
         "SELECT g.id, g.revoked_at IS NOT NULL,
                 (SELECT max(c.expires_at) FROM authorization_codes c
                  WHERE c.grant_id = g.id AND c.used_at IS NULL),
@@ -136,39 +126,38 @@ fn grant_uses(tx: &Connection, after: i64, last: i64) -> Result<Vec<(i64, GrantU
                 EXISTS (SELECT 1 FROM refresh_tokens r
                         WHERE r.grant_id = g.id AND r.expires_at IS NULL)
          FROM grants g WHERE g.id > ?1 AND g.id <= ?2",
-    )?;
-    let rows = stmt.query_map(params![after, last], |r| {
-        Ok((
-            r.get(0)?,
-            GrantUse {
-                revoked: r.get(1)?,
-                last_unused_code_expiry: r.get(2)?,
-                last_access_expiry: r.get(3)?,
-                last_refresh_expiry: r.get(4)?,
-                refresh_never_expires: r.get(5)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&after, &last],
+        |r| {
+            Ok((
+                r.get(0)?,
+                GrantUse {
+                    revoked: r.get(1)?,
+                    last_unused_code_expiry: r.get(2)?,
+                    last_access_expiry: r.get(3)?,
+                    last_refresh_expiry: r.get(4)?,
+                    refresh_never_expires: r.get(5)?,
+                },
+            ))
+        },
+    )
 }
 
 /// Deletes rotated-out refresh tokens beyond the newest `keep` of each grant in
 /// (after, last], at most [`HISTORY_ROWS_PER_STEP`] rows. Returns the rows deleted and
 /// whether every grant of the window is now within the bound.
 fn trim_refresh_history(
-    tx: &Connection,
+    tx: &impl Db,
     after: i64,
     last: i64,
     keep: i64,
 ) -> Result<(usize, bool), StoreError> {
-    let long_histories: Vec<i64> = tx
-        .prepare_cached(
-            "SELECT grant_id FROM refresh_tokens
-             WHERE grant_id > ?1 AND grant_id <= ?2 AND rotated_at IS NOT NULL
-             GROUP BY grant_id HAVING count(*) > ?3",
-        )?
-        .query_map(params![after, last, keep], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let long_histories: Vec<i64> = tx.query_all(
+        "SELECT grant_id FROM refresh_tokens
+         WHERE grant_id > ?1 AND grant_id <= ?2 AND rotated_at IS NOT NULL
+         GROUP BY grant_id HAVING count(*) > ?3",
+        &[&after, &last, &keep],
+        |r| r.get(0),
+    )?;
     let mut deleted = 0usize;
     let mut budget = HISTORY_ROWS_PER_STEP;
     for grant_id in long_histories {
@@ -176,15 +165,14 @@ fn trim_refresh_history(
             return Ok((deleted, false));
         }
         // Newest first by rotation time; skip the ones kept, delete up to the budget.
-        let n = tx
-            .prepare_cached(
-                "DELETE FROM refresh_tokens WHERE token_hash IN (
-                     SELECT token_hash FROM refresh_tokens
-                     WHERE grant_id = ?1 AND rotated_at IS NOT NULL
-                     ORDER BY rotated_at DESC, created_at DESC
-                     LIMIT ?3 OFFSET ?2)",
-            )?
-            .execute(params![grant_id, keep, budget])?;
+        let n = tx.execute(
+            "DELETE FROM refresh_tokens WHERE token_hash IN (
+                 SELECT token_hash FROM refresh_tokens
+                 WHERE grant_id = ?1 AND rotated_at IS NOT NULL
+                 ORDER BY rotated_at DESC, created_at DESC
+                 LIMIT ?3 OFFSET ?2)",
+            &[&grant_id, &keep, &budget],
+        )?;
         deleted += n;
         budget -= n as i64;
     }
@@ -195,21 +183,15 @@ fn trim_refresh_history(
 mod tests {
     use super::*;
     use crate::oauth::RETENTION;
-    use crate::store::Store;
+    use crate::store::test_backends::{on_both_backends, seed_user_and_client};
 
     const NOW: i64 = 1_000_000;
 
-    fn store_with_user_and_client() -> (tempfile::TempDir, Store) {
-        crate::store::seeded_store("")
-    }
-
-    fn sweep(store: &Store) -> usize {
+    fn sweep(db: &impl Db) -> usize {
         let mut after = 0;
         let mut deleted = 0;
         loop {
-            let done = store
-                .transaction(|tx| step(tx.sqlite()?, after, NOW, &RETENTION))
-                .expect("step");
+            let done = step(db, after, NOW, &RETENTION).expect("step");
             deleted += done.deleted;
             match done.next {
                 Some(next) => after = next,
@@ -218,117 +200,150 @@ mod tests {
         }
     }
 
-    fn ids(store: &Store, sql: &str) -> Vec<String> {
-        store
-            .with_conn(|c| {
-                let mut stmt = c.sqlite()?.prepare(sql)?;
-                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .expect("query")
+    /// The first column of every row `sql` returns, as text (bytes read as UTF-8).
+    fn ids(db: &impl Db, sql: &str) -> Vec<String> {
+        db.query_all(sql, &[], |r| {
+            Ok(String::from_utf8(r.get::<Vec<u8>>(0)?).expect("UTF-8"))
+        })
+        .expect("query")
     }
 
-    #[test]
-    fn a_sweep_deletes_dead_rows_and_keeps_live_ones() {
-        let (_dir, store) = store_with_user_and_client();
-        store
-            .transaction(|tx| {
-                // Codes are named 'c<grant>', access tokens 'a…', refresh tokens 'r…'.
-                tx.sqlite()?.execute_batch(&format!(
-                    "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at) VALUES
-                         (1, 'u', 'c', 0, 10),   -- revoked
-                         (2, 'u', 'c', 0, NULL), -- code expired unused
-                         (3, 'u', 'c', 0, NULL), -- code pending
-                         (4, 'u', 'c', 0, NULL), -- live refresh token, one expired access token
-                         (5, 'u', 'c', 0, NULL), -- every token expired
-                         (6, 'u', 'c', 0, NULL), -- long rotation history
-                         (7, 'u', 'c', 0, NULL); -- only a live access token
-                     INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, created_at, expires_at, used_at) VALUES
-                         (CAST('c1' AS BLOB), 1, 'r', 0, {later}, NULL),
-                         (CAST('c2' AS BLOB), 2, 'r', 0, {NOW}, NULL),
-                         (CAST('c3' AS BLOB), 3, 'r', 0, {later}, NULL),
-                         (CAST('c4' AS BLOB), 4, 'r', 0, 100, 50),
-                         (CAST('c5' AS BLOB), 5, 'r', 0, 100, 50),
-                         (CAST('c6' AS BLOB), 6, 'r', 0, 100, 50),
-                         (CAST('c7' AS BLOB), 7, 'r', 0, 100, 50);
-                     INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES
-                         (CAST('a1' AS BLOB), 1, 0, {later}),
-                         (CAST('a4-old' AS BLOB), 4, 0, {NOW}),
-                         (CAST('a4-new' AS BLOB), 4, 0, {later}),
-                         (CAST('a5' AS BLOB), 5, 0, {earlier}),
-                         (CAST('a7' AS BLOB), 7, 0, {later});
-                     INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, rotated_at) VALUES
-                         (CAST('r4' AS BLOB), 4, 0, NULL, NULL),
-                         (CAST('r4-expired' AS BLOB), 4, 0, {earlier}, 5),
-                         (CAST('r5' AS BLOB), 5, 0, {earlier}, NULL),
-                         (CAST('r6' AS BLOB), 6, 0, NULL, NULL);",
-                    later = NOW + 60,
-                    earlier = NOW - 60,
-                ))?;
-                for n in 1..=12 {
-                    tx.sqlite()?.execute(
-                        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, rotated_at)
-                         VALUES (CAST(?1 AS BLOB), 6, ?2, ?2)",
-                        params![format!("r6-{n:02}"), n],
-                    )?;
-                }
-                Ok(())
-            })
-            .expect("rows");
-        assert!(sweep(&store) > 0);
-        assert_eq!(
-            ids(&store, "SELECT CAST(id AS TEXT) FROM grants ORDER BY id"),
-            ["3", "4", "6", "7"]
+    fn insert(db: &impl Db, sql: &str, rows: &[&[&dyn crate::store::sql::Param]]) {
+        for row in rows {
+            db.execute(sql, row).expect(sql);
+        }
+    }
+
+    fn a_sweep_deletes_dead_rows_and_keeps_live_ones(db: &impl Db) {
+        seed_user_and_client(db);
+        let (later, earlier, never) = (NOW + 60, NOW - 60, None::<i64>);
+        let (expired, five) = (Some(earlier), Some(5i64));
+        insert(
+            db,
+            "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
+             VALUES (?1, 'u', 'c', 0, ?2)",
+            &[
+                &[&1i64, &Some(10i64)], // revoked
+                &[&2i64, &never],       // code expired unused
+                &[&3i64, &never],       // code pending
+                &[&4i64, &never],       // live refresh token, one expired access token
+                &[&5i64, &never],       // every token expired
+                &[&6i64, &never],       // long rotation history
+                &[&7i64, &never],       // only a live access token
+            ],
         );
+        // Codes are named 'c<grant>', access tokens 'a…', refresh tokens 'r…'.
+        insert(
+            db,
+            "INSERT INTO authorization_codes (code_hash, grant_id, redirect_uri, created_at, expires_at, used_at)
+             VALUES (?1, ?2, 'r', 0, ?3, ?4)",
+            &[
+                &[&b"c1", &1i64, &later, &never],
+                &[&b"c2", &2i64, &NOW, &never],
+                &[&b"c3", &3i64, &later, &never],
+                &[&b"c4", &4i64, &100i64, &Some(50i64)],
+                &[&b"c5", &5i64, &100i64, &Some(50i64)],
+                &[&b"c6", &6i64, &100i64, &Some(50i64)],
+                &[&b"c7", &7i64, &100i64, &Some(50i64)],
+            ],
+        );
+        insert(
+            db,
+            "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at)
+             VALUES (?1, ?2, 0, ?3)",
+            &[
+                &[&b"a1", &1i64, &later],
+                &[&b"a4-old", &4i64, &NOW],
+                &[&b"a4-new", &4i64, &later],
+                &[&b"a5", &5i64, &earlier],
+                &[&b"a7", &7i64, &later],
+            ],
+        );
+        let history: Vec<(Vec<u8>, i64)> = (1..=12)
+            .map(|n| (format!("r6-{n:02}").into_bytes(), n))
+            .collect();
+        let mut refresh: Vec<[&dyn crate::store::sql::Param; 5]> = vec![
+            [&b"r4", &4i64, &0i64, &never, &never],
+            [&b"r4-expired", &4i64, &0i64, &expired, &five],
+            [&b"r5", &5i64, &0i64, &expired, &never],
+            [&b"r6", &6i64, &0i64, &never, &never],
+        ];
+        for (hash, n) in &history {
+            refresh.push([hash, &6i64, n, &never, n]);
+        }
+        let refresh: Vec<&[&dyn crate::store::sql::Param]> =
+            refresh.iter().map(|r| &r[..]).collect();
+        insert(
+            db,
+            "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, rotated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &refresh,
+        );
+
+        assert!(sweep(db) > 0);
+        let grants: Vec<i64> = db
+            .query_all("SELECT id FROM grants ORDER BY id", &[], |r| r.get(0))
+            .expect("grants");
+        assert_eq!(grants, [3, 4, 6, 7]);
         assert_eq!(
-            ids(
-                &store,
-                "SELECT CAST(code_hash AS TEXT) FROM authorization_codes ORDER BY 1"
-            ),
+            ids(db, "SELECT code_hash FROM authorization_codes ORDER BY 1"),
             ["c3", "c4", "c6", "c7"],
             "a used code stays while its grant lives, for replay detection"
         );
         assert_eq!(
-            ids(
-                &store,
-                "SELECT CAST(token_hash AS TEXT) FROM access_tokens ORDER BY 1"
-            ),
+            ids(db, "SELECT token_hash FROM access_tokens ORDER BY 1"),
             ["a4-new", "a7"]
         );
         let mut kept_history: Vec<String> = (5..=12).map(|n| format!("r6-{n:02}")).collect();
         kept_history.insert(0, "r6".into());
         kept_history.insert(0, "r4".into());
         assert_eq!(
-            ids(
-                &store,
-                "SELECT CAST(token_hash AS TEXT) FROM refresh_tokens ORDER BY 1"
-            ),
+            ids(db, "SELECT token_hash FROM refresh_tokens ORDER BY 1"),
             kept_history,
             "the newest 8 rotated-out tokens of a live grant stay"
         );
-        assert_eq!(sweep(&store), 0, "a second sweep finds nothing");
+        assert_eq!(sweep(db), 0, "a second sweep finds nothing");
     }
+    on_both_backends!(a_sweep_deletes_dead_rows_and_keeps_live_ones);
 
-    #[test]
-    fn a_step_examines_a_bounded_window_of_grants() {
-        let (_dir, store) = store_with_user_and_client();
-        store
-            .transaction(|tx| {
-                for id in 1..=300 {
-                    tx.sqlite()?.execute(
-                        "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
-                         VALUES (?1, 'u', 'c', 0, 1)",
-                        [id],
-                    )?;
-                }
-                Ok(())
-            })
-            .expect("grants");
-        let first = store
-            .transaction(|tx| step(tx.sqlite()?, 0, NOW, &RETENTION))
-            .expect("step");
+    fn a_step_examines_a_bounded_window_of_grants(db: &impl Db) {
+        seed_user_and_client(db);
+        for id in 1..=300i64 {
+            db.execute(
+                "INSERT INTO grants (id, user_id, client_id, created_at, revoked_at)
+                 VALUES (?1, 'u', 'c', 0, 1)",
+                &[&id],
+            )
+            .expect("grant");
+        }
+        let first = step(db, 0, NOW, &RETENTION).expect("step");
         assert_eq!(first.next, Some(GRANTS_PER_STEP));
         assert_eq!(first.deleted, GRANTS_PER_STEP as usize);
-        assert_eq!(sweep(&store), 300 - GRANTS_PER_STEP as usize);
+        assert_eq!(sweep(db), 300 - GRANTS_PER_STEP as usize);
     }
+    on_both_backends!(a_step_examines_a_bounded_window_of_grants);
+
+    fn old_audit_rows_are_pruned_in_windows(db: &impl Db) {
+        for (id, at) in [(1i64, 10i64), (2, 20), (3, 30), (4, 40)] {
+            db.execute(
+                "INSERT INTO audit_log (id, at, event) VALUES (?1, ?2, 'e')",
+                &[&id, &at],
+            )
+            .expect("audit row");
+        }
+        let pruned = prune_audit(db, 0, 25).expect("prune");
+        assert_eq!(
+            pruned,
+            Step {
+                next: Some(4),
+                deleted: 2
+            }
+        );
+        assert_eq!(prune_audit(db, 4, 25).expect("prune"), Step::DONE);
+        let left: Vec<i64> = db
+            .query_all("SELECT id FROM audit_log ORDER BY id", &[], |r| r.get(0))
+            .expect("left");
+        assert_eq!(left, [3, 4]);
+    }
+    on_both_backends!(old_audit_rows_are_pruned_in_windows);
 }

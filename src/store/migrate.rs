@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -44,7 +44,38 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, DISABLED_TOKENS_STEP),
     // v11: ACME accounts and certificates (see ACME_STEP).
     (11, ACME_STEP),
+    // v12: what several instances of one database share (see SHARED_STATE_STEP).
+    (12, SHARED_STATE_STEP),
+    // v13: PostgreSQL's email key becomes a UNIQUE index (see EMAIL_KEY_INDEX_STEP).
+    (13, EMAIL_KEY_INDEX_STEP),
 ];
+
+/// What every instance serving one database must agree on: server secrets (the CSRF key),
+/// made once by whichever instance starts first; and the login failure counters that
+/// several PostgreSQL instances share (on SQLite the one server counts in memory and this
+/// table stays empty). Kept in sync with the v12 block of `schema.sql`.
+const SHARED_STATE_STEP: &str = "
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TABLE login_failures (
+    key             BLOB PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    lockouts        INTEGER NOT NULL,
+    last_failure_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER,
+    lockout_noted   INTEGER NOT NULL CHECK (lockout_noted IN (0, 1)),
+    version         INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+";
+
+/// Nothing on SQLite: its one writer makes the uniqueness triggers' check-then-insert
+/// safe. PostgreSQL, whose concurrent transactions each passed the check before either
+/// inserted, replaces its triggers with a UNIQUE index at this version
+/// (`pg::migrate::EMAIL_KEY_INDEX_STEP`). Kept in sync with the v13 block of `schema.sql`.
+const EMAIL_KEY_INDEX_STEP: &str = "-- nothing on SQLite";
 
 /// When the user approved a device authorization: the `auth_time` of the id_token its
 /// tokens come with. Kept in sync with the v9 block of `schema.sql`.

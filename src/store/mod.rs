@@ -25,6 +25,7 @@ pub mod grants;
 pub mod health;
 pub mod housekeeping;
 pub mod location;
+pub mod login_failures;
 pub mod maintenance;
 mod migrate;
 pub mod orgs;
@@ -32,6 +33,7 @@ pub mod orgs;
 pub mod pg;
 pub mod post_logout;
 pub mod restore;
+pub mod server_secrets;
 pub mod sessions;
 pub mod signing_keys;
 pub mod sql;
@@ -198,6 +200,12 @@ impl Store {
             #[cfg(feature = "postgres")]
             Backend::Postgres(_) => None,
         }
+    }
+
+    /// Whether other servers may run on this database at the same time (PostgreSQL): then
+    /// what one server keeps in memory is not the whole story.
+    pub fn shared_by_servers(&self) -> bool {
+        self.file().is_none()
     }
 
     /// Runs `f` with a connection on the current (blocking) thread; on PostgreSQL each

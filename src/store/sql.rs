@@ -51,6 +51,12 @@ pub trait Db {
         self.query_opt(sql, params, decode)?
             .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
     }
+
+    /// What a `SELECT` inside a write job appends to lock the rows it reads until the job
+    /// commits: ` FOR UPDATE` where write jobs run concurrently (PostgreSQL, under READ
+    /// COMMITTED); nothing on SQLite, whose one writer runs them one after another. No
+    /// default: each backend (and each wrapper of one) must say.
+    fn for_update(&self) -> &'static str;
 }
 
 /// One parameter value, borrowed from the caller: what every backend binds.
@@ -221,7 +227,28 @@ pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     }
 }
 
+/// Inside a write job, locks the rows `select` reads until the job ends, first waiting
+/// for any job that holds them to commit, so that the job's next statements (each of which
+/// reads afresh under READ COMMITTED) see what that job wrote: of concurrent jobs deciding
+/// over one row, each decides after the last. Runs nothing where [`Db::for_update`] is
+/// empty: there jobs never overlap.
+pub(crate) fn lock_rows(
+    db: &impl Db,
+    select: &str,
+    params: &[&dyn Param],
+) -> Result<(), StoreError> {
+    let for_update = db.for_update();
+    if !for_update.is_empty() {
+        db.query_all(&format!("{select}{for_update}"), params, |_| Ok(()))?;
+    }
+    Ok(())
+}
+
 impl Db for rusqlite::Connection {
+    fn for_update(&self) -> &'static str {
+        ""
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let mut stmt = self.prepare_cached(sql)?;
         Ok(stmt.execute(sqlite_params(params))?)

@@ -67,3 +67,55 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// A fresh PostgreSQL database with [`seed_user_and_client`]'s rows, and its store.
+#[cfg(feature = "postgres")]
+pub(crate) fn seeded_postgres() -> super::pg::PgStore {
+    let url = super::pg::test_cluster::shared().new_database();
+    let store = super::pg::PgStore::connect(&url).expect("connect to PostgreSQL");
+    store
+        .with_conn(|db| {
+            seed_user_and_client(db);
+            Ok(())
+        })
+        .expect("seed");
+    store
+}
+
+/// Runs `job(db, i)` for each `i` in `0..racers` at once, each in its own transaction on
+/// its own pooled connection, as racing requests on separate instances do; their results,
+/// in order of `i`. The pool's connections are opened beforehand, so the transactions
+/// start together.
+#[cfg(feature = "postgres")]
+pub(crate) fn race<T: Send>(
+    store: &super::pg::PgStore,
+    racers: usize,
+    job: impl Fn(&super::pg::PgConn, usize) -> Result<T, super::StoreError> + Sync,
+) -> Vec<T> {
+    all_at_once(store, racers, &|_, _| Ok(()));
+    all_at_once(store, racers, &job)
+}
+
+#[cfg(feature = "postgres")]
+fn all_at_once<T: Send>(
+    store: &super::pg::PgStore,
+    racers: usize,
+    job: &(dyn Fn(&super::pg::PgConn, usize) -> Result<T, super::StoreError> + Sync),
+) -> Vec<T> {
+    let start = std::sync::Barrier::new(racers);
+    std::thread::scope(|s| {
+        let racing: Vec<_> = (0..racers)
+            .map(|i| {
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    store.transaction(|db| job(db, i))
+                })
+            })
+            .collect();
+        racing
+            .into_iter()
+            .map(|r| r.join().expect("racer").expect("racer's transaction"))
+            .collect()
+    })
+}

@@ -9,9 +9,10 @@
 //! with such an email is refused, and admin commands accept only the address exactly as
 //! stored.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::Connection;
 use serde::Serialize;
 
+use super::sql::{Db, Row};
 use super::{conflict_as, grants, iso8601, now, sessions, StoreError};
 use crate::email;
 
@@ -34,9 +35,7 @@ pub struct Credentials {
     pub disabled: bool,
 }
 
-const USER_COLUMNS: &str = "id, email, name, disabled, created_at";
-
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+fn user_from_row(row: &Row<'_>) -> Result<User, StoreError> {
     Ok(User {
         id: row.get(0)?,
         email: row.get(1)?,
@@ -50,21 +49,21 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 /// the caller's write transaction, so the check and the insert cannot be raced; a trigger
 /// in the schema refuses a duplicate key as well.
 pub fn insert(
-    conn: &Connection,
+    db: &impl Db,
     email: &str,
     name: Option<&str>,
     password_hash: &str,
 ) -> Result<User, StoreError> {
     const CONFLICT: &str = "a user with this email";
-    if email_taken(conn, email)? {
+    if email_taken(db, email)? {
         return Err(StoreError::Conflict(CONFLICT));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let at = now();
-    conn.execute(
+    db.execute(
         "INSERT INTO users (id, email, email_key, name, password_hash, disabled, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-        params![id, email, email::key(email), name, password_hash, at],
+        &[&id, &email, &email::key(email), &name, &password_hash, &at],
     )
     .map_err(conflict_as(CONFLICT))?;
     Ok(User {
@@ -76,46 +75,47 @@ pub fn insert(
     })
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users ORDER BY email COLLATE NOCASE"
-    ))?;
-    let users = stmt
-        .query_map([], user_from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(users)
+pub fn list(db: &impl Db) -> Result<Vec<User>, StoreError> {
+    db.query_all(
+        "SELECT id, email, name, disabled, created_at FROM users ORDER BY email COLLATE NOCASE",
+        &[],
+        user_from_row,
+    )
+}
+
+/// The user with this id.
+fn by_id(db: &impl Db, id: &str) -> Result<Option<User>, StoreError> {
+    db.query_opt(
+        "SELECT id, email, name, disabled, created_at FROM users WHERE id = ?1",
+        &[&id],
+        user_from_row,
+    )
 }
 
 /// The user `email` names, for admin commands (see [`id_of`]).
-pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
-    let Some(id) = id_of(conn, email)? else {
-        return Ok(None);
-    };
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], user_from_row).optional()?)
+pub fn find_by_email(db: &impl Db, email: &str) -> Result<Option<User>, StoreError> {
+    match id_of(db, email)? {
+        Some(id) => by_id(db, &id),
+        None => Ok(None),
+    }
 }
 
 /// What a sign-in needs, for the one account with the email's folded key. `None` when
 /// there is none, and also when several accounts share the key: a sign-in cannot tell
 /// whose password to check, so it is refused until an admin resolves the collision.
-pub fn credentials_by_email(
-    conn: &Connection,
-    email: &str,
-) -> Result<Option<Credentials>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn credentials_by_email(db: &impl Db, email: &str) -> Result<Option<Credentials>, StoreError> {
+    let mut found = db.query_all(
         "SELECT id, email, password_hash, disabled FROM users WHERE email_key = ?1 LIMIT 2",
-    )?;
-    let mut found = stmt
-        .query_map([email::key(email)], |row| {
+        &[&email::key(email)],
+        |row| {
             Ok(Credentials {
                 id: row.get(0)?,
                 email: row.get(1)?,
                 password_hash: row.get(2)?,
                 disabled: row.get(3)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok(match found.len() {
         1 => found.pop(),
         _ => None,
@@ -124,29 +124,28 @@ pub fn credentials_by_email(
 
 /// The stored emails of every account with the folded key of `email`: none or one,
 /// except for collisions kept from before folding (see [`email_collisions`]).
-pub fn emails_with_key(conn: &Connection, email: &str) -> Result<Vec<String>, StoreError> {
-    Ok(accounts_with_key(conn, email)?
+pub fn emails_with_key(db: &impl Db, email: &str) -> Result<Vec<String>, StoreError> {
+    Ok(accounts_with_key(db, email)?
         .into_iter()
         .map(|(_, stored)| stored)
         .collect())
 }
 
 /// Whether any account has the folded key of `email`.
-pub fn email_taken(conn: &Connection, email: &str) -> Result<bool, StoreError> {
-    Ok(!accounts_with_key(conn, email)?.is_empty())
+pub fn email_taken(db: &impl Db, email: &str) -> Result<bool, StoreError> {
+    Ok(!accounts_with_key(db, email)?.is_empty())
 }
 
 /// Groups of stored emails that fold to one key, each sorted; empty unless the database
 /// predates folding. `oauthd check` lists them so an admin can resolve each by hand.
-pub fn email_collisions(conn: &Connection) -> Result<Vec<Vec<String>>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn email_collisions(db: &impl Db) -> Result<Vec<Vec<String>>, StoreError> {
+    let rows = db.query_all(
         "SELECT email_key, email FROM users WHERE email_key IN
              (SELECT email_key FROM users GROUP BY email_key HAVING count(*) > 1)
          ORDER BY email_key, email",
+        &[],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
     )?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for (key, stored) in rows {
         match groups.last_mut() {
@@ -160,6 +159,7 @@ pub fn email_collisions(conn: &Connection) -> Result<Vec<Vec<String>>, StoreErro
 /// Replaces the password hash, revokes every grant of the user and ends their browser
 /// sessions, inside the caller's transaction so the audit entry joins the same commit.
 /// Returns how many grants were revoked, or `None` for no such user.
+// SQLite's connection until the grant verbs take any `Db`.
 pub fn set_password(
     conn: &Connection,
     email: &str,
@@ -168,9 +168,10 @@ pub fn set_password(
     let Some(user_id) = id_of(conn, email)? else {
         return Ok(None);
     };
-    conn.execute(
+    Db::execute(
+        conn,
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
-        params![user_id, password_hash, now()],
+        &[&user_id, &password_hash, &now()],
     )?;
     sessions::end_for_user(conn, &user_id)?;
     Ok(Some(grants::revoke_where_user(conn, &user_id)?))
@@ -181,14 +182,14 @@ pub fn set_password(
 /// changed meanwhile is never overwritten by a hash of the old one. Leaves tokens alone:
 /// the password itself did not change.
 pub fn rehash(
-    conn: &Connection,
+    db: &impl Db,
     user_id: &str,
     verified: &str,
     password_hash: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    db.execute(
         "UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE id = ?1 AND password_hash = ?2",
-        params![user_id, verified, password_hash, now()],
+        &[&user_id, &verified, &password_hash, &now()],
     )?;
     Ok(())
 }
@@ -196,6 +197,7 @@ pub fn rehash(
 /// Disables or enables a user inside the caller's transaction; disabling revokes every
 /// grant and ends every browser session, so neither works again after a later enable. Returns how many grants were revoked
 /// (always 0 when enabling), or `None` for no such user.
+// SQLite's connection until the grant verbs take any `Db`.
 pub fn set_disabled(
     conn: &Connection,
     email: &str,
@@ -204,9 +206,10 @@ pub fn set_disabled(
     let Some(user_id) = id_of(conn, email)? else {
         return Ok(None);
     };
-    conn.execute(
+    Db::execute(
+        conn,
         "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
-        params![user_id, disabled, now()],
+        &[&user_id, &disabled, &now()],
     )?;
     let revoked = if disabled {
         sessions::end_for_user(conn, &user_id)?;
@@ -221,53 +224,51 @@ pub fn set_disabled(
 /// transaction. `Conflict` when another account has the new email's folded key; `None`
 /// for no such user. Tokens stay valid: the account is the same.
 pub fn update(
-    conn: &Connection,
+    db: &impl Db,
     email: &str,
     new_email: Option<&str>,
     name: Option<Option<&str>>,
 ) -> Result<Option<User>, StoreError> {
     const CONFLICT: &str = "a user with this email";
-    let Some(user_id) = id_of(conn, email)? else {
+    let Some(user_id) = id_of(db, email)? else {
         return Ok(None);
     };
     if let Some(new_email) = new_email {
-        if accounts_with_key(conn, new_email)?
+        if accounts_with_key(db, new_email)?
             .iter()
             .any(|(id, _)| *id != user_id)
         {
             return Err(StoreError::Conflict(CONFLICT));
         }
-        conn.execute(
+        db.execute(
             "UPDATE users SET email = ?2, email_key = ?3, updated_at = ?4 WHERE id = ?1",
-            params![user_id, new_email, email::key(new_email), now()],
+            &[&user_id, &new_email, &email::key(new_email), &now()],
         )
         .map_err(conflict_as(CONFLICT))?;
     }
     if let Some(name) = name {
-        conn.execute(
+        db.execute(
             "UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1",
-            params![user_id, name, now()],
+            &[&user_id, &name, &now()],
         )?;
     }
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
-    Ok(stmt.query_row([user_id], user_from_row).optional()?)
+    by_id(db, &user_id)
 }
 
 /// Deletes a user; grants, tokens and memberships go with it (ON DELETE CASCADE).
-pub fn remove(conn: &Connection, email: &str) -> Result<bool, StoreError> {
-    let Some(id) = id_of(conn, email)? else {
+pub fn remove(db: &impl Db, email: &str) -> Result<bool, StoreError> {
+    let Some(id) = id_of(db, email)? else {
         return Ok(false);
     };
-    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? > 0)
+    Ok(db.execute("DELETE FROM users WHERE id = ?1", &[&id])? > 0)
 }
 
 /// The id of the account `email` names, for admin commands: the one account with its
 /// folded key. Where several accounts share the key (kept from before folding), only the
 /// address exactly as stored names one, so an admin can still resolve the collision;
 /// anything else is `AmbiguousEmail`.
-pub fn id_of(conn: &Connection, email: &str) -> Result<Option<String>, StoreError> {
-    let mut accounts = accounts_with_key(conn, email)?;
+pub fn id_of(db: &impl Db, email: &str) -> Result<Option<String>, StoreError> {
+    let mut accounts = accounts_with_key(db, email)?;
     if accounts.len() <= 1 {
         return Ok(accounts.pop().map(|(id, _)| id));
     }
@@ -280,30 +281,144 @@ pub fn id_of(conn: &Connection, email: &str) -> Result<Option<String>, StoreErro
 }
 
 /// `(id, stored email)` of every account with the folded key of `email`.
-fn accounts_with_key(conn: &Connection, email: &str) -> Result<Vec<(String, String)>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, email FROM users WHERE email_key = ?1 ORDER BY email")?;
-    let accounts = stmt
-        .query_map([email::key(email)], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(accounts)
+fn accounts_with_key(db: &impl Db, email: &str) -> Result<Vec<(String, String)>, StoreError> {
+    db.query_all(
+        "SELECT id, email FROM users WHERE email_key = ?1 ORDER BY email",
+        &[&email::key(email)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+pub fn count(db: &impl Db) -> Result<i64, StoreError> {
+    db.query_one("SELECT count(*) FROM users", &[], |r| r.get(0))
 }
 
-/// Calls `visit` with every stored password hash, one row at a time (never collected),
-/// so the server can learn at start the strongest iteration count in use.
-pub fn for_each_password_hash(
-    conn: &Connection,
-    mut visit: impl FnMut(&str),
-) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare("SELECT password_hash FROM users")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        let phc: String = row.get(0)?;
-        visit(&phc);
-    }
+/// Calls `visit` with every stored password hash, so the server can learn at start the
+/// strongest iteration count in use. On SQLite one row at a time (nothing collected).
+pub fn for_each_password_hash(db: &impl Db, mut visit: impl FnMut(&str)) -> Result<(), StoreError> {
+    db.query_all("SELECT password_hash FROM users", &[], |r| {
+        visit(&r.get::<String>(0)?);
+        Ok(())
+    })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_backends::on_both_backends;
+
+    fn user_verbs(db: &impl Db) {
+        let ann = insert(db, "Ünï@X.io", Some("Ann"), "hash-1").expect("insert");
+        assert!(!ann.disabled && ann.created_at.ends_with('Z'), "{ann:?}");
+        let again = insert(db, "ünÏ@x.IO", None, "h").expect_err("same folded key");
+        assert!(matches!(again, StoreError::Conflict(_)), "{again}");
+        insert(db, "bob@x.io", None, "hash-2").expect("insert bob");
+        assert_eq!(count(db).expect("count"), 2);
+
+        let listed: Vec<_> = list(db)
+            .expect("list")
+            .into_iter()
+            .map(|u| u.email)
+            .collect();
+        assert_eq!(listed, ["bob@x.io", "Ünï@X.io"]);
+        let found = find_by_email(db, "ünï@x.io").expect("find").expect("found");
+        assert_eq!(
+            (found.id.as_str(), found.name.as_deref()),
+            (ann.id.as_str(), Some("Ann"))
+        );
+        assert!(find_by_email(db, "nobody@x.io").expect("find").is_none());
+        assert!(!email_taken(db, "UNÏ@x.io").expect("taken"));
+        assert!(email_taken(db, "ÜNÏ@x.io").expect("taken"));
+        assert_eq!(
+            emails_with_key(db, "ünï@X.IO").expect("emails"),
+            ["Ünï@X.io"]
+        );
+        assert!(email_collisions(db).expect("collisions").is_empty());
+
+        let creds = credentials_by_email(db, "ÜNÏ@x.io")
+            .expect("creds")
+            .expect("found");
+        assert_eq!(
+            (creds.password_hash.as_str(), creds.disabled),
+            ("hash-1", false)
+        );
+        rehash(db, &ann.id, "stale", "hash-x").expect("rehash");
+        rehash(db, &ann.id, "hash-1", "hash-3").expect("rehash");
+        let creds = credentials_by_email(db, "ünï@x.io")
+            .expect("creds")
+            .expect("found");
+        assert_eq!(creds.password_hash, "hash-3", "only over the verified hash");
+
+        let taken = update(db, "bob@x.io", Some("ÜNÏ@x.io"), None).expect_err("taken");
+        assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+        let bob = update(db, "BOB@x.io", Some("Robert@x.io"), Some(Some("Rob")))
+            .expect("update")
+            .expect("found");
+        assert_eq!(
+            (bob.email.as_str(), bob.name.as_deref()),
+            ("Robert@x.io", Some("Rob"))
+        );
+        let bob = update(db, "robert@x.io", None, Some(None))
+            .expect("update")
+            .expect("found");
+        assert_eq!(bob.name, None);
+        assert!(update(db, "gone@x.io", None, None)
+            .expect("update")
+            .is_none());
+
+        let mut hashes = Vec::new();
+        for_each_password_hash(db, |h| hashes.push(h.to_owned())).expect("hashes");
+        hashes.sort();
+        assert_eq!(hashes, ["hash-2", "hash-3"]);
+
+        assert!(remove(db, "robert@X.io").expect("remove"));
+        assert!(!remove(db, "robert@x.io").expect("remove again"));
+        assert_eq!(count(db).expect("count"), 1);
+    }
+    on_both_backends!(user_verbs);
+
+    /// Sign-ups of one folded email at once on PostgreSQL, each in its own transaction
+    /// (where both checks run before either insert commits): exactly one account is made,
+    /// the others are refused as a conflict.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn concurrent_inserts_of_one_email_key_make_one_account_on_postgres() {
+        use crate::store::pg::{test_cluster, PgStore};
+
+        const RACERS: usize = 4;
+        let store = PgStore::connect(&test_cluster::shared().new_database()).expect("connect");
+        let checked = std::sync::Barrier::new(RACERS);
+        // One folded key (`ß` and `ſ` fold to `s`), yet four different addresses to the
+        // case-insensitive `email` column: only the key can tell they are one account.
+        let emails = ["maße@x.de", "masse@x.de", "maſſe@x.de", "maſse@x.de"];
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let racers: Vec<_> = emails
+                .iter()
+                .map(|email| {
+                    let (store, checked) = (&store, &checked);
+                    s.spawn(move || {
+                        store.transaction(|db| {
+                            // Every racer has looked before any inserts.
+                            let taken = email_taken(db, email)?;
+                            checked.wait();
+                            assert!(!taken);
+                            insert(db, email, None, "h")
+                        })
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let made = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(made, 1, "{outcomes:?}");
+        for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            assert!(matches!(refused, StoreError::Conflict(_)), "{refused}");
+        }
+        let count = store.with_conn(count).expect("count");
+        assert_eq!(count, 1);
+    }
 }

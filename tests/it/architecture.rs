@@ -376,7 +376,7 @@ const STORE_DECISIONS: [&str; 7] = [
 ];
 
 /// (file under src/store, pattern): why it is not a decision.
-const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
+const STORE_DECISIONS_ALLOWED: [(&str, &str); 14] = [
     // Deletion cutoffs computed by `oauth::Retention` (the file must name `RETENTION` or
     // take the policy as a parameter).
     ("grants/codes.rs", "expires_at <"),
@@ -394,6 +394,12 @@ const STORE_DECISIONS_ALLOWED: [(&str, &str); 11] = [
     ("grants/revoke.rs", "revoked_at IS NULL"),
     ("account.rs", "revoked_at IS NULL"),
     ("client_log.rs", "revoked_at IS NULL"),
+    // Compare-and-set guards of a carry-out: the write changes the row only while the fact
+    // the rule book decided over still holds (unused code, live token, unanswered device
+    // code); a race lost to another instance changes nothing and is decided again.
+    ("grants/codes.rs", "used_at IS NULL"),
+    ("grants/refresh.rs", "rotated_at IS NULL"),
+    ("devices.rs", "status = 'pending'"),
 ];
 
 /// The decision patterns in one store file's code that its allow-list entries do not

@@ -13,25 +13,18 @@ fn add_audit_rows(o: &Oauthd, n: usize, age_secs: i64, event: &str) {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    let mut conn = rusqlite::Connection::open(&o.db).expect("open");
-    let tx = conn.transaction().expect("tx");
-    for _ in 0..n {
-        tx.execute(
-            "INSERT INTO audit_log (at, event, client_id) VALUES (?1, ?2, 'c')",
-            rusqlite::params![now - age_secs, event],
-        )
-        .expect("insert");
-    }
-    tx.commit().expect("commit");
+    let at = now - age_secs;
+    let rows = vec![format!("({at}, '{event}', 'c')"); n].join(", ");
+    o.sql(&format!(
+        "INSERT INTO audit_log (at, event, client_id) VALUES {rows}"
+    ));
 }
 
 fn count(o: &Oauthd, event: &str) -> i64 {
-    let conn = rusqlite::Connection::open(&o.db).expect("open");
-    conn.query_row(
-        "SELECT count(*) FROM audit_log WHERE event = ?1",
-        [event],
-        |r| r.get(0),
-    )
+    o.sql(&format!(
+        "SELECT count(*) FROM audit_log WHERE event = '{event}'"
+    ))
+    .parse()
     .expect("count")
 }
 

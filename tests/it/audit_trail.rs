@@ -149,18 +149,15 @@ fn server_events_are_audited_with_who_and_where_and_no_secrets() {
         ("audit (text)".into(), text.into_bytes()),
         ("server log".into(), s.server.logs().into_bytes()),
     ];
-    let mut wal_seen = false;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let path = format!("{}{suffix}", s.o.db.display());
-        if let Ok(bytes) = std::fs::read(&path) {
-            wal_seen |= suffix == "-wal" && !bytes.is_empty();
-            haystacks.push((path, bytes));
-        }
-    }
+    let stored = s.o.stored_bytes();
+    let wal_seen = stored
+        .iter()
+        .any(|(path, bytes)| path.ends_with("-wal") && !bytes.is_empty());
     assert!(
-        wal_seen,
+        wal_seen || s.o.pg.is_some(),
         "the live server's WAL file should be there to search"
     );
+    haystacks.extend(stored);
     for (what, bytes) in &haystacks {
         for (name, secret) in secrets {
             assert!(!secret.is_empty());
@@ -231,12 +228,7 @@ fn a_password_typed_as_the_email_is_stored_only_as_a_pseudonym() {
         ("audit (text)".into(), o.ok(&["audit"]).into_bytes()),
         ("server log".into(), server.logs().into_bytes()),
     ];
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let path = format!("{}{suffix}", o.db.display());
-        if let Ok(bytes) = std::fs::read(&path) {
-            haystacks.push((path, bytes));
-        }
-    }
+    haystacks.extend(o.stored_bytes());
     for (what, bytes) in &haystacks {
         for typed in [TYPED_PASSWORD, OTHER_TYPO] {
             assert!(

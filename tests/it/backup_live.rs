@@ -19,6 +19,7 @@ const TOKENS_BEFORE_EACH_BACKUP: usize = 10;
 
 #[test]
 fn backups_taken_during_logins_are_intact_and_keep_earlier_tokens() {
+    crate::support::sqlite_only!();
     let s = Arc::new(seeded(&[]));
     let stop = Arc::new(AtomicBool::new(false));
     let (issued_tx, issued_rx) = mpsc::channel::<Result<String, String>>();
@@ -83,6 +84,7 @@ fn backups_taken_during_logins_are_intact_and_keep_earlier_tokens() {
         let copy = Oauthd {
             dir: tempfile::tempdir().expect("tempdir"),
             db: dest.clone(),
+            pg: None,
         };
         let check = copy.json(&["check"]);
         assert_eq!(check["integrity"], "ok", "{}: {check}", dest.display());

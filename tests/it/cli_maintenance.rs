@@ -89,6 +89,7 @@ fn check_reports_counts_and_ok() {
 
 #[test]
 fn check_fails_on_a_foreign_key_violation() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     // Any command that writes creates the database; reading ones refuse a missing file.
     o.add_user("ann@example.com", "pw");
@@ -109,6 +110,7 @@ fn check_fails_on_a_foreign_key_violation() {
 
 #[test]
 fn backup_copy_passes_check_and_refuses_existing_dest_without_force() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let dest = path_in(&o, "copy.db");
@@ -117,6 +119,7 @@ fn backup_copy_passes_check_and_refuses_existing_dest_without_force() {
     let copy = Oauthd {
         dir: tempfile::tempdir().expect("tmp"),
         db: dest.clone(),
+        pg: None,
     };
     assert_eq!(copy.json(&["check"])["users"], 1);
     let before = std::fs::read(&dest).expect("read");
@@ -140,6 +143,7 @@ fn backup_copy_passes_check_and_refuses_existing_dest_without_force() {
 
 #[test]
 fn backup_into_a_missing_directory_fails_and_leaves_nothing() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let dest = path_in(&o, "no/such/dir/copy.db");
@@ -151,6 +155,7 @@ fn backup_into_a_missing_directory_fails_and_leaves_nothing() {
 
 #[test]
 fn backup_while_another_process_writes_is_consistent() {
+    crate::support::sqlite_only!();
     let o = Arc::new(Oauthd::new());
     o.add_user("seed@example.com", "pw");
     let stop = Arc::new(AtomicBool::new(false));
@@ -180,6 +185,7 @@ fn backup_while_another_process_writes_is_consistent() {
     let copy = Oauthd {
         dir: tempfile::tempdir().expect("tmp"),
         db: dest,
+        pg: None,
     };
     let check = copy.json(&["check"]);
     assert_eq!(check["integrity"], "ok");
@@ -248,6 +254,7 @@ fn pbkdf2_iterations_below_minimum_is_a_usage_error() {
 
 #[test]
 fn a_non_sqlite_db_file_is_refused_and_left_unchanged() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     let original = b"these are my notes, not a database\n".repeat(100);
     std::fs::write(&o.db, &original).expect("write");
@@ -276,6 +283,7 @@ fn a_non_sqlite_db_file_is_refused_and_left_unchanged() {
 
 #[test]
 fn a_directory_as_db_is_refused() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     std::fs::create_dir(&o.db).expect("mkdir");
     assert_one_line_error(&expect_exit(&o, &["user", "list"], 1), "is a directory");

@@ -260,7 +260,7 @@ fn preset_misuse_is_refused_and_registers_nothing() {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
         assert_usage_error(&expect_exit(&o, &args, 2), "");
     }
-    if o.db.exists() {
+    if o.db.exists() || o.pg.is_some() {
         assert_eq!(o.json(&["client", "list"]), serde_json::json!([]));
     }
 }
@@ -308,13 +308,14 @@ fn client_add_flag_misuse_is_a_usage_error_and_changes_nothing() {
         &expect_exit(&o, &no_uri, 2),
         "needs at least one --redirect-uri",
     );
-    if o.db.exists() {
+    if o.db.exists() || o.pg.is_some() {
         assert_eq!(o.json(&["client", "list"]), serde_json::json!([]));
     }
 }
 
 #[test]
 fn backup_and_check_print_no_progress_when_piped() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let dest = path_in(&o, "copy.db");
@@ -337,7 +338,8 @@ fn backup_and_check_print_no_progress_when_piped() {
 /// Runs `oauthd ARGS` on the test's database with a terminal as stdin, stdout and stderr
 /// (util-linux `script`), and returns everything the terminal showed.
 fn on_a_terminal(o: &Oauthd, args: &[&str]) -> String {
-    let quoted: Vec<String> = [bin(), "--db", o.db.to_str().expect("utf-8")]
+    let db = o.db_arg();
+    let quoted: Vec<String> = [bin(), "--db", db.to_str().expect("utf-8")]
         .iter()
         .chain(args)
         .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
@@ -353,6 +355,7 @@ fn on_a_terminal(o: &Oauthd, args: &[&str]) -> String {
 
 #[test]
 fn backup_and_check_show_progress_on_a_terminal_but_not_with_json() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let dest = path_in(&o, "copy.db");

@@ -3,14 +3,13 @@
 use crate::support::{assert_one_line_error, expect_exit, Oauthd};
 
 fn membership_roles(o: &Oauthd) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(&o.db).expect("open");
-    let mut stmt = conn
-        .prepare("SELECT u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email")
-        .expect("prepare");
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query");
-    rows.collect::<Result<_, _>>().expect("rows")
+    o.sql("SELECT u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email")
+        .lines()
+        .map(|line| {
+            let (email, role) = line.split_once('|').expect("two columns");
+            (email.to_owned(), role.to_owned())
+        })
+        .collect()
 }
 
 #[test]

@@ -146,11 +146,7 @@ fn user_disable_and_enable_flip_the_flag() {
 fn user_passwd_changes_the_stored_hash_and_reports_revocation() {
     let o = Oauthd::new();
     o.add_user("gina@example.com", "old");
-    let hash = |o: &Oauthd| -> String {
-        let conn = rusqlite::Connection::open(&o.db).expect("open");
-        conn.query_row("SELECT password_hash FROM users", [], |r| r.get(0))
-            .expect("hash")
-    };
+    let hash = |o: &Oauthd| -> String { o.sql("SELECT password_hash FROM users") };
     let before = hash(&o);
     let args = [
         "user",

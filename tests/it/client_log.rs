@@ -152,11 +152,7 @@ fn client_log_shows_each_attempt_with_its_reason_and_no_secret() {
 
     // Nothing secret in the files: not the presented secret, the code or the verifier.
     drop(s.server);
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal"] {
-        let path = format!("{}{suffix}", s.o.db.display());
-        bytes.extend(std::fs::read(path).unwrap_or_default());
-    }
+    let bytes: Vec<u8> = s.o.stored_bytes().into_iter().flat_map(|f| f.1).collect();
     for needle in [WRONG_SECRET, code.as_str(), pkce_code.as_str(), VERIFIER] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
@@ -311,11 +307,7 @@ fn client_log_shows_authorization_attempts_and_disabled_users() {
 
     // Neither code nor the refresh token is in the files.
     drop(s.server);
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal"] {
-        let path = format!("{}{suffix}", s.o.db.display());
-        bytes.extend(std::fs::read(path).unwrap_or_default());
-    }
+    let bytes: Vec<u8> = s.o.stored_bytes().into_iter().flat_map(|f| f.1).collect();
     for needle in [first.as_str(), second.as_str(), refresh_token.as_str()] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),

@@ -75,6 +75,7 @@ fn serve_refusal(mut command: Command) -> Output {
 
 #[test]
 fn each_unusable_database_gets_its_own_message() {
+    crate::support::sqlite_only!();
     if !is_root() {
         eprintln!("skipped: needs root to act as the unprivileged user nobody");
         return;
@@ -192,6 +193,7 @@ impl Tmpfs {
         let o = Oauthd {
             db: mnt.dir.join("oauthd.db"),
             dir: o.dir,
+            pg: None,
         };
         Some((mnt, o))
     }
@@ -230,6 +232,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn serve_refuses_a_database_on_a_read_only_mount() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     let Some(mnt) = Tmpfs::mount(&o, "8m") else {
         return;
@@ -237,6 +240,7 @@ fn serve_refuses_a_database_on_a_read_only_mount() {
     let o = Oauthd {
         db: mnt.dir.join("oauthd.db"),
         dir: o.dir,
+        pg: None,
     };
     o.add_user(EMAIL, PASSWORD);
     let before = std::fs::read(&o.db).expect("read");
@@ -248,6 +252,7 @@ fn serve_refuses_a_database_on_a_read_only_mount() {
 
 #[test]
 fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     let Some(mnt) = Tmpfs::mount(&o, "2m") else {
         return;
@@ -255,6 +260,7 @@ fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
     let o = Oauthd {
         db: mnt.dir.join("oauthd.db"),
         dir: o.dir,
+        pg: None,
     };
     o.add_user(EMAIL, PASSWORD);
     o.add_client(CLIENT_ID, &[REDIRECT]);
@@ -316,6 +322,7 @@ fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
 
 #[test]
 fn healthz_reports_a_database_that_became_read_only() {
+    crate::support::sqlite_only!();
     if !is_root() {
         eprintln!("skipped: needs root to act as the unprivileged user nobody");
         return;
@@ -352,6 +359,7 @@ fn healthz_reports_a_database_that_became_read_only() {
 /// (SIGKILL) and restarted, each one is exchanged.
 #[test]
 fn every_code_answered_on_a_full_disk_survives_a_crash() {
+    crate::support::sqlite_only!();
     let Some((mnt, o)) = Tmpfs::with_database("2m") else {
         return;
     };

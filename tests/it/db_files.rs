@@ -11,6 +11,7 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[test]
 fn commands_that_only_read_change_or_remove_refuse_a_missing_database() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     let copy = path_in(&o, "copy.db");
     let copy = copy.to_str().expect("utf-8");
@@ -51,6 +52,7 @@ fn commands_that_only_read_change_or_remove_refuse_a_missing_database() {
 
 #[test]
 fn every_file_oauthd_creates_is_private_to_its_owner() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let server = o.serve(&[]);
@@ -70,6 +72,7 @@ fn every_file_oauthd_creates_is_private_to_its_owner() {
 
 #[test]
 fn serve_and_check_warn_about_a_database_others_can_read() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let check = o.cli(&["check"]);
@@ -92,6 +95,7 @@ fn serve_and_check_warn_about_a_database_others_can_read() {
 
 #[test]
 fn backup_refuses_every_sibling_of_the_live_database() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let _server = o.serve(&[]);

@@ -322,6 +322,7 @@ fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
 
 #[test]
 fn polling_a_pending_device_writes_nothing_to_the_database() {
+    crate::support::sqlite_only!();
     let (o, server) = device_server(&["--device-interval", "1"]);
     let started = start(&server, "read");
     let device_code = started["device_code"].as_str().expect("dc").to_owned();

@@ -59,7 +59,7 @@ fn unicode_case_variants_of_an_email_are_one_account() {
 
 /// Builds, at `o.db`, a database of schema version 1 (before folding) whose accounts are
 /// `emails`, all with password `password`.
-fn version_1_database(o: &Oauthd, emails: &[&str], password: &str) {
+pub(crate) fn version_1_database(o: &Oauthd, emails: &[&str], password: &str) {
     // A real PBKDF2 hash, made by the real CLI in a scratch database.
     let scratch = Oauthd::new();
     scratch.add_user("hash@x.io", password);
@@ -84,6 +84,7 @@ fn version_1_database(o: &Oauthd, emails: &[&str], password: &str) {
 
 #[test]
 fn migration_reports_emails_that_collide_once_folded_and_merges_none() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     version_1_database(&o, &[STORED, LOWER, "Solo@X.io"], PASSWORD_1);
 

@@ -47,6 +47,7 @@ fn serve_refuses_a_port_in_use() {
 
 #[test]
 fn an_unopenable_db_path_fails_at_once_with_one_line() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     let missing_dir = o.dir.path().join("no/such/dir/oauthd.db");
     for args in [

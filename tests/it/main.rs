@@ -3,6 +3,7 @@
 
 mod acme_support;
 mod flow_support;
+mod nginx;
 mod pg_support;
 mod relying_party;
 mod support;
@@ -42,6 +43,7 @@ mod login_admission;
 mod login_timing;
 mod logout;
 mod metrics;
+mod migrate_to;
 mod netfs;
 mod oauth2_client;
 mod oidc;
@@ -54,6 +56,8 @@ mod races;
 mod refresh_reuse;
 mod resource_api;
 mod restore;
+mod revocation_everywhere;
+mod scale_out;
 mod seed_api;
 mod sessions;
 mod signin_csrf;

@@ -72,6 +72,7 @@ extern "C" {
 
 #[test]
 fn serve_refuses_a_database_on_fuse_unless_allowed() {
+    crate::support::sqlite_only!();
     let dir = tempfile::tempdir().expect("tempdir");
     let mount = match FuseMount::bind(&dir.path().join("local"), &dir.path().join("fuse")) {
         Ok(mount) => mount,
@@ -114,6 +115,7 @@ fn serve_refuses_a_database_on_fuse_unless_allowed() {
     let o = Oauthd {
         dir: tempfile::tempdir().expect("tempdir"),
         db: db.clone(),
+        pg: None,
     };
     let server = o.serve(&["--allow-network-fs"]);
     let health = crate::support::reply(crate::support::agent().get(&server.url("/healthz")).call());

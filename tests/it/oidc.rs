@@ -519,13 +519,7 @@ fn rotation_deletes_keys_no_valid_id_token_can_name() {
     };
     assert!(listed(&o).contains(&(first.clone(), "retired".to_owned())));
     // Two hours pass (the id_token lifetime is one): the first key's tokens have expired.
-    let conn = rusqlite::Connection::open(&o.db).expect("open");
-    conn.execute(
-        "UPDATE signing_keys SET created_at = created_at - 7200, signs_from = signs_from - 7200",
-        [],
-    )
-    .expect("backdate");
-    drop(conn);
+    o.sql("UPDATE signing_keys SET created_at = created_at - 7200, signs_from = signs_from - 7200");
     assert!(listed(&o).contains(&(first.clone(), "expired".to_owned())));
     let third = kid(&o.json(&["key", "rotate", "--alg", "RS256", "--signing-delay", "0"]));
     let after = listed(&o);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::relying_party::{require, seed_user, EMAIL, PASSWORD};
 use crate::support::Oauthd;
 
-const PYTHON: &str = "/usr/bin/python3";
+pub const PYTHON: &str = "/usr/bin/python3";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const LOGGED_OUT: &str = "http://127.0.0.1:9/logged-out";
 
@@ -67,7 +67,7 @@ fn authlib_validates_id_tokens_of_each_algorithm_reads_userinfo_and_logs_out() {
 }
 
 /// Runs the script (60 s at most) and parses the JSON it prints.
-fn run_python(args: &[&str]) -> serde_json::Value {
+pub fn run_python(args: &[&str]) -> serde_json::Value {
     let mut child = Command::new(PYTHON)
         .args(args)
         .stdin(Stdio::null())

@@ -31,6 +31,8 @@ pub struct PgCluster {
     dir: PathBuf,
     port: u16,
     bin: PathBuf,
+    /// `pg_ctl --options` it was started with (port, socket folder, address).
+    options: String,
     /// The watchdog: closing its stdin stops the cluster and removes `dir`.
     watchdog: Option<Child>,
 }
@@ -78,17 +80,7 @@ impl PgCluster {
                 "-p {port} -k {} -c listen_addresses=127.0.0.1",
                 dir.join("socket").display()
             );
-            let started = as_postgres(&bin.join("pg_ctl"))
-                .arg("--pgdata")
-                .arg(&data)
-                .arg("--log")
-                .arg(dir.join("log"))
-                .args(["--wait", "--timeout"])
-                .arg(START_TIMEOUT.as_secs().to_string())
-                .arg("--options")
-                .arg(options)
-                .arg("start")
-                .stdin(Stdio::null())
+            let started = pg_ctl_start(&bin, &dir, &options)
                 .output()
                 .expect("run pg_ctl");
             if started.status.success() {
@@ -97,6 +89,7 @@ impl PgCluster {
                     dir,
                     port,
                     bin,
+                    options,
                     watchdog: Some(watchdog),
                 };
                 cluster.wait_ready();
@@ -110,6 +103,20 @@ impl PgCluster {
         }
         let _ = std::fs::remove_dir_all(&dir);
         panic!("PostgreSQL did not start: {last_failure}");
+    }
+
+    /// Stops the cluster at once, as a crash or a power cut would (no shutdown
+    /// checkpoint: recovery replays the WAL), and starts it again on the same port.
+    pub fn crash_and_restart(&self) {
+        let data = self.dir.join("data");
+        run_checked(
+            as_postgres(&self.bin.join("pg_ctl"))
+                .arg("--pgdata")
+                .arg(&data)
+                .args(["--mode", "immediate", "--wait", "stop"]),
+        );
+        run_checked(&mut pg_ctl_start(&self.bin, &self.dir, &self.options));
+        self.wait_ready();
     }
 
     pub fn port(&self) -> u16 {
@@ -153,6 +160,24 @@ impl PgCluster {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// A plain-text `pg_dump` of database `db`: everything it stores, to search.
+    pub fn dump(&self, db: &str) -> Vec<u8> {
+        let out = Command::new(self.bin.join("pg_dump"))
+            .args(["--host", "127.0.0.1", "--username", SUPERUSER])
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--dbname", db])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// Waits until the cluster answers a query (pg_ctl's wait can end a moment early).
     fn wait_ready(&self) {
         let deadline = Instant::now() + START_TIMEOUT;
@@ -179,6 +204,23 @@ impl Drop for PgCluster {
             let _ = watchdog.wait();
         }
     }
+}
+
+/// `pg_ctl start` of the cluster in `dir` with `options`, waiting until it runs.
+fn pg_ctl_start(bin: &Path, dir: &Path, options: &str) -> Command {
+    let mut command = as_postgres(&bin.join("pg_ctl"));
+    command
+        .arg("--pgdata")
+        .arg(dir.join("data"))
+        .arg("--log")
+        .arg(dir.join("log"))
+        .args(["--wait", "--timeout"])
+        .arg(START_TIMEOUT.as_secs().to_string())
+        .arg("--options")
+        .arg(options)
+        .arg("start")
+        .stdin(Stdio::null());
+    command
 }
 
 /// A shell that waits for its stdin to close, then stops the cluster at once (a

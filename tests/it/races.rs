@@ -443,14 +443,13 @@ fn racing_consent_approvals_store_one_consent_with_every_scope() {
     for answer in &answers {
         crate::sessions::assert_code(&s, answer, "a racing Allow");
     }
-    let conn = rusqlite::Connection::open(&s.o.db).expect("open");
-    let rows: Vec<String> = conn
-        .prepare("SELECT scope FROM consents WHERE client_id = ?1")
-        .expect("prepare")
-        .query_map([CLIENT_ID], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    let rows: Vec<String> =
+        s.o.sql(&format!(
+            "SELECT scope FROM consents WHERE client_id = '{CLIENT_ID}'"
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(rows.len(), 1, "one consent row: {rows:?}");
     let stored: Vec<&str> = rows[0].split(' ').collect();
     for i in 0..RACERS {

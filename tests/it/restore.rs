@@ -26,6 +26,7 @@ fn names_in(o: &Oauthd) -> Vec<String> {
 
 #[test]
 fn restore_after_a_crash_ignores_the_stale_wal_and_keeps_the_old_files() {
+    crate::support::sqlite_only!();
     let s = seeded(&[]);
     let backup = path_in(&s.o, "backup.db");
     let backup_arg = backup.to_str().expect("utf-8");
@@ -88,6 +89,7 @@ fn restore_after_a_crash_ignores_the_stale_wal_and_keeps_the_old_files() {
     let old = Oauthd {
         dir: tempfile::tempdir().expect("tmp"),
         db: path_in(&s.o, "old.db"),
+        pg: None,
     };
     let old_db = kept
         .iter()
@@ -100,6 +102,7 @@ fn restore_after_a_crash_ignores_the_stale_wal_and_keeps_the_old_files() {
 
 #[test]
 fn restore_refuses_a_backup_that_is_not_a_sound_oauthd_database() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("ann@example.com", "pw");
     let notes = path_in(&o, "notes.txt");

@@ -221,13 +221,9 @@ fn seed_login_email_is_case_insensitive() {
 }
 
 fn stored_hash(o: &crate::support::Oauthd) -> String {
-    let conn = rusqlite::Connection::open(&o.db).expect("open");
-    conn.query_row(
-        "SELECT password_hash FROM users WHERE email = ?1",
-        [EMAIL],
-        |r| r.get(0),
-    )
-    .expect("hash")
+    o.sql(&format!(
+        "SELECT password_hash FROM users WHERE email = '{EMAIL}'"
+    ))
 }
 
 #[test]

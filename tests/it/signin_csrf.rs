@@ -145,3 +145,26 @@ fn placeholders_in_email_and_state_are_shown_literally() {
         "{returned:?}"
     );
 }
+
+/// The CSRF key lives in the database: a form shown by one instance is accepted by
+/// another instance of the same database, and after a restart (it was per process, so
+/// forms open during a restart failed with "Your sign-in form expired").
+#[test]
+fn a_form_shown_by_one_instance_is_accepted_by_another_and_after_a_restart() {
+    let mut s = seeded(&[]);
+    let (cookie, fields) = open_page(&s, &authorize_query(""));
+    let first = std::mem::replace(&mut s.server, s.o.serve(&[]));
+    let r = post_signin(&s, &[("cookie", &cookie)], &fields, EMAIL, PASSWORD);
+    assert_eq!(r.status, 302, "posted to the other instance: {}", r.body);
+    drop(first);
+    let (cookie, fields) = open_page(&s, &authorize_query(""));
+    s.server = s.o.serve(&[]);
+    let r = post_signin(&s, &[("cookie", &cookie)], &fields, EMAIL, PASSWORD);
+    assert_eq!(r.status, 302, "posted after a restart: {}", r.body);
+    // Nothing about the key reaches the log.
+    let key =
+        s.o.sql("SELECT value FROM server_secrets WHERE name = 'csrf_key'");
+    assert!(key.len() > 64, "{key}");
+    let hex = key.trim_start_matches("\\x");
+    assert!(!s.server.logs().contains(hex));
+}

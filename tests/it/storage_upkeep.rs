@@ -24,6 +24,7 @@ fn file_len(path: &Path) -> u64 {
 
 #[test]
 fn reading_commands_run_while_another_connection_holds_the_write_lock() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     o.add_user("a@example.com", "pw");
     o.add_client("app", &["https://app.example.com/cb"]);
@@ -55,6 +56,7 @@ fn reading_commands_run_while_another_connection_holds_the_write_lock() {
 
 #[test]
 fn reading_commands_refuse_a_missing_or_unmigrated_database_and_create_nothing() {
+    crate::support::sqlite_only!();
     let o = Oauthd::new();
     let stderr = expect_exit(&o, &["user", "list"], 1);
     assert!(stderr.contains("no such file"), "{stderr}");
@@ -71,6 +73,7 @@ fn reading_commands_refuse_a_missing_or_unmigrated_database_and_create_nothing()
 
 #[test]
 fn the_wal_shrinks_to_a_few_mb_once_a_long_reader_ends() {
+    crate::support::sqlite_only!();
     let s = seeded(&[]);
     let wal = wal_of(&s.o.db);
     // A long reader (like a slow `oauthd check`) pins its snapshot: the WAL must grow.
@@ -114,6 +117,7 @@ fn the_wal_shrinks_to_a_few_mb_once_a_long_reader_ends() {
 
 #[test]
 fn a_clean_stop_leaves_every_write_in_the_database_file_alone() {
+    crate::support::sqlite_only!();
     let s = seeded(&[]);
     s.o.add_user("other@example.com", "pw");
     let code = login_code(&s.server, json!({}));

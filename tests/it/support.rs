@@ -15,19 +15,66 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_oauthd")
 }
 
+/// Whether this run's tests use PostgreSQL: the environment variable
+/// `OAUTHD_TEST_STORE=postgres`. Unset or `sqlite` is the default, a temporary SQLite
+/// file per test; anything else is a mistake worth stopping for.
+pub fn on_postgres() -> bool {
+    match std::env::var("OAUTHD_TEST_STORE").as_deref() {
+        Err(_) | Ok("" | "sqlite") => false,
+        Ok("postgres") => true,
+        Ok(other) => panic!("OAUTHD_TEST_STORE={other:?}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// Ends the test early on PostgreSQL, saying so: for tests about the SQLite file itself
+/// (its path, its WAL, its locks, opening it with rusqlite), which have no PostgreSQL
+/// meaning and must not pass there silently.
+macro_rules! sqlite_only {
+    () => {
+        if $crate::support::on_postgres() {
+            eprintln!("skipped on postgres: about the SQLite file");
+            return;
+        }
+    };
+}
+pub(crate) use sqlite_only;
+
 /// A temporary directory holding one database, with helpers to run the CLI against it.
-/// PBKDF2 runs at the minimum 1000 iterations unless a test says otherwise, so tests stay
-/// fast on a slow machine.
+/// The database is the file `db` in it, or with `OAUTHD_TEST_STORE=postgres` a fresh
+/// database in the one throwaway cluster the test process shares (`pg`, its URL), given
+/// as `--db` to every CLI call and `serve`. PBKDF2 runs at the minimum 1000 iterations
+/// unless a test says otherwise, so tests stay fast on a slow machine.
 pub struct Oauthd {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (not created on PostgreSQL).
     pub db: PathBuf,
+    /// The PostgreSQL database's URL, when the run is on PostgreSQL.
+    pub pg: Option<String>,
 }
 
 impl Oauthd {
     pub fn new() -> Oauthd {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("oauthd.db");
-        Oauthd { dir, db }
+        let pg = on_postgres().then(|| crate::pg_support::shared().new_database());
+        Oauthd { dir, db, pg }
+    }
+
+    /// A fresh database in `cluster`, whatever `OAUTHD_TEST_STORE` says: for tests about
+    /// several instances sharing PostgreSQL, or about the cluster itself (a restart).
+    pub fn on_postgres_cluster(cluster: &crate::pg_support::PgCluster) -> Oauthd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("oauthd.db");
+        let pg = Some(cluster.new_database());
+        Oauthd { dir, db, pg }
+    }
+
+    /// What `--db` says: the PostgreSQL URL or the SQLite file's path.
+    pub fn db_arg(&self) -> std::ffi::OsString {
+        match &self.pg {
+            Some(url) => url.into(),
+            None => self.db.clone().into(),
+        }
     }
 
     /// A `Command` for the binary with `--db` and fast hashing set.
@@ -38,7 +85,7 @@ impl Oauthd {
             .env_remove("OAUTHD_LISTEN")
             .env("OAUTHD_PBKDF2_ITERATIONS", "1000")
             .arg("--db")
-            .arg(&self.db);
+            .arg(self.db_arg());
         command
     }
 
@@ -347,29 +394,83 @@ pub fn assert_one_line_error(stderr: &str, contains: &str) {
 /// database, as the server would after a login, so admin commands that revoke tokens can
 /// be tested without driving the sign-in flow.
 pub fn seed_grant(o: &Oauthd, email: &str, client_id: &str) {
-    let conn = rusqlite::Connection::open(&o.db).expect("open");
-    let user_id: String = conn
-        .query_row("SELECT id FROM users WHERE email = ?1", [email], |r| {
-            r.get(0)
-        })
-        .expect("user");
-    conn.execute(
-        "INSERT INTO grants (user_id, client_id, created_at) VALUES (?1, ?2, 0)",
-        [&user_id, client_id],
-    )
-    .expect("grant");
-    let grant = conn.last_insert_rowid();
-    let hash = |tag: &str| -> Vec<u8> { format!("{tag}{grant:0>31}").into_bytes()[..32].to_vec() };
-    conn.execute(
-        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, 0, 99999999999)",
-        rusqlite::params![hash("a"), grant],
-    )
-    .expect("access");
-    conn.execute(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at) VALUES (?1, ?2, 0)",
-        rusqlite::params![hash("r"), grant],
-    )
-    .expect("refresh");
+    let grant = o.sql(&format!(
+        "INSERT INTO grants (user_id, client_id, created_at) \
+         SELECT id, '{client_id}', 0 FROM users WHERE email = '{email}' RETURNING id"
+    ));
+    assert!(!grant.is_empty(), "no user {email}");
+    let hash = |tag: &str| o.blob(&format!("{tag}{grant:0>31}").into_bytes()[..32]);
+    o.sql(&format!(
+        "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) \
+         VALUES ({}, {grant}, 0, 99999999999)",
+        hash("a")
+    ));
+    o.sql(&format!(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at) VALUES ({}, {grant}, 0)",
+        hash("r")
+    ));
+}
+
+impl Oauthd {
+    /// Runs one SQL statement on the test's database, whichever the store, and returns
+    /// its rows as psql's unaligned output does: columns joined by `|`, one row a line
+    /// (NULL as nothing). For tests that seed or inspect what the CLI cannot.
+    pub fn sql(&self, sql: &str) -> String {
+        if let Some(url) = &self.pg {
+            let name = url.rsplit('/').next().expect("database name");
+            return crate::pg_support::shared().sql(name, sql);
+        }
+        let conn = rusqlite::Connection::open(&self.db).expect("open the SQLite file");
+        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{sql}: {e}")) {
+            let fields: Vec<String> = (0..columns)
+                .map(|i| match row.get_ref(i).expect("column") {
+                    rusqlite::types::ValueRef::Null => String::new(),
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                    rusqlite::types::ValueRef::Blob(b) => format!("\\x{}", hex(b)),
+                })
+                .collect();
+            lines.push(fields.join("|"));
+        }
+        lines.join("\n")
+    }
+
+    /// `bytes` as a literal of the test's store (SQLite `X'…'`, PostgreSQL `'\x…'`).
+    pub fn blob(&self, bytes: &[u8]) -> String {
+        if self.pg.is_some() {
+            format!("'\\x{}'::bytea", hex(bytes))
+        } else {
+            format!("X'{}'", hex(bytes))
+        }
+    }
+}
+
+impl Oauthd {
+    /// Everything the store holds on disk, to search for secrets that must never be
+    /// stored in clear: the SQLite file and its `-wal`, `-shm` and `-journal` siblings
+    /// (those that exist), or a `pg_dump` of the PostgreSQL database.
+    pub fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        if let Some(url) = &self.pg {
+            let name = url.rsplit('/').next().expect("database name");
+            return vec![("pg_dump".into(), crate::pg_support::shared().dump(name))];
+        }
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .filter_map(|suffix| {
+                let path = format!("{}{suffix}", self.db.display());
+                std::fs::read(&path).ok().map(|bytes| (path, bytes))
+            })
+            .collect()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// (live access tokens, live refresh tokens) as `oauthd check` counts them.

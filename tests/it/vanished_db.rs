@@ -33,6 +33,7 @@ fn burst_of_logins(server: &crate::support::Server) -> Vec<u16> {
 
 #[test]
 fn a_removed_database_refuses_writes_says_unhealthy_and_is_not_recreated() {
+    crate::support::sqlite_only!();
     let s = seeded(&[]);
     login_code(&s.server, serde_json::json!({}));
     for path in siblings(&s.o) {
@@ -65,6 +66,7 @@ fn a_removed_database_refuses_writes_says_unhealthy_and_is_not_recreated() {
 
 #[test]
 fn a_database_renamed_over_the_live_one_is_refused_and_stays_intact() {
+    crate::support::sqlite_only!();
     let other = Oauthd::new();
     other.add_user("other@example.com", "pw");
     other.add_client("other-app", &["https://other.example/cb"]);
@@ -101,6 +103,7 @@ fn a_database_renamed_over_the_live_one_is_refused_and_stays_intact() {
 
 #[test]
 fn an_idle_server_empties_the_old_wal_of_a_replaced_database_before_a_crash() {
+    crate::support::sqlite_only!();
     let other = Oauthd::new();
     other.add_user("other@example.com", "pw");
     let s = seeded(&[]);

@@ -1,8 +1,7 @@
 //! Grants issued without a code: a device authorization (RFC 8628) that its user approved
 //! becomes a grant with its tokens in one step.
 
-use rusqlite::{params, Connection};
-
+use super::super::sql::Db;
 use super::super::{now, StoreError};
 use super::{insert_first_tokens, NewTokens, Origin};
 
@@ -23,27 +22,27 @@ pub struct DirectGrant<'a> {
 /// Creates the grant and its tokens, and audits `token_issue`, inside the caller's write
 /// transaction. Returns the grant's id.
 pub fn issue_direct(
-    tx: &Connection,
+    db: &impl Db,
     grant: &DirectGrant<'_>,
     tokens: &NewTokens,
     origin: Origin<'_>,
 ) -> Result<i64, StoreError> {
     let at = now();
-    tx.prepare_cached(
+    let grant_id: i64 = db.query_one(
         "INSERT INTO grants (user_id, client_id, scope, created_at, auth_time)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        grant.user_id,
-        grant.client_id,
-        grant.scope,
-        at,
-        grant.auth_time
-    ])?;
-    let grant_id = tx.last_insert_rowid();
-    insert_first_tokens(tx, grant_id, tokens, grant.with_refresh, at)?;
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        &[
+            &grant.user_id,
+            &grant.client_id,
+            &grant.scope,
+            &at,
+            &grant.auth_time,
+        ],
+        |r| r.get(0),
+    )?;
+    insert_first_tokens(db, grant_id, tokens, grant.with_refresh, at)?;
     origin.record(
-        tx,
+        db,
         "token_issue",
         grant.user_email,
         grant.client_id,

@@ -1,8 +1,7 @@
 //! Read-only lookups of tokens with their facts: bearer validation, introspection,
 //! `oauthd check`. Whether a token is live is `oauth::liveness`'s call, not the SQL's.
 
-use rusqlite::{Connection, OptionalExtension};
-
+use super::super::sql::{Db, Row};
 use super::super::StoreError;
 use super::SecretHash;
 use crate::oauth::{ClientId, Scope, TokenFacts};
@@ -23,11 +22,11 @@ pub struct AccessInfo {
 /// Reads an access token and the facts that say whether it is live (expiry, grant
 /// revoked, user disabled), whatever they are.
 pub fn find_access(
-    conn: &Connection,
+    db: &impl Db,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
     read_token(
-        conn,
+        db,
         "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
                 a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled
          FROM access_tokens a
@@ -41,25 +40,22 @@ pub fn find_access(
 /// Runs one of the token lookups (`sql` selects the columns [`access_info_from_row`]
 /// reads, with the digest as `?1`).
 fn read_token(
-    conn: &Connection,
+    db: &impl Db,
     sql: &str,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    Ok(conn
-        .prepare_cached(sql)?
-        .query_row([token_hash], access_info_from_row)
-        .optional()?)
+    db.query_opt(sql, &[token_hash], access_info_from_row)
 }
 
 /// Reads the columns both token lookups select, in their order.
-fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AccessInfo, TokenFacts)> {
+fn access_info_from_row(r: &Row<'_>) -> Result<(AccessInfo, TokenFacts), StoreError> {
     let expires_at: Option<i64> = r.get(6)?;
     let info = AccessInfo {
         user_id: r.get(0)?,
         email: r.get(1)?,
         name: r.get(2)?,
-        client_id: ClientId::new(r.get::<_, String>(3)?),
-        scope: r.get::<_, Option<String>>(4)?.map(Scope::new),
+        client_id: ClientId::new(r.get::<String>(3)?),
+        scope: r.get::<Option<String>>(4)?.map(Scope::new),
         issued_at: r.get(5)?,
         expires_at: expires_at.unwrap_or_default(),
     };
@@ -74,11 +70,11 @@ fn access_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AccessInfo, 
 
 /// Reads a refresh token (rotated-out or not) and its facts, for introspection.
 pub fn find_refresh(
-    conn: &Connection,
+    db: &impl Db,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
     read_token(
-        conn,
+        db,
         "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, r.expires_at,
                 g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, u.disabled
          FROM refresh_tokens r
@@ -94,10 +90,9 @@ pub type FactCounts = Vec<(TokenFacts, i64)>;
 
 /// The facts of every access and refresh token, grouped (each distinct set of facts with
 /// how many tokens share it), for `oauthd check` to count the live ones.
-pub fn token_facts_counts(conn: &Connection) -> Result<(FactCounts, FactCounts), StoreError> {
+pub fn token_facts_counts(db: &impl Db) -> Result<(FactCounts, FactCounts), StoreError> {
     let read = |sql: &str| -> Result<FactCounts, StoreError> {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([], |r| {
+        db.query_all(sql, &[], |r| {
             Ok((
                 TokenFacts {
                     expires_at: r.get(0)?,
@@ -107,8 +102,7 @@ pub fn token_facts_counts(conn: &Connection) -> Result<(FactCounts, FactCounts),
                 },
                 r.get(3)?,
             ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
     };
     let access = read(
         "SELECT a.expires_at, g.revoked_at IS NOT NULL, 0, count(*)

