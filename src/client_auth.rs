@@ -96,12 +96,7 @@ where
     let client_id = require_client_id(client_id)?;
     let (client, found) = app
         .store
-        .read(move |conn| {
-            Ok((
-                store::clients::find(conn.sqlite()?, client_id.as_str())?,
-                also(conn)?,
-            ))
-        })
+        .read(move |conn| Ok((store::clients::find(conn, client_id.as_str())?, also(conn)?)))
         .await?;
     Ok((verify(client, presented_secret)?, found))
 }

@@ -42,8 +42,6 @@ pub enum Answers {
     /// elsewhere, so none is remembered and every poll reads its row. The last-poll times
     /// stay per instance: behind a round-robin balancer each instance sees some of a
     /// device's polls, so `slow_down` catches a too-eager device later, never wrongly.
-    /// (Chosen by `serve` once it runs on PostgreSQL.)
-    #[cfg_attr(not(test), allow(dead_code))]
     RecordedElsewhereToo,
 }
 

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::config::ServeConfig;
 use crate::conn_limit::ConnectionLimits;
+use crate::device_memory::Answers;
 use crate::metrics::{self, Metrics};
 use crate::password::HashPool;
 use crate::rotation_clock::{self, RotationClock};
@@ -111,15 +112,12 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     hasher.raise_verify_cost(strongest_stored_hash(&store));
     let writes = store.clone();
     let csrf = csrf::Csrf::load(&store, config.issuer.starts_with("https://"))?;
-    // Several instances may serve a PostgreSQL database: they count login failures
-    // together. An SQLite file has one server, which counts in memory.
-    let shared_failures = match store.file() {
-        Some(_) => None,
-        None => {
-            Some(Arc::new(store.with_conn(|db| {
-                throttle::shared::SharedFailures::load(db)
-            })?))
-        }
+    // Other servers of a shared database answer device codes and count login failures too.
+    let (answers, shared_failures) = if store.shared_by_servers() {
+        let failures = store.with_conn(|db| throttle::shared::SharedFailures::load(db))?;
+        (Answers::RecordedElsewhereToo, Some(Arc::new(failures)))
+    } else {
+        (Answers::RecordedHere, None)
     };
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(bind(addr)?),
@@ -134,16 +132,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
             rotation_clock::CAPACITY,
         )),
         csrf,
-        // On an SQLite file this one server records every answer; on PostgreSQL other
-        // instances may record them too, so no pending row is remembered.
-        devices: crate::device_memory::DeviceMemory::new(
-            config.device_code_ttl_secs,
-            if store.file().is_some() {
-                crate::device_memory::Answers::RecordedHere
-            } else {
-                crate::device_memory::Answers::RecordedElsewhereToo
-            },
-        ),
+        devices: crate::device_memory::DeviceMemory::new(config.device_code_ttl_secs, answers),
         store,
         config,
         signing_keys: crate::oidc_keys::SigningKeys::default(),
@@ -345,7 +334,7 @@ async fn shutdown_signal() {
 fn strongest_stored_hash(store: &Store) -> u32 {
     let mut strongest = 0;
     let read = store.with_conn(|conn| {
-        store::users::for_each_password_hash(conn.sqlite()?, |phc| {
+        store::users::for_each_password_hash(conn, |phc| {
             strongest = strongest.max(crate::password::iterations_of(phc).unwrap_or(0));
         })
     });
@@ -374,12 +363,8 @@ async fn follow_strongest_stored_hash(app: Arc<App>) {
 
 /// On an empty database, says how to add the first user and client.
 fn hint_when_empty(store: &Store) {
-    let counts = store.with_conn(|conn| {
-        Ok((
-            store::users::count(conn.sqlite()?)?,
-            store::clients::count(conn.sqlite()?)?,
-        ))
-    });
+    let counts =
+        store.with_conn(|conn| Ok((store::users::count(conn)?, store::clients::count(conn)?)));
     match counts {
         Ok((0, _)) | Ok((_, 0)) => tracing::warn!(
             "no users or no clients yet. Add them with: \

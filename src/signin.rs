@@ -87,7 +87,7 @@ pub async fn identify_client(
     };
     let found = app
         .store
-        .read(move |conn| store::clients::find(conn.sqlite()?, &client_id))
+        .read(move |conn| store::clients::find(conn, &client_id))
         .await?;
     let Some(client) = found else {
         return Ok(Err(UntrustedRequest::UnknownClient));
@@ -256,7 +256,7 @@ async fn check_credentials(
     let lookup_email = email.to_owned();
     let credentials = match app
         .store
-        .read(move |conn| store::users::credentials_by_email(conn.sqlite()?, &lookup_email))
+        .read(move |conn| store::users::credentials_by_email(conn, &lookup_email))
         .await
     {
         Ok(credentials) => credentials,
@@ -292,9 +292,7 @@ async fn check_credentials(
         if let Ok(new_hash) = app.hasher.hash(password.expose().to_owned()).await {
             let (user_id, verified) = (user.id.clone(), user.password_hash.clone());
             app.store
-                .write(move |conn| {
-                    store::users::rehash(conn.sqlite()?, &user_id, &verified, &new_hash)
-                })
+                .write(move |conn| store::users::rehash(conn, &user_id, &verified, &new_hash))
                 .await?;
         }
     }
@@ -337,7 +335,7 @@ async fn audit_login_failure(
     let recorded = app
         .store
         .write(move |conn| {
-            let accounts = store::users::emails_with_key(conn.sqlite()?, &email)?;
+            let accounts = store::users::emails_with_key(conn, &email)?;
             let (user_email, detail) = match accounts.as_slice() {
                 [stored] => (Some(stored.as_str()), detail.to_owned()),
                 [] => {
@@ -395,7 +393,7 @@ pub async fn issue_code(
     app.store
         .write(move |conn| {
             grants::issue_code(
-                conn.sqlite()?,
+                conn,
                 &grants::NewCode {
                     code_hash,
                     user_id: &user_id,

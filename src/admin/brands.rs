@@ -90,7 +90,7 @@ fn remove(store: &Store, context: &Context, domain: &str, force: bool) -> Result
     let outcome = audit::admin_change(
         store,
         |tx| {
-            let users = clients::using_brand(tx.sqlite()?, domain)?;
+            let users = clients::using_brand(tx, domain)?;
             if !users.is_empty() && !force {
                 return Ok(Err(users));
             }

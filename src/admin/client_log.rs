@@ -14,7 +14,7 @@ pub fn run(
     limit: Option<u32>,
 ) -> Result<(), AdminError> {
     let entries = store.with_conn(|conn| {
-        if clients::find(conn.sqlite()?, id)?.is_none() {
+        if clients::find(conn, id)?.is_none() {
             return Ok(None);
         }
         client_log::recent(conn, id, since, limit.map(i64::from)).map(Some)

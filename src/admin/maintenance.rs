@@ -50,21 +50,21 @@ pub fn token(command: TokenCommand, store: &Store, context: &Context) -> Result<
         store,
         |tx| {
             Ok(match (&user, &client) {
-                (Some(email), _) => match users::id_of(tx.sqlite()?, email)? {
-                    Some(user_id) => Some(grants::revoke_where_user(tx.sqlite()?, &user_id)?),
+                (Some(email), _) => match users::id_of(tx, email)? {
+                    Some(user_id) => Some(grants::revoke_where_user(tx, &user_id)?),
                     None => None,
                 },
-                (None, Some(client_id)) => match clients::find(tx.sqlite()?, client_id)? {
+                (None, Some(client_id)) => match clients::find(tx, client_id)? {
                     Some(_) => {
                         // Its client-credentials tokens too (they belong to no grant).
-                        client_tokens::revoke_all_of(tx.sqlite()?, Some(client_id))?;
-                        Some(grants::revoke_where_client(tx.sqlite()?, client_id)?)
+                        client_tokens::revoke_all_of(tx, Some(client_id))?;
+                        Some(grants::revoke_where_client(tx, client_id)?)
                     }
                     None => None,
                 },
                 (None, None) if all => {
-                    client_tokens::revoke_all_of(tx.sqlite()?, None)?;
-                    Some(grants::revoke_all(tx.sqlite()?)?)
+                    client_tokens::revoke_all_of(tx, None)?;
+                    Some(grants::revoke_all(tx)?)
                 }
                 (None, None) => None,
             })
@@ -157,7 +157,7 @@ pub fn check(
     };
     let summary = store.with_conn(|conn| {
         progress.stage("counting");
-        let (access, refresh) = grants::token_facts_counts(conn.sqlite()?)?;
+        let (access, refresh) = grants::token_facts_counts(conn)?;
         let now = store::now();
         let count_live = |groups: Vec<(oauth::TokenFacts, i64)>| -> i64 {
             groups
@@ -170,13 +170,13 @@ pub fn check(
         Ok(Summary {
             integrity,
             problems,
-            users: users::count(conn.sqlite()?)?,
-            clients: clients::count(conn.sqlite()?)?,
+            users: users::count(conn)?,
+            clients: clients::count(conn)?,
             brands: brands::count(conn)?,
             organizations: orgs::count(conn)?,
             live_access_tokens,
             live_refresh_tokens,
-            email_collisions: users::email_collisions(conn.sqlite()?)?,
+            email_collisions: users::email_collisions(conn)?,
             expiring_certificates,
         })
     })?;
@@ -232,7 +232,7 @@ pub fn audit(store: &Store, context: &Context, args: AuditArgs) -> Result<(), Ad
         since: args.since,
         limit: args.limit.map(i64::from),
     };
-    let entries = store.with_conn(|conn| audit::query(conn.sqlite()?, &filter))?;
+    let entries = store.with_conn(|conn| audit::query(conn, &filter))?;
     output::either(context, &entries, |entries| {
         if entries.is_empty() {
             return vec!["no audit events".to_owned()];
@@ -269,7 +269,7 @@ pub fn prune_audit(
         store::now().saturating_sub(i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX));
     let (mut deleted, mut after) = (0, Some(0));
     while let Some(from) = after {
-        let step = store.transaction(|tx| housekeeping::prune_audit(tx.sqlite()?, from, cutoff))?;
+        let step = store.transaction(|tx| housekeeping::prune_audit(tx, from, cutoff))?;
         deleted += step.deleted;
         after = step.next;
     }

@@ -8,9 +8,14 @@ use crate::store::Store;
 pub fn run(store: &Store, context: &Context, url: &str) -> Result<(), AdminError> {
     use crate::store::pg::{copy, redacted};
 
+    let Some(source) = store.file() else {
+        return Err(AdminError::Invalid(
+            "migrate --to copies an SQLite database: give its file as --db".into(),
+        ));
+    };
     let target = redacted(url);
     let progress = super::progress::Progress::start(context, &format!("copying to {target}"));
-    let copied = copy::copy_sqlite(store, url).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let copied = copy::copy_sqlite(source, url).map_err(|e| AdminError::Invalid(e.to_string()))?;
     drop(progress);
     let total: i64 = copied.iter().map(|c| c.rows).sum();
     let report = serde_json::json!({ "to": target, "rows": total, "tables": copied });

@@ -147,8 +147,8 @@ pub fn run(command: OrgCommand, store: &Store, context: &Context) -> Result<(), 
 
 /// The organization (by id or name) and the user's id, or which of them does not exist.
 fn org_and_user(store: &Store, org: &str, email: &str) -> Result<(Org, String), AdminError> {
-    let (found_org, user_id) = store
-        .with_conn(|conn| Ok((orgs::find(conn, org)?, users::id_of(conn.sqlite()?, email)?)))?;
+    let (found_org, user_id) =
+        store.with_conn(|conn| Ok((orgs::find(conn, org)?, users::id_of(conn, email)?)))?;
     let found_org = found_org.ok_or_else(|| no_such_org(org))?;
     let user_id = user_id.ok_or_else(|| no_such_user(email))?;
     Ok((found_org, user_id))

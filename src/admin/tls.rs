@@ -46,7 +46,7 @@ fn status_of(row: &CertRow) -> Status {
 }
 
 pub fn status(store: &Store, context: &Context) -> Result<(), AdminError> {
-    let rows = store.with_conn(|conn| crate::store::acme::certificates(conn.sqlite()?))?;
+    let rows = store.with_conn(|conn| crate::store::acme::certificates(conn))?;
     let report = Report {
         certificates: rows.iter().map(status_of).collect(),
     };
@@ -83,7 +83,7 @@ pub fn status(store: &Store, context: &Context) -> Result<(), AdminError> {
 pub fn expiring(store: &Store, tls_cert: Option<&Path>) -> Result<Vec<String>, AdminError> {
     let now = now();
     let mut found = Vec::new();
-    let rows = store.with_conn(|conn| crate::store::acme::certificates(conn.sqlite()?))?;
+    let rows = store.with_conn(|conn| crate::store::acme::certificates(conn))?;
     for row in rows.iter().filter(|r| r.chain_pem.is_some()) {
         if let Some(not_after) = row.not_after.filter(|t| renewal::expires_soon(*t, now)) {
             found.push(format!(

@@ -20,7 +20,7 @@ pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(),
             password_stdin,
         } => add(store, context, &email, name.as_deref(), password_stdin),
         UserCommand::List => {
-            let users = store.with_conn(|conn| users::list(conn.sqlite()?))?;
+            let users = store.with_conn(|conn| users::list(conn))?;
             output::either(context, &users, |users| {
                 let rows: Vec<Vec<String>> = users.iter().map(user_row).collect();
                 output::table(
@@ -51,7 +51,7 @@ pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(),
         UserCommand::Remove { email } => {
             let removed = audit::admin_change(
                 store,
-                |tx| users::remove(tx.sqlite()?, &email),
+                |tx| users::remove(tx, &email),
                 |removed| removed.then(|| user_event("user_remove", &email)),
             )?;
             if !removed {
@@ -80,7 +80,7 @@ pub fn run(command: UserCommand, store: &Store, context: &Context) -> Result<(),
             let now_email = new_email.as_deref().unwrap_or(&email);
             let user = audit::admin_change(
                 store,
-                |tx| users::update(tx.sqlite()?, &email, new_email.as_deref(), name),
+                |tx| users::update(tx, &email, new_email.as_deref(), name),
                 |user| {
                     user.as_ref().map(|_| AdminEvent {
                         event: "user_update",
@@ -126,7 +126,7 @@ fn add(
     let name = name.map(|n| validate::name("name", n)).transpose()?;
     // Checked before asking for the password, so nobody types one for nothing; the
     // insert checks again in its transaction if another process adds the same email.
-    if store.with_conn(|conn| users::email_taken(conn.sqlite()?, email))? {
+    if store.with_conn(|conn| users::email_taken(conn, email))? {
         return Err(AdminError::Invalid(format!(
             "a user with email {email:?} already exists"
         )));
@@ -135,7 +135,7 @@ fn add(
     let hash = password::hash(&password, context.iterations);
     let user = audit::admin_change(
         store,
-        |tx| users::insert(tx.sqlite()?, email, name, &hash),
+        |tx| users::insert(tx, email, name, &hash),
         |_| Some(user_event("user_add", email)),
     )?;
     output::either(
@@ -185,11 +185,11 @@ fn set_disabled(
     let user = audit::admin_change(
         store,
         |tx| {
-            if let Some(user) = users::find_by_email(tx.sqlite()?, email)?.filter(|_| disabled) {
+            if let Some(user) = users::find_by_email(tx, email)?.filter(|_| disabled) {
                 client_log::remember_disabled_user_tokens(tx, &user.id)?;
             }
             match users::set_disabled(tx.sqlite()?, email, disabled)? {
-                Some(_) => users::find_by_email(tx.sqlite()?, email),
+                Some(_) => users::find_by_email(tx, email),
                 None => Ok(None),
             }
         },
@@ -212,7 +212,7 @@ fn user_event<'a>(event: &'a str, email: &'a str) -> AdminEvent<'a> {
 
 fn find(store: &Store, email: &str) -> Result<User, AdminError> {
     store
-        .with_conn(|conn| users::find_by_email(conn.sqlite()?, email))?
+        .with_conn(|conn| users::find_by_email(conn, email))?
         .ok_or_else(|| no_such_user(email))
 }
 

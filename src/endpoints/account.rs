@@ -63,9 +63,7 @@ pub async fn submit(
             let client_id = params.get("client_id").unwrap_or_default().to_owned();
             let (user_id, email) = (current.row.user_id.clone(), current.row.email.clone());
             app.store
-                .write(move |conn| {
-                    account::revoke_app(conn.sqlite()?, &user_id, &email, &client_id)
-                })
+                .write(move |conn| account::revoke_app(conn, &user_id, &email, &client_id))
                 .await?;
             Ok(http::redirect("/account"))
         }
@@ -181,7 +179,7 @@ async fn account_page(
     let user_id = current.row.user_id.clone();
     let apps = app
         .store
-        .read(move |conn| account::apps(conn.sqlite()?, &user_id))
+        .read(move |conn| account::apps(conn, &user_id))
         .await?;
     let csrf = app.csrf.issue(headers);
     let csrf_field = page::hidden_fields(&[("csrf_token", &csrf.form_token)]);

@@ -189,7 +189,7 @@ pub fn untrusted(app: &App, params: &Params, untrusted: UntrustedRequest) {
     let mut attempt = authorization(client_id, AUTHORIZE, reason);
     attempt.presented = params.non_empty("redirect_uri").map(truncate_presented);
     spawn_detached(app, move |conn| {
-        let Some(client) = clients::find(conn.sqlite()?, &attempt.client_id)? else {
+        let Some(client) = clients::find(conn, &attempt.client_id)? else {
             return Ok(());
         };
         attempt.registered = Some(client.redirect_uris.join(" "));

@@ -32,7 +32,7 @@ pub async fn issue(
     app.store
         .write(move |conn| {
             client_tokens::issue(
-                conn.sqlite()?,
+                conn,
                 &access_hash,
                 &client_id,
                 stored_scope.as_deref(),

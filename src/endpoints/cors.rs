@@ -89,9 +89,7 @@ async fn allowed(app: &App, origin: &str, scope: OriginScope<'_>) -> bool {
     };
     let origin = origin.to_owned();
     app.store
-        .read(move |conn| {
-            store::clients::origin_registered(conn.sqlite()?, &origin, client.as_deref())
-        })
+        .read(move |conn| store::clients::origin_registered(conn, &origin, client.as_deref()))
         .await
         .unwrap_or(false)
 }

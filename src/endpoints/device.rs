@@ -90,7 +90,7 @@ pub async fn authorize(
         .store
         .write(move |conn| {
             devices::create(
-                conn.sqlite()?,
+                conn,
                 &devices::NewDevice {
                     device_code_hash,
                     client_id: &client_id,
@@ -231,7 +231,7 @@ pub async fn poll(
         PollDecision::Denied => {
             app.devices.forget(&code_hash);
             app.store
-                .write(move |conn| devices::discard(conn.sqlite()?, &code_hash))
+                .write(move |conn| devices::discard(conn, &code_hash))
                 .await?;
             Err(oauth_error(
                 OAuthErrorCode::AccessDenied,
@@ -268,7 +268,7 @@ async fn issue(
         .store
         .write(move |conn| {
             devices::redeem(
-                conn.sqlite()?,
+                conn,
                 &code_hash,
                 &tokens,
                 with_refresh,

@@ -128,13 +128,13 @@ pub async fn submit(
                 let recorded = store
                     .write(move |conn| {
                         // Read and answer in one transaction: of two answers, one wins.
-                        let row = devices::find_by_user_code(conn.sqlite()?, &user_code_hash)?;
+                        let row = devices::find_by_user_code(conn, &user_code_hash)?;
                         if !row.is_some_and(|row| awaits_answer(&row)) {
                             return Ok(false);
                         }
                         let approved_for = approve.then_some((user_id.as_str(), email.as_str()));
                         let recorded = devices::record_answer(
-                            conn.sqlite()?,
+                            conn,
                             &user_code_hash,
                             approved_for,
                             &remote_addr,
@@ -184,7 +184,7 @@ async fn lookup(
     let user_code_hash = secret::sha256(&code);
     let row = app
         .store
-        .read(move |conn| devices::find_by_user_code(conn.sqlite()?, &user_code_hash))
+        .read(move |conn| devices::find_by_user_code(conn, &user_code_hash))
         .await?;
     let Some(device) = row.filter(awaits_answer).map(|row| row.device) else {
         return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));

@@ -27,7 +27,7 @@ pub async fn id_token(app: &App, issued: Issued<'_>) -> Result<Option<String>, A
     let (grant_id, code_hash) = (issued.grant_id, issued.code_hash);
     let facts = app
         .store
-        .read(move |conn| grants::id_token_facts(conn.sqlite()?, grant_id, code_hash.as_ref()))
+        .read(move |conn| grants::id_token_facts(conn, grant_id, code_hash.as_ref()))
         .await?;
     let Some(grants::GrantSubject {
         subject,

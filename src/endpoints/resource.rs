@@ -120,14 +120,10 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Bearer, ApiE
         .store
         .read(move |conn| {
             let now = store::now();
-            let Some(token) = oauth::live(
-                store::grants::find_access(conn.sqlite()?, &token_hash)?,
-                now,
-            ) else {
+            let Some(token) = oauth::live(store::grants::find_access(conn, &token_hash)?, now)
+            else {
                 // Only a token no user holds costs this second lookup.
-                return Ok(
-                    oauth::live(client_tokens::find(conn.sqlite()?, &token_hash)?, now).map(Err),
-                );
+                return Ok(oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err));
             };
             let orgs = store::orgs::memberships_of(conn, &token.user_id)?;
             Ok(Some(Ok((token, orgs))))

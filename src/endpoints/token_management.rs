@@ -51,14 +51,14 @@ async fn revoke_token(
     // refresh or exchange can slip in between.
     app.store
         .write(move |conn| {
-            let mut facts = grants::find_revocation(conn.sqlite()?, &token_hash)?;
+            let mut facts = grants::find_revocation(conn, &token_hash)?;
             if matches!(facts, oauth::RevocationFacts::Unknown) {
                 // Not a user's token: perhaps a client-credentials token.
-                facts = client_tokens::find_revocation(conn.sqlite()?, &token_hash)?;
+                facts = client_tokens::find_revocation(conn, &token_hash)?;
             }
             let decision = oauth::decide_revocation(&facts, &client_id);
             grants::revoke_token(
-                conn.sqlite()?,
+                conn,
                 &token_hash,
                 decision,
                 facts.user_email().unwrap_or_default(),
@@ -101,30 +101,29 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let hint_refresh = params.get("token_type_hint") == Some("refresh_token");
     // One database round trip for the client and the token: this is the hot path of
     // resource servers that validate every call.
-    let (client, found) =
-        app.store
-            .read(move |conn| {
-                let client = store::clients::find(conn.sqlite()?, client_id.as_str())?;
-                let Some(token_hash) = token else {
-                    return Ok((client, None));
-                };
-                let (first, second): (fn(_, _) -> _, fn(_, _) -> _) = if hint_refresh {
-                    (grants::find_refresh, grants::find_access)
-                } else {
-                    (grants::find_access, grants::find_refresh)
-                };
-                let now = store::now();
-                let found = match oauth::live(first(conn.sqlite()?, &token_hash)?, now) {
+    let (client, found) = app
+        .store
+        .read(move |conn| {
+            let client = store::clients::find(conn, client_id.as_str())?;
+            let Some(token_hash) = token else {
+                return Ok((client, None));
+            };
+            let (first, second): (fn(_, _) -> _, fn(_, _) -> _) = if hint_refresh {
+                (grants::find_refresh, grants::find_access)
+            } else {
+                (grants::find_access, grants::find_refresh)
+            };
+            let now = store::now();
+            let found = match oauth::live(first(conn, &token_hash)?, now) {
+                Some(info) => Some(Ok(info)),
+                None => match oauth::live(second(conn, &token_hash)?, now) {
                     Some(info) => Some(Ok(info)),
-                    None => match oauth::live(second(conn.sqlite()?, &token_hash)?, now) {
-                        Some(info) => Some(Ok(info)),
-                        None => oauth::live(client_tokens::find(conn.sqlite()?, &token_hash)?, now)
-                            .map(Err),
-                    },
-                };
-                Ok((client, found))
-            })
-            .await?;
+                    None => oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err),
+                },
+            };
+            Ok((client, found))
+        })
+        .await?;
     let client = client_auth::require_confidential(client_auth::verify(client, presented_secret)?)?;
     if token.is_none() {
         return Err(ApiError::OAuth(

@@ -18,11 +18,11 @@ pub async fn userinfo(app: &App, req: Request<Incoming>) -> Result<Response<Body
     let found = app
         .store
         .read(move |conn| {
-            let found = store::grants::find_access(conn.sqlite()?, &token_hash)?;
+            let found = store::grants::find_access(conn, &token_hash)?;
             let Some(token) = oauth::live(found, store::now()) else {
                 return Ok(None);
             };
-            let subject = grants::subject(conn.sqlite()?, token.user_id, token.email, token.name)?;
+            let subject = grants::subject(conn, token.user_id, token.email, token.name)?;
             Ok(Some((token.scope, subject)))
         })
         .await?;

@@ -202,6 +202,12 @@ impl Store {
         }
     }
 
+    /// Whether other servers may run on this database at the same time (PostgreSQL): then
+    /// what one server keeps in memory is not the whole story.
+    pub fn shared_by_servers(&self) -> bool {
+        self.file().is_none()
+    }
+
     /// Runs `f` with a connection on the current (blocking) thread; on PostgreSQL each
     /// statement commits on its own.
     pub fn with_conn<T>(

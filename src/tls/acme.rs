@@ -93,7 +93,7 @@ pub fn stored_certificate(
     store: &Store,
     config: &AcmeConfig,
 ) -> Result<Option<Arc<CertifiedKey>>, StoreError> {
-    let row = store.with_conn(|conn| store::acme::certificate(conn.sqlite()?, &config.key()))?;
+    let row = store.with_conn(|conn| store::acme::certificate(conn, &config.key()))?;
     Ok(row.and_then(|row| match servable(&row) {
         Ok(certified) => certified,
         Err(e) => {
@@ -163,7 +163,7 @@ impl Acme {
     async fn read_row(&self) -> Result<Option<CertRow>, String> {
         let key = self.config.key();
         self.store
-            .read(move |conn| store::acme::certificate(conn.sqlite()?, &key))
+            .read(move |conn| store::acme::certificate(conn, &key))
             .await
             .map_err(|e| e.to_string())
     }
@@ -238,9 +238,7 @@ impl Acme {
             let (domains, next) = (self.config.key(), store::now() + SAVE_RETRY_SECS);
             let _ = self
                 .store
-                .write(move |conn| {
-                    store::acme::record_failure(conn.sqlite()?, &domains, &error, 1, next)
-                })
+                .write(move |conn| store::acme::record_failure(conn, &domains, &error, 1, next))
                 .await;
             return Ok(());
         }
@@ -274,7 +272,7 @@ impl Acme {
     /// Stores a certificate with its key, in one row by one write.
     async fn save(&self, row: CertRow) -> Result<(), StoreError> {
         self.store
-            .write(move |conn| store::acme::save_certificate(conn.sqlite()?, &row))
+            .write(move |conn| store::acme::save_certificate(conn, &row))
             .await
     }
 
@@ -299,9 +297,7 @@ impl Acme {
         let (domains, error) = (domains.to_owned(), error.to_owned());
         let recorded = self
             .store
-            .write(move |conn| {
-                store::acme::record_failure(conn.sqlite()?, &domains, &error, failures, next)
-            })
+            .write(move |conn| store::acme::record_failure(conn, &domains, &error, failures, next))
             .await;
         if recorded.is_err() {
             tracing::warn!("ACME: could not record the failed attempt");
@@ -320,7 +316,7 @@ impl Acme {
         let directory = self.config.directory.clone();
         let stored = self
             .store
-            .read(move |conn| store::acme::account(conn.sqlite()?, &directory))
+            .read(move |conn| store::acme::account(conn, &directory))
             .await
             .map_err(|e| e.to_string())?;
         if let Some(json) = stored {
@@ -348,9 +344,7 @@ impl Acme {
         let json = serde_json::to_string(&credentials).map_err(|e| e.to_string())?;
         let directory = self.config.directory.clone();
         self.store
-            .write(move |conn| {
-                store::acme::save_account(conn.sqlite()?, &directory, &json, store::now())
-            })
+            .write(move |conn| store::acme::save_account(conn, &directory, &json, store::now()))
             .await
             .map_err(|e| format!("cannot store the ACME account: {e}"))?;
         tracing::info!(directory = %self.config.directory, "ACME: account created");

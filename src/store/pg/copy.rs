@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{PgConn, PgStore};
 use crate::store::sql::{Db, Param, Value};
-use crate::store::{users, Store, StoreError};
+use crate::store::{users, SqliteStore, StoreError};
 
 /// Every table, parents before children, each with the order its rows are copied in:
 /// identity columns keep their values, and `signing_keys` (ordered by SQLite's rowid)
@@ -82,15 +82,8 @@ pub enum CopyError {
 
 /// Copies the database of `source` into the PostgreSQL database `url` names and returns
 /// the rows of each table, in copy order.
-pub fn copy_sqlite(source: &Store, url: &str) -> Result<Vec<Copied>, CopyError> {
-    let Some(file) = source.file() else {
-        return Err(StoreError::Open {
-            path: "--db".into(),
-            cause: "`migrate --to` copies from an SQLite file, not from PostgreSQL".into(),
-        }
-        .into());
-    };
-    file.with_conn(|conn| {
+pub fn copy_sqlite(source: &SqliteStore, url: &str) -> Result<Vec<Copied>, CopyError> {
+    source.with_conn(|conn| {
         // One read snapshot for the whole copy; rolled back (nothing to undo) at the end.
         let snapshot = conn.transaction()?;
         Ok(copy_snapshot(&snapshot, url))
@@ -311,10 +304,8 @@ mod tests {
     #[test]
     fn every_table_of_the_schema_is_copied_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("t.db")).expect("open");
-        let mut tables = store
-            .with_conn(|c| sqlite_tables(c.sqlite()?))
-            .expect("tables");
+        let store = SqliteStore::open(&dir.path().join("t.db")).expect("open");
+        let mut tables = store.with_conn(|c| sqlite_tables(c)).expect("tables");
         tables.sort();
         let mut known: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
         known.sort();
