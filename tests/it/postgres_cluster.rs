@@ -30,10 +30,9 @@ fn a_throwaway_cluster_is_durable_unprivileged_and_removed_on_drop() {
 /// password (trust authentication ignores it) that must never be shown.
 #[cfg(feature = "postgres")]
 fn on_postgres() -> crate::support::Oauthd {
-    let url = crate::pg_support::shared().new_database();
-    let with_password = url.replacen("postgres://oauthd@", "postgres://oauthd:pw-SECRET@", 1);
-    let mut o = crate::support::Oauthd::new();
-    o.db = with_password.into();
+    let mut o = crate::support::Oauthd::on_postgres_cluster(crate::pg_support::shared());
+    let url = o.pg.take().expect("a PostgreSQL URL");
+    o.pg = Some(url.replacen("postgres://oauthd@", "postgres://oauthd:pw-SECRET@", 1));
     o
 }
 
