@@ -156,7 +156,7 @@ fn passwd(
     let hash = password::hash(&password, context.iterations);
     let revoked = audit::admin_change(
         store,
-        |tx| users::set_password(tx.sqlite()?, email, &hash),
+        |tx| users::set_password(tx, email, &hash),
         |revoked| revoked.map(|_| user_event("user_passwd", email)),
     )?;
     let revoked = revoked.ok_or_else(|| no_such_user(email))?;
@@ -188,7 +188,7 @@ fn set_disabled(
             if let Some(user) = users::find_by_email(tx, email)?.filter(|_| disabled) {
                 client_log::remember_disabled_user_tokens(tx, &user.id)?;
             }
-            match users::set_disabled(tx.sqlite()?, email, disabled)? {
+            match users::set_disabled(tx, email, disabled)? {
                 Some(_) => users::find_by_email(tx, email),
                 None => Ok(None),
             }

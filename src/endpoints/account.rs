@@ -148,7 +148,7 @@ async fn change_password(
     let stored_email = email.clone();
     app.store
         .write(move |conn| {
-            store::users::set_password(conn.sqlite()?, &stored_email, &hash)?;
+            store::users::set_password(conn, &stored_email, &hash)?;
             store::audit::record(
                 conn,
                 &store::audit::Event {

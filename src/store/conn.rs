@@ -16,8 +16,9 @@ pub enum Conn<'a> {
 }
 
 impl<'a> Conn<'a> {
-    /// The SQLite connection, for verbs not on the shared interface yet. On PostgreSQL
-    /// it is a clear error instead. Every use is temporary (grep `.sqlite()?`).
+    /// The SQLite connection, for unit tests that set up rows with rusqlite; on
+    /// PostgreSQL a clear error instead. Every verb takes the `Conn` itself.
+    #[cfg(test)]
     pub fn sqlite(&self) -> Result<&'a rusqlite::Connection, StoreError> {
         match *self {
             Conn::Sqlite(conn) => Ok(conn),

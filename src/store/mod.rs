@@ -118,7 +118,7 @@ pub enum StoreError {
     #[cfg(feature = "postgres")]
     #[error("{db}: written by a newer oauthd (schema version {found}, this binary knows up to {known}); refusing to touch it")]
     TooNewPostgres { db: String, found: i64, known: i64 },
-    #[cfg(feature = "postgres")]
+    #[cfg(all(test, feature = "postgres"))]
     #[error("this is not available on PostgreSQL yet (it still needs an SQLite --db file)")]
     NotOnPostgres,
 }

@@ -14,7 +14,7 @@ mod postgres {
     /// redirect URIs, a brand with a logo, an organization with a member, a grant with
     /// an access and a refresh token, a signing key, and the audit trail of all that.
     fn populated() -> Oauthd {
-        let o = Oauthd::new();
+        let o = Oauthd::on_sqlite();
         o.add_user("ann@example.org", "correct horse");
         o.add_user("Bob@Example.org", "battery staple");
         o.add_client(
@@ -168,7 +168,7 @@ mod postgres {
         o.json(&["migrate", "--to", &url]);
         let before = cluster.sql(db, "SELECT count(*) FROM audit_log");
 
-        let other = Oauthd::new();
+        let other = Oauthd::on_sqlite();
         other.add_user("carol@example.org", "pw pw pw pw");
         let out = other.cli(&["migrate", "--to", &url]);
         let stderr = expect_output_exit(&out, &["migrate"], 1);

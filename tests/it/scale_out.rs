@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::flow_support::*;
 use crate::nginx::Nginx;
 use crate::oidc_authlib::{run_python, PYTHON};
+use crate::pg_support::{self, PgCluster};
 use crate::relying_party::{require, seed_user};
 use crate::support::{agent, reply, Oauthd, Reply, Server};
 
@@ -49,9 +50,9 @@ fn refresh_at(s: &Seeded, at: &Server, refresh_token: &str) -> Reply {
 }
 
 #[test]
-fn authlib_signs_in_through_nginx_over_two_instances_of_one_database() {
+fn authlib_signs_in_through_nginx_over_two_instances_of_one_postgres_database() {
     require(PYTHON, "python3-authlib");
-    let o = Oauthd::new();
+    let o = Oauthd::on_postgres_cluster(pg_support::shared());
     seed_user(&o);
     let v = o.json(&[
         "client",
@@ -235,4 +236,70 @@ fn a_key_rotated_with_the_cli_signs_at_every_instance() {
         let published = reply(agent().get(&at.url("/oauth/jwks")).call());
         assert!(published.body.contains(&newest), "{}", published.body);
     }
+}
+
+#[test]
+fn wrong_passwords_alternating_between_instances_lock_the_account_at_the_one_instance_limit() {
+    let o = Oauthd::on_postgres_cluster(pg_support::shared());
+    o.add_user(EMAIL, PASSWORD);
+    o.add_client(CLIENT_ID, &[REDIRECT]);
+    let a = o.serve(&[]);
+    let b = o.serve(&[]);
+    let wrong = login_body(json!({ "password": "wrong" }));
+    // One instance locks an account at its 5th failure: so must two together.
+    for n in 0..5 {
+        let at = if n % 2 == 0 { &a } else { &b };
+        let r = login(at, &wrong);
+        assert_eq!(r.status, 400, "failure {n}: {}", r.body);
+    }
+    for at in [&a, &b] {
+        let r = login(at, &login_body(json!({})));
+        assert_eq!(r.status, 429, "the right password while locked: {}", r.body);
+        assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    }
+    let locked = o.json(&["audit", "--limit", "100"]);
+    let throttled = locked
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|e| {
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("throttled"))
+        })
+        .count();
+    assert_eq!(throttled, 1, "one audit entry per lockout: {locked}");
+}
+
+#[test]
+fn an_answered_token_survives_killing_its_instance_and_crashing_postgres() {
+    let cluster = PgCluster::start();
+    let o = Oauthd::on_postgres_cluster(&cluster);
+    o.add_user(EMAIL, PASSWORD);
+    let secret = o.add_client(CLIENT_ID, &[REDIRECT]);
+    let mut a = o.serve(&[]);
+    let code = login_code(&a, json!({}));
+    let (access, refresh_token) = tokens(&exchange_as(&a, (CLIENT_ID, &secret), &code));
+    // SIGKILL: no shutdown, no flush; then PostgreSQL stops as a power cut would.
+    a.child.kill().expect("kill");
+    a.child.wait().expect("wait");
+    cluster.crash_and_restart();
+    let b = o.serve(&[]);
+    assert_eq!(get_bearer(&b, "/api/me", &access).status, 200);
+    let refreshed = post_form(
+        &b,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ],
+        Some(&basic(CLIENT_ID, &secret)),
+    );
+    tokens(&refreshed);
+    // The code was spent before the crash and stays spent.
+    assert_oauth_error(
+        &exchange_as(&b, (CLIENT_ID, &secret), &code),
+        400,
+        "invalid_grant",
+    );
 }

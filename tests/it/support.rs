@@ -60,6 +60,14 @@ impl Oauthd {
         Oauthd { dir, db, pg }
     }
 
+    /// A temporary SQLite file, whatever `OAUTHD_TEST_STORE` says: for tests whose
+    /// subject is an SQLite file (the source of `migrate --to`).
+    pub fn on_sqlite() -> Oauthd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("oauthd.db");
+        Oauthd { dir, db, pg: None }
+    }
+
     /// A fresh database in `cluster`, whatever `OAUTHD_TEST_STORE` says: for tests about
     /// several instances sharing PostgreSQL, or about the cluster itself (a restart).
     pub fn on_postgres_cluster(cluster: &crate::pg_support::PgCluster) -> Oauthd {
