@@ -129,6 +129,7 @@ fn metrics_address(server: &Server) -> String {
 
 #[test]
 fn metrics_a_real_prometheus_scrapes_and_reads_back_logins_tokens_and_storage() {
+    crate::support::postgres_gap!("the storage metrics describe the SQLite file");
     let s = seeded(&["--metrics-listen", "127.0.0.1:0"]);
     s.o.add_public_client("pub", &[PUBLIC_REDIRECT], &[]);
     let address = metrics_address(&s.server);

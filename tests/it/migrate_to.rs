@@ -240,7 +240,7 @@ fn to_takes_only_a_postgres_url_and_only_in_a_postgres_build() {
 #[cfg(feature = "postgres")]
 #[test]
 fn emails_that_collide_once_folded_are_resolved_first() {
-    let o = Oauthd::new();
+    let o = Oauthd::on_sqlite();
     crate::email_identity::version_1_database(&o, &["Ünï@x.io", "ünï@x.io"], "pw pw pw");
     o.json(&["org", "add", "Acme"]);
     let cluster = crate::pg_support::shared();
