@@ -61,7 +61,7 @@ fn unicode_case_variants_of_an_email_are_one_account() {
 /// `emails`, all with password `password`.
 pub(crate) fn version_1_database(o: &Oauthd, emails: &[&str], password: &str) {
     // A real PBKDF2 hash, made by the real CLI in a scratch database.
-    let scratch = Oauthd::new();
+    let scratch = Oauthd::on_sqlite();
     scratch.add_user("hash@x.io", password);
     let hash: String = rusqlite::Connection::open(&scratch.db)
         .expect("open scratch")
