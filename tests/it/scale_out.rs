@@ -239,10 +239,8 @@ fn a_key_rotated_with_the_cli_signs_at_every_instance() {
 }
 
 #[test]
+#[ignore = "known gap (README): the shared lockout answers 401 where one instance answers 400; not investigated yet"]
 fn wrong_passwords_alternating_between_instances_lock_the_account_at_the_one_instance_limit() {
-    crate::support::postgres_gap!(
-        "the shared lockout answers 401 where one instance answers 400 (not investigated yet)"
-    );
     let o = Oauthd::on_postgres_cluster(pg_support::shared());
     o.add_user(EMAIL, PASSWORD);
     o.add_client(CLIENT_ID, &[REDIRECT]);
