@@ -24,12 +24,28 @@ pub const DOMAIN: &str = "auth.example.com";
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A free loopback port (bound and released; the tests use it at once).
+/// A port free now for a program the test starts later on it. Picked below the kernel's
+/// ephemeral range (32768 and up by default), which `:0` binds and outgoing connections of
+/// the other tests draw from: one of those took a port handed out from that range before
+/// its server bound it ("Address already in use", once in CI).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    // Successive calls of this process step through the range, so two ports handed out
+    // before either is bound differ.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    let _ = NEXT.compare_exchange(u32::MAX, seed % 12000, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..12000 {
+        let port = 20000 + (NEXT.fetch_add(1, Ordering::SeqCst) % 12000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 fn require(binary: &str) {
