@@ -142,7 +142,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
         .enable_all()
         // Every blocking task holds one pooled connection; more threads than connections
         // would only wait for one, each with its own stack.
-        .max_blocking_threads(store::READ_CONNECTIONS as usize)
+        .max_blocking_threads(app.store.connections())
         .build()
         .map_err(ServeError::Runtime)?;
     let served = runtime.block_on(async move {

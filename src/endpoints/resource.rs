@@ -120,13 +120,12 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Bearer, ApiE
         .store
         .read(move |conn| {
             let now = store::now();
-            let Some(token) = oauth::live(store::grants::find_access(conn, &token_hash)?, now)
-            else {
+            let found = store::grants::find_access_with_memberships(conn, &token_hash)?;
+            let Some(user_token) = oauth::live(found, now) else {
                 // Only a token no user holds costs this second lookup.
                 return Ok(oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err));
             };
-            let orgs = store::orgs::memberships_of(conn, &token.user_id)?;
-            Ok(Some(Ok((token, orgs))))
+            Ok(Some(Ok(user_token)))
         })
         .await?;
     let (token, orgs) = match found.ok_or(ApiError::Bearer(BearerError::InvalidToken))? {

@@ -42,7 +42,7 @@ pub struct Filter {
 /// Appends an event. Call it inside the transaction of the change it describes, so the
 /// trail and the change commit together.
 pub fn record(db: &impl Db, event: &Event<'_>) -> Result<(), StoreError> {
-    db.execute(
+    db.execute_later(
         "INSERT INTO audit_log (at, event, user_email, client_id, remote_addr, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         &[

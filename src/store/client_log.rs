@@ -43,10 +43,12 @@ pub struct Entry {
 }
 
 /// Stores `attempt` if its client exists, then drops that client's rows beyond
-/// [`KEEP_PER_CLIENT`]. Runs inside the caller's (writer's) transaction.
+/// [`KEEP_PER_CLIENT`]. Runs inside the caller's (writer's) transaction; neither write is
+/// looked at, so on PostgreSQL both go out with the commit. Concurrent writers there skip
+/// the old rows another one is deleting, instead of each waiting for the one before.
 pub fn record(db: &impl Db, attempt: &Attempt) -> Result<(), StoreError> {
     // The casts give PostgreSQL the types of parameters that only a SELECT list names.
-    let inserted = db.execute(
+    db.execute_later(
         "INSERT INTO client_attempts
              (client_id, at, endpoint, grant_type, outcome, reason, registered, presented)
          SELECT ?1, CAST(?2 AS BIGINT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), CAST(?5 AS TEXT),
@@ -63,14 +65,16 @@ pub fn record(db: &impl Db, attempt: &Attempt) -> Result<(), StoreError> {
             &attempt.presented,
         ],
     )?;
-    if inserted > 0 {
-        db.execute(
-            "DELETE FROM client_attempts WHERE client_id = ?1 AND id <= (
-                 SELECT id FROM client_attempts WHERE client_id = ?1
-                 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            &[&attempt.client_id, &KEEP_PER_CLIENT],
-        )?;
-    }
+    db.execute_later(
+        &format!(
+            "DELETE FROM client_attempts WHERE id IN (
+                 SELECT id FROM client_attempts WHERE client_id = ?1 AND id <= (
+                     SELECT id FROM client_attempts WHERE client_id = ?1
+                     ORDER BY id DESC LIMIT 1 OFFSET ?2){})",
+            db.skip_locked()
+        ),
+        &[&attempt.client_id, &KEEP_PER_CLIENT],
+    )?;
     Ok(())
 }
 

@@ -37,11 +37,27 @@ impl Db for Conn<'_> {
         }
     }
 
+    fn skip_locked(&self) -> &'static str {
+        match self {
+            Conn::Sqlite(conn) => Db::skip_locked(*conn),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(conn) => conn.skip_locked(),
+        }
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         match self {
             Conn::Sqlite(conn) => Db::execute(*conn, sql, params),
             #[cfg(feature = "postgres")]
             Conn::Postgres(conn) => conn.execute(sql, params),
+        }
+    }
+
+    fn execute_later(&self, sql: &str, params: &[&dyn Param]) -> Result<(), StoreError> {
+        match self {
+            Conn::Sqlite(conn) => Db::execute_later(*conn, sql, params),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(conn) => conn.execute_later(sql, params),
         }
     }
 

@@ -208,6 +208,16 @@ impl Store {
         self.file().is_none()
     }
 
+    /// Connections the store pools at most: the server's blocking threads, since each
+    /// blocking task holds one.
+    pub fn connections(&self) -> usize {
+        match &self.backend {
+            Backend::Sqlite(_) => READ_CONNECTIONS as usize,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => pg::connections() as usize,
+        }
+    }
+
     /// Runs `f` with a connection on the current (blocking) thread; on PostgreSQL each
     /// statement commits on its own.
     pub fn with_conn<T>(

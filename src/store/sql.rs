@@ -52,11 +52,24 @@ pub trait Db {
             .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
     }
 
+    /// Runs a write whose outcome the caller does not look at (an audit row, trimming a
+    /// log). Inside a PostgreSQL transaction it is sent with the next statement or the
+    /// commit, a round trip fewer; its error then fails that statement, and so the whole
+    /// transaction. Elsewhere it runs at once.
+    fn execute_later(&self, sql: &str, params: &[&dyn Param]) -> Result<(), StoreError> {
+        self.execute(sql, params).map(drop)
+    }
+
     /// What a `SELECT` inside a write job appends to lock the rows it reads until the job
     /// commits: ` FOR UPDATE` where write jobs run concurrently (PostgreSQL, under READ
     /// COMMITTED); nothing on SQLite, whose one writer runs them one after another. No
     /// default: each backend (and each wrapper of one) must say.
     fn for_update(&self) -> &'static str;
+
+    /// [`Db::for_update`] for rows another write job may have locked already and that
+    /// this one may leave alone (trimming a log): ` FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL, so concurrent trims never wait for each other; nothing on SQLite.
+    fn skip_locked(&self) -> &'static str;
 }
 
 /// One parameter value, borrowed from the caller: what every backend binds.
@@ -246,6 +259,10 @@ pub(crate) fn lock_rows(
 
 impl Db for rusqlite::Connection {
     fn for_update(&self) -> &'static str {
+        ""
+    }
+
+    fn skip_locked(&self) -> &'static str {
         ""
     }
 

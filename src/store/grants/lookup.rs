@@ -1,6 +1,7 @@
 //! Read-only lookups of tokens with their facts: bearer validation, introspection,
 //! `oauthd check`. Whether a token is live is `oauth::liveness`'s call, not the SQL's.
 
+use super::super::orgs::Membership;
 use super::super::sql::{Db, Row};
 use super::super::StoreError;
 use super::SecretHash;
@@ -35,6 +36,50 @@ pub fn find_access(
          WHERE a.token_hash = ?1",
         token_hash,
     )
+}
+
+/// An access token's facts with its user's organization memberships.
+pub type MemberAccess = (AccessInfo, Vec<Membership>);
+
+/// [`find_access`] with the organizations of the token's user, in one statement: the
+/// bearer check of every resource request (one round trip instead of two on PostgreSQL).
+/// The memberships come in name order, as `orgs::memberships_of` lists them.
+pub fn find_access_with_memberships(
+    db: &impl Db,
+    token_hash: &SecretHash,
+) -> Result<Option<(MemberAccess, TokenFacts)>, StoreError> {
+    let rows = db.query_all(
+        "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
+                a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled, o.id, o.name, m.role
+         FROM access_tokens a
+         JOIN grants g ON g.id = a.grant_id
+         JOIN users u ON u.id = g.user_id
+         LEFT JOIN memberships m ON m.user_id = u.id
+         LEFT JOIN organizations o ON o.id = m.org_id
+         WHERE a.token_hash = ?1
+         ORDER BY o.name COLLATE NOCASE",
+        &[token_hash],
+        |r| {
+            let membership = match r.get::<Option<String>>(10)? {
+                Some(id) => Some(Membership {
+                    id,
+                    name: r.get(11)?,
+                    role: r.get(12)?,
+                }),
+                None => None,
+            };
+            Ok((access_info_from_row(r)?, membership))
+        },
+    )?;
+    let mut rows = rows.into_iter();
+    let Some(((info, facts), first)) = rows.next() else {
+        return Ok(None);
+    };
+    let memberships = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, membership)| membership))
+        .collect();
+    Ok(Some(((info, memberships), facts)))
 }
 
 /// Runs one of the token lookups (`sql` selects the columns [`access_info_from_row`]

@@ -20,7 +20,9 @@ mod subject;
 pub(crate) use codes::test_code;
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use direct::{issue_direct, DirectGrant};
-pub use lookup::{find_access, find_refresh, token_facts_counts, AccessInfo};
+pub use lookup::{
+    find_access, find_access_with_memberships, find_refresh, token_facts_counts, AccessInfo,
+};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
     find_revocation, revoke_after_attack, revoke_all, revoke_grant, revoke_token,
@@ -92,11 +94,11 @@ pub(super) fn insert_access_token(
     scope: Option<&str>,
     at: i64,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.execute_later(
         "DELETE FROM access_tokens WHERE grant_id = ?1 AND expires_at <= ?2",
         &[&grant_id, &RETENTION.expired_by(at)],
     )?;
-    db.execute(
+    db.execute_later(
         "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at, scope)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         &[
@@ -134,7 +136,7 @@ pub(super) fn insert_refresh_token(
     at: i64,
 ) -> Result<(), StoreError> {
     let expires_at = tokens.refresh_ttl_secs.map(|t| at.saturating_add(t));
-    db.execute(
+    db.execute_later(
         "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         &[&tokens.refresh_hash, &grant_id, &at, &expires_at],
     )?;

@@ -10,7 +10,9 @@
 pub mod copy;
 pub mod migrate;
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{mpsc, Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -18,12 +20,19 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
 
-use super::sql::postgres::PgValue;
+use super::sql::postgres::{OwnedValue, PgValue};
 use super::sql::{dollar_placeholders, Db, Param, Row};
 use super::{StoreError, READ_CONNECTIONS};
 
 /// How long a caller waits for a pooled connection (and a new one to connect).
 const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// Pooled connections at most. Every write waits for its own commit's flush, so the
+/// number of writes in flight bounds how many commits share one flush (PostgreSQL
+/// group-commits the ones waiting together).
+pub fn connections() -> u32 {
+    std::env::var("OAUTHD_PG_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(READ_CONNECTIONS)
+}
 
 /// A pool of connections to one oauthd PostgreSQL database, migrated to this binary's
 /// schema. Cheap to clone.
@@ -56,7 +65,7 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(READ_CONNECTIONS as usize)
+            .max_size(connections() as usize)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -91,15 +100,24 @@ impl PgStore {
         f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.conn()?;
-        conn.batch("BEGIN")?;
-        match f(&conn) {
+        // BEGIN goes out with the first statement, saving a round trip per write.
+        conn.begin_pending.set(true);
+        conn.in_transaction.set(true);
+        let outcome = f(&conn);
+        match outcome {
             Ok(value) => {
-                conn.batch("COMMIT")?;
+                // Sends what is still pending (BEGIN, later writes) ahead of the COMMIT.
+                if !conn.begin_pending.get() || !conn.later.borrow().is_empty() {
+                    conn.batch("COMMIT")?;
+                }
                 Ok(value)
             }
             Err(e) => {
-                // A failed rollback leaves the connection broken: the pool drops it.
-                let _ = conn.batch("ROLLBACK");
+                conn.later.borrow_mut().clear();
+                if !conn.begin_pending.get() {
+                    // A failed rollback leaves the connection broken: the pool drops it.
+                    let _ = conn.batch("ROLLBACK");
+                }
                 Err(e)
             }
         }
@@ -108,7 +126,13 @@ impl PgStore {
     fn conn(&self) -> Result<PgConn, StoreError> {
         let handle = self.runtime.handle.clone();
         let client = handle.block_on(self.pool.get())?;
-        Ok(PgConn { client, handle })
+        Ok(PgConn {
+            client,
+            handle,
+            begin_pending: Cell::new(false),
+            in_transaction: Cell::new(false),
+            later: RefCell::new(Vec::new()),
+        })
     }
 }
 
@@ -116,12 +140,62 @@ impl PgStore {
 pub struct PgConn {
     client: Object,
     handle: Handle,
+    /// A transaction was asked for and its BEGIN is not sent yet: it is pipelined with the
+    /// first statement (PostgreSQL runs them in order), one round trip instead of two.
+    begin_pending: Cell<bool>,
+    /// Inside [`PgStore::transaction`]: writes may wait for the next statement.
+    in_transaction: Cell<bool>,
+    /// Writes [`Db::execute_later`] queued (statement text rewritten for PostgreSQL, owned
+    /// parameters), sent ahead of the next statement in the same flight.
+    later: RefCell<Vec<(Arc<str>, Vec<OwnedValue>)>>,
 }
 
 impl PgConn {
     /// Runs SQL without parameters (transaction control, schema steps).
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.handle.block_on(self.client.batch_execute(sql))?)
+        self.run(async { Ok(self.client.batch_execute(sql).await?) })
+    }
+
+    /// Waits on this thread for `work`, a statement, sending a pending BEGIN and the queued
+    /// later writes ahead of it in one flight: tokio-postgres writes each request when its
+    /// future is first polled, and `join` polls in order, so PostgreSQL gets them in order.
+    fn run<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let begin = self.begin_pending.replace(false);
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        if !begin && later.is_empty() {
+            return self.handle.block_on(work);
+        }
+        self.handle.block_on(async {
+            // A statement new to this connection is described first (its own round trip),
+            // so that every queued one goes out at its first poll, in order.
+            let mut prepared = Vec::with_capacity(later.len());
+            for (sql, _) in &later {
+                prepared.push(self.client.prepare_cached(sql).await?);
+            }
+            let begun = async {
+                if begin {
+                    self.client.batch_execute("BEGIN").await?;
+                }
+                Ok::<_, StoreError>(())
+            };
+            let queued = futures_util::future::join_all(prepared.iter().zip(&later).map(
+                |(statement, (_, params))| {
+                    self.client
+                        .execute_raw(statement, params.iter().map(|p| PgValue(p.value())))
+                },
+            ));
+            let (begun, queued, done) = futures_util::future::join3(begun, queued, work).await;
+            begun?;
+            // The first failure is the cause; statements after it in the transaction
+            // only report that it is aborted.
+            for result in queued {
+                result?;
+            }
+            done
+        })
     }
 
     /// The prepared statement for shared SQL, cached per connection.
@@ -134,7 +208,7 @@ impl PgConn {
         sql: &str,
         params: &[&dyn Param],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        self.handle.block_on(async {
+        self.run(async {
             let stmt = self.prepare(sql).await?;
             let rows = self.client.query_raw(&stmt, bound(params)).await?;
             Ok(rows.try_collect().await?)
@@ -152,12 +226,25 @@ impl Db for PgConn {
         " FOR UPDATE"
     }
 
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
-        let changed = self.handle.block_on(async {
+        let changed = self.run(async {
             let stmt = self.prepare(sql).await?;
             Ok::<_, StoreError>(self.client.execute_raw(&stmt, bound(params)).await?)
         })?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    fn execute_later(&self, sql: &str, params: &[&dyn Param]) -> Result<(), StoreError> {
+        if !self.in_transaction.get() {
+            return self.execute(sql, params).map(drop);
+        }
+        let owned = params.iter().map(|p| OwnedValue::from(p.value())).collect();
+        self.later.borrow_mut().push((postgres_sql(sql), owned));
+        Ok(())
     }
 
     fn query_opt<T>(

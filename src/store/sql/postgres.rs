@@ -7,7 +7,7 @@ use std::error::Error;
 
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
-use super::Value;
+use super::{Param, Value};
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -33,6 +33,40 @@ impl ToSql for PgValue<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// A parameter value owned, for a statement sent later (`Db::execute_later`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OwnedValue {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<Value<'_>> for OwnedValue {
+    fn from(value: Value<'_>) -> OwnedValue {
+        match value {
+            Value::Null => OwnedValue::Null,
+            Value::Int(i) => OwnedValue::Int(i),
+            Value::Bool(b) => OwnedValue::Bool(b),
+            Value::Text(s) => OwnedValue::Text(s.to_owned()),
+            Value::Blob(b) => OwnedValue::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl Param for OwnedValue {
+    fn value(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Null => Value::Null,
+            OwnedValue::Int(i) => Value::Int(*i),
+            OwnedValue::Bool(b) => Value::Bool(*b),
+            OwnedValue::Text(s) => Value::Text(s),
+            OwnedValue::Blob(b) => Value::Blob(b),
+        }
+    }
 }
 
 /// An integer as the parameter's integer width; one that does not fit is an error.
