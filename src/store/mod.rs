@@ -214,7 +214,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(_) => READ_CONNECTIONS as usize,
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => pg::connections() as usize,
+            Backend::Postgres(_) => pg::CONNECTIONS as usize,
         }
     }
 

@@ -48,10 +48,14 @@ pub fn issue_code(
 ) -> Result<(), StoreError> {
     let at = now();
     // Amortised housekeeping: each new code deletes a few codes the retention policy no
-    // longer keeps (an expired code is kept a while for replay detection).
-    db.execute(
-        "DELETE FROM authorization_codes WHERE code_hash IN
-             (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16)",
+    // longer keeps (an expired code is kept a while for replay detection). Concurrent
+    // logins skip the codes another one is deleting, instead of queueing behind it.
+    db.execute_later(
+        &format!(
+            "DELETE FROM authorization_codes WHERE code_hash IN
+                 (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16{})",
+            db.skip_locked()
+        ),
         &[&RETENTION.codes_expired_before(at)],
     )?;
     let grant_id: i64 = db.query_one(
@@ -66,7 +70,7 @@ pub fn issue_code(
         ],
         |r| r.get(0),
     )?;
-    db.execute(
+    db.execute_later(
         "INSERT INTO authorization_codes
              (code_hash, grant_id, redirect_uri, code_challenge, code_challenge_method, created_at, expires_at, nonce)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

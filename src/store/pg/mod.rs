@@ -27,12 +27,11 @@ use super::{StoreError, READ_CONNECTIONS};
 /// How long a caller waits for a pooled connection (and a new one to connect).
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
-/// Pooled connections at most. Every write waits for its own commit's flush, so the
-/// number of writes in flight bounds how many commits share one flush (PostgreSQL
-/// group-commits the ones waiting together).
-pub fn connections() -> u32 {
-    std::env::var("OAUTHD_PG_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(READ_CONNECTIONS)
-}
+/// Pooled connections at most, and so the server's blocking threads on PostgreSQL. Each
+/// write waits for its own commit's flush, and PostgreSQL flushes the commits waiting
+/// together at once: more writes in flight share more of each flush (twice the SQLite
+/// store's readers; two instances stay well below PostgreSQL's default 100 connections).
+pub const CONNECTIONS: u32 = 2 * READ_CONNECTIONS;
 
 /// A pool of connections to one oauthd PostgreSQL database, migrated to this binary's
 /// schema. Cheap to clone.
@@ -65,7 +64,7 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(connections() as usize)
+            .max_size(CONNECTIONS as usize)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
