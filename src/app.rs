@@ -29,7 +29,8 @@ pub struct App {
     pub metrics: Metrics,
     /// id_token signing keys, parsed once.
     pub signing_keys: SigningKeys,
-    /// Login failure counters shared with the other instances of a PostgreSQL database;
-    /// `None` on SQLite, where `throttle` alone counts (no write per guess).
+    /// Login failure and wrong user-code counters shared with the other instances of a
+    /// PostgreSQL database; `None` on SQLite, where `throttle` and `devices` alone count
+    /// (no write per guess).
     pub shared_failures: Option<Arc<SharedFailures>>,
 }

@@ -1,9 +1,11 @@
 //! What the device grant keeps in memory rather than in the database: when each device
 //! code was last polled (and its interval after `slow_down`s), the pending row (and its
 //! client's secret digest) the last read found, and how many wrong user codes each
-//! client address entered lately. Keeping the polls here is what lets a device waiting
-//! for its user cost no write, and most of its polls no read; losing them on restart
-//! only forgets one `slow_down`. Both maps are bounded.
+//! client address entered lately (the one server of an SQLite file; instances of one
+//! PostgreSQL database count those in the database instead, `throttle::shared`).
+//! Keeping the polls here is what lets a device waiting for its user cost no write, and
+//! most of its polls no read; losing them on restart only forgets one `slow_down`. Both
+//! maps are bounded.
 //!
 //! A remembered row is dropped whenever a user answers any device code, and a row read
 //! before that answer is not remembered afterwards (the answer count below), so a poll

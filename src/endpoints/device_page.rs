@@ -3,7 +3,7 @@
 //! shows which client asks for which scopes, and lets the user approve or deny after
 //! signing in with the same machinery as the sign-in page (`signin::sign_in`: throttled,
 //! timing-safe, audited) behind the same CSRF and same-origin checks. Wrong user codes are
-//! throttled per client address.
+//! throttled per client address (across instances on PostgreSQL).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -175,7 +175,7 @@ async fn lookup(
     typed: &str,
     ip: IpAddr,
 ) -> Result<Result<Found, SignInFailure>, ApiError> {
-    if let Err(retry_after_secs) = app.devices.try_user_code(ip) {
+    if let Err(retry_after_secs) = try_user_code(app, ip).await? {
         return Ok(Err(SignInFailure::Throttled { retry_after_secs }));
     }
     let Some(code) = oauth::normalize_user_code(typed) else {
@@ -189,12 +189,32 @@ async fn lookup(
     let Some(device) = row.filter(awaits_answer).map(|row| row.device) else {
         return Ok(Err(SignInFailure::BadRequest(BAD_CODE)));
     };
-    app.devices.user_code_found(ip);
+    user_code_found(app, ip).await?;
     Ok(Ok(Found {
         device,
         user_code_hash,
         display: oauth::display_user_code(&code),
     }))
+}
+
+/// Takes one user-code try of `ip` (`Err(seconds to wait)`: none left): in the counters
+/// the instances of a PostgreSQL database share, or in this server's memory on SQLite.
+async fn try_user_code(app: &App, ip: IpAddr) -> Result<Result<(), u64>, StoreError> {
+    match &app.shared_failures {
+        Some(shared) => shared.try_user_code(&app.store, ip).await,
+        None => Ok(app.devices.try_user_code(ip)),
+    }
+}
+
+/// Gives back the try [`try_user_code`] took, where it took it: the code was right.
+async fn user_code_found(app: &App, ip: IpAddr) -> Result<(), StoreError> {
+    match &app.shared_failures {
+        Some(shared) => shared.user_code_found(&app.store, ip).await,
+        None => {
+            app.devices.user_code_found(ip);
+            Ok(())
+        }
+    }
 }
 
 fn page_error(error: ParamError) -> ApiError {

@@ -11,6 +11,8 @@
 //! milliseconds, the one clock instances share. On SQLite none of this runs: the one
 //! server counts in memory and no guess costs a write.
 //!
+//! Wrong `/device` user codes per address are counted in the same table ([`user_codes`]).
+//!
 //! Between one instance's read and its count, another instance may admit an attempt of
 //! the same key: the budget can be passed by the attempts in flight at once, each
 //! bounded by its instance's share of the hashing pool.
@@ -29,6 +31,8 @@ use crate::store::login_failures::{self, Counts};
 use crate::store::server_secrets;
 use crate::store::sql::Db;
 use crate::store::{Store, StoreError};
+
+mod user_codes;
 
 /// The key's name in `server_secrets`.
 const SECRET_NAME: &str = "login_throttle_key";
@@ -201,17 +205,22 @@ mod tests {
 
     const ANN: &str = "ann@example.com";
 
-    fn ip(last: u8) -> IpAddr {
+    pub(super) fn ip(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])
+    }
+
+    /// Two instances' loads of one database.
+    pub(super) fn two_instances(db: &impl Db) -> (SharedFailures, SharedFailures) {
+        (
+            SharedFailures::load(db).expect("a"),
+            SharedFailures::load(db).expect("b"),
+        )
     }
 
     /// Two instances (two loads of one database) alternating failures lock the account
     /// after as many failures in total as one instance would, and both see the lock.
     fn instances_share_one_budget(db: &impl Db) {
-        let (a, b) = (
-            SharedFailures::load(db).expect("a"),
-            SharedFailures::load(db).expect("b"),
-        );
+        let (a, b) = two_instances(db);
         let now = 1_000_000;
         for n in 0..ACCOUNT_LIMIT {
             let instance = if n % 2 == 0 { &a } else { &b };

