@@ -309,14 +309,14 @@ impl Store {
 
     /// `Ok` when the server's database can be trusted, else the first problem
     /// (`/healthz`). On SQLite: the file, its writability and the last write; on
-    /// PostgreSQL: whether the database answers.
+    /// PostgreSQL: whether the database answers and accepts writes.
     pub async fn health(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(sqlite) => sqlite.health().await,
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
                 let pg = pg.clone();
-                blocking(move || pg.with_conn(ping)).await
+                blocking(move || pg.with_conn(health::postgres_writable)).await
             }
         }
     }

@@ -51,6 +51,7 @@ mod oidc_agent;
 mod oidc_apache;
 mod oidc_authlib;
 mod page_look;
+mod pg_read_only;
 mod postgres_cluster;
 mod races;
 mod refresh_reuse;
