@@ -56,7 +56,7 @@ pub async fn run(listener: TcpListener, app: Arc<App>) {
 }
 
 /// Reads the scrape-time values and encodes every metric, off the runtime's workers
-/// (it stats the database files).
+/// (it stats the database files, or asks PostgreSQL).
 async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     let text = tokio::task::spawn_blocking(move || {
         let sample = Sample {
@@ -64,11 +64,7 @@ async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
             hash_queue_capacity: app.hasher.capacity() as u64,
             hash_busy_refusals: app.hasher.refusals(),
             lockouts: app.throttle.lockouts(),
-            // An SQLite file's sizes; 0 on PostgreSQL, which reports its own.
-            database_bytes: app.config.db.file().map_or(0, file_size),
-            wal_bytes: app.config.db.file().map_or(0, |db| {
-                file_size(&crate::store::files::with_suffix(db, "-wal"))
-            }),
+            storage: app.store.storage_size(),
         };
         app.metrics.render(sample)
     })
@@ -76,9 +72,4 @@ async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     .map_err(|_| StoreError::TaskFailed)?
     .map_err(|_| StoreError::TaskFailed)?;
     Ok(http::bytes(StatusCode::OK, CONTENT_TYPE, text.into()))
-}
-
-/// 0 when the file is missing (no WAL yet) or unreadable.
-fn file_size(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
 }
