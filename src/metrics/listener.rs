@@ -59,12 +59,14 @@ pub async fn run(listener: TcpListener, app: Arc<App>) {
 /// (it stats the database files, or asks PostgreSQL).
 async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     let text = tokio::task::spawn_blocking(move || {
+        let storage = app.store.storage_size();
         let sample = Sample {
             hash_queue_depth: app.hasher.in_flight() as u64,
             hash_queue_capacity: app.hasher.capacity() as u64,
             hash_busy_refusals: app.hasher.refusals(),
             lockouts: app.throttle.lockouts(),
-            storage: app.store.storage_size(),
+            database_bytes: storage.database_bytes,
+            wal_bytes: storage.wal_bytes,
         };
         app.metrics.render(sample)
     })

@@ -82,7 +82,9 @@ pub struct Sample {
     pub hash_busy_refusals: u64,
     /// Lockouts started since start (per account and per address).
     pub lockouts: u64,
-    pub storage: crate::store::StorageSize,
+    pub database_bytes: u64,
+    /// `None`: the store has no WAL file of its own (PostgreSQL); the metric is left out.
+    pub wal_bytes: Option<u64>,
 }
 
 /// All of oauthd's metrics.
@@ -256,8 +258,8 @@ impl Sampled {
         store(&self.hash_queue_capacity, sample.hash_queue_capacity);
         store(&self.hash_busy_refusals, sample.hash_busy_refusals);
         store(&self.lockouts, sample.lockouts);
-        store(&self.database_bytes, sample.storage.database_bytes);
-        store(&self.wal_bytes, sample.storage.wal_bytes.unwrap_or(NO_WAL));
+        store(&self.database_bytes, sample.database_bytes);
+        store(&self.wal_bytes, sample.wal_bytes.unwrap_or(NO_WAL));
     }
 }
 
