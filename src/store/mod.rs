@@ -266,7 +266,7 @@ impl Store {
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
                 let pg = pg.clone();
-                blocking(move || pg.transaction(|tx| f(&Conn::Postgres(tx)))).await
+                blocking(move || pg.write(|tx| f(&Conn::Postgres(tx)))).await
             }
         }
     }
@@ -321,14 +321,35 @@ impl Store {
         }
     }
 
-    /// The SQLite writer's metrics (unrecorded ones on PostgreSQL, which has no writer).
+    /// What the storage metrics report, for a scrape (blocks: call it off the runtime's
+    /// workers). See [`StorageSize`].
+    pub fn storage_size(&self) -> StorageSize {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => sqlite.storage_size(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.storage_size(),
+        }
+    }
+
+    /// The write metrics: the SQLite writer's group commits, or on PostgreSQL each write
+    /// as a batch of one.
     pub fn writer_metrics(&self) -> crate::metrics::WriterMetrics {
         match &self.backend {
             Backend::Sqlite(sqlite) => sqlite.writer_metrics(),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => Default::default(),
+            Backend::Postgres(pg) => pg.writer_metrics(),
         }
     }
+}
+
+/// How much space the database takes, as the storage metrics report it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSize {
+    /// SQLite: the `.db` file; PostgreSQL: the database on the server's disk
+    /// (`pg_database_size`, WAL not included).
+    pub database_bytes: u64,
+    /// SQLite's `-wal` file; `None` on PostgreSQL, whose WAL is the whole cluster's.
+    pub wal_bytes: Option<u64>,
 }
 
 /// Runs `f` on tokio's blocking pool.

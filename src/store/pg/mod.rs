@@ -12,8 +12,8 @@ pub mod migrate;
 mod sweeper;
 
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::TryStreamExt;
@@ -22,6 +22,7 @@ use tokio::runtime::Handle;
 use super::sql::postgres::PgValue;
 use super::sql::{dollar_placeholders, Db, Param, Row};
 use super::{housekeeping, StoreError, READ_CONNECTIONS};
+use crate::metrics::WriterMetrics;
 
 /// How long a caller waits for a pooled connection (and a new one to connect).
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -36,6 +37,10 @@ pub struct PgStore {
     name: String,
     /// The housekeeping sweeper `serve` started, stopped when the last clone goes.
     sweeper: Option<Arc<sweeper::Sweeper>>,
+    /// The database's size and when it was read, for metrics scrapes.
+    size: Arc<Mutex<Option<(Instant, u64)>>>,
+    /// Each server write as a batch of one, timed from BEGIN to the end of COMMIT.
+    writes: WriterMetrics,
 }
 
 impl PgStore {
@@ -73,6 +78,8 @@ impl PgStore {
             runtime,
             name: redacted(url),
             sweeper: None,
+            size: Arc::default(),
+            writes: WriterMetrics::default(),
         };
         store.transaction(|db| migrate::migrate(db, &store.name))?;
         Ok(store)
@@ -95,6 +102,23 @@ impl PgStore {
         f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.conn()?.transaction(f)
+    }
+
+    /// A server's write: [`PgStore::transaction`], recorded in the write metrics (a batch
+    /// of one: PostgreSQL group-commits concurrent transactions by itself).
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let written = self.transaction(f);
+        self.writes.record_batch(1, started.elapsed());
+        written
+    }
+
+    /// The write metrics [`PgStore::write`] records into.
+    pub fn writer_metrics(&self) -> WriterMetrics {
+        self.writes.clone()
     }
 
     /// Runs `f` on one connection whose session holds the advisory lock `key`, or returns
@@ -149,11 +173,47 @@ impl PgStore {
         }
     }
 
+    /// The storage metrics: the database's size on the server's disk, read at most every
+    /// [`SIZE_MAX_AGE`] (the server stats every file of the database for it); the last
+    /// size read (or 0) when the database does not answer.
+    pub fn storage_size(&self) -> super::StorageSize {
+        let mut cached = self.size.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = cached.filter(|(at, _)| at.elapsed() < SIZE_MAX_AGE);
+        let database_bytes = match fresh {
+            Some((_, bytes)) => bytes,
+            None => match self.with_conn(database_size) {
+                Ok(bytes) => {
+                    *cached = Some((Instant::now(), bytes));
+                    bytes
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the database's size");
+                    cached.map_or(0, |(_, bytes)| bytes)
+                }
+            },
+        };
+        super::StorageSize {
+            database_bytes,
+            wal_bytes: None,
+        }
+    }
+
     fn conn(&self) -> Result<PgConn, StoreError> {
         let handle = self.runtime.handle.clone();
         let client = handle.block_on(self.pool.get())?;
         Ok(PgConn { client, handle })
     }
+}
+
+/// How long a database size read for metrics is reported before it is read again.
+const SIZE_MAX_AGE: Duration = Duration::from_secs(5);
+
+/// The current database's size on disk, in bytes.
+fn database_size(db: &impl Db) -> Result<u64, StoreError> {
+    let bytes: i64 = db.query_one("SELECT pg_database_size(current_database())", &[], |r| {
+        r.get(0)
+    })?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
 /// One pooled PostgreSQL connection, given to verbs as their [`Db`].
@@ -454,6 +514,34 @@ mod tests {
         assert_eq!(
             cluster.sql(name, "SELECT version FROM oauthd_schema"),
             "999"
+        );
+    }
+
+    #[test]
+    fn the_storage_size_is_the_databases_and_grows_with_its_rows() {
+        let store = PgStore::connect(&test_cluster::shared().new_database()).expect("connect");
+        let before = store.storage_size();
+        assert!(before.database_bytes > 1_000_000, "{before:?}");
+        assert_eq!(before.wal_bytes, None);
+        store
+            .with_conn(|db| {
+                db.execute(
+                    "INSERT INTO audit_log (at, event, detail)
+                     SELECT n, 'e', repeat('x', 200) FROM generate_series(1, 20000) AS n",
+                    &[],
+                )
+            })
+            .expect("rows");
+        assert_eq!(
+            store.storage_size(),
+            before,
+            "read again only after a while"
+        );
+        *store.size.lock().expect("size") = None;
+        let after = store.storage_size();
+        assert!(
+            after.database_bytes > before.database_bytes + 4_000_000,
+            "{before:?} {after:?}"
         );
     }
 
