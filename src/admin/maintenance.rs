@@ -265,14 +265,11 @@ pub fn prune_audit(
     context: &Context,
     older_than: std::time::Duration,
 ) -> Result<(), AdminError> {
-    let cutoff =
-        store::now().saturating_sub(i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX));
-    let (mut deleted, mut after) = (0, Some(0));
-    while let Some(from) = after {
-        let step = store.transaction(|tx| housekeeping::prune_audit(tx, from, cutoff))?;
-        deleted += step.deleted;
-        after = step.next;
-    }
+    let cutoff = housekeeping::audit_cutoff(older_than, store::now());
+    let deleted = housekeeping::walk(
+        |from| store.transaction(|tx| housekeeping::prune_audit(tx, from, cutoff)),
+        || false,
+    )?;
     let before = store::iso8601(cutoff);
     audit::admin_change(
         store,

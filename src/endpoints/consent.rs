@@ -102,8 +102,8 @@ pub async fn submit(
     let (requested, audited_email) = (request.scope.clone(), email.clone());
     app.store
         .write(move |conn| {
-            let stored = consents::find(conn, &user, &client)?;
-            let scope = oauth::consented_scope(stored.as_deref(), requested.as_deref());
+            let stored = consents::find_for_widening(conn, &user, &client)?;
+            let scope = oauth::consented_scope(Some(&stored), requested.as_deref());
             consents::store(conn, &user, &client, &scope)?;
             store::audit::record(
                 conn,

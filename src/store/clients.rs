@@ -199,7 +199,12 @@ pub fn list(db: &impl Db) -> Result<Vec<Client>, StoreError> {
 }
 
 /// Deletes the client; its grants and every token descending from them go with it.
+/// The grants go first, by a statement of their own: a refresh or exchange locks its
+/// grant and then, logging its attempt, share-locks the client row (a foreign key check),
+/// so a removal that locked the client row first and then cascaded to the grant would
+/// deadlock with it on PostgreSQL (see the lock order in `grants`).
 pub fn remove(db: &impl Db, client_id: &str) -> Result<bool, StoreError> {
+    db.execute("DELETE FROM grants WHERE client_id = ?1", &[&client_id])?;
     Ok(db.execute("DELETE FROM clients WHERE id = ?1", &[&client_id])? > 0)
 }
 

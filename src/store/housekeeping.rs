@@ -1,6 +1,7 @@
 //! Housekeeping: deleting what the retention policy (`oauth::Retention`) says is dead.
-//! The writer thread runs [`step`] in its idle time, one small window of grants per
-//! transaction, so housekeeping never holds the write lock for long. The store reads each
+//! On SQLite the writer thread runs [`step`] in its idle time, on PostgreSQL a sweeper task
+//! (`pg::sweeper`) runs [`walk`] every [`SWEEP_INTERVAL`]; either way one small window of
+//! grants per transaction, so housekeeping never holds a lock for long. The store reads each
 //! grant's facts and carries out the policy's answers; what is kept, and for how long,
 //! is the policy's.
 //!
@@ -10,9 +11,17 @@
 //!
 //! Users, clients, brands and organizations are never deleted here.
 
+use std::time::Duration;
+
 use super::sql::Db;
 use super::StoreError;
 use crate::oauth::{GrantUse, Retention};
+
+/// A housekeeping sweep starts this long after the previous one finished. Expired rows
+/// live at most this much longer than the retention rules say.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// The first sweep waits this long after start, so starting stays fast.
+pub const FIRST_SWEEP_DELAY: Duration = Duration::from_secs(5);
 
 /// Grants examined per step: a write that arrives during a step waits for it. Measured
 /// on the loaded 2-core VM (debug build of oauthd, optimised SQLite), with 128 grants a
@@ -47,6 +56,31 @@ pub fn prune_audit(tx: &impl Db, after: i64, cutoff: i64) -> Result<Step, StoreE
         next: (deleted > 0).then_some(last),
         deleted,
     })
+}
+
+/// The `at` before which audit rows are past `retention` at Unix time `now`.
+pub fn audit_cutoff(retention: Duration, now: i64) -> i64 {
+    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    now.saturating_sub(retention)
+}
+
+/// Runs `step` from the start (`after` = 0) to the end of a walk, each call one window
+/// (its caller's transaction); returns the rows deleted. Stops early, between windows,
+/// once `stopping` says so.
+pub fn walk(
+    mut step: impl FnMut(i64) -> Result<Step, StoreError>,
+    stopping: impl Fn() -> bool,
+) -> Result<usize, StoreError> {
+    let (mut after, mut deleted) = (0, 0);
+    while !stopping() {
+        let done = step(after)?;
+        deleted += done.deleted;
+        match done.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    Ok(deleted)
 }
 
 /// The outcome of one step of a sweep.
@@ -188,16 +222,7 @@ mod tests {
     const NOW: i64 = 1_000_000;
 
     fn sweep(db: &impl Db) -> usize {
-        let mut after = 0;
-        let mut deleted = 0;
-        loop {
-            let done = step(db, after, NOW, &RETENTION).expect("step");
-            deleted += done.deleted;
-            match done.next {
-                Some(next) => after = next,
-                None => return deleted,
-            }
-        }
+        walk(|after| step(db, after, NOW, &RETENTION), || false).expect("sweep")
     }
 
     /// The first column of every row `sql` returns, as text (bytes read as UTF-8).
@@ -346,4 +371,23 @@ mod tests {
         assert_eq!(left, [3, 4]);
     }
     on_both_backends!(old_audit_rows_are_pruned_in_windows);
+
+    #[test]
+    fn a_walk_stops_between_windows_when_asked() {
+        let calls = std::cell::Cell::new(0);
+        let step = |after: i64| {
+            calls.set(calls.get() + 1);
+            Ok(Step {
+                next: Some(after + 1),
+                deleted: 1,
+            })
+        };
+        assert_eq!(walk(step, || calls.get() == 3).expect("walk"), 3);
+    }
+
+    #[test]
+    fn the_audit_cutoff_saturates() {
+        assert_eq!(audit_cutoff(Duration::from_secs(10), 100), 90);
+        assert_eq!(audit_cutoff(Duration::MAX, 100), 100 - i64::MAX);
+    }
 }

@@ -280,23 +280,28 @@ impl Store {
     }
 
     /// Starts what a server needs besides the pool: on SQLite the group-committing writer
-    /// and the file watch (audit rows older than `audit_retention` are deleted in the
-    /// writer's idle time); nothing on PostgreSQL.
+    /// and the file watch (housekeeping, and deleting audit rows older than
+    /// `audit_retention`, run in the writer's idle time); on PostgreSQL the housekeeping
+    /// sweeper.
     pub fn start_writer(&mut self, audit_retention: std::time::Duration) -> Result<(), StoreError> {
         match &mut self.backend {
             Backend::Sqlite(sqlite) => sqlite.start_writer(audit_retention),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => Ok(()),
+            Backend::Postgres(pg) => {
+                pg.start_sweeper(audit_retention);
+                Ok(())
+            }
         }
     }
 
     /// Commits what the SQLite writer still holds and stops it (blocks); on PostgreSQL
-    /// every write is committed already, and dropping the store closes the pool.
+    /// every write is committed already: the sweeper stops after its current window, and
+    /// dropping the store closes the pool.
     pub fn stop_writer(&self) {
         match &self.backend {
             Backend::Sqlite(sqlite) => sqlite.stop_writer(),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => {}
+            Backend::Postgres(pg) => pg.stop_sweeper(),
         }
     }
 

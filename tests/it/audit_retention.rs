@@ -1,9 +1,10 @@
 //! Audit retention: `audit prune --older-than` and `serve --audit-retention` delete audit
-//! rows past the retention, oldest first, in small transactions, and keep newer ones.
+//! rows past the retention, oldest first, in small transactions, and keep newer ones; on
+//! PostgreSQL also with two servers on one database (one sweeps at a time).
 
 use std::time::{Duration, Instant};
 
-use crate::support::{expect_exit, Oauthd};
+use crate::support::{expect_exit, seed_grant, Oauthd, Server};
 
 const DAY: i64 = 86_400;
 
@@ -53,24 +54,58 @@ fn audit_retention_prune_deletes_only_rows_older_than_asked_and_records_itself()
 
 #[test]
 fn audit_retention_a_running_server_prunes_past_its_retention() {
-    crate::support::postgres_gap!("housekeeping and audit retention run in the SQLite writer's idle time; PostgreSQL has no sweeper yet");
     let o = Oauthd::new();
     o.add_user("a@example.com", "pw");
     add_audit_rows(&o, 1100, 10 * DAY, "old");
     add_audit_rows(&o, 5, DAY / 2, "recent");
     expect_exit(&o, &["serve", "--audit-retention", "soon"], 2);
     let server = o.serve(&["--audit-retention", "7d"]);
-    // The first housekeeping sweep runs a few seconds after start.
+    wait_until_swept(&o, &[&server], |o| count(o, "old") == 0);
+    assert_eq!(count(&o, "recent"), 5);
+    assert_eq!(count(&o, "user_add"), 1);
+}
+
+/// Waits (the first housekeeping sweep runs a few seconds after start) until `swept`.
+fn wait_until_swept(o: &Oauthd, servers: &[&Server], swept: impl Fn(&Oauthd) -> bool) {
     let started = Instant::now();
-    while count(&o, "old") > 0 {
+    while !swept(o) {
+        let logs: Vec<String> = servers.iter().map(|s| s.logs()).collect();
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "old audit rows still there: {}\n{}",
-            count(&o, "old"),
-            server.logs()
+            "not swept: {} old audit rows, {} grants\n{}",
+            count(o, "old"),
+            o.sql("SELECT count(*) FROM grants"),
+            logs.join("\n---\n")
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn audit_retention_two_servers_on_one_postgres_database_sweep_it() {
+    let o = Oauthd::on_postgres_cluster(crate::pg_support::shared());
+    o.add_user("a@example.com", "pw");
+    o.add_client("c", &["http://127.0.0.1:9/cb"]);
+    seed_grant(&o, "a@example.com", "c");
+    seed_grant(&o, "a@example.com", "c");
+    let revoked = o.sql(
+        "UPDATE grants SET revoked_at = 1 WHERE id = (SELECT min(id) FROM grants) RETURNING id",
+    );
+    add_audit_rows(&o, 1100, 10 * DAY, "old");
+    add_audit_rows(&o, 5, DAY / 2, "recent");
+    let one = o.serve(&["--audit-retention", "7d"]);
+    let other = o.serve(&["--audit-retention", "7d"]);
+    wait_until_swept(&o, &[&one, &other], |o| {
+        count(o, "old") == 0 && o.sql("SELECT count(*) FROM grants") == "1"
+    });
+    assert_ne!(
+        o.sql("SELECT id FROM grants"),
+        revoked,
+        "the live grant stays"
+    );
     assert_eq!(count(&o, "recent"), 5);
-    assert_eq!(count(&o, "user_add"), 1);
+    assert_eq!(o.sql("SELECT count(*) FROM access_tokens"), "1");
+    for server in [&one, &other] {
+        assert!(!server.logs().contains("round failed"), "{}", server.logs());
+    }
 }

@@ -385,7 +385,6 @@ fn assert_signs_in_again(s: &Seeded, password: &str) {
 /// `user remove` racing refreshes: once it has returned, no token of the user works.
 #[test]
 fn user_remove_racing_refreshes_leaves_no_token_of_the_user_working() {
-    crate::support::postgres_gap!("user remove racing refreshes can deadlock on PostgreSQL (503 / db error; lock order not fixed yet)");
     let (s, rs_secret) = refreshing_site();
     let remove = || {
         s.o.ok(&["user", "remove", EMAIL]);
@@ -398,7 +397,6 @@ fn user_remove_racing_refreshes_leaves_no_token_of_the_user_working() {
 /// flight issued (the exchange or refresh writes in one transaction with its facts).
 #[test]
 fn client_remove_racing_refreshes_leaves_no_token_of_the_client_working() {
-    crate::support::postgres_gap!("client remove racing refreshes can deadlock on PostgreSQL (503 / db error; lock order not fixed yet)");
     let (s, rs_secret) = refreshing_site();
     let remove = || {
         s.o.ok(&["client", "remove", CLIENT_ID]);
@@ -414,7 +412,6 @@ fn client_remove_racing_refreshes_leaves_no_token_of_the_client_working() {
 /// Allow, and every tab gets a working code.
 #[test]
 fn racing_consent_approvals_store_one_consent_with_every_scope() {
-    crate::support::postgres_gap!("concurrent consent approvals can lose a scope on PostgreSQL (no row lock on the consent read-modify-write yet)");
     let s = crate::consent::third_party();
     let (first, session) = crate::consent::sign_in_for(&s, "openid%20s0");
     let mut pages = vec![first];

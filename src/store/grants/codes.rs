@@ -91,13 +91,15 @@ pub fn issue_code(
 }
 
 /// What the store knows about a code, for the exchange decision (`None`: unknown code).
-/// Locks the code first (see `lock_rows`): of concurrent exchanges, each reads the code
-/// as the last one left it. (The facts are read by a statement of their own, after the
-/// lock: one `SELECT … FOR UPDATE` would read the grant and user from before its wait.)
+/// Locks the code's grant first (see the lock order in `grants`): of concurrent exchanges, each reads
+/// the code as the last one left it. (The facts are read by a statement of their own,
+/// after the lock: one `SELECT … FOR UPDATE` would read the grant and user from before
+/// its wait.)
 pub fn find_code(db: &impl Db, code_hash: &SecretHash) -> Result<Option<CodeFacts>, StoreError> {
     lock_rows(
         db,
-        "SELECT 1 FROM authorization_codes WHERE code_hash = ?1",
+        "SELECT 1 FROM grants WHERE id =
+             (SELECT grant_id FROM authorization_codes WHERE code_hash = ?1)",
         &[code_hash],
     )?;
     db.query_opt(

@@ -4,6 +4,16 @@
 //! everything the function wrote, and writes serialise, so of many concurrent exchanges
 //! of one code exactly one wins.
 //!
+//! Lock order (PostgreSQL, where write jobs run concurrently): a job that writes a grant's
+//! rows locks the grant first (`sql::lock_rows`), then its codes and tokens. Removing a
+//! user or client deletes (locks) the grant before its cascade reaches the codes and
+//! tokens; a job that locked a token first and then needed the grant (the foreign key
+//! check of a new token takes a share lock on it) would wait on the removal while the
+//! removal waits on it, a deadlock PostgreSQL ends with an error. After its grant, a job
+//! share-locks its client row (logging its attempt): so `clients::remove` deletes the
+//! grants before the client row. Concurrent jobs over one grant run one after another,
+//! each reading what the last one wrote.
+//!
 //! The store decides nothing: it reads the facts a decision of the rule book (`oauth`)
 //! needs, and carries out the decision the token endpoint hands back, both inside the same
 //! transaction. Codes and tokens arrive here already hashed (`SecretHash`); the clear text

@@ -9,7 +9,7 @@ use crate::oauth::{ClientId, RefreshFacts, Scope, Successor, TokenState};
 
 /// What the store knows about a refresh token, for the refresh decision (`None`: unknown).
 /// A rotated-out token's successor is `Unused` while it is stored and not itself rotated
-/// out; `UsedOrGone` otherwise. Locks the token first, as `find_code` locks a code: of
+/// out; `UsedOrGone` otherwise. Locks the token's grant first (see the lock order in `grants`): of
 /// concurrent refreshes with one token, each reads it (and its successor) as the last one
 /// left it.
 pub fn find_refresh_token(
@@ -18,7 +18,8 @@ pub fn find_refresh_token(
 ) -> Result<Option<RefreshFacts>, StoreError> {
     lock_rows(
         db,
-        "SELECT 1 FROM refresh_tokens WHERE token_hash = ?1",
+        "SELECT 1 FROM grants WHERE id =
+             (SELECT grant_id FROM refresh_tokens WHERE token_hash = ?1)",
         &[refresh_hash],
     )?;
     db.query_opt(

@@ -9,6 +9,7 @@
 
 pub mod copy;
 pub mod migrate;
+mod sweeper;
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, OnceLock, RwLock};
@@ -20,7 +21,7 @@ use tokio::runtime::Handle;
 
 use super::sql::postgres::PgValue;
 use super::sql::{dollar_placeholders, Db, Param, Row};
-use super::{StoreError, READ_CONNECTIONS};
+use super::{housekeeping, StoreError, READ_CONNECTIONS};
 
 /// How long a caller waits for a pooled connection (and a new one to connect).
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -33,6 +34,8 @@ pub struct PgStore {
     runtime: Arc<DriverRuntime>,
     /// The URL without its password, for messages.
     name: String,
+    /// The housekeeping sweeper `serve` started, stopped when the last clone goes.
+    sweeper: Option<Arc<sweeper::Sweeper>>,
 }
 
 impl PgStore {
@@ -83,6 +86,7 @@ impl PgStore {
             pool,
             runtime,
             name: redacted(url),
+            sweeper: None,
         };
         store.transaction(|db| schema(db, &store.name))?;
         Ok(store)
@@ -104,18 +108,58 @@ impl PgStore {
         &self,
         f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.conn()?.transaction(f)
+    }
+
+    /// Runs `f` on one connection whose session holds the advisory lock `key`, or returns
+    /// `None` at once when another session (another instance) holds it: work that one
+    /// instance at a time should do. The lock is released when `f` returns; when `f` or
+    /// the release fails, the connection is closed instead of pooled, which releases it.
+    pub fn with_advisory_lock<T>(
+        &self,
+        key: i64,
+        f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         let conn = self.conn()?;
-        conn.batch("BEGIN")?;
-        match f(&conn) {
-            Ok(value) => {
-                conn.batch("COMMIT")?;
-                Ok(value)
-            }
-            Err(e) => {
-                // A failed rollback leaves the connection broken: the pool drops it.
-                let _ = conn.batch("ROLLBACK");
-                Err(e)
-            }
+        let taken = conn.query_one("SELECT pg_try_advisory_lock(?1)", &[&key], |r| {
+            r.get::<bool>(0)
+        })?;
+        if !taken {
+            return Ok(None);
+        }
+        let done = f(&conn);
+        let released = done.is_ok()
+            && conn
+                .query_one("SELECT pg_advisory_unlock(?1)", &[&key], |r| {
+                    r.get::<bool>(0)
+                })
+                .unwrap_or(false);
+        if !released {
+            conn.close();
+        }
+        done.map(Some)
+    }
+
+    /// Starts the housekeeping sweeper (see `sweeper.rs`) for a server; it stops when
+    /// [`PgStore::stop_sweeper`] is called or the last clone of this store goes.
+    pub fn start_sweeper(&mut self, audit_retention: Duration) {
+        self.start_sweeper_every(housekeeping::FIRST_SWEEP_DELAY, audit_retention);
+    }
+
+    /// As [`PgStore::start_sweeper`], the first sweep after `first` (tests use short ones).
+    fn start_sweeper_every(&mut self, first: Duration, audit_retention: Duration) {
+        let worker = self.clone();
+        self.sweeper = Some(Arc::new(sweeper::Sweeper::start(
+            worker,
+            first,
+            audit_retention,
+        )));
+    }
+
+    /// Stops the sweeper between two of its windows, if one runs.
+    pub fn stop_sweeper(&self) {
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.stop();
         }
     }
 
@@ -133,6 +177,32 @@ pub struct PgConn {
 }
 
 impl PgConn {
+    /// Runs `f` inside one transaction on this connection and commits only when `f`
+    /// succeeds.
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.batch("BEGIN")?;
+        match f(self) {
+            Ok(value) => {
+                self.batch("COMMIT")?;
+                Ok(value)
+            }
+            Err(e) => {
+                // A failed rollback leaves the connection broken: the pool drops it.
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the connection instead of returning it to the pool, ending its session
+    /// (and whatever the session holds).
+    fn close(self) {
+        drop(Object::take(self.client));
+    }
+
     /// Runs SQL without parameters (transaction control, schema steps).
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         Ok(self.handle.block_on(self.client.batch_execute(sql))?)

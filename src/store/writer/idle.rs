@@ -8,14 +8,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::super::{housekeeping, now, StoreError, BUSY_TIMEOUT};
+pub use super::super::housekeeping::SWEEP_INTERVAL;
+use super::super::housekeeping::{self, FIRST_SWEEP_DELAY};
+use super::super::{now, StoreError, BUSY_TIMEOUT};
 use crate::oauth::RETENTION;
-
-/// A housekeeping sweep starts this long after the previous one finished. Expired rows
-/// live at most this much longer than the retention rules say.
-pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-/// The first sweep waits this long after start, so starting stays fast.
-const FIRST_SWEEP_DELAY: Duration = Duration::from_secs(5);
 /// The WAL is truncated once no write has come for this long.
 const QUIET_BEFORE_TRUNCATE: Duration = Duration::from_secs(1);
 /// A truncation that a reader blocked is retried this often.
@@ -119,8 +115,7 @@ impl IdleWork {
     /// the first window without one.
     fn audit_step(&mut self, conn: &Connection) {
         let after = self.audit_after.unwrap_or(0);
-        let retention = i64::try_from(self.audit_retention.as_secs()).unwrap_or(i64::MAX);
-        let cutoff = now().saturating_sub(retention);
+        let cutoff = housekeeping::audit_cutoff(self.audit_retention, now());
         match in_transaction(conn, |tx| housekeeping::prune_audit(tx, after, cutoff)) {
             Ok(step) => {
                 tracing::debug!(after, deleted = step.deleted, "audit retention step");
