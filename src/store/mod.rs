@@ -136,8 +136,8 @@ enum Backend {
     Postgres(pg::PgStore),
 }
 
-/// How a command opens an SQLite file. A PostgreSQL database is connected to and
-/// migrated alike for every command: it is never created by a typo.
+/// How a command opens an SQLite file. A PostgreSQL database is never created by a typo
+/// (it must exist); commands that only read refuse an older schema there too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
     /// [`Store::open`]: may create the file.
@@ -158,7 +158,10 @@ impl Store {
                 Opening::Reading => Store::open_for_reading(path),
             },
             #[cfg(feature = "postgres")]
-            Location::Postgres(url) => Store::connect_postgres(url),
+            Location::Postgres(url) => match opening {
+                Opening::Reading => pg::PgStore::connect_for_reading(url).map(Store::postgres),
+                Opening::Create | Opening::Existing => Store::connect_postgres(url),
+            },
         }
     }
 
@@ -181,9 +184,14 @@ impl Store {
     /// [`pg::PgStore::connect`].
     #[cfg(feature = "postgres")]
     pub fn connect_postgres(url: &str) -> Result<Store, StoreError> {
-        pg::PgStore::connect(url).map(|pg| Store {
+        pg::PgStore::connect(url).map(Store::postgres)
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres(pg: pg::PgStore) -> Store {
+        Store {
             backend: Backend::Postgres(pg),
-        })
+        }
     }
 
     fn sqlite(sqlite: SqliteStore) -> Store {

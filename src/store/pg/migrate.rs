@@ -96,8 +96,36 @@ fn plan(found: Found, known: i64) -> Result<Vec<(i64, &'static str)>, Refusal> {
 /// Brings the database to [`SCHEMA_VERSION`] inside the caller's transaction, or refuses
 /// it without a change. `name` (the URL without its password) is for messages.
 pub fn migrate(db: &PgConn, name: &str) -> Result<(), StoreError> {
+    bring_current(db, name, Older::Migrate)
+}
+
+/// As [`migrate`], for commands that only read: an older oauthd schema is refused
+/// unchanged (a command that writes, or `serve`, upgrades it), as an older SQLite file
+/// is. An empty database still gets the schema.
+pub fn migrate_unless_older(db: &PgConn, name: &str) -> Result<(), StoreError> {
+    bring_current(db, name, Older::Refuse)
+}
+
+/// What to do with an older oauthd schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Older {
+    Migrate,
+    Refuse,
+}
+
+fn bring_current(db: &PgConn, name: &str, older: Older) -> Result<(), StoreError> {
     db.execute("SELECT pg_advisory_xact_lock(?1)", &[&MIGRATION_LOCK])?;
-    let steps = plan(found(db)?, SCHEMA_VERSION).map_err(|refused| match refused {
+    let found = found(db)?;
+    if let (Older::Refuse, Found::Oauthd(version)) = (older, found) {
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: name.into(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+    }
+    let steps = plan(found, SCHEMA_VERSION).map_err(|refused| match refused {
         Refusal::Foreign => StoreError::ForeignPostgres(name.to_owned()),
         Refusal::TooNew(found) => StoreError::TooNewPostgres {
             db: name.to_owned(),

@@ -48,6 +48,20 @@ impl PgStore {
     /// it, refusing a database that is not empty and not oauthd's, or whose schema is
     /// newer than this binary's, without changing it.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_then(url, migrate::migrate)
+    }
+
+    /// As [`PgStore::connect`], for commands that only read: an older oauthd schema is
+    /// refused, not migrated.
+    pub fn connect_for_reading(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_then(url, migrate::migrate_unless_older)
+    }
+
+    /// Connects, then runs `schema` (what to do with the schema found) in a transaction.
+    fn connect_then(
+        url: &str,
+        schema: fn(&PgConn, &str) -> Result<(), StoreError>,
+    ) -> Result<PgStore, StoreError> {
         let mut config: tokio_postgres::Config =
             url.parse()
                 .map_err(|e: tokio_postgres::Error| StoreError::Open {
@@ -81,7 +95,7 @@ impl PgStore {
             size: Arc::default(),
             writes: WriterMetrics::default(),
         };
-        store.transaction(|db| migrate::migrate(db, &store.name))?;
+        store.transaction(|db| schema(db, &store.name))?;
         Ok(store)
     }
 
