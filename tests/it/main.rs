@@ -13,6 +13,8 @@ mod webdriver;
 mod account_page;
 mod acme;
 mod acme_faults;
+#[cfg(feature = "postgres")]
+mod acme_instances;
 mod architecture;
 mod audit_retention;
 mod audit_trail;

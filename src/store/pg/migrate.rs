@@ -23,6 +23,7 @@ const STEPS: &[(i64, &str)] = &[
     (11, BASELINE_STEP),
     (12, SHARED_STATE_STEP),
     (13, EMAIL_KEY_INDEX_STEP),
+    (14, ACME_SHARED_STEP),
 ];
 
 /// SQLite's step 12: server secrets, and the login failure counters several instances
@@ -55,6 +56,23 @@ DROP TRIGGER users_email_key_unique_on_update ON users;
 DROP FUNCTION users_email_key_unique();
 DROP INDEX users_by_email_key;
 CREATE UNIQUE INDEX users_by_email_key ON users (email_key);
+";
+
+/// SQLite's step 14: the ACME challenges being offered and the ordering lease, shared by
+/// every instance.
+const ACME_SHARED_STEP: &str = "
+CREATE TABLE acme_challenges (
+    kind              TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    key_authorization TEXT NOT NULL,
+    expires_at        BIGINT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE acme_order_leases (
+    domains     TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    held_until  BIGINT NOT NULL
+);
 ";
 
 /// Any number: the advisory lock that lets one of several instances starting at once
