@@ -316,3 +316,20 @@ CREATE TABLE login_failures (
 -- ---- v13: PostgreSQL's email key unique by an index (migrate.rs EMAIL_KEY_INDEX_STEP) ----
 -- Nothing here: SQLite's one writer makes the email_key triggers above safe.
 -- ---- end v13 --------------------------------------------------------------------------
+-- ---- v14: ACME across several instances (migrate.rs ACME_SHARED_STEP) ------------------
+-- The ACME challenge answers being offered (kind 'http-01' by token, 'tls-alpn-01' by
+-- domain; the key authorization is public, sent to the CA), so whichever instance the CA
+-- reaches answers; and the lease one instance holds while it orders for a set of domains.
+CREATE TABLE acme_challenges (
+    kind              TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    key_authorization TEXT NOT NULL,
+    expires_at        INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID, STRICT;
+CREATE TABLE acme_order_leases (
+    domains     TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    held_until  INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+-- ---- end v14 --------------------------------------------------------------------------

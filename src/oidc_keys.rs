@@ -108,8 +108,9 @@ pub async fn verify_own(store: &Store, token: &str) -> Result<Option<serde_json:
     Ok(jose::verify(token, &verifying))
 }
 
-/// Generates and stores the first key of `alg` when there is none. Two requests racing
-/// here may both generate; the write keeps the first and drops the other.
+/// Generates and stores the first key of `alg` when there is none. Requests racing here
+/// (at one instance or at several on one database) may each generate; the write keeps
+/// the first and drops the others (`signing_keys::insert_first`).
 async fn ensure_key(store: &Store, alg: Alg) -> Result<(), KeyError> {
     if store
         .read(move |conn| signing_keys::has_key(conn, alg))
@@ -122,16 +123,14 @@ async fn ensure_key(store: &Store, alg: Alg) -> Result<(), KeyError> {
         .map_err(|_| KeyError::TaskFailed)??;
     store
         .write(move |conn| {
-            if signing_keys::has_key(conn, alg)? {
-                return Ok(());
-            }
             let now = store::now();
             let times = KeyTimes {
                 created_at: now,
                 signs_from: oauth::new_key_signs_from(&[], now, 0),
             };
-            let kid = signing_keys::insert(conn, alg, &key, times)?;
-            tracing::info!(%kid, alg = alg.as_str(), "generated the first id_token signing key");
+            if let Some(kid) = signing_keys::insert_first(conn, alg, &key, times)? {
+                tracing::info!(%kid, alg = alg.as_str(), "generated the first id_token signing key");
+            }
             Ok(())
         })
         .await?;

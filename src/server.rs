@@ -93,7 +93,7 @@ pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let tls = match (tls, &config.acme) {
         (None, Some(acme)) => Some(Tls::for_acme(
             tls::acme::stored_certificate(&store, acme)?,
-            Arc::default(),
+            Arc::new(tls::Challenges::on(&store)),
         )?),
         (tls, _) => tls,
     };
@@ -266,7 +266,7 @@ pub async fn run(
                     .watch(builder.serve_connection(TokioIo::new(stream), service))
                     .await
                     .map_err(Into::into),
-                Some(tls) => match tls::handshake(&tls.acceptor, stream).await {
+                Some(tls) => match tls.handshake(stream).await {
                     Ok(stream) => {
                         let connection =
                             tls_builder.serve_connection(TokioIo::new(stream), service);

@@ -56,19 +56,17 @@ pub async fn run(listener: TcpListener, app: Arc<App>) {
 }
 
 /// Reads the scrape-time values and encodes every metric, off the runtime's workers
-/// (it stats the database files).
+/// (it stats the database files, or asks PostgreSQL).
 async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     let text = tokio::task::spawn_blocking(move || {
+        let storage = app.store.storage_size();
         let sample = Sample {
             hash_queue_depth: app.hasher.in_flight() as u64,
             hash_queue_capacity: app.hasher.capacity() as u64,
             hash_busy_refusals: app.hasher.refusals(),
             lockouts: app.throttle.lockouts(),
-            // An SQLite file's sizes; 0 on PostgreSQL, which reports its own.
-            database_bytes: app.config.db.file().map_or(0, file_size),
-            wal_bytes: app.config.db.file().map_or(0, |db| {
-                file_size(&crate::store::files::with_suffix(db, "-wal"))
-            }),
+            database_bytes: storage.database_bytes,
+            wal_bytes: storage.wal_bytes,
         };
         app.metrics.render(sample)
     })
@@ -76,9 +74,4 @@ async fn scrape(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     .map_err(|_| StoreError::TaskFailed)?
     .map_err(|_| StoreError::TaskFailed)?;
     Ok(http::bytes(StatusCode::OK, CONTENT_TYPE, text.into()))
-}
-
-/// 0 when the file is missing (no WAL yet) or unreadable.
-fn file_size(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
 }

@@ -83,7 +83,8 @@ pub struct Sample {
     /// Lockouts started since start (per account and per address).
     pub lockouts: u64,
     pub database_bytes: u64,
-    pub wal_bytes: u64,
+    /// `None`: the store has no WAL file of its own (PostgreSQL); the metric is left out.
+    pub wal_bytes: Option<u64>,
 }
 
 /// All of oauthd's metrics.
@@ -244,6 +245,7 @@ struct Sampled {
     hash_busy_refusals: AtomicU64,
     lockouts: AtomicU64,
     database_bytes: AtomicU64,
+    /// [`NO_WAL`]: the store has no WAL of its own (PostgreSQL).
     wal_bytes: AtomicU64,
     /// 0: not set (no TLS).
     certificate_expiry: AtomicI64,
@@ -257,9 +259,12 @@ impl Sampled {
         store(&self.hash_busy_refusals, sample.hash_busy_refusals);
         store(&self.lockouts, sample.lockouts);
         store(&self.database_bytes, sample.database_bytes);
-        store(&self.wal_bytes, sample.wal_bytes);
+        store(&self.wal_bytes, sample.wal_bytes.unwrap_or(NO_WAL));
     }
 }
+
+/// The `wal_bytes` of a store without a WAL file of its own: the metric is left out.
+const NO_WAL: u64 = u64::MAX;
 
 /// Encodes one unlabelled metric.
 fn one(
@@ -306,15 +311,17 @@ impl Collector for Sampled {
         one(
             e,
             "database_size_bytes",
-            "Size of the database file",
+            "Size of the database (the SQLite file, or the PostgreSQL database on disk)",
             &gauge(&self.database_bytes),
         )?;
-        one(
-            e,
-            "wal_size_bytes",
-            "Size of the database's write-ahead log",
-            &gauge(&self.wal_bytes),
-        )?;
+        if read(&self.wal_bytes) != NO_WAL {
+            one(
+                e,
+                "wal_size_bytes",
+                "Size of the SQLite database's write-ahead log file",
+                &gauge(&self.wal_bytes),
+            )?;
+        }
         let expiry = self.certificate_expiry.load(Ordering::Relaxed);
         if expiry != 0 {
             one(

@@ -147,6 +147,83 @@ pub fn record_failure(
     Ok(())
 }
 
+/// Offers a challenge answer to every instance until `expires_at`: `kind` is
+/// `http-01` (by token) or `tls-alpn-01` (by domain).
+pub fn offer_challenge(
+    db: &impl Db,
+    kind: &str,
+    name: &str,
+    key_authorization: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO acme_challenges (kind, name, key_authorization, expires_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, name) DO UPDATE SET key_authorization = excluded.key_authorization,
+             expires_at = excluded.expires_at",
+        &[&kind, &name, &key_authorization, &expires_at],
+    )?;
+    Ok(())
+}
+
+/// The key authorization offered for `kind` and `name`, unless expired at `now`.
+pub fn challenge(
+    db: &impl Db,
+    kind: &str,
+    name: &str,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
+    db.query_opt(
+        "SELECT key_authorization FROM acme_challenges
+         WHERE kind = ?1 AND name = ?2 AND expires_at > ?3",
+        &[&kind, &name, &now],
+        |r| r.get(0),
+    )
+}
+
+/// Withdraws one offered answer, and every expired one.
+pub fn withdraw_challenge(
+    db: &impl Db,
+    kind: &str,
+    name: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "DELETE FROM acme_challenges WHERE (kind = ?1 AND name = ?2) OR expires_at <= ?3",
+        &[&kind, &name, &now],
+    )?;
+    Ok(())
+}
+
+/// Takes (or extends) `holder`'s lease on ordering for `domains` until `until`, unless
+/// another holder's lease runs at `now`: whether `holder` now holds it. One atomic
+/// statement, so of several instances racing exactly one gets it.
+pub fn take_order_lease(
+    db: &impl Db,
+    domains: &str,
+    holder: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, StoreError> {
+    let changed = db.execute(
+        "INSERT INTO acme_order_leases (domains, holder, held_until) VALUES (?1, ?2, ?3)
+         ON CONFLICT (domains) DO UPDATE SET holder = excluded.holder,
+             held_until = excluded.held_until
+         WHERE acme_order_leases.held_until <= ?4 OR acme_order_leases.holder = excluded.holder",
+        &[&domains, &holder, &until, &now],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Ends `holder`'s lease on `domains` (another holder's is left alone).
+pub fn release_order_lease(db: &impl Db, domains: &str, holder: &str) -> Result<(), StoreError> {
+    db.execute(
+        "DELETE FROM acme_order_leases WHERE domains = ?1 AND holder = ?2",
+        &[&domains, &holder],
+    )?;
+    Ok(())
+}
+
 /// The row key of a set of domains: lower-cased, sorted, space-separated.
 pub fn domains_key(domains: &[String]) -> String {
     let mut names: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
@@ -215,6 +292,47 @@ mod tests {
         assert!(certificate(db, "c.example").expect("read").is_none());
     }
     crate::store::test_backends::on_both_backends!(acme_rows);
+
+    fn shared_challenges_and_leases(db: &impl Db) {
+        offer_challenge(db, "http-01", "tok", "tok.thumb", 100).expect("offer");
+        offer_challenge(db, "tls-alpn-01", "a.example", "x.thumb", 100).expect("offer");
+        let read = |kind, name, now| challenge(db, kind, name, now).expect("read");
+        for (kind, name, now, want) in [
+            ("http-01", "tok", 99, Some("tok.thumb")),
+            ("http-01", "tok", 100, None),
+            ("http-01", "a.example", 50, None),
+            ("tls-alpn-01", "a.example", 50, Some("x.thumb")),
+            ("tls-alpn-01", "tok", 50, None),
+        ] {
+            assert_eq!(
+                read(kind, name, now).as_deref(),
+                want,
+                "{kind} {name} {now}"
+            );
+        }
+        withdraw_challenge(db, "http-01", "tok", 50).expect("withdraw");
+        assert_eq!(read("http-01", "tok", 50), None);
+        assert!(read("tls-alpn-01", "a.example", 50).is_some());
+
+        // (holder, now, until): whether it holds the lease after taking it.
+        let d = "a.example";
+        for (holder, now, until, held) in [
+            ("A", 0, 300, true),
+            ("B", 10, 310, false),
+            ("A", 20, 320, true),
+            ("B", 319, 619, false),
+            ("B", 320, 620, true),
+            ("A", 330, 630, false),
+        ] {
+            let took = take_order_lease(db, d, holder, now, until).expect("lease");
+            assert_eq!(took, held, "{holder} at {now}");
+        }
+        release_order_lease(db, d, "A").expect("not A's");
+        assert!(!take_order_lease(db, d, "A", 400, 700).expect("lease"));
+        release_order_lease(db, d, "B").expect("release");
+        assert!(take_order_lease(db, d, "A", 400, 700).expect("lease"));
+    }
+    crate::store::test_backends::on_both_backends!(shared_challenges_and_leases);
 
     #[test]
     fn domains_key_is_order_and_case_blind() {

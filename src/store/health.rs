@@ -157,9 +157,49 @@ pub fn probe_write(db: &impl super::sql::Db) -> Result<(), super::StoreError> {
     Ok(())
 }
 
+/// On PostgreSQL, whether the server may write there: the database answers, and its
+/// sessions' transactions are not read-only (`default_transaction_read_only` switched on,
+/// or a hot standby), which would fail every write until it is switched back.
+#[cfg(feature = "postgres")]
+pub fn postgres_writable(db: &impl super::sql::Db) -> Result<(), super::StoreError> {
+    let read_only: String = db.query_one(
+        "SELECT current_setting('transaction_read_only')",
+        &[],
+        |r| r.get(0),
+    )?;
+    if read_only == "on" {
+        return Err(Problem::ReadOnly(
+            "PostgreSQL refuses writes (default_transaction_read_only is on, or it is a standby)",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_read_only_postgres_session_is_reported() {
+        use crate::store::sql::Db;
+        crate::store::test_backends::with_postgres(|db| {
+            postgres_writable(db).expect("writable");
+            db.execute("SET default_transaction_read_only = on", &[])
+                .expect("set");
+            let refused = postgres_writable(db).expect_err("read-only");
+            assert!(
+                matches!(
+                    refused,
+                    crate::store::StoreError::Unavailable(Problem::ReadOnly(_))
+                ),
+                "{refused}"
+            );
+            db.execute("SET default_transaction_read_only = off", &[])
+                .expect("reset");
+        });
+    }
 
     #[test]
     fn a_removed_or_replaced_file_is_noticed() {

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// The whole schema, applied to an empty database.
 const SCHEMA_SQL: &str = include_str!("../../schema.sql");
@@ -48,6 +48,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, SHARED_STATE_STEP),
     // v13: PostgreSQL's email key becomes a UNIQUE index (see EMAIL_KEY_INDEX_STEP).
     (13, EMAIL_KEY_INDEX_STEP),
+    // v14: ACME orders and challenges shared by several instances (see ACME_SHARED_STEP).
+    (14, ACME_SHARED_STEP),
 ];
 
 /// What every instance serving one database must agree on: server secrets (the CSRF key),
@@ -76,6 +78,24 @@ CREATE TABLE login_failures (
 /// inserted, replaces its triggers with a UNIQUE index at this version
 /// (`pg::migrate::EMAIL_KEY_INDEX_STEP`). Kept in sync with the v13 block of `schema.sql`.
 const EMAIL_KEY_INDEX_STEP: &str = "-- nothing on SQLite";
+
+/// ACME across several instances of one database: the challenge answers being offered
+/// (whichever instance the CA reaches answers them) and the lease that lets one instance
+/// order at a time. Kept in sync with the v14 block of `schema.sql`.
+const ACME_SHARED_STEP: &str = "
+CREATE TABLE acme_challenges (
+    kind              TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    key_authorization TEXT NOT NULL,
+    expires_at        INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID, STRICT;
+CREATE TABLE acme_order_leases (
+    domains     TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    held_until  INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+";
 
 /// When the user approved a device authorization: the `auth_time` of the id_token its
 /// tokens come with. Kept in sync with the v9 block of `schema.sql`.

@@ -136,8 +136,8 @@ enum Backend {
     Postgres(pg::PgStore),
 }
 
-/// How a command opens an SQLite file. A PostgreSQL database is connected to and
-/// migrated alike for every command: it is never created by a typo.
+/// How a command opens an SQLite file. A PostgreSQL database is never created by a typo
+/// (it must exist); commands that only read refuse an older schema there too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
     /// [`Store::open`]: may create the file.
@@ -158,7 +158,10 @@ impl Store {
                 Opening::Reading => Store::open_for_reading(path),
             },
             #[cfg(feature = "postgres")]
-            Location::Postgres(url) => Store::connect_postgres(url),
+            Location::Postgres(url) => match opening {
+                Opening::Reading => pg::PgStore::connect_for_reading(url).map(Store::postgres),
+                Opening::Create | Opening::Existing => Store::connect_postgres(url),
+            },
         }
     }
 
@@ -181,9 +184,14 @@ impl Store {
     /// [`pg::PgStore::connect`].
     #[cfg(feature = "postgres")]
     pub fn connect_postgres(url: &str) -> Result<Store, StoreError> {
-        pg::PgStore::connect(url).map(|pg| Store {
+        pg::PgStore::connect(url).map(Store::postgres)
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres(pg: pg::PgStore) -> Store {
+        Store {
             backend: Backend::Postgres(pg),
-        })
+        }
     }
 
     fn sqlite(sqlite: SqliteStore) -> Store {
@@ -276,7 +284,7 @@ impl Store {
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
                 let pg = pg.clone();
-                blocking(move || pg.transaction(|tx| f(&Conn::Postgres(tx)))).await
+                blocking(move || pg.write(|tx| f(&Conn::Postgres(tx)))).await
             }
         }
     }
@@ -319,26 +327,47 @@ impl Store {
 
     /// `Ok` when the server's database can be trusted, else the first problem
     /// (`/healthz`). On SQLite: the file, its writability and the last write; on
-    /// PostgreSQL: whether the database answers.
+    /// PostgreSQL: whether the database answers and accepts writes.
     pub async fn health(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(sqlite) => sqlite.health().await,
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
                 let pg = pg.clone();
-                blocking(move || pg.with_conn(ping)).await
+                blocking(move || pg.with_conn(health::postgres_writable)).await
             }
         }
     }
 
-    /// The SQLite writer's metrics (unrecorded ones on PostgreSQL, which has no writer).
+    /// What the storage metrics report, for a scrape (blocks: call it off the runtime's
+    /// workers). See [`StorageSize`].
+    pub fn storage_size(&self) -> StorageSize {
+        match &self.backend {
+            Backend::Sqlite(sqlite) => sqlite.storage_size(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => pg.storage_size(),
+        }
+    }
+
+    /// The write metrics: the SQLite writer's group commits, or on PostgreSQL each write
+    /// as a batch of one.
     pub fn writer_metrics(&self) -> crate::metrics::WriterMetrics {
         match &self.backend {
             Backend::Sqlite(sqlite) => sqlite.writer_metrics(),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => Default::default(),
+            Backend::Postgres(pg) => pg.writer_metrics(),
         }
     }
+}
+
+/// How much space the database takes, as the storage metrics report it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSize {
+    /// SQLite: the `.db` file; PostgreSQL: the database on the server's disk
+    /// (`pg_database_size`, WAL not included).
+    pub database_bytes: u64,
+    /// SQLite's `-wal` file; `None` on PostgreSQL, whose WAL is the whole cluster's.
+    pub wal_bytes: Option<u64>,
 }
 
 /// Runs `f` on tokio's blocking pool.

@@ -2,7 +2,7 @@
 //! published is the rule book's decision (`oauth::key_phases`); this module only reads and
 //! writes. Private keys leave this module only as `jose::PrivateKey`, which never prints.
 
-use super::sql::Db;
+use super::sql::{lock_rows, Db};
 use super::StoreError;
 use crate::jose::{self, Alg, GeneratedKey, PrivateKey};
 use crate::oauth::KeyTimes;
@@ -60,6 +60,27 @@ pub fn has_key(db: &impl Db, alg: Alg) -> Result<bool, StoreError> {
         &[&alg.as_str()],
         |r| r.get(0),
     )
+}
+
+/// Stores `key` as the first key of `alg` unless a key of `alg` exists; the kid when
+/// stored. Instances doing this at once on one database take turns (each locks the
+/// database's marker row first, and reads for a key after the one before committed), so
+/// exactly one first key is made.
+pub fn insert_first(
+    db: &impl Db,
+    alg: Alg,
+    key: &GeneratedKey,
+    times: KeyTimes,
+) -> Result<Option<String>, StoreError> {
+    lock_rows(
+        db,
+        "SELECT key FROM oauthd_meta WHERE key = 'application'",
+        &[],
+    )?;
+    if has_key(db, alg)? {
+        return Ok(None);
+    }
+    insert(db, alg, key, times).map(Some)
 }
 
 /// Deletes the keys `kids` (keys no valid id_token can name any more); returns how many.
@@ -140,4 +161,66 @@ mod tests {
         assert_eq!(list(db).expect("list").len(), 3);
     }
     on_both_backends!(signing_key_verbs);
+
+    fn a_first_key_is_stored_once(db: &impl Db) {
+        let times = KeyTimes {
+            created_at: 100,
+            signs_from: 100,
+        };
+        let first = jose::generate(Alg::Es256).expect("generate");
+        let kid = insert_first(db, Alg::Es256, &first, times).expect("first");
+        assert_eq!(kid, Some(jose::thumbprint(&first.public_jwk)));
+        let second = jose::generate(Alg::Es256).expect("generate");
+        assert_eq!(
+            insert_first(db, Alg::Es256, &second, times).expect("second"),
+            None
+        );
+        let ed = jose::generate(Alg::EdDsa).expect("generate");
+        let other_alg = insert_first(db, Alg::EdDsa, &ed, times).expect("other alg");
+        assert!(other_alg.is_some());
+        assert_eq!(list(db).expect("list").len(), 2);
+    }
+    on_both_backends!(a_first_key_is_stored_once);
+
+    /// Instances making a first key at once on one empty PostgreSQL database, each in its
+    /// own transaction held open a while after its decision (as a slow commit would):
+    /// exactly one key is stored.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn racing_first_keys_on_postgres_store_one() {
+        use crate::store::Store;
+        const RACERS: usize = 4;
+        let url = crate::store::pg::test_cluster::shared().new_database();
+        let store = Store::connect_postgres(&url).expect("connect");
+        let start = std::sync::Barrier::new(RACERS);
+        let times = KeyTimes {
+            created_at: 100,
+            signs_from: 100,
+        };
+        let stored: Vec<Option<String>> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..RACERS)
+                .map(|_| {
+                    let (store, start) = (&store, &start);
+                    scope.spawn(move || {
+                        let key = jose::generate(Alg::Es256).expect("generate");
+                        store
+                            .transaction(|db| {
+                                start.wait();
+                                let kid = insert_first(db, Alg::Es256, &key, times)?;
+                                std::thread::sleep(std::time::Duration::from_millis(200));
+                                Ok(kid)
+                            })
+                            .expect("transaction")
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        assert_eq!(stored.iter().flatten().count(), 1, "{stored:?}");
+        let keys = store.with_conn(|db| list(db)).expect("list");
+        assert_eq!(keys.len(), 1);
+    }
 }

@@ -178,6 +178,16 @@ impl SqliteStore {
             .unwrap_or_default()
     }
 
+    /// The sizes of the `.db` file and its `-wal` (0 when missing or unreadable), read
+    /// now: two `stat`s.
+    pub fn storage_size(&self) -> super::StorageSize {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        super::StorageSize {
+            database_bytes: size(&self.path),
+            wal_bytes: Some(size(&files::with_suffix(&self.path, "-wal"))),
+        }
+    }
+
     /// Starts the group-committing writer thread used by [`SqliteStore::write`]; the server
     /// calls this once after opening.
     /// Audit rows older than `audit_retention` are deleted in its idle time.

@@ -5,6 +5,11 @@
 //! store it (a full disk, a read-only mount) is served at once and kept in memory, its
 //! save retried every few seconds; the task also remembers its failures and backoff
 //! itself, so a database that cannot record them never makes it ask the CA in a loop.
+//!
+//! Several servers on one database (PostgreSQL): one orders at a time, holding a lease
+//! row while it does; the others wait, and each serves a later stored certificate within
+//! [`renewal::PICKUP_SECS`] (at once when it was waiting on the lease). The challenge
+//! answers are offered through the database, so whichever instance the CA reaches answers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +34,13 @@ const SAVE_RETRY_SECS: i64 = 5;
 
 /// One attempt (account, order, validation, certificate) gives up after this long.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The ordering lease outlives the longest attempt (and the writes after it); a holder
+/// that died mid-order blocks the others this long at most.
+const LEASE_SECS: i64 = 360;
+
+/// How often an instance waiting on another's lease looks at the stored certificate.
+const LEASE_POLL_SECS: u64 = 2;
 
 /// Polling an order until validated, then until its certificate is ready.
 fn retry_policy() -> RetryPolicy {
@@ -117,6 +129,8 @@ pub struct Acme {
     pub resolver: Arc<Resolver>,
     pub challenges: Arc<Challenges>,
     unrecorded: Unrecorded,
+    /// Names this task in the ordering lease.
+    holder: String,
 }
 
 /// What the task knows that the database may not hold: it must not forget a certificate
@@ -137,26 +151,95 @@ impl Acme {
             if self.unrecorded.certificate.is_some() {
                 self.save_unsaved().await;
             }
-            let due = match self.next_attempt().await {
-                Ok(due) => due,
+            let wait = match self.wait_secs().await {
+                Ok(wait) => wait,
                 Err(e) => {
                     tracing::warn!(error = %e, "ACME: cannot read the stored certificate; retrying");
-                    tokio::time::sleep(Duration::from_secs(renewal::FIRST_BACKOFF_SECS as u64))
-                        .await;
-                    continue;
+                    renewal::FIRST_BACKOFF_SECS
                 }
             };
-            let now = store::now();
-            if due > now {
-                // Woken at least hourly, so a clock jump cannot delay a renewal for long.
-                let mut wait = (due - now).min(3600);
-                if self.unrecorded.certificate.is_some() {
-                    wait = wait.min(SAVE_RETRY_SECS);
-                }
+            if wait > 0 {
                 tokio::time::sleep(Duration::from_secs(wait as u64)).await;
                 continue;
             }
-            self.attempt().await;
+            if !self.take_lease().await {
+                // Another instance is ordering: its certificate is served once stored.
+                tokio::time::sleep(Duration::from_secs(LEASE_POLL_SECS)).await;
+                continue;
+            }
+            // It may have stored one between the read above and the lease.
+            if matches!(self.wait_secs().await, Ok(0)) {
+                self.attempt().await;
+            }
+            self.release_lease().await;
+        }
+    }
+
+    /// Seconds until the next attempt (0: due), after serving a later certificate
+    /// another instance stored. Woken at least every [`renewal::PICKUP_SECS`], so such a
+    /// certificate is served soon and a clock jump cannot delay a renewal for long.
+    async fn wait_secs(&self) -> Result<i64, String> {
+        let row = self.read_row().await?;
+        if let Some(row) = &row {
+            self.pick_up(row);
+        }
+        let due = self.next_attempt(row.as_ref());
+        let mut wait = (due - store::now()).clamp(0, renewal::PICKUP_SECS);
+        if self.unrecorded.certificate.is_some() {
+            wait = wait.min(SAVE_RETRY_SECS);
+        }
+        Ok(wait)
+    }
+
+    /// Serves the stored certificate if it is later than the one served.
+    fn pick_up(&self, row: &CertRow) {
+        if !renewal::serve_stored(self.resolver.not_after(), row.not_after) {
+            return;
+        }
+        match servable(row) {
+            Ok(Some(certified)) => {
+                self.resolver.replace(certified);
+                tracing::info!(domains = %row.domains, "ACME: serving the certificate stored by another instance");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(domains = %row.domains, error = %e, "ACME: the stored certificate is unusable")
+            }
+        }
+    }
+
+    /// Takes the ordering lease where several servers share the database (always
+    /// granted on one server's file). A database error grants it: renewing twice beats
+    /// not renewing.
+    async fn take_lease(&self) -> bool {
+        if !self.store.shared_by_servers() {
+            return true;
+        }
+        let (domains, holder) = (self.config.key(), self.holder.clone());
+        let now = store::now();
+        let taken = self
+            .store
+            .write(move |conn| {
+                store::acme::take_order_lease(conn, &domains, &holder, now, now + LEASE_SECS)
+            })
+            .await;
+        taken.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ACME: cannot take the ordering lease; ordering anyway");
+            true
+        })
+    }
+
+    async fn release_lease(&self) {
+        if !self.store.shared_by_servers() {
+            return;
+        }
+        let (domains, holder) = (self.config.key(), self.holder.clone());
+        let released = self
+            .store
+            .write(move |conn| store::acme::release_order_lease(conn, &domains, &holder))
+            .await;
+        if let Err(e) = released {
+            tracing::debug!(error = %e, "ACME: cannot release the ordering lease; it expires by itself");
         }
     }
 
@@ -170,18 +253,14 @@ impl Acme {
 
     /// When the next issuance is due: by the certificate served (the unsaved one, else the
     /// stored one), never before the later of the stored and the remembered backoff.
-    async fn next_attempt(&self) -> Result<i64, String> {
-        let row = self.read_row().await?;
-        let served = self.unrecorded.certificate.as_ref().or(row.as_ref());
+    fn next_attempt(&self, row: Option<&CertRow>) -> i64 {
+        let served = self.unrecorded.certificate.as_ref().or(row);
         let validity = served
             .filter(|r| r.chain_pem.is_some())
             .and_then(|r| Some((r.not_before?, r.not_after?)));
-        let stored_retry = row
-            .as_ref()
-            .filter(|r| r.failures > 0)
-            .and_then(|r| r.next_attempt);
+        let stored_retry = row.filter(|r| r.failures > 0).and_then(|r| r.next_attempt);
         let retry = stored_retry.max(self.unrecorded.retry_at);
-        Ok(renewal::next_attempt(store::now(), validity, retry))
+        renewal::next_attempt(store::now(), validity, retry)
     }
 
     /// One issuance; its outcome is stored and logged.
@@ -192,7 +271,7 @@ impl Acme {
             Ok(outcome) => outcome,
             Err(_) => Err(format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs())),
         };
-        self.challenges.clear();
+        self.challenges.clear().await;
         let stored = match outcome {
             Ok((chain, key)) => self.store_issued(chain, key).await,
             Err(e) => Err(e),
@@ -389,10 +468,12 @@ impl Acme {
             let key_authorization = challenge.key_authorization();
             if self.config.http_challenge {
                 self.challenges
-                    .offer_http(&challenge.token, key_authorization.as_str());
+                    .offer_http(&challenge.token, key_authorization.as_str())
+                    .await;
             } else {
                 self.challenges
-                    .offer_alpn(&domain, key_authorization.digest().as_ref())
+                    .offer_alpn(&domain, key_authorization.as_str())
+                    .await
                     .map_err(|e| format!("cannot make the TLS-ALPN-01 certificate: {e}"))?;
             }
             challenge
@@ -471,10 +552,21 @@ pub fn spawn(
             resolver: Arc::clone(&tls.resolver),
             challenges: Arc::clone(challenges),
             unrecorded: Unrecorded::default(),
+            holder: lease_holder(),
         }
         .run(),
     );
     Ok(())
+}
+
+/// A name for this task in the ordering lease: the process and a random part (process
+/// ids repeat across machines).
+fn lease_holder() -> String {
+    let mut random = [0u8; 8];
+    // Without randomness the pid alone still names it on this machine.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", std::process::id())
 }
 
 /// An error with its sources ("client error (Connect): tcp connect error: Connection

@@ -65,8 +65,8 @@ pub async fn run(listener: TcpListener, challenges: Arc<Challenges>, target: Htt
         };
         let (challenges, target) = (Arc::clone(&challenges), Arc::clone(&target));
         let service = service_fn(move |req: Request<Incoming>| {
-            let answer = answer(&challenges, &target, &req);
-            async move { Ok::<_, Infallible>(answer) }
+            let (challenges, asked) = (Arc::clone(&challenges), asked(&target, &req));
+            async move { Ok::<_, Infallible>(respond(&challenges, asked).await) }
         });
         tokio::spawn(async move {
             let _ = http1::Builder::new()
@@ -79,18 +79,37 @@ pub async fn run(listener: TcpListener, challenges: Arc<Challenges>, target: Htt
     }
 }
 
-fn answer<B>(challenges: &Challenges, target: &HttpsTarget, req: &Request<B>) -> Response<Body> {
-    let path = req.uri().path();
-    if let Some(token) = path.strip_prefix(CHALLENGE_PREFIX) {
-        return match challenges.http_answer(token) {
-            Some(key_authorization) => http::bytes(
-                PlainHttp::Challenge.status(),
-                "application/octet-stream",
-                key_authorization.into(),
-            ),
-            None => http::text(PlainHttp::UnknownChallenge.status(), "no such challenge\n"),
-        };
+/// What a request asks for: a challenge's answer, or else the redirect it gets at once.
+enum Asked {
+    Challenge(String),
+    Redirect(Response<Body>),
+}
+
+fn asked<B>(target: &HttpsTarget, req: &Request<B>) -> Asked {
+    match req.uri().path().strip_prefix(CHALLENGE_PREFIX) {
+        Some(token) => Asked::Challenge(token.to_owned()),
+        None => Asked::Redirect(redirect(target, req)),
     }
+}
+
+/// The key authorization of the token asked for (offered here or, read from the
+/// database, by another instance), or the redirect.
+async fn respond(challenges: &Challenges, asked: Asked) -> Response<Body> {
+    let token = match asked {
+        Asked::Challenge(token) => token,
+        Asked::Redirect(redirect) => return redirect,
+    };
+    match challenges.http_answer(&token).await {
+        Some(key_authorization) => http::bytes(
+            PlainHttp::Challenge.status(),
+            "application/octet-stream",
+            key_authorization.into(),
+        ),
+        None => http::text(PlainHttp::UnknownChallenge.status(), "no such challenge\n"),
+    }
+}
+
+fn redirect<B>(target: &HttpsTarget, req: &Request<B>) -> Response<Body> {
     let host = req
         .headers()
         .get(hyper::header::HOST)
@@ -133,20 +152,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn answers_offered_challenges_only() {
+    #[tokio::test]
+    async fn answers_offered_challenges_only() {
         let c = Challenges::default();
-        c.offer_http("tok", "tok.thumb");
+        c.offer_http("tok", "tok.thumb").await;
         let t = HttpsTarget {
             domains: vec!["a.example".into()],
             https_port: 443,
         };
-        let get = |uri: &str| Request::get(uri).body(()).expect("request");
-        let r = answer(&c, &t, &get("/.well-known/acme-challenge/tok"));
+        let get = |uri: &str| asked(&t, &Request::get(uri).body(()).expect("request"));
+        let r = respond(&c, get("/.well-known/acme-challenge/tok")).await;
         assert_eq!(r.status(), PlainHttp::Challenge.status());
-        let r = answer(&c, &t, &get("/.well-known/acme-challenge/other"));
+        let r = respond(&c, get("/.well-known/acme-challenge/other")).await;
         assert_eq!(r.status(), PlainHttp::UnknownChallenge.status());
-        let r = answer(&c, &t, &get("/authorize?x=1"));
+        let r = respond(&c, get("/authorize?x=1")).await;
         assert_eq!(r.status(), PlainHttp::ToHttps.status());
         assert_eq!(
             r.headers().get("location").and_then(|v| v.to_str().ok()),

@@ -20,7 +20,7 @@ use hyper::Response;
 use rustls::ServerConfig;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 pub use challenges::Challenges;
 pub use files::CertFiles;
@@ -78,7 +78,7 @@ impl Tls {
     /// start, not at the first handshake.
     pub fn from_files(files: &CertFiles) -> Result<Tls, TlsError> {
         let resolver = Arc::new(Resolver::new(files.load()?));
-        let config = server_config(Arc::clone(&resolver) as _, false)?;
+        let config = server_config(Arc::clone(&resolver) as _, HTTP_ALPN)?;
         Ok(Tls {
             acceptor: TlsAcceptor::from(config),
             resolver,
@@ -92,21 +92,72 @@ impl Tls {
         stored: Option<Arc<rustls::sign::CertifiedKey>>,
         challenges: Arc<Challenges>,
     ) -> Result<Tls, TlsError> {
-        let resolver = Arc::new(Resolver::for_acme(stored, Arc::clone(&challenges)));
-        let config = server_config(Arc::clone(&resolver) as _, true)?;
+        let resolver = Arc::new(Resolver::for_acme(stored));
+        let config = server_config(Arc::clone(&resolver) as _, HTTP_ALPN)?;
         Ok(Tls {
             acceptor: TlsAcceptor::from(config),
             resolver,
             challenges: Some(challenges),
         })
     }
+
+    /// The TLS handshake of one accepted connection, bounded in time. A client speaking
+    /// plain HTTP fails here at once (its request is not a TLS record). A TLS-ALPN-01
+    /// validation connection ends after its handshake: it carries no HTTP.
+    pub async fn handshake(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.accept(stream)).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            )),
+        }
+    }
+
+    /// With ACME the client's hello is read first: a validation handshake (ALPN
+    /// `acme-tls/1`) is answered with the challenge certificate for its name, which may
+    /// have to be read from the database (another instance offered it).
+    async fn accept(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        let Some(challenges) = &self.challenges else {
+            return self.acceptor.accept(stream).await;
+        };
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        let (validating, name) = {
+            let hello = start.client_hello();
+            let validating = hello
+                .alpn()
+                .is_some_and(|mut offered| offered.any(|p| p == challenges::ACME_TLS_ALPN));
+            (validating, hello.server_name().map(str::to_owned))
+        };
+        if !validating {
+            return start.into_stream(Arc::clone(self.acceptor.config())).await;
+        }
+        let answer = match name {
+            Some(name) => challenges.alpn_answer(&name).await,
+            None => None,
+        };
+        let certified = answer.ok_or_else(|| {
+            std::io::Error::other("TLS-ALPN-01 handshake for a name with no challenge offered")
+        })?;
+        let config = server_config(
+            Arc::new(Resolver::new(certified)),
+            &[challenges::ACME_TLS_ALPN],
+        )
+        .map_err(std::io::Error::other)?;
+        start.into_stream(config).await?;
+        Err(std::io::Error::other(
+            "ACME TLS-ALPN-01 validation handshake done",
+        ))
+    }
 }
 
-/// TLS 1.2 and 1.3 only, ring's cipher suites, HTTP/2 preferred over HTTP/1.1 by ALPN
-/// (and `acme-tls/1` for TLS-ALPN-01 validation when `acme`).
+/// The ALPN protocols of HTTPS: HTTP/2 preferred over HTTP/1.1.
+const HTTP_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// TLS 1.2 and 1.3 only, ring's cipher suites, the `alpn` protocols.
 fn server_config(
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
-    acme: bool,
+    alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -114,37 +165,8 @@ fn server_config(
         .map_err(|e| TlsError::Setup(e.to_string()))?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    if acme {
-        config
-            .alpn_protocols
-            .push(challenges::ACME_TLS_ALPN.to_vec());
-    }
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
-}
-
-/// The TLS handshake of one accepted connection, bounded in time. A client speaking plain
-/// HTTP fails here at once (its request is not a TLS record). A TLS-ALPN-01 validation
-/// connection ends after its handshake: it carries no HTTP.
-pub async fn handshake(
-    acceptor: &TlsAcceptor,
-    stream: TcpStream,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            ))
-        }
-    };
-    if stream.get_ref().1.alpn_protocol() == Some(challenges::ACME_TLS_ALPN) {
-        return Err(std::io::Error::other(
-            "ACME TLS-ALPN-01 validation handshake done",
-        ));
-    }
-    Ok(stream)
 }
 
 /// Marks a response served over HTTPS with `Strict-Transport-Security`.

@@ -37,6 +37,20 @@ pub fn next_attempt(now: i64, validity: Option<(i64, i64)>, retry_after: Option<
     }
 }
 
+/// An instance re-reads the stored certificate at least this often, so one stored by
+/// another instance of the same database is served within about this long.
+pub const PICKUP_SECS: i64 = 60;
+
+/// Whether to serve the stored certificate instead of the one served now: it is later
+/// (another instance renewed it), or nothing is served yet.
+pub fn serve_stored(served_not_after: Option<i64>, stored_not_after: Option<i64>) -> bool {
+    match (served_not_after, stored_not_after) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(served), Some(stored)) => stored > served,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +87,20 @@ mod tests {
             (60 * day, false),
         ] {
             assert_eq!(expires_soon(left, 0), soon, "{left}");
+        }
+    }
+
+    #[test]
+    fn a_later_stored_certificate_replaces_the_served_one() {
+        for (served, stored, swap) in [
+            (None, None, false),
+            (None, Some(10), true),
+            (Some(10), None, false),
+            (Some(10), Some(10), false),
+            (Some(20), Some(10), false),
+            (Some(10), Some(20), true),
+        ] {
+            assert_eq!(serve_stored(served, stored), swap, "{served:?} {stored:?}");
         }
     }
 

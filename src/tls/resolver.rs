@@ -1,20 +1,16 @@
 //! The certificate every handshake is answered with, swappable while serving: a reload
 //! or a renewal replaces it for new connections and leaves open ones alone. With ACME,
-//! a TLS-ALPN-01 validation handshake gets its challenge certificate instead, and until
-//! the first certificate is issued other handshakes are refused.
+//! until the first certificate is issued handshakes are refused.
 
 use std::sync::{Arc, OnceLock, RwLock};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::challenges::{Challenges, ACME_TLS_ALPN};
-
 /// Holds the current certificate chain and key.
 pub struct Resolver {
     // A std lock: held only to clone or replace one Arc, never across an await.
     current: RwLock<Option<Served>>,
-    challenges: Option<Arc<Challenges>>,
     /// Told each served certificate's not-after (the metrics' expiry gauge).
     expiry_watch: OnceLock<Box<dyn Fn(i64) + Send + Sync>>,
 }
@@ -40,17 +36,14 @@ impl Resolver {
     pub fn new(first: Arc<CertifiedKey>) -> Resolver {
         Resolver {
             current: RwLock::new(Some(Served::new(first))),
-            challenges: None,
             expiry_watch: OnceLock::new(),
         }
     }
 
-    /// For ACME: serves `first` (the stored certificate, if any) and answers TLS-ALPN-01
-    /// validation handshakes from `challenges`.
-    pub fn for_acme(first: Option<Arc<CertifiedKey>>, challenges: Arc<Challenges>) -> Resolver {
+    /// For ACME: serves `first` (the stored certificate, if any); none refuses handshakes.
+    pub fn for_acme(first: Option<Arc<CertifiedKey>>) -> Resolver {
         Resolver {
             current: RwLock::new(first.map(Served::new)),
-            challenges: Some(challenges),
             expiry_watch: OnceLock::new(),
         }
     }
@@ -88,14 +81,7 @@ impl Resolver {
 }
 
 impl ResolvesServerCert for Resolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let validating = hello
-            .alpn()
-            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
-        if validating {
-            let challenges = self.challenges.as_ref()?;
-            return challenges.alpn_answer(hello.server_name()?);
-        }
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.current().map(|s| s.key)
     }
 }

@@ -8,8 +8,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::acme_support::{
-    free_port, https_healthz, serve_on, serve_with_the_ca_gone, wait_for_certificate, wait_for_log,
-    Pebble, DOMAIN,
+    free_port, https_healthz, plain_http, serve_on, serve_with_the_ca_gone, wait_for_certificate,
+    wait_for_log, Pebble, DOMAIN,
 };
 use crate::support::Oauthd;
 
@@ -110,14 +110,10 @@ fn http_01_issues_through_the_http_listener_which_redirects_everything_else() {
     let served = wait_for_certificate(port, &server, &pebble, is_pebbles);
     assert_eq!(served.leaf().2, vec![DOMAIN.to_owned()]);
 
-    let mut tcp = TcpStream::connect(("127.0.0.1", http_port)).expect("connect");
-    tcp.write_all(
-        format!("POST /token?x=1 HTTP/1.1\r\nHost: {DOMAIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .expect("write");
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).expect("read");
+    let answer = plain_http(
+        http_port,
+        &format!("POST /token?x=1 HTTP/1.1\r\nHost: {DOMAIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    );
     assert!(answer.starts_with("HTTP/1.1 308"), "{answer}");
     assert!(
         answer
@@ -178,11 +174,10 @@ fn a_refused_challenge_is_logged_clearly_and_the_server_keeps_running() {
         .to_owned();
     assert!(error.contains("challenge refused"), "{error}");
     // The plain-HTTP listener still answers.
-    let mut tcp = TcpStream::connect(("127.0.0.1", http_port)).expect("connect");
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("write");
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).expect("read");
+    let answer = plain_http(
+        http_port,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(answer.starts_with("HTTP/1.1 308"), "{answer}");
 }
 

@@ -152,6 +152,12 @@ impl Pebble {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// How many authorizations pebble validated or refused: one per order of one name
+    /// (authorizations are never reused here).
+    pub fn authorizations(&self) -> usize {
+        self.log().matches("by completed challenge").count()
+    }
+
     /// The `serve` flags pointing oauthd at this pebble.
     pub fn flags(&self) -> Vec<String> {
         vec![
@@ -201,21 +207,24 @@ pub fn serve_on(o: &Oauthd, port: u16, flags: &[String]) -> Server {
 /// Starts `oauthd serve` on `port` for [`DOMAIN`] with an ACME directory where nothing
 /// listens: only the stored certificate can be served.
 pub fn serve_with_the_ca_gone(o: &Oauthd, port: u16) -> Server {
-    serve_on(
-        o,
-        port,
-        &[
-            "--acme-domain".into(),
-            DOMAIN.into(),
-            "--acme-directory".into(),
-            "https://127.0.0.1:9/dir".into(),
-        ],
-    )
+    serve_on(o, port, &the_ca_gone_for(DOMAIN))
 }
 
-/// Accepts any server certificate: the tests compare what is served instead.
+/// The `serve` flags of ACME for `domain` with an ACME directory where nothing listens.
+pub fn the_ca_gone_for(domain: &str) -> Vec<String> {
+    vec![
+        "--acme-domain".into(),
+        domain.into(),
+        "--acme-directory".into(),
+        "https://127.0.0.1:9/dir".into(),
+    ]
+}
+
+/// Accepts any server certificate: the tests compare what is served instead. Handshake
+/// signatures are checked unless `.1` is false (a TLS-ALPN-01 certificate's critical
+/// acmeIdentifier extension makes webpki refuse to parse it, as a CA's validator skips).
 #[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>, bool);
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -235,6 +244,9 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if !self.1 {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
@@ -249,6 +261,9 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if !self.1 {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls13_signature(
             message,
             cert,
@@ -296,20 +311,42 @@ impl Served {
     }
 }
 
-/// One TLS connection naming [`DOMAIN`], then `GET /healthz`.
-pub fn https_healthz(port: u16) -> Result<Served, String> {
+/// A TLS client connection naming [`DOMAIN`], offering `alpn`, accepting any certificate.
+fn client(alpn: &[u8]) -> Result<rustls::ClientConnection, String> {
+    let validation = alpn == b"acme-tls/1";
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider, !validation)))
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     let name = ServerName::try_from(DOMAIN).expect("name");
-    let mut conn =
-        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())
+}
+
+/// A TLS-ALPN-01 validation handshake naming [`DOMAIN`] (ALPN `acme-tls/1`, as the CA
+/// makes it): the certificate served.
+pub fn alpn_challenge_certificate(port: u16) -> Result<CertificateDer<'static>, String> {
+    let mut conn = client(b"acme-tls/1")?;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .map_err(|e| format!("handshake: {e}"))?;
+    }
+    conn.peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| leaf.clone().into_owned())
+        .ok_or_else(|| "no certificate served".to_owned())
+}
+
+/// One TLS connection naming [`DOMAIN`], then `GET /healthz`.
+pub fn https_healthz(port: u16) -> Result<Served, String> {
+    let mut conn = client(b"http/1.1")?;
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(20)))
         .map_err(|e| e.to_string())?;
@@ -333,6 +370,15 @@ pub fn https_healthz(port: u16) -> Result<Served, String> {
         chain,
         response: String::from_utf8_lossy(&response).into_owned(),
     })
+}
+
+/// Sends `request` (whole, `Connection: close`) over plain TCP to `port`: the answer.
+pub fn plain_http(port: u16, request: &str) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).expect("read");
+    answer
 }
 
 /// Polls until oauthd serves a certificate `accept` likes (pebble's, a renewed one).

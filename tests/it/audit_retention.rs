@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{expect_exit, seed_grant, Oauthd, Server};
+use crate::support::{expect_exit, Oauthd, Server};
 
 const DAY: i64 = 86_400;
 
@@ -81,13 +81,14 @@ fn wait_until_swept(o: &Oauthd, servers: &[&Server], swept: impl Fn(&Oauthd) -> 
     }
 }
 
+#[cfg(feature = "postgres")]
 #[test]
 fn audit_retention_two_servers_on_one_postgres_database_sweep_it() {
     let o = Oauthd::on_postgres_cluster(crate::pg_support::shared());
     o.add_user("a@example.com", "pw");
     o.add_client("c", &["http://127.0.0.1:9/cb"]);
-    seed_grant(&o, "a@example.com", "c");
-    seed_grant(&o, "a@example.com", "c");
+    crate::support::seed_grant(&o, "a@example.com", "c");
+    crate::support::seed_grant(&o, "a@example.com", "c");
     let revoked = o.sql(
         "UPDATE grants SET revoked_at = 1 WHERE id = (SELECT min(id) FROM grants) RETURNING id",
     );

@@ -13,6 +13,8 @@ mod webdriver;
 mod account_page;
 mod acme;
 mod acme_faults;
+#[cfg(feature = "postgres")]
+mod acme_instances;
 mod architecture;
 mod audit_retention;
 mod audit_trail;
@@ -51,6 +53,7 @@ mod oidc_agent;
 mod oidc_apache;
 mod oidc_authlib;
 mod page_look;
+mod pg_read_only;
 mod postgres_cluster;
 mod races;
 mod refresh_reuse;

@@ -104,6 +104,41 @@ fn backup_and_restore_on_a_postgres_url_name_the_postgresql_tools() {
     );
 }
 
+/// Commands that only read refuse a database at an older schema version, changing
+/// nothing, as on SQLite; a command that writes upgrades it. The older database is the
+/// first PostgreSQL version (11): the baseline alone.
+#[cfg(feature = "postgres")]
+#[test]
+fn reading_commands_refuse_an_older_postgres_schema_and_a_writing_one_upgrades_it() {
+    let cluster = crate::pg_support::shared();
+    let o = crate::support::Oauthd::on_postgres_cluster(cluster);
+    let url = o.pg.clone().expect("url");
+    let name = url.rsplit('/').next().expect("database name");
+    let baseline = include_str!("../../src/store/pg/schema.sql");
+    cluster.sql(
+        name,
+        &format!(
+            "{baseline}
+             CREATE TABLE oauthd_schema (version BIGINT NOT NULL);
+             INSERT INTO oauthd_schema (version) VALUES (11);"
+        ),
+    );
+    let version = || cluster.sql(name, "SELECT version FROM oauthd_schema");
+    for args in [&["check"][..], &["user", "list"], &["key", "list"]] {
+        let stderr = crate::support::expect_exit(&o, args, 1);
+        crate::support::assert_one_line_error(
+            &stderr,
+            "schema version 11, older than this binary's",
+        );
+        assert!(stderr.contains("a command that writes"), "{stderr}");
+        assert_eq!(version(), "11", "{args:?} changed the schema");
+    }
+    o.add_user("a@example.com", "pw");
+    assert_ne!(version(), "11", "a writing command upgrades it");
+    let users = o.json(&["user", "list"]);
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+}
+
 #[cfg(not(feature = "postgres"))]
 #[test]
 fn a_postgres_url_is_a_usage_error_without_the_postgres_feature() {

@@ -2,9 +2,9 @@
 //! through a real load balancer (nginx, round-robin) over two instances on one PostgreSQL
 //! database; and, instance against instance, what must hold whichever one a request
 //! reaches: a code is exchanged once, refresh-token reuse is caught, a revocation is seen
-//! at once, a key rotation by the CLI reaches every instance, failed logins lock an
-//! account (and wrong `/device` user codes stop an address) after as many failures in
-//! total as on one instance, and an answered token
+//! at once, the first signing key is made once, a key rotation by the CLI reaches every
+//! instance, failed logins lock an account (and wrong `/device` user codes stop an
+//! address) after as many failures in total as on one instance, and an answered token
 //! survives killing its instance and crashing PostgreSQL.
 //!
 //! The instance-against-instance tests without a PostgreSQL-only subject run on the
@@ -270,6 +270,40 @@ fn wrong_passwords_alternating_between_instances_lock_the_account_at_the_one_ins
         })
         .count();
     assert_eq!(throttled, 1, "one audit entry per lockout: {locked}");
+}
+
+/// Instances whose first id_token key is asked for at once (the JWKS) on one empty
+/// database: one key is made and every instance publishes it.
+#[test]
+fn instances_asked_for_the_first_key_at_once_make_one() {
+    let o = Oauthd::on_postgres_cluster(pg_support::shared());
+    let instances: Vec<Server> = (0..3).map(|_| o.serve(&[])).collect();
+    let start = std::sync::Barrier::new(instances.len());
+    let sets: BTreeSet<String> = std::thread::scope(|scope| {
+        let askers: Vec<_> = instances
+            .iter()
+            .map(|at| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let r = reply(agent().get(&at.url("/oauth/jwks")).call());
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    r.json()["keys"].to_string()
+                })
+            })
+            .collect();
+        askers
+            .into_iter()
+            .map(|a| a.join().expect("asker"))
+            .collect()
+    });
+    assert_eq!(
+        sets.len(),
+        1,
+        "every instance publishes the same set: {sets:?}"
+    );
+    let listed = o.json(&["key", "list"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }
 
 /// `/device` on one instance: `GET /device?user_code=typed`.

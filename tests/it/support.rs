@@ -39,19 +39,6 @@ macro_rules! sqlite_only {
 }
 pub(crate) use sqlite_only;
 
-/// Returns early on PostgreSQL from a test that does not pass there yet, saying why: a
-/// known gap of the PostgreSQL store, listed in README "Not built yet" (issue 15 stays
-/// open until none is left).
-macro_rules! postgres_gap {
-    ($why:literal) => {
-        if $crate::support::on_postgres() {
-            eprintln!(concat!("known gap on postgres, not run: ", $why));
-            return;
-        }
-    };
-}
-pub(crate) use postgres_gap;
-
 /// What `oauthd check` reports as `integrity` on the store under test: SQLite's own
 /// check of the file, which PostgreSQL leaves to itself.
 pub fn expected_integrity() -> &'static str {

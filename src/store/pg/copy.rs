@@ -44,6 +44,8 @@ const TABLES: &[(&str, &str)] = &[
     ("acme_certificates", "domains"),
     ("server_secrets", "name"),
     ("login_failures", "key"),
+    ("acme_challenges", "kind, name"),
+    ("acme_order_leases", "domains"),
 ];
 
 /// Rows per `INSERT` at most (and parameters at most, well under PostgreSQL's 65535).

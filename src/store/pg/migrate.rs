@@ -23,6 +23,7 @@ const STEPS: &[(i64, &str)] = &[
     (11, BASELINE_STEP),
     (12, SHARED_STATE_STEP),
     (13, EMAIL_KEY_INDEX_STEP),
+    (14, ACME_SHARED_STEP),
 ];
 
 /// SQLite's step 12: server secrets, and the login failure counters several instances
@@ -55,6 +56,23 @@ DROP TRIGGER users_email_key_unique_on_update ON users;
 DROP FUNCTION users_email_key_unique();
 DROP INDEX users_by_email_key;
 CREATE UNIQUE INDEX users_by_email_key ON users (email_key);
+";
+
+/// SQLite's step 14: the ACME challenges being offered and the ordering lease, shared by
+/// every instance.
+const ACME_SHARED_STEP: &str = "
+CREATE TABLE acme_challenges (
+    kind              TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    key_authorization TEXT NOT NULL,
+    expires_at        BIGINT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE acme_order_leases (
+    domains     TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    held_until  BIGINT NOT NULL
+);
 ";
 
 /// Any number: the advisory lock that lets one of several instances starting at once
@@ -96,8 +114,36 @@ fn plan(found: Found, known: i64) -> Result<Vec<(i64, &'static str)>, Refusal> {
 /// Brings the database to [`SCHEMA_VERSION`] inside the caller's transaction, or refuses
 /// it without a change. `name` (the URL without its password) is for messages.
 pub fn migrate(db: &PgConn, name: &str) -> Result<(), StoreError> {
+    bring_current(db, name, Older::Migrate)
+}
+
+/// As [`migrate`], for commands that only read: an older oauthd schema is refused
+/// unchanged (a command that writes, or `serve`, upgrades it), as an older SQLite file
+/// is. An empty database still gets the schema.
+pub fn migrate_unless_older(db: &PgConn, name: &str) -> Result<(), StoreError> {
+    bring_current(db, name, Older::Refuse)
+}
+
+/// What to do with an older oauthd schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Older {
+    Migrate,
+    Refuse,
+}
+
+fn bring_current(db: &PgConn, name: &str, older: Older) -> Result<(), StoreError> {
     db.execute("SELECT pg_advisory_xact_lock(?1)", &[&MIGRATION_LOCK])?;
-    let steps = plan(found(db)?, SCHEMA_VERSION).map_err(|refused| match refused {
+    let found = found(db)?;
+    if let (Older::Refuse, Found::Oauthd(version)) = (older, found) {
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::NeedsMigration {
+                path: name.into(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+    }
+    let steps = plan(found, SCHEMA_VERSION).map_err(|refused| match refused {
         Refusal::Foreign => StoreError::ForeignPostgres(name.to_owned()),
         Refusal::TooNew(found) => StoreError::TooNewPostgres {
             db: name.to_owned(),

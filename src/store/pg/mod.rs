@@ -14,8 +14,8 @@ mod sweeper;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{mpsc, Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::TryStreamExt;
@@ -24,6 +24,7 @@ use tokio::runtime::Handle;
 use super::sql::postgres::{OwnedValue, PgValue};
 use super::sql::{dollar_placeholders, Db, Param, Row};
 use super::{housekeeping, StoreError, READ_CONNECTIONS};
+use crate::metrics::WriterMetrics;
 
 /// How long a caller waits for a pooled connection (and a new one to connect).
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -44,6 +45,10 @@ pub struct PgStore {
     name: String,
     /// The housekeeping sweeper `serve` started, stopped when the last clone goes.
     sweeper: Option<Arc<sweeper::Sweeper>>,
+    /// The database's size and when it was read, for metrics scrapes.
+    size: Arc<Mutex<Option<(Instant, u64)>>>,
+    /// Each server write as a batch of one, timed from BEGIN to the end of COMMIT.
+    writes: WriterMetrics,
 }
 
 impl PgStore {
@@ -51,6 +56,20 @@ impl PgStore {
     /// it, refusing a database that is not empty and not oauthd's, or whose schema is
     /// newer than this binary's, without changing it.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_then(url, migrate::migrate)
+    }
+
+    /// As [`PgStore::connect`], for commands that only read: an older oauthd schema is
+    /// refused, not migrated.
+    pub fn connect_for_reading(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_then(url, migrate::migrate_unless_older)
+    }
+
+    /// Connects, then runs `schema` (what to do with the schema found) in a transaction.
+    fn connect_then(
+        url: &str,
+        schema: fn(&PgConn, &str) -> Result<(), StoreError>,
+    ) -> Result<PgStore, StoreError> {
         let mut config: tokio_postgres::Config =
             url.parse()
                 .map_err(|e: tokio_postgres::Error| StoreError::Open {
@@ -81,8 +100,10 @@ impl PgStore {
             runtime,
             name: redacted(url),
             sweeper: None,
+            size: Arc::default(),
+            writes: WriterMetrics::default(),
         };
-        store.transaction(|db| migrate::migrate(db, &store.name))?;
+        store.transaction(|db| schema(db, &store.name))?;
         Ok(store)
     }
 
@@ -103,6 +124,23 @@ impl PgStore {
         f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.conn()?.transaction(f)
+    }
+
+    /// A server's write: [`PgStore::transaction`], recorded in the write metrics (a batch
+    /// of one: PostgreSQL group-commits concurrent transactions by itself).
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let written = self.transaction(f);
+        self.writes.record_batch(1, started.elapsed());
+        written
+    }
+
+    /// The write metrics [`PgStore::write`] records into.
+    pub fn writer_metrics(&self) -> WriterMetrics {
+        self.writes.clone()
     }
 
     /// Runs `f` on one connection whose session holds the advisory lock `key`, or returns
@@ -157,6 +195,31 @@ impl PgStore {
         }
     }
 
+    /// The storage metrics: the database's size on the server's disk, read at most every
+    /// [`SIZE_MAX_AGE`] (the server stats every file of the database for it); the last
+    /// size read (or 0) when the database does not answer.
+    pub fn storage_size(&self) -> super::StorageSize {
+        let mut cached = self.size.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = cached.filter(|(at, _)| at.elapsed() < SIZE_MAX_AGE);
+        let database_bytes = match fresh {
+            Some((_, bytes)) => bytes,
+            None => match self.with_conn(database_size) {
+                Ok(bytes) => {
+                    *cached = Some((Instant::now(), bytes));
+                    bytes
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the database's size");
+                    cached.map_or(0, |(_, bytes)| bytes)
+                }
+            },
+        };
+        super::StorageSize {
+            database_bytes,
+            wal_bytes: None,
+        }
+    }
+
     fn conn(&self) -> Result<PgConn, StoreError> {
         let handle = self.runtime.handle.clone();
         let client = handle.block_on(self.pool.get())?;
@@ -168,6 +231,17 @@ impl PgStore {
             later: RefCell::new(Vec::new()),
         })
     }
+}
+
+/// How long a database size read for metrics is reported before it is read again.
+const SIZE_MAX_AGE: Duration = Duration::from_secs(5);
+
+/// The current database's size on disk, in bytes.
+fn database_size(db: &impl Db) -> Result<u64, StoreError> {
+    let bytes: i64 = db.query_one("SELECT pg_database_size(current_database())", &[], |r| {
+        r.get(0)
+    })?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
 }
 
 /// One pooled PostgreSQL connection, given to verbs as their [`Db`].
@@ -543,6 +617,34 @@ mod tests {
         assert_eq!(
             cluster.sql(name, "SELECT version FROM oauthd_schema"),
             "999"
+        );
+    }
+
+    #[test]
+    fn the_storage_size_is_the_databases_and_grows_with_its_rows() {
+        let store = PgStore::connect(&test_cluster::shared().new_database()).expect("connect");
+        let before = store.storage_size();
+        assert!(before.database_bytes > 1_000_000, "{before:?}");
+        assert_eq!(before.wal_bytes, None);
+        store
+            .with_conn(|db| {
+                db.execute(
+                    "INSERT INTO audit_log (at, event, detail)
+                     SELECT n, 'e', repeat('x', 200) FROM generate_series(1, 20000) AS n",
+                    &[],
+                )
+            })
+            .expect("rows");
+        assert_eq!(
+            store.storage_size(),
+            before,
+            "read again only after a while"
+        );
+        *store.size.lock().expect("size") = None;
+        let after = store.storage_size();
+        assert!(
+            after.database_bytes > before.database_bytes + 4_000_000,
+            "{before:?} {after:?}"
         );
     }
 
