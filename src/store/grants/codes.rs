@@ -47,17 +47,6 @@ pub fn issue_code(
     user_email: &str,
 ) -> Result<(), StoreError> {
     let at = now();
-    // Amortised housekeeping: each new code deletes a few codes the retention policy no
-    // longer keeps (an expired code is kept a while for replay detection). Concurrent
-    // logins skip the codes another one is deleting, instead of queueing behind it.
-    db.execute_later(
-        &format!(
-            "DELETE FROM authorization_codes WHERE code_hash IN
-                 (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16{})",
-            db.skip_locked()
-        ),
-        &[&RETENTION.codes_expired_before(at)],
-    )?;
     let grant_id: i64 = db.query_one(
         "INSERT INTO grants (user_id, client_id, scope, created_at, auth_time)
          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
@@ -84,6 +73,19 @@ pub fn issue_code(
             &at.saturating_add(code.ttl_secs),
             &code.nonce,
         ],
+    )?;
+    // Amortised housekeeping: each new code deletes a few codes the retention policy no
+    // longer keeps (an expired code is kept a while for replay detection). Concurrent
+    // logins skip the codes another one is deleting, instead of queueing behind it; and
+    // it comes after the inserts, so a login locks its user (the new grant's key) before
+    // any code, in the order `user remove` takes them.
+    db.execute_later(
+        &format!(
+            "DELETE FROM authorization_codes WHERE code_hash IN
+                 (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16{})",
+            db.skip_locked()
+        ),
+        &[&RETENTION.codes_expired_before(at)],
     )?;
     origin.record(
         db,
