@@ -166,31 +166,24 @@ pub fn offer_challenge(
     Ok(())
 }
 
-/// The key authorization offered for `kind` and `name`, unless expired at `now`.
+/// The key authorization offered for `kind` and `name`, with when the offer expires.
 pub fn challenge(
     db: &impl Db,
     kind: &str,
     name: &str,
-    now: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<(String, i64)>, StoreError> {
     db.query_opt(
-        "SELECT key_authorization FROM acme_challenges
-         WHERE kind = ?1 AND name = ?2 AND expires_at > ?3",
-        &[&kind, &name, &now],
-        |r| r.get(0),
+        "SELECT key_authorization, expires_at FROM acme_challenges WHERE kind = ?1 AND name = ?2",
+        &[&kind, &name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
 }
 
-/// Withdraws one offered answer, and every expired one.
-pub fn withdraw_challenge(
-    db: &impl Db,
-    kind: &str,
-    name: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+/// Withdraws one offered answer.
+pub fn withdraw_challenge(db: &impl Db, kind: &str, name: &str) -> Result<(), StoreError> {
     db.execute(
-        "DELETE FROM acme_challenges WHERE (kind = ?1 AND name = ?2) OR expires_at <= ?3",
-        &[&kind, &name, &now],
+        "DELETE FROM acme_challenges WHERE kind = ?1 AND name = ?2",
+        &[&kind, &name],
     )?;
     Ok(())
 }
@@ -296,23 +289,24 @@ mod tests {
     fn shared_challenges_and_leases(db: &impl Db) {
         offer_challenge(db, "http-01", "tok", "tok.thumb", 100).expect("offer");
         offer_challenge(db, "tls-alpn-01", "a.example", "x.thumb", 100).expect("offer");
-        let read = |kind, name, now| challenge(db, kind, name, now).expect("read");
-        for (kind, name, now, want) in [
-            ("http-01", "tok", 99, Some("tok.thumb")),
-            ("http-01", "tok", 100, None),
-            ("http-01", "a.example", 50, None),
-            ("tls-alpn-01", "a.example", 50, Some("x.thumb")),
-            ("tls-alpn-01", "tok", 50, None),
+        let read = |kind, name| challenge(db, kind, name).expect("read");
+        for (kind, name, want) in [
+            ("http-01", "tok", Some(("tok.thumb".to_owned(), 100))),
+            ("http-01", "a.example", None),
+            (
+                "tls-alpn-01",
+                "a.example",
+                Some(("x.thumb".to_owned(), 100)),
+            ),
+            ("tls-alpn-01", "tok", None),
         ] {
-            assert_eq!(
-                read(kind, name, now).as_deref(),
-                want,
-                "{kind} {name} {now}"
-            );
+            assert_eq!(read(kind, name), want, "{kind} {name}");
         }
-        withdraw_challenge(db, "http-01", "tok", 50).expect("withdraw");
-        assert_eq!(read("http-01", "tok", 50), None);
-        assert!(read("tls-alpn-01", "a.example", 50).is_some());
+        offer_challenge(db, "http-01", "tok", "tok.other", 200).expect("offer again");
+        assert_eq!(read("http-01", "tok"), Some(("tok.other".to_owned(), 200)));
+        withdraw_challenge(db, "http-01", "tok").expect("withdraw");
+        assert_eq!(read("http-01", "tok"), None);
+        assert!(read("tls-alpn-01", "a.example").is_some());
 
         // (holder, now, until): whether it holds the lease after taking it.
         let d = "a.example";

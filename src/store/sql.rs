@@ -15,6 +15,9 @@
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::StoreError;
@@ -252,9 +255,44 @@ pub(crate) fn lock_rows(
 ) -> Result<(), StoreError> {
     let for_update = db.for_update();
     if !for_update.is_empty() {
-        db.query_all(&format!("{select}{for_update}"), params, |_| Ok(()))?;
+        db.query_all(&locking_sql(select, for_update), params, |_| Ok(()))?;
     }
     Ok(())
+}
+
+/// Statement texts derived from fixed ones, kept for the process: built once per text
+/// instead of on every statement (there are few, all written in the source).
+pub(crate) type TextCache = OnceLock<RwLock<HashMap<String, Arc<str>>>>;
+
+/// The text `cache` holds for `key`, built by `build` the first time (or again when
+/// `fits` refuses the one held).
+pub(crate) fn cached_text(
+    cache: &TextCache,
+    key: &str,
+    fits: impl Fn(&str) -> bool,
+    build: impl FnOnce() -> String,
+) -> Arc<str> {
+    let cache = cache.get_or_init(Default::default);
+    if let Some(found) = cache.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        if fits(found) {
+            return Arc::clone(found);
+        }
+    }
+    let built: Arc<str> = build().into();
+    cache
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.to_owned(), Arc::clone(&built));
+    built
+}
+
+/// `select` with `for_update` appended, built once per `select` (a locked read runs on
+/// every code exchange and refresh).
+fn locking_sql(select: &str, for_update: &'static str) -> Arc<str> {
+    static LOCKING: TextCache = OnceLock::new();
+    let fits =
+        |held: &str| held.len() == select.len() + for_update.len() && held.ends_with(for_update);
+    cached_text(&LOCKING, select, fits, || format!("{select}{for_update}"))
 }
 
 impl Db for rusqlite::Connection {
@@ -359,6 +397,25 @@ pub fn dollar_placeholders(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_locked_read_is_built_once_per_statement() {
+        let select = "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes'";
+        let first = locking_sql(select, " FOR UPDATE");
+        assert_eq!(
+            &*first,
+            "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes' FOR UPDATE"
+        );
+        let again = locking_sql(select, " FOR UPDATE");
+        assert!(Arc::ptr_eq(&first, &again), "the text built the first time");
+        let other = locking_sql(select, " FOR SHARE");
+        assert_eq!(
+            &*other,
+            "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes' FOR SHARE"
+        );
+        let other_select = locking_sql("SELECT 2", " FOR UPDATE");
+        assert_eq!(&*other_select, "SELECT 2 FOR UPDATE");
+    }
 
     #[test]
     fn placeholders_become_dollars_outside_quotes_and_comments() {

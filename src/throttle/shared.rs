@@ -165,10 +165,17 @@ impl SharedFailures {
             })?;
             delay = delay.max(counted);
         }
+        self.sweep_now_and_then(db, now_ms)?;
+        Ok(delay)
+    }
+
+    /// Every [`SWEEP_EVERY`] counts (failures, user-code tries), removes the rows that
+    /// no longer decide anything, so the table stays as small as the recent guessing.
+    fn sweep_now_and_then(&self, db: &impl Db, now_ms: i64) -> Result<(), StoreError> {
         if self.failures_seen.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             login_failures::forget_stale(db, now_ms - window_ms(), now_ms)?;
         }
-        Ok(delay)
+        Ok(())
     }
 }
 

@@ -95,11 +95,10 @@ impl Challenges {
         let Some(store) = &self.store else {
             return;
         };
-        let now = store::now();
         let withdrawn = store
             .write(move |conn| {
                 for (kind, name) in &offered {
-                    store::acme::withdraw_challenge(conn, kind, name, now)?;
+                    store::acme::withdraw_challenge(conn, kind, name)?;
                 }
                 Ok(())
             })
@@ -124,15 +123,18 @@ impl Challenges {
         }
     }
 
-    /// The key authorization another instance offers, if any.
+    /// The key authorization another instance offers, if any and not expired.
     async fn shared_answer(&self, kind: &'static str, name: &str) -> Option<String> {
         let store = self.store.as_ref()?;
-        let (name, now) = (name.to_owned(), store::now());
-        store
-            .read(move |conn| store::acme::challenge(conn, kind, &name, now))
+        let name = name.to_owned();
+        let offered = store
+            .read(move |conn| store::acme::challenge(conn, kind, &name))
             .await
             .ok()
-            .flatten()
+            .flatten();
+        offered
+            .filter(|(_, expires_at)| store::now() < *expires_at)
+            .map(|(key_authorization, _)| key_authorization)
     }
 }
 

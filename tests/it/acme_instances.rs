@@ -33,16 +33,45 @@ fn orders(a: &Server, b: &Server, pebble: &Pebble) -> usize {
 
 #[test]
 fn two_instances_order_one_certificate_and_each_serves_the_other_ones_renewal() {
+    two_instances_share_their_certificate(Challenge::TlsAlpn01);
+}
+
+#[test]
+fn two_instances_share_their_certificate_over_http_01() {
+    two_instances_share_their_certificate(Challenge::Http01);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Challenge {
+    TlsAlpn01,
+    Http01,
+}
+
+/// Pebble validates at C, a third instance that never orders for DOMAIN (its own name's CA
+/// is unreachable): whichever of A and B orders, C answers from the database, as an
+/// instance behind a load balancer answers the CA. Certificates live 20 s: a renewal is
+/// due 13 s after each issuance.
+fn two_instances_share_their_certificate(challenge: Challenge) {
     let o = Oauthd::on_postgres_cluster(pg_support::shared());
-    let (port_a, port_b, port_c) = (free_port(), free_port(), free_port());
-    // Pebble validates at C, a third instance that never orders for DOMAIN (its own name's
-    // CA is unreachable): whichever of A and B orders, C answers from the database, as an
-    // instance behind a load balancer answers the CA. Certificates live 20 s: a renewal
-    // is due 13 s after each issuance.
-    let pebble = Pebble::start(o.dir.path(), free_port(), port_c, Some(20));
-    let c = serve_on(&o, port_c, &the_ca_gone_for("validator.example.com"));
-    let a = serve_on(&o, port_a, &pebble.flags());
-    let b = serve_on(&o, port_b, &pebble.flags());
+    let (port_a, port_b, port_c, http_c) = (free_port(), free_port(), free_port(), free_port());
+    let (pebble_http, pebble_tls) = match challenge {
+        Challenge::TlsAlpn01 => (free_port(), port_c),
+        Challenge::Http01 => (http_c, free_port()),
+    };
+    let pebble = Pebble::start(o.dir.path(), pebble_http, pebble_tls, Some(20));
+    let with_http = |mut flags: Vec<String>, port: u16| {
+        if challenge == Challenge::Http01 {
+            flags.extend(["--http-listen".into(), format!("127.0.0.1:{port}")]);
+        }
+        flags
+    };
+    let c = serve_on(
+        &o,
+        port_c,
+        &with_http(the_ca_gone_for("validator.example.com"), http_c),
+    );
+    let a = serve_on(&o, port_a, &with_http(pebble.flags(), free_port()));
+    let b = serve_on(&o, port_b, &with_http(pebble.flags(), free_port()));
 
     let first = wait_for_certificate(port_a, &a, &pebble, is_pebbles);
     let at_b = wait_for_certificate(port_b, &b, &pebble, |s| s.chain[0] == first.chain[0]);

@@ -8,77 +8,28 @@ verified; any failure raises, so the process exits non-zero.
 usage: authlib_client.py ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI EMAIL PASSWORD LOGOUT_URI
 """
 
-import html
 import json
-import os
-import re
 import sys
 from urllib.parse import parse_qs, urlparse
 
-# oauthd runs on plain http on loopback in the test; Authlib refuses http without this.
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
-
+sys.dont_write_bytecode = True  # no __pycache__ beside the tests
+from authlib_flow import TIMEOUT, CodeFlow  # noqa: E402  (first: it allows plain http)
 import requests  # noqa: E402
 from authlib.common.security import generate_token  # noqa: E402
-from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
-from authlib.jose import JsonWebKey, jwt  # noqa: E402
-from authlib.oidc.core import CodeIDToken  # noqa: E402
 
 issuer, client_id, client_secret, redirect_uri, email, password, logout_uri = sys.argv[1:8]
-TIMEOUT = 30
 
 metadata = requests.get(issuer + "/.well-known/openid-configuration", timeout=TIMEOUT).json()
 assert metadata["issuer"] == issuer, metadata
 assert "none" not in metadata["id_token_signing_alg_values_supported"], metadata
 
-session = OAuth2Session(
-    client_id,
-    client_secret,
-    scope="openid email profile groups",
-    redirect_uri=redirect_uri,
-    code_challenge_method="S256",
-)
-verifier = generate_token(48)
-nonce = generate_token(20)
-url, state = session.create_authorization_url(
-    metadata["authorization_endpoint"], code_verifier=verifier, nonce=nonce
-)
-
+flow = CodeFlow(metadata, client_id, client_secret, redirect_uri, "openid email profile groups")
+session = flow.session
 # The user signs in on oauthd's page: a browser submits the form with its hidden fields.
 browser = requests.Session()
-page = browser.get(url, timeout=TIMEOUT)
-assert page.status_code == 200, page.status_code
-fields = {
-    name: html.unescape(value)
-    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
-}
-fields.update({"email": email, "password": password})
-answer = browser.post(page.url, data=fields, allow_redirects=False, timeout=TIMEOUT)
-assert answer.status_code == 302, (answer.status_code, answer.text[:300])
-location = answer.headers["location"]
-params = parse_qs(urlparse(location).query)
-assert params["state"] == [state], params
-# RFC 9207: the authorization response names its issuer.
-assert params["iss"] == [issuer], params
-
-token = session.fetch_token(
-    metadata["token_endpoint"],
-    authorization_response=location,
-    code_verifier=verifier,
-)
-jwks = JsonWebKey.import_key_set(requests.get(metadata["jwks_uri"], timeout=TIMEOUT).json())
-claims = jwt.decode(
-    token["id_token"],
-    jwks,
-    claims_cls=CodeIDToken,
-    claims_options={"iss": {"essential": True, "value": issuer}},
-    claims_params={"nonce": nonce, "client_id": client_id, "access_token": token["access_token"]},
-)
-claims.validate()
-
-userinfo = session.get(metadata["userinfo_endpoint"], timeout=TIMEOUT)
-assert userinfo.status_code == 200, userinfo.text
-userinfo = userinfo.json()
+_, answer = flow.sign_in(browser, email, password)
+token, claims = flow.tokens(answer.headers["location"], requests)
+userinfo = flow.userinfo()
 assert userinfo["sub"] == claims["sub"], (userinfo, dict(claims))
 
 # RP-initiated logout: the end_session_endpoint with the id_token as hint. A hint whose

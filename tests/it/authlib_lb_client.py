@@ -9,24 +9,15 @@ header) answered each request through the balancer. Any failure raises.
 usage: authlib_lb_client.py BALANCER CLIENT_ID CLIENT_SECRET REDIRECT_URI EMAIL PASSWORD INSTANCE_A INSTANCE_B
 """
 
-import html
 import json
-import os
-import re
 import sys
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
-# Plain http on loopback in the test; Authlib refuses http without this.
-os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
-
+sys.dont_write_bytecode = True  # no __pycache__ beside the tests
+from authlib_flow import TIMEOUT, CodeFlow  # noqa: E402  (first: it allows plain http)
 import requests  # noqa: E402
-from authlib.common.security import generate_token  # noqa: E402
-from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
-from authlib.jose import JsonWebKey, jwt  # noqa: E402
-from authlib.oidc.core import CodeIDToken  # noqa: E402
 
 balancer, client_id, client_secret, redirect_uri, email, password, a, b = sys.argv[1:9]
-TIMEOUT = 30
 served = []  # [method, path, upstream] of every request through the balancer
 
 
@@ -40,52 +31,14 @@ browser.hooks["response"].append(note)
 metadata = browser.get(balancer + "/.well-known/openid-configuration", timeout=TIMEOUT).json()
 assert metadata["issuer"] == balancer, metadata
 
-session = OAuth2Session(
-    client_id,
-    client_secret,
-    scope="openid email",
-    redirect_uri=redirect_uri,
-    code_challenge_method="S256",
-)
+flow = CodeFlow(metadata, client_id, client_secret, redirect_uri, "openid email")
+session = flow.session
 session.hooks["response"].append(note)
-verifier = generate_token(48)
-nonce = generate_token(20)
-url, state = session.create_authorization_url(
-    metadata["authorization_endpoint"], code_verifier=verifier, nonce=nonce
-)
-
 # The user signs in on oauthd's page: the page from one instance, the form to the next.
-page = browser.get(url, timeout=TIMEOUT)
-assert page.status_code == 200, page.status_code
-page_from = served[-1][2]
-fields = {
-    name: html.unescape(value)
-    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
-}
-fields.update({"email": email, "password": password})
-answer = browser.post(page.url, data=fields, allow_redirects=False, timeout=TIMEOUT)
-assert answer.status_code == 302, (answer.status_code, answer.text[:300])
-form_to = served[-1][2]
-location = answer.headers["location"]
-params = parse_qs(urlparse(location).query)
-assert params["state"] == [state], params
-assert params["iss"] == [balancer], params
-
-token = session.fetch_token(
-    metadata["token_endpoint"], authorization_response=location, code_verifier=verifier
-)
-jwks = JsonWebKey.import_key_set(browser.get(metadata["jwks_uri"], timeout=TIMEOUT).json())
-claims = jwt.decode(
-    token["id_token"],
-    jwks,
-    claims_cls=CodeIDToken,
-    claims_options={"iss": {"essential": True, "value": balancer}},
-    claims_params={"nonce": nonce, "client_id": client_id, "access_token": token["access_token"]},
-)
-claims.validate()
-userinfo = session.get(metadata["userinfo_endpoint"], timeout=TIMEOUT)
-assert userinfo.status_code == 200, userinfo.text
-assert userinfo.json()["email"] == email, userinfo.text
+page, answer = flow.sign_in(browser, email, password)
+page_from, form_to = page.headers.get("x-upstream"), answer.headers.get("x-upstream")
+token, claims = flow.tokens(answer.headers["location"], browser)
+assert flow.userinfo()["email"] == email
 
 refreshed = session.refresh_token(metadata["token_endpoint"], refresh_token=token["refresh_token"])
 assert refreshed["access_token"] != token["access_token"]

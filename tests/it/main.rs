@@ -3,6 +3,7 @@
 
 mod acme_support;
 mod flow_support;
+#[cfg(feature = "postgres")]
 mod nginx;
 mod pg_support;
 mod relying_party;
@@ -60,6 +61,7 @@ mod refresh_reuse;
 mod resource_api;
 mod restore;
 mod revocation_everywhere;
+#[cfg(feature = "postgres")]
 mod scale_out;
 mod seed_api;
 mod sessions;

@@ -12,9 +12,8 @@ pub mod migrate;
 mod sweeper;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{mpsc, Arc, Mutex, OnceLock, RwLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -22,7 +21,7 @@ use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
 
 use super::sql::postgres::{OwnedValue, PgValue};
-use super::sql::{dollar_placeholders, Db, Param, Row};
+use super::sql::{cached_text, dollar_placeholders, Db, Param, Row, TextCache};
 use super::{housekeeping, StoreError, READ_CONNECTIONS};
 use crate::metrics::WriterMetrics;
 
@@ -418,17 +417,8 @@ impl Db for PgConn {
 
 /// Shared SQL with PostgreSQL placeholders, rewritten once per statement text.
 fn postgres_sql(sql: &str) -> Arc<str> {
-    static REWRITTEN: OnceLock<RwLock<HashMap<String, Arc<str>>>> = OnceLock::new();
-    let cache = REWRITTEN.get_or_init(Default::default);
-    if let Some(found) = cache.read().unwrap_or_else(|e| e.into_inner()).get(sql) {
-        return found.clone();
-    }
-    let rewritten: Arc<str> = dollar_placeholders(sql).into();
-    cache
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(sql.to_owned(), rewritten.clone());
-    rewritten
+    static REWRITTEN: TextCache = OnceLock::new();
+    cached_text(&REWRITTEN, sql, |_| true, || dollar_placeholders(sql))
 }
 
 /// `url` without the password, if it has one, for messages and logs.

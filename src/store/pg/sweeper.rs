@@ -20,6 +20,13 @@ use crate::store::{housekeeping, now, StoreError};
 /// The advisory lock key of a sweep round ("oauthdSW"); only oauthd's sweeper takes it.
 pub const SWEEP_LOCK: i64 = 0x6f61_7574_6864_5357;
 
+/// Each window's transaction gives up a row lock it waits this long for. Deleting a grant
+/// locks it and then its codes and tokens, the opposite order of a request that revokes
+/// it (a replayed code: the code, then the grant); the sweeper's wait ends well before
+/// PostgreSQL's deadlock check (`deadlock_timeout`, 1 s by default) could pick the request
+/// as the victim. The window is then retried next round.
+const YIELD_TO_REQUESTS: &str = "SET LOCAL lock_timeout = '100ms'";
+
 /// The handle of a running sweeper.
 pub struct Sweeper {
     stop: Arc<Stop>,
@@ -92,15 +99,26 @@ pub fn sweep_round(
 ) -> Result<Option<usize>, StoreError> {
     store.with_advisory_lock(SWEEP_LOCK, |conn: &PgConn| {
         let grants = housekeeping::walk(
-            |after| conn.transaction(|tx| housekeeping::step(tx, after, now(), &RETENTION)),
+            |after| window(conn, |tx| housekeeping::step(tx, after, now(), &RETENTION)),
             &stopping,
         )?;
         let cutoff = housekeeping::audit_cutoff(audit_retention, now());
         let audit = housekeeping::walk(
-            |after| conn.transaction(|tx| housekeeping::prune_audit(tx, after, cutoff)),
+            |after| window(conn, |tx| housekeeping::prune_audit(tx, after, cutoff)),
             &stopping,
         )?;
         Ok(grants + audit)
+    })
+}
+
+/// One window of a round: its own transaction, yielding to requests' row locks.
+fn window<T>(
+    conn: &PgConn,
+    f: impl FnOnce(&PgConn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(|tx| {
+        tx.batch(YIELD_TO_REQUESTS)?;
+        f(tx)
     })
 }
 
@@ -154,6 +172,26 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    #[test]
+    fn a_window_gives_up_a_row_lock_a_request_holds() {
+        let store = PgStore::connect(&test_cluster::shared().new_database()).expect("connect");
+        add_audit_row(&store, 1);
+        let started = std::time::Instant::now();
+        let blocked = store
+            .transaction(|request| {
+                request.query_all("SELECT id FROM audit_log FOR UPDATE", &[], |r| {
+                    r.get::<i64>(0)
+                })?;
+                Ok(window(&store.conn()?, |tx| {
+                    housekeeping::prune_audit(tx, 0, i64::MAX)
+                }))
+            })
+            .expect("request");
+        assert!(blocked.is_err(), "{blocked:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(audit_rows(&store), [1], "nothing deleted");
     }
 
     #[test]

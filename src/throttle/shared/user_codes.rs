@@ -58,7 +58,10 @@ impl SharedFailures {
         ip: IpAddr,
         now_ms: i64,
     ) -> Result<Result<(), u64>, StoreError> {
-        login_failures::update(db, &self.user_code_key(ip), |found| tried(found, now_ms))
+        let taken =
+            login_failures::update(db, &self.user_code_key(ip), |found| tried(found, now_ms))?;
+        self.sweep_now_and_then(db, now_ms)?;
+        Ok(taken)
     }
 
     /// Gives back the try taken for a code that was right: only wrong codes count.
