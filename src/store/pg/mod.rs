@@ -304,10 +304,7 @@ impl PgConn {
     /// Waits on this thread for `work`, a statement, sending a pending BEGIN and the queued
     /// later writes ahead of it in one flight: tokio-postgres writes each request when its
     /// future is first polled, and `join` polls in order, so PostgreSQL gets them in order.
-    fn run<T>(
-        &self,
-        work: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
+    fn run<T>(&self, work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let begin = self.begin_pending.replace(false);
         let later = std::mem::take(&mut *self.later.borrow_mut());
         if !begin && later.is_empty() {
