@@ -265,8 +265,9 @@ profile_end() {
 run_load() {
     local id="$1" subcommand="$2"; shift 2
     local db="$work/$id.db" plain_oauthd="$oauthd"
-    local secret
+    local secret store_suffix=()
     if [[ "$id" == *-pg* ]]; then
+        store_suffix=(--store-suffix "-${id#*-}")
         pg_start
         oauthd="$oauthd_pg"
         local name="${id//-/_}"
@@ -287,7 +288,8 @@ run_load() {
     "$gen" "$subcommand" --addr "$addr" --pid "$server_pid" --out "$results" \
         --email "$email" --password "$password" --client-id bench --secret "$secret" \
         --public-id benchpub --redirect "$redirect" --conns "$conns" \
-        --warmup "$warmup" --duration "$duration" --mark "$work/$id.mark" "${tls_gen[@]}" "$@" >/dev/null
+        --warmup "$warmup" --duration "$duration" --mark "$work/$id.mark" "${tls_gen[@]}" \
+        "${store_suffix[@]}" "$@" >/dev/null
     profile_end "$id"
     stop
 }

@@ -3,7 +3,8 @@
 //! JSON line to `--out`. `report` turns those lines into the table and `latest.json`.
 //!
 //! Subcommands: w1, w2, w3, w5, w6, startup, report, selfsigned (see bench/README.md).
-//! With `--tls-ca FILE` every connection speaks TLS and records are named `<id>-tls`.
+//! With `--tls-ca FILE` every connection speaks TLS and records are named `<id>-tls`; with
+//! `--store-suffix -pg` (run.sh's PostgreSQL rows) they are named `<id>-pg`.
 
 mod devices;
 mod http;
@@ -309,6 +310,10 @@ fn emit(args: &Args, mut record: Value) -> Res<()> {
         m.insert("memory_end".into(), mem(args.opt("pid")));
         if let (true, Some(Value::String(id))) = (tls::enabled(), m.get_mut("workload")) {
             id.push_str("-tls");
+        }
+        // `--store-suffix -pg` (or `-pg2`): the row of a server on PostgreSQL.
+        if let (Some(suffix), Some(Value::String(id))) = (args.opt("store-suffix"), m.get_mut("workload")) {
+            id.push_str(suffix);
         }
     }
     let line = record.to_string();
