@@ -45,6 +45,14 @@ impl Db for Conn<'_> {
         }
     }
 
+    fn statements_cross_a_network(&self) -> bool {
+        match self {
+            Conn::Sqlite(conn) => Db::statements_cross_a_network(*conn),
+            #[cfg(feature = "postgres")]
+            Conn::Postgres(conn) => conn.statements_cross_a_network(),
+        }
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         match self {
             Conn::Sqlite(conn) => Db::execute(*conn, sql, params),

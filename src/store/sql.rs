@@ -73,6 +73,11 @@ pub trait Db {
     /// this one may leave alone (trimming a log): ` FOR UPDATE SKIP LOCKED` on
     /// PostgreSQL, so concurrent trims never wait for each other; nothing on SQLite.
     fn skip_locked(&self) -> &'static str;
+
+    /// Whether each statement is a round trip to a database server (PostgreSQL): there one
+    /// statement that reads more beats several small ones; SQLite runs statements in
+    /// process, where the small ones cost less.
+    fn statements_cross_a_network(&self) -> bool;
 }
 
 /// One parameter value, borrowed from the caller: what every backend binds.
@@ -302,6 +307,10 @@ impl Db for rusqlite::Connection {
 
     fn skip_locked(&self) -> &'static str {
         ""
+    }
+
+    fn statements_cross_a_network(&self) -> bool {
+        false
     }
 
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {

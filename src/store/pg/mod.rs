@@ -372,6 +372,10 @@ impl Db for PgConn {
         " FOR UPDATE SKIP LOCKED"
     }
 
+    fn statements_cross_a_network(&self) -> bool {
+        true
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let changed = self.run(async {
             let stmt = self.prepare(sql).await?;
