@@ -78,9 +78,23 @@ pub fn answer(server: &Server, typed_code: &str, action: &str) -> Reply {
 
 /// As [`answer`], signing in as another user: `(email, password)`.
 pub fn answer_as(server: &Server, typed_code: &str, action: &str, user: (&str, &str)) -> Reply {
+    submit(server, open_page(server, typed_code), action, user)
+}
+
+/// The device page for `typed_code`, as the form it shows: (cookie, hidden fields).
+fn open_page(server: &Server, typed_code: &str) -> (String, Vec<(String, String)>) {
     let page = get(server, &format!("/device?user_code={typed_code}"));
     assert_eq!(page.status, 200, "{}", page.body);
-    let (cookie, fields) = page_form(&page);
+    page_form(&page)
+}
+
+/// Posts a form [`open_page`] showed, signed in as `user`, with `action`.
+fn submit(
+    server: &Server,
+    (cookie, fields): (String, Vec<(String, String)>),
+    action: &str,
+    user: (&str, &str),
+) -> Reply {
     let mut form: Vec<(String, String)> = fields;
     form.push(("email".into(), user.0.into()));
     form.push(("password".into(), user.1.into()));
@@ -519,10 +533,16 @@ fn racing_answers_to_one_user_code_record_exactly_one() {
     let device_code = started["device_code"].as_str().expect("dc").to_owned();
     let typed = started["user_code"].as_str().expect("uc").to_owned();
     let (server, typed) = (&server, typed.as_str());
+    // Every tab shows the page first (a code once answered is no longer shown); then
+    // the four answers race.
+    let pages: Vec<_> = (0..4).map(|_| open_page(server, typed)).collect();
     let answers: Vec<(&str, Reply)> = std::thread::scope(|scope| {
         let racers: Vec<_> = ["approve", "deny", "approve", "deny"]
             .into_iter()
-            .map(|action| scope.spawn(move || (action, answer(server, typed, action))))
+            .zip(pages)
+            .map(|(action, page)| {
+                scope.spawn(move || (action, submit(server, page, action, (EMAIL, PASSWORD))))
+            })
             .collect();
         racers
             .into_iter()
