@@ -12,7 +12,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{PgConn, PgStore};
-use crate::store::sql::{Db, Param, Value};
+use crate::store::sql::postgres::OwnedValue;
+use crate::store::sql::{Db, Param};
 use crate::store::{users, SqliteStore, StoreError};
 
 /// Every table, parents before children, each with the order its rows are copied in:
@@ -202,10 +203,10 @@ fn copy_table(
         "SELECT {list} FROM {table}{skip} ORDER BY {order}"
     ))?;
     let mut rows = stmt.query([])?;
-    let mut pending: Vec<Owned> = Vec::with_capacity(batch * columns.len());
+    let mut pending: Vec<OwnedValue> = Vec::with_capacity(batch * columns.len());
     while let Some(row) = rows.next()? {
         for i in 0..columns.len() {
-            pending.push(Owned::from(row.get_ref(i)?));
+            pending.push(owned(row.get_ref(i)?));
         }
         if pending.len() == batch * columns.len() {
             insert_rows(pg, table, &list, columns.len(), &pending)?;
@@ -224,7 +225,7 @@ fn insert_rows(
     table: &str,
     list: &str,
     width: usize,
-    values: &[Owned],
+    values: &[OwnedValue],
 ) -> Result<(), StoreError> {
     let rows: Vec<String> = values
         .chunks(width)
@@ -265,35 +266,14 @@ fn advance_identities(pg: &PgConn) -> Result<(), StoreError> {
 }
 
 /// One SQLite value, owned, bound as the same value on PostgreSQL.
-#[derive(Debug)]
-enum Owned {
-    Null,
-    Int(i64),
-    Text(String),
-    Blob(Vec<u8>),
-}
-
-impl From<ValueRef<'_>> for Owned {
-    fn from(value: ValueRef<'_>) -> Self {
-        match value {
-            ValueRef::Null => Owned::Null,
-            ValueRef::Integer(i) => Owned::Int(i),
-            // No oauthd column holds a REAL; keep its text rather than lose it.
-            ValueRef::Real(f) => Owned::Text(f.to_string()),
-            ValueRef::Text(t) => Owned::Text(String::from_utf8_lossy(t).into_owned()),
-            ValueRef::Blob(b) => Owned::Blob(b.to_vec()),
-        }
-    }
-}
-
-impl Param for Owned {
-    fn value(&self) -> Value<'_> {
-        match self {
-            Owned::Null => Value::Null,
-            Owned::Int(i) => Value::Int(*i),
-            Owned::Text(t) => Value::Text(t),
-            Owned::Blob(b) => Value::Blob(b),
-        }
+fn owned(value: ValueRef<'_>) -> OwnedValue {
+    match value {
+        ValueRef::Null => OwnedValue::Null,
+        ValueRef::Integer(i) => OwnedValue::Int(i),
+        // No oauthd column holds a REAL; keep its text rather than lose it.
+        ValueRef::Real(f) => OwnedValue::Text(f.to_string()),
+        ValueRef::Text(t) => OwnedValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => OwnedValue::Blob(b.to_vec()),
     }
 }
 
