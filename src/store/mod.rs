@@ -109,7 +109,7 @@ pub enum StoreError {
     Postgres(#[from] tokio_postgres::Error),
     #[cfg(feature = "postgres")]
     #[error("database connection pool: {0}")]
-    PostgresPool(#[from] deadpool_postgres::PoolError),
+    PostgresPool(String),
     #[cfg(feature = "postgres")]
     #[error(
         "{0}: a PostgreSQL database that is neither empty nor an oauthd one; refusing to touch it"

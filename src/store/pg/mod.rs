@@ -1,14 +1,15 @@
 //! The PostgreSQL side of the store (feature `postgres`): a pool of connections to one
 //! database and the [`Db`] implementation the shared verbs run on.
 //!
-//! Verbs stay synchronous and run on blocking threads, as with SQLite. The async driver
-//! (tokio-postgres, pooled by deadpool-postgres) runs on a small runtime of the store's own,
-//! whose thread also owns it, so the runtime is never dropped inside async code; a verb waits
-//! for its query with `Handle::block_on`, which tokio allows on any thread that is not
-//! running async code (a blocking-pool thread, the CLI's main thread).
+//! Verbs stay synchronous and run on blocking threads, as with SQLite. Each pooled
+//! connection (tokio-postgres, pooled by deadpool) brings its own small runtime, which the
+//! thread holding it runs while it waits for a statement (see `session.rs`). The pool's
+//! timers and the housekeeping sweeper run on a runtime of the store's own, whose thread
+//! also owns it, so that runtime is never dropped inside async code.
 
 pub mod copy;
 pub mod migrate;
+mod session;
 mod sweeper;
 
 use std::cell::{Cell, RefCell};
@@ -16,9 +17,11 @@ use std::future::Future;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool::managed::{Object, Pool, PoolError};
 use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
+
+use session::SessionManager;
 
 use super::sql::postgres::{OwnedValue, PgValue};
 use super::sql::{cached_text, dollar_placeholders, Db, Param, Row, TextCache};
@@ -38,7 +41,7 @@ pub const CONNECTIONS: u32 = 2 * READ_CONNECTIONS;
 /// schema. Cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool,
+    pool: Pool<SessionManager>,
     runtime: Arc<DriverRuntime>,
     /// The URL without its password, for messages.
     name: String,
@@ -77,18 +80,11 @@ impl PgStore {
                 })?;
         config.connect_timeout(POOL_WAIT);
         let runtime = Arc::new(DriverRuntime::start()?);
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
+        let pool = Pool::builder(SessionManager { config })
             .max_size(CONNECTIONS as usize)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Open {
                 path: redacted(url).into(),
@@ -219,16 +215,37 @@ impl PgStore {
         }
     }
 
+    /// A pooled connection for this thread. One whose server closed it while it sat idle
+    /// (a restarted PostgreSQL) is dropped and another taken, at most once per slot.
     fn conn(&self) -> Result<PgConn, StoreError> {
-        let handle = self.runtime.handle.clone();
-        let client = handle.block_on(self.pool.get())?;
+        let get = || {
+            self.runtime
+                .handle
+                .block_on(self.pool.get())
+                .map_err(pool_error)
+        };
+        let mut client = get()?;
+        for _ in 0..CONNECTIONS {
+            if !client.is_closed() {
+                break;
+            }
+            drop(Object::take(client));
+            client = get()?;
+        }
         Ok(PgConn {
             client,
-            handle,
             begin_pending: Cell::new(false),
             in_transaction: Cell::new(false),
             later: RefCell::new(Vec::new()),
         })
+    }
+}
+
+/// The pool's error as the store's: a failed connect keeps its cause.
+fn pool_error(e: PoolError<StoreError>) -> StoreError {
+    match e {
+        PoolError::Backend(e) => e,
+        other => StoreError::PostgresPool(other.to_string()),
     }
 }
 
@@ -245,8 +262,7 @@ fn database_size(db: &impl Db) -> Result<u64, StoreError> {
 
 /// One pooled PostgreSQL connection, given to verbs as their [`Db`].
 pub struct PgConn {
-    client: Object,
-    handle: Handle,
+    client: Object<SessionManager>,
     /// A transaction was asked for and its BEGIN is not sent yet: it is pipelined with the
     /// first statement (PostgreSQL runs them in order), one round trip instead of two.
     begin_pending: Cell<bool>,
@@ -298,7 +314,7 @@ impl PgConn {
 
     /// Runs SQL without parameters (transaction control, schema steps).
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        self.run(async { Ok(self.client.batch_execute(sql).await?) })
+        self.run(async { Ok(self.client.client().batch_execute(sql).await?) })
     }
 
     /// Waits on this thread for `work`, a statement, sending a pending BEGIN and the queued
@@ -308,9 +324,9 @@ impl PgConn {
         let begin = self.begin_pending.replace(false);
         let later = std::mem::take(&mut *self.later.borrow_mut());
         if !begin && later.is_empty() {
-            return self.handle.block_on(work);
+            return self.client.block_on(work);
         }
-        self.handle.block_on(async {
+        self.client.block_on(async {
             // A statement new to this connection is described first (its own round trip),
             // so that every queued one goes out at its first poll, in order.
             let mut prepared = Vec::with_capacity(later.len());
@@ -319,13 +335,14 @@ impl PgConn {
             }
             let begun = async {
                 if begin {
-                    self.client.batch_execute("BEGIN").await?;
+                    self.client.client().batch_execute("BEGIN").await?;
                 }
                 Ok::<_, StoreError>(())
             };
             let queued = futures_util::future::join_all(prepared.iter().zip(&later).map(
                 |(statement, (_, params))| {
                     self.client
+                        .client()
                         .execute_raw(statement, params.iter().map(|p| PgValue(p.value())))
                 },
             ));
@@ -352,7 +369,7 @@ impl PgConn {
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         self.run(async {
             let stmt = self.prepare(sql).await?;
-            let rows = self.client.query_raw(&stmt, bound(params)).await?;
+            let rows = self.client.client().query_raw(&stmt, bound(params)).await?;
             Ok(rows.try_collect().await?)
         })
     }
@@ -379,7 +396,12 @@ impl Db for PgConn {
     fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, StoreError> {
         let changed = self.run(async {
             let stmt = self.prepare(sql).await?;
-            Ok::<_, StoreError>(self.client.execute_raw(&stmt, bound(params)).await?)
+            Ok::<_, StoreError>(
+                self.client
+                    .client()
+                    .execute_raw(&stmt, bound(params))
+                    .await?,
+            )
         })?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
@@ -495,6 +517,44 @@ mod tests {
                 Ok(())
             })
             .expect("exercise");
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_while_idle_is_replaced() {
+        let cluster = test_cluster::shared();
+        let url = cluster.new_database();
+        let store = PgStore::connect(&url).expect("connect");
+        let pid = || {
+            store.with_conn(|db| db.query_one("SELECT pg_backend_pid()", &[], |r| r.get::<i64>(0)))
+        };
+        let first = pid().expect("first statement");
+        // Another client ends that session while it sits in the pool.
+        let other = PgStore::connect(&url).expect("connect");
+        let ended = other
+            .with_conn(|db| {
+                db.query_one("SELECT pg_terminate_backend(?1)", &[&first], |r| {
+                    r.get::<bool>(0)
+                })
+            })
+            .expect("terminate");
+        assert!(ended);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while other
+            .with_conn(|db| {
+                db.query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ?1",
+                    &[&first],
+                    |r| r.get::<i64>(0),
+                )
+            })
+            .expect("activity")
+            > 0
+        {
+            assert!(Instant::now() < deadline, "the backend never ended");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let second = pid().expect("a statement after the server closed the idle connection");
+        assert_ne!(first, second);
     }
 
     #[test]
