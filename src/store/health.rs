@@ -40,8 +40,7 @@ pub enum Problem {
 pub struct Health {
     path: PathBuf,
     opened: FileId,
-    /// Why and when the last write batch failed; `None` once one commits.
-    write_failure: Mutex<Option<(String, Instant)>>,
+    writes: WriteFailures,
     /// Set once the stale WAL of a replaced file has been emptied.
     replaced_handled: AtomicBool,
 }
@@ -51,7 +50,7 @@ impl Health {
         Health {
             path: path.to_owned(),
             opened,
-            write_failure: Mutex::new(None),
+            writes: WriteFailures::default(),
             replaced_handled: AtomicBool::new(false),
         }
     }
@@ -91,38 +90,9 @@ impl Health {
         }
     }
 
-    /// Remembers how the last write batch ended, for `/healthz`.
-    pub fn record_write(&self, outcome: &Result<(), String>) {
-        let mut failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
-        *failure = outcome
-            .as_ref()
-            .err()
-            .map(|reason| (reason.clone(), Instant::now()));
-    }
-
-    /// Whether the last write batch failed (and why).
-    pub fn last_write(&self) -> Result<(), Problem> {
-        let failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
-        match failure.as_ref() {
-            Some((reason, _)) => Err(Problem::WritesFailing(reason.clone())),
-            None => Ok(()),
-        }
-    }
-
-    /// After a probe write committed: forgets a write failure older than
-    /// [`FAILURE_MEMORY`] (an idle server becomes healthy again once the disk has room),
-    /// and still reports a recent one.
-    pub fn probe_succeeded(&self) -> Result<(), Problem> {
-        let mut failure = self.write_failure.lock().unwrap_or_else(|e| e.into_inner());
-        match failure.as_ref() {
-            Some((reason, at)) if at.elapsed() < FAILURE_MEMORY => {
-                Err(Problem::WritesFailing(reason.clone()))
-            }
-            _ => {
-                *failure = None;
-                Ok(())
-            }
-        }
+    /// The outcomes of the writer's batches, for `/healthz`.
+    pub fn writes(&self) -> &WriteFailures {
+        &self.writes
     }
 
     /// Whether this process may still write the file: a read-only mount or a mode that
@@ -137,6 +107,59 @@ impl Health {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether the last write failed, and why and when: on a full disk, `/healthz` reports
+/// it until a write commits again.
+#[derive(Default)]
+pub struct WriteFailures {
+    /// Why and when the last write failed; `None` once one commits.
+    last: Mutex<Option<(String, Instant)>>,
+}
+
+impl WriteFailures {
+    /// Remembers how the last write ended.
+    pub fn record(&self, outcome: &Result<(), String>) {
+        *self.locked() = outcome
+            .as_ref()
+            .err()
+            .map(|reason| (reason.clone(), Instant::now()));
+    }
+
+    /// Whether the last write failed (and why).
+    pub fn last(&self) -> Result<(), Problem> {
+        match self.locked().as_ref() {
+            Some((reason, _)) => Err(Problem::WritesFailing(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// `/healthz` after a failed write: commits `probe` (a [`probe_write`]), then forgets
+    /// a failure older than [`FAILURE_MEMORY`] (an idle server becomes healthy again once
+    /// the disk has room) and still reports a recent one.
+    pub fn recheck(
+        &self,
+        probe: impl FnOnce() -> Result<(), super::StoreError>,
+    ) -> Result<(), super::StoreError> {
+        if self.last().is_ok() {
+            return Ok(());
+        }
+        probe()?;
+        let mut failure = self.locked();
+        match failure.as_ref() {
+            Some((reason, at)) if at.elapsed() < FAILURE_MEMORY => {
+                Err(Problem::WritesFailing(reason.clone()).into())
+            }
+            _ => {
+                *failure = None;
+                Ok(())
+            }
+        }
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, Option<(String, Instant)>> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -218,19 +241,24 @@ mod tests {
 
     #[test]
     fn a_failed_write_is_reported_until_one_commits() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("db");
-        std::fs::write(&path, b"x").expect("write");
-        let health = Health::new(&path, FileId::of(&path).expect("stat"));
-        health.record_write(&Err("database or disk is full".into()));
-        let failing = Err(Problem::WritesFailing("database or disk is full".into()));
-        assert_eq!(health.last_write(), failing);
-        assert_eq!(
-            health.probe_succeeded(),
-            failing,
-            "a recent failure is remembered"
+        let writes = WriteFailures::default();
+        writes.record(&Err("database or disk is full".into()));
+        let failing = Problem::WritesFailing("database or disk is full".into());
+        assert_eq!(writes.last(), Err(failing.clone()));
+        let mut probed = false;
+        let rechecked = writes.recheck(|| {
+            probed = true;
+            Ok(())
+        });
+        assert!(probed, "a failure is rechecked with a probe write");
+        assert!(
+            matches!(rechecked, Err(super::super::StoreError::Unavailable(ref p)) if *p == failing),
+            "a recent failure is remembered: {rechecked:?}"
         );
-        health.record_write(&Ok(()));
-        assert_eq!(health.last_write(), Ok(()));
+        writes.record(&Ok(()));
+        assert_eq!(writes.last(), Ok(()));
+        assert!(writes
+            .recheck(|| panic!("no probe without a failure"))
+            .is_ok());
     }
 }

@@ -334,7 +334,7 @@ impl Store {
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
                 let pg = pg.clone();
-                blocking(move || pg.with_conn(health::postgres_writable)).await
+                blocking(move || pg.health()).await
             }
         }
     }

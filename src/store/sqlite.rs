@@ -251,10 +251,9 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             check_file(&store.pool, &health)?;
             health.writable()?;
-            if health.last_write().is_err() {
-                store.transaction(health::probe_write)?;
-                health.probe_succeeded()?;
-            }
+            health
+                .writes()
+                .recheck(|| store.transaction(health::probe_write))?;
             store.with_conn(|conn| super::ping(&*conn))
         })
         .await

@@ -336,7 +336,7 @@ fn guarded_batch(
         }
     }
     let failure = outcomes.iter().find_map(|o| o.as_ref().err()).cloned();
-    health.record_write(&failure.map_or(Ok(()), Err));
+    health.writes().record(&failure.map_or(Ok(()), Err));
     outcomes
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::flow_support::{login, login_body, CLIENT_ID, EMAIL, PASSWORD, REDIRECT};
-use crate::support::{agent, reply, Oauthd};
+use crate::support::{agent, reply, Oauthd, Server};
 
 const NOBODY: u32 = 65534;
 
@@ -230,6 +230,64 @@ impl Drop for Tmpfs {
     }
 }
 
+/// `server`'s database fills `mnt`: once full, every login is answered 503 with
+/// Retry-After (never 500, none lost silently), `/healthz` says writes are failing, the
+/// failures are logged a few times only; freed, the next login works and `/healthz` is
+/// healthy again, without a restart.
+pub fn full_disk_fails_writes_then_recovers(server: &Server, mnt: &Tmpfs) {
+    assert_eq!(
+        login(server, &login_body(serde_json::json!({}))).status,
+        200
+    );
+
+    let filler = mnt.fill();
+    let mut failed = 0;
+    let mut retry_after = None;
+    for _ in 0..3000 {
+        let r = login(server, &login_body(serde_json::json!({})));
+        if r.status == 503 {
+            failed += 1;
+            retry_after = r.header("retry-after").map(str::to_owned);
+            if failed >= 200 {
+                break;
+            }
+        } else {
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+    assert!(failed >= 200, "only {failed} logins failed on a full disk");
+    assert!(retry_after.is_some(), "the 503 carries Retry-After");
+    let health = reply(agent().get(&server.url("/healthz")).call());
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(
+        health.body.contains("writes are failing"),
+        "{}",
+        health.body
+    );
+    let logged = server
+        .logs()
+        .lines()
+        .filter(|line| line.contains("ERROR"))
+        .count();
+    assert!(
+        logged <= 20,
+        "{failed} failed writes logged {logged} error lines:\n{}",
+        server.logs()
+    );
+
+    std::fs::remove_file(&filler).expect("free the disk");
+    assert_eq!(
+        login(server, &login_body(serde_json::json!({}))).status,
+        200
+    );
+    let health = reply(agent().get(&server.url("/healthz")).call());
+    assert_eq!(
+        health.status, 200,
+        "healthy again once writes work: {}",
+        health.body
+    );
+}
+
 #[test]
 fn serve_refuses_a_database_on_a_read_only_mount() {
     crate::support::sqlite_only!();
@@ -265,57 +323,7 @@ fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
     o.add_user(EMAIL, PASSWORD);
     o.add_client(CLIENT_ID, &[REDIRECT]);
     let server = o.serve(&[]);
-    assert_eq!(
-        login(&server, &login_body(serde_json::json!({}))).status,
-        200
-    );
-
-    let filler = mnt.fill();
-    let mut failed = 0;
-    let mut retry_after = None;
-    for _ in 0..3000 {
-        let r = login(&server, &login_body(serde_json::json!({})));
-        if r.status == 503 {
-            failed += 1;
-            retry_after = r.header("retry-after").map(str::to_owned);
-            if failed >= 200 {
-                break;
-            }
-        } else {
-            assert_eq!(r.status, 200, "{}", r.body);
-        }
-    }
-    assert!(failed >= 200, "only {failed} logins failed on a full disk");
-    assert!(retry_after.is_some(), "the 503 carries Retry-After");
-    let health = reply(agent().get(&server.url("/healthz")).call());
-    assert_eq!(health.status, 503, "{}", health.body);
-    assert!(
-        health.body.contains("writes are failing"),
-        "{}",
-        health.body
-    );
-    let logged = server
-        .logs()
-        .lines()
-        .filter(|line| line.contains("ERROR"))
-        .count();
-    assert!(
-        logged <= 20,
-        "{failed} failed writes logged {logged} error lines:\n{}",
-        server.logs()
-    );
-
-    std::fs::remove_file(&filler).expect("free the disk");
-    assert_eq!(
-        login(&server, &login_body(serde_json::json!({}))).status,
-        200
-    );
-    let health = reply(agent().get(&server.url("/healthz")).call());
-    assert_eq!(
-        health.status, 200,
-        "healthy again once writes work: {}",
-        health.body
-    );
+    full_disk_fails_writes_then_recovers(&server, &mnt);
     drop(server);
     drop(mnt);
 }

@@ -54,6 +54,7 @@ mod oidc_agent;
 mod oidc_apache;
 mod oidc_authlib;
 mod page_look;
+mod pg_full_disk;
 mod pg_read_only;
 mod postgres_cluster;
 mod races;

@@ -53,9 +53,7 @@ impl PgCluster {
             .tempdir()
             .expect("temporary folder for PostgreSQL")
             .keep();
-        if is_root() {
-            run_checked(Command::new("chown").arg("postgres:").arg(&dir));
-        }
+        give_to_server(&dir);
         let data = dir.join("data");
         run_checked(
             as_postgres(&bin.join("initdb"))
@@ -65,13 +63,7 @@ impl PgCluster {
                 .args(["--encoding", "UTF8", "--locale", "C.UTF-8", "--no-sync"]),
         );
         std::fs::create_dir(dir.join("socket")).expect("socket folder");
-        if is_root() {
-            run_checked(
-                Command::new("chown")
-                    .arg("postgres:")
-                    .arg(dir.join("socket")),
-            );
-        }
+        give_to_server(&dir.join("socket"));
         let mut last_failure = String::new();
         // A free port can be taken by another program before PostgreSQL binds it: retry.
         for _ in 0..5 {
@@ -267,6 +259,14 @@ fn bin_dir() -> PathBuf {
             "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
              `apt-get install postgresql` (.ci/run installs it)"
         ),
+    }
+}
+
+/// Makes `path` the PostgreSQL server's: when this process is root the server runs as
+/// the `postgres` user.
+pub fn give_to_server(path: &Path) {
+    if is_root() {
+        run_checked(Command::new("chown").arg("postgres:").arg(path));
     }
 }
 

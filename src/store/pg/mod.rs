@@ -23,6 +23,7 @@ use tokio::runtime::Handle;
 
 use session::SessionManager;
 
+use super::health::{self, WriteFailures};
 use super::sql::postgres::{OwnedValue, PgValue};
 use super::sql::{cached_text, dollar_placeholders, Db, Param, Row, TextCache};
 use super::{housekeeping, StoreError, READ_CONNECTIONS};
@@ -51,6 +52,8 @@ pub struct PgStore {
     size: Arc<Mutex<Option<(Instant, u64)>>>,
     /// Each server write as a batch of one, timed from BEGIN to the end of COMMIT.
     writes: WriterMetrics,
+    /// Whether the last server write failed for want of disk (or another resource).
+    write_failures: Arc<WriteFailures>,
 }
 
 impl PgStore {
@@ -97,6 +100,7 @@ impl PgStore {
             sweeper: None,
             size: Arc::default(),
             writes: WriterMetrics::default(),
+            write_failures: Arc::default(),
         };
         store.transaction(|db| schema(db, &store.name))?;
         Ok(store)
@@ -130,7 +134,21 @@ impl PgStore {
         let started = Instant::now();
         let written = self.transaction(f);
         self.writes.record_batch(1, started.elapsed());
+        match &written {
+            Ok(_) => self.write_failures.record(&Ok(())),
+            Err(e) if is_storage_failure(e) => self.write_failures.record(&Err(e.to_string())),
+            // The request's own failure (a conflict, a lost race) says nothing of the disk.
+            Err(_) => {}
+        }
         written
+    }
+
+    /// `/healthz`: the database answers and accepts writes, and the last server write did
+    /// not fail for want of disk, or a probe write commits again and that failure is old.
+    pub fn health(&self) -> Result<(), StoreError> {
+        self.with_conn(health::postgres_writable)?;
+        self.write_failures
+            .recheck(|| self.transaction(health::probe_write))
     }
 
     /// The write metrics [`PgStore::write`] records into.
@@ -238,6 +256,18 @@ impl PgStore {
             in_transaction: Cell::new(false),
             later: RefCell::new(Vec::new()),
         })
+    }
+}
+
+/// Whether `e` is PostgreSQL out of a resource or failing below SQL (SQLSTATE classes 53
+/// and 58: a full disk, no memory, an I/O error), which fails every write alike until an
+/// operator acts.
+fn is_storage_failure(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres(e) => e
+            .code()
+            .is_some_and(|code| matches!(&code.code()[..2], "53" | "58")),
+        _ => false,
     }
 }
 
