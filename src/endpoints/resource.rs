@@ -11,9 +11,10 @@ use crate::app::App;
 use crate::error::{ApiError, BearerError};
 use crate::http::{self, Body};
 use crate::oauth;
+use crate::oauth::TokenFacts;
 use crate::secret;
 use crate::store::{
-    self, client_tokens, client_tokens::ClientAccessInfo, grants::AccessInfo, orgs::Membership,
+    self, client_tokens::ClientAccessInfo, grants::AccessInfo, orgs::Membership, TokenRow,
 };
 
 /// Who a valid token acts as, and in which organization.
@@ -109,6 +110,17 @@ fn selected_org(req: &Request<Incoming>) -> Result<Option<String>, ApiError> {
     Ok(cookie.filter(|v| !v.is_empty()).map(str::to_owned))
 }
 
+/// The token a stored row stands for, if it is live now: a user's (`Ok`) or a client's
+/// own (`Err`).
+pub(super) fn live_token<U>(row: TokenRow<(U, TokenFacts)>) -> Option<Result<U, ClientAccessInfo>> {
+    let now = store::now();
+    match row {
+        TokenRow::User(user) => oauth::live(Some(user), now).map(Ok),
+        TokenRow::Client(client) => oauth::live(Some(client), now).map(Err),
+        TokenRow::None => None,
+    }
+}
+
 /// Validates the bearer token and resolves the selected organization. A selected
 /// organization the user is not a member of (or that does not exist) is 403; a client
 /// acting as itself is a member of none.
@@ -116,18 +128,7 @@ async fn authenticate(app: &App, req: &Request<Incoming>) -> Result<Bearer, ApiE
     let token = http::bearer_token(req.headers()).ok_or(ApiError::Bearer(BearerError::Missing))?;
     let token_hash = secret::sha256(token);
     let selected = selected_org(req)?;
-    let found = app
-        .store
-        .read(move |conn| {
-            let now = store::now();
-            let found = store::grants::find_access_with_memberships(conn, &token_hash)?;
-            let Some(user_token) = oauth::live(found, now) else {
-                // Only a token no user holds costs this second lookup.
-                return Ok(oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err));
-            };
-            Ok(Some(Ok(user_token)))
-        })
-        .await?;
+    let found = live_token(app.store.find_bearer(token_hash).await?);
     let (token, orgs) = match found.ok_or(ApiError::Bearer(BearerError::InvalidToken))? {
         Ok(user) => user,
         Err(client) if selected.is_none() => return Ok(Bearer::Client(client)),

@@ -14,7 +14,6 @@ use crate::error::{ApiError, OAuthErrorCode};
 use crate::http::{self, Body};
 use crate::oauth;
 use crate::secret;
-use crate::store;
 use crate::store::client_tokens::{self, ClientAccessInfo};
 use crate::store::grants::{self, AccessInfo, Origin};
 
@@ -99,31 +98,13 @@ pub async fn introspect(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let client_id = client_auth::require_client_id(client_id)?;
     let token = params.non_empty("token").map(secret::sha256);
     let hint_refresh = params.get("token_type_hint") == Some("refresh_token");
-    // One database round trip for the client and the token: this is the hot path of
-    // resource servers that validate every call.
+    // The hot path of resource servers that validate every call: one read for the client
+    // and the token.
     let (client, found) = app
         .store
-        .read(move |conn| {
-            let client = store::clients::find(conn, client_id.as_str())?;
-            let Some(token_hash) = token else {
-                return Ok((client, None));
-            };
-            let (first, second): (fn(_, _) -> _, fn(_, _) -> _) = if hint_refresh {
-                (grants::find_refresh, grants::find_access)
-            } else {
-                (grants::find_access, grants::find_refresh)
-            };
-            let now = store::now();
-            let found = match oauth::live(first(conn, &token_hash)?, now) {
-                Some(info) => Some(Ok(info)),
-                None => match oauth::live(second(conn, &token_hash)?, now) {
-                    Some(info) => Some(Ok(info)),
-                    None => oauth::live(client_tokens::find(conn, &token_hash)?, now).map(Err),
-                },
-            };
-            Ok((client, found))
-        })
+        .find_introspected(client_id.as_str().to_owned(), token, hint_refresh)
         .await?;
+    let found = super::resource::live_token(found);
     let client = client_auth::require_confidential(client_auth::verify(client, presented_secret)?)?;
     if token.is_none() {
         return Err(ApiError::OAuth(

@@ -66,28 +66,40 @@ pub fn find(
     db: &impl Db,
     token_hash: &SecretHash,
 ) -> Result<Option<(ClientAccessInfo, TokenFacts)>, StoreError> {
-    db.query_opt(
-        "SELECT t.client_id, c.name, t.scope, t.created_at, t.expires_at
-         FROM client_access_tokens t JOIN clients c ON c.id = t.client_id
-         WHERE t.token_hash = ?1",
-        &[token_hash],
-        |r| {
-            let info = ClientAccessInfo {
-                client_id: ClientId::new(r.get::<String>(0)?),
-                client_name: r.get(1)?,
-                scope: r.get::<Option<String>>(2)?.map(Scope::new),
-                issued_at: r.get(3)?,
-                expires_at: r.get(4)?,
-            };
-            let facts = TokenFacts {
-                expires_at: Some(info.expires_at),
-                grant_revoked: false,
-                rotated_out: false,
-                user_disabled: false,
-            };
-            Ok((info, facts))
-        },
-    )
+    db.query_opt(FIND, &[token_hash], client_token_from_row)
+}
+
+/// [`find`] on PostgreSQL, awaited on the server's runtime.
+#[cfg(feature = "postgres")]
+pub async fn find_awaited(
+    reads: &super::pg::ServerReads,
+    token_hash: &SecretHash,
+) -> Result<Option<(ClientAccessInfo, TokenFacts)>, StoreError> {
+    let read = reads.query_opt(FIND, &[token_hash], client_token_from_row);
+    read.await
+}
+
+const FIND: &str = "SELECT t.client_id, c.name, t.scope, t.created_at, t.expires_at
+     FROM client_access_tokens t JOIN clients c ON c.id = t.client_id
+     WHERE t.token_hash = ?1";
+
+fn client_token_from_row(
+    r: &super::sql::Row<'_>,
+) -> Result<(ClientAccessInfo, TokenFacts), StoreError> {
+    let info = ClientAccessInfo {
+        client_id: ClientId::new(r.get::<String>(0)?),
+        client_name: r.get(1)?,
+        scope: r.get::<Option<String>>(2)?.map(Scope::new),
+        issued_at: r.get(3)?,
+        expires_at: r.get(4)?,
+    };
+    let facts = TokenFacts {
+        expires_at: Some(info.expires_at),
+        grant_revoked: false,
+        rotated_out: false,
+        user_disabled: false,
+    };
+    Ok((info, facts))
 }
 
 /// What a revocation request presenting this digest needs to know: whose

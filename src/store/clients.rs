@@ -163,6 +163,20 @@ pub fn find(db: &impl Db, client_id: &str) -> Result<Option<Client>, StoreError>
     )
 }
 
+/// [`find`] on PostgreSQL (its one statement), awaited on the server's runtime.
+#[cfg(feature = "postgres")]
+pub async fn find_awaited(
+    reads: &super::pg::ServerReads,
+    client_id: &str,
+) -> Result<Option<Client>, StoreError> {
+    let read = reads.query_opt(
+        CLIENT_ROW_WITH_LISTS,
+        &[&client_id, &LIST_SEPARATOR],
+        |row| client_from_row(row, Some(12)),
+    );
+    read.await
+}
+
 /// A client from [`CLIENT_ROW`]'s columns, with its lists from the joined columns at `lists`
 /// and `lists + 1` when the row has them.
 fn client_from_row(row: &Row<'_>, lists: Option<usize>) -> Result<Client, StoreError> {

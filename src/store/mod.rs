@@ -123,6 +123,20 @@ pub enum StoreError {
     NotOnPostgres,
 }
 
+/// Which table holds a presented token: a token of a user's grant (`U`, with its
+/// facts), a client's own token, or none. Whether it is live is the caller's call.
+pub enum TokenRow<U> {
+    User(U),
+    Client((client_tokens::ClientAccessInfo, crate::oauth::TokenFacts)),
+    None,
+}
+
+/// A bearer token as stored ([`Store::find_bearer`]).
+pub type BearerRow = TokenRow<(grants::MemberAccess, crate::oauth::TokenFacts)>;
+
+/// An introspected token as stored ([`Store::find_introspected`]).
+pub type IntrospectedRow = TokenRow<(grants::AccessInfo, crate::oauth::TokenFacts)>;
+
 /// The one database of a server or a command, SQLite or PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -270,6 +284,92 @@ impl Store {
         }
     }
 
+    /// Finds the token of a resource request's `Authorization: Bearer`: a user's access
+    /// token with the user's memberships, else a client's own token. On PostgreSQL it is
+    /// read on the server's runtime, without a blocking thread (see `pg::ServerReads`).
+    pub async fn find_bearer(
+        &self,
+        token_hash: crate::secret::SecretHash,
+    ) -> Result<BearerRow, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                self.read(move |conn| {
+                    match grants::find_access_with_memberships(conn, &token_hash)? {
+                        Some(user) => Ok(TokenRow::User(user)),
+                        None => client_token(conn, &token_hash),
+                    }
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                let reads = pg.server_reads();
+                match grants::find_access_with_memberships_awaited(reads, &token_hash).await? {
+                    Some(user) => Ok(TokenRow::User(user)),
+                    None => client_token_awaited(reads, &token_hash).await,
+                }
+            }
+        }
+    }
+
+    /// What an introspection request needs: its client, and the token (`token_hash`), a
+    /// user's access or refresh token (looked for in that order, or refresh first when
+    /// `refresh_first`), else a client's own token. On PostgreSQL the client and the
+    /// first kind of token are read at once on the server's runtime.
+    pub async fn find_introspected(
+        &self,
+        client_id: String,
+        token_hash: Option<crate::secret::SecretHash>,
+        refresh_first: bool,
+    ) -> Result<(Option<clients::Client>, IntrospectedRow), StoreError> {
+        use grants::TokenKind::{Access, Refresh};
+        let (first, second) = if refresh_first {
+            (Refresh, Access)
+        } else {
+            (Access, Refresh)
+        };
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                self.read(move |conn| {
+                    let client = clients::find(conn, &client_id)?;
+                    let Some(hash) = token_hash else {
+                        return Ok((client, TokenRow::None));
+                    };
+                    let row = match grants::find_token(conn, first, &hash)? {
+                        Some(token) => TokenRow::User(token),
+                        None => match grants::find_token(conn, second, &hash)? {
+                            Some(token) => TokenRow::User(token),
+                            None => client_token(conn, &hash)?,
+                        },
+                    };
+                    Ok((client, row))
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                let reads = pg.server_reads();
+                let client = clients::find_awaited(reads, &client_id);
+                let Some(hash) = token_hash else {
+                    return Ok((client.await?, TokenRow::None));
+                };
+                let (client, found) = futures_util::future::join(
+                    client,
+                    grants::find_token_awaited(reads, first, &hash),
+                )
+                .await;
+                let row = match found? {
+                    Some(token) => TokenRow::User(token),
+                    None => match grants::find_token_awaited(reads, second, &hash).await? {
+                        Some(token) => TokenRow::User(token),
+                        None => client_token_awaited(reads, &hash).await?,
+                    },
+                };
+                Ok((client?, row))
+            }
+        }
+    }
+
     /// Runs the write `f` in a transaction and returns once it is committed (durable).
     /// On SQLite the one writer thread batches concurrent writes into one transaction,
     /// each in its own savepoint (an `Err` undoes its changes only); on PostgreSQL each
@@ -378,6 +478,25 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|_| StoreError::TaskFailed)?
+}
+
+/// A client's own token with `token_hash` as a [`TokenRow`].
+fn client_token<U>(
+    conn: &Conn<'_>,
+    token_hash: &crate::secret::SecretHash,
+) -> Result<TokenRow<U>, StoreError> {
+    Ok(client_tokens::find(conn, token_hash)?.map_or(TokenRow::None, TokenRow::Client))
+}
+
+/// [`client_token`] on PostgreSQL, awaited on the server's runtime.
+#[cfg(feature = "postgres")]
+async fn client_token_awaited<U>(
+    reads: &pg::ServerReads,
+    token_hash: &crate::secret::SecretHash,
+) -> Result<TokenRow<U>, StoreError> {
+    Ok(client_tokens::find_awaited(reads, token_hash)
+        .await?
+        .map_or(TokenRow::None, TokenRow::Client))
 }
 
 /// A trivial query: whether the database answers at all (`/healthz`).

@@ -1,6 +1,7 @@
 //! The grant verbs on every backend: one code's life from issue to revocation, with its
 //! tokens refreshed, kept and rotated, read back through the lookups.
 
+use super::lookup::find_refresh;
 use super::*;
 use crate::oauth::{RevocationFacts, Successor, TokenState};
 use crate::store::test_backends::{on_both_backends, seed_user_and_client};

@@ -26,16 +26,49 @@ pub fn find_access(
     db: &impl Db,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    read_token(
-        db,
-        "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
-                a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled
-         FROM access_tokens a
-         JOIN grants g ON g.id = a.grant_id
-         JOIN users u ON u.id = g.user_id
-         WHERE a.token_hash = ?1",
-        token_hash,
-    )
+    read_token(db, FIND_ACCESS, token_hash)
+}
+
+const FIND_ACCESS: &str =
+    "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
+            a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled
+     FROM access_tokens a
+     JOIN grants g ON g.id = a.grant_id
+     JOIN users u ON u.id = g.user_id
+     WHERE a.token_hash = ?1";
+
+/// [`find_access`] or [`find_refresh`] on PostgreSQL, awaited on the server's runtime.
+#[cfg(feature = "postgres")]
+pub async fn find_token_awaited(
+    reads: &crate::store::pg::ServerReads,
+    kind: TokenKind,
+    token_hash: &SecretHash,
+) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
+    let sql = match kind {
+        TokenKind::Access => FIND_ACCESS,
+        TokenKind::Refresh => FIND_REFRESH,
+    };
+    let read = reads.query_opt(sql, &[token_hash], access_info_from_row);
+    read.await
+}
+
+/// The two kinds of tokens a user's grant issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// [`find_access`] or [`find_refresh`].
+pub fn find_token(
+    db: &impl Db,
+    kind: TokenKind,
+    token_hash: &SecretHash,
+) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
+    match kind {
+        TokenKind::Access => find_access(db, token_hash),
+        TokenKind::Refresh => find_refresh(db, token_hash),
+    }
 }
 
 /// An access token's facts with its user's organization memberships.
@@ -58,37 +91,64 @@ pub fn find_access_with_memberships(
         return Ok(Some(((info, memberships), facts)));
     }
     let rows = db.query_all(
-        "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
-                a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled, o.id, o.name, m.role
-         FROM access_tokens a
-         JOIN grants g ON g.id = a.grant_id
-         JOIN users u ON u.id = g.user_id
-         LEFT JOIN memberships m ON m.user_id = u.id
-         LEFT JOIN organizations o ON o.id = m.org_id
-         WHERE a.token_hash = ?1
-         ORDER BY o.name COLLATE NOCASE",
+        ACCESS_WITH_MEMBERSHIPS,
         &[token_hash],
-        |r| {
-            let membership = match r.get::<Option<String>>(10)? {
-                Some(id) => Some(Membership {
-                    id,
-                    name: r.get(11)?,
-                    role: r.get(12)?,
-                }),
-                None => None,
-            };
-            Ok((access_info_from_row(r)?, membership))
-        },
+        access_with_membership,
     )?;
-    let mut rows = rows.into_iter();
-    let Some(((info, facts), first)) = rows.next() else {
-        return Ok(None);
+    Ok(with_memberships(rows))
+}
+
+/// [`find_access_with_memberships`] on PostgreSQL, awaited on the server's runtime.
+#[cfg(feature = "postgres")]
+pub async fn find_access_with_memberships_awaited(
+    reads: &crate::store::pg::ServerReads,
+    token_hash: &SecretHash,
+) -> Result<Option<(MemberAccess, TokenFacts)>, StoreError> {
+    // Bound first: the parameter list must not live across the await.
+    let read = reads.query_all(
+        ACCESS_WITH_MEMBERSHIPS,
+        &[token_hash],
+        access_with_membership,
+    );
+    Ok(with_memberships(read.await?))
+}
+
+/// A token with its user's memberships, one row per membership (one row with none).
+const ACCESS_WITH_MEMBERSHIPS: &str =
+    "SELECT u.id, u.email, u.name, g.client_id, coalesce(a.scope, g.scope), a.created_at,
+            a.expires_at, g.revoked_at IS NOT NULL, 0, u.disabled, o.id, o.name, m.role
+     FROM access_tokens a
+     JOIN grants g ON g.id = a.grant_id
+     JOIN users u ON u.id = g.user_id
+     LEFT JOIN memberships m ON m.user_id = u.id
+     LEFT JOIN organizations o ON o.id = m.org_id
+     WHERE a.token_hash = ?1
+     ORDER BY o.name COLLATE NOCASE";
+
+/// One row of [`ACCESS_WITH_MEMBERSHIPS`].
+type AccessRow = ((AccessInfo, TokenFacts), Option<Membership>);
+
+fn access_with_membership(r: &Row<'_>) -> Result<AccessRow, StoreError> {
+    let membership = match r.get::<Option<String>>(10)? {
+        Some(id) => Some(Membership {
+            id,
+            name: r.get(11)?,
+            role: r.get(12)?,
+        }),
+        None => None,
     };
+    Ok((access_info_from_row(r)?, membership))
+}
+
+/// The token of the first row with the memberships of all rows; `None` without rows.
+fn with_memberships(rows: Vec<AccessRow>) -> Option<(MemberAccess, TokenFacts)> {
+    let mut rows = rows.into_iter();
+    let ((info, facts), first) = rows.next()?;
     let memberships = first
         .into_iter()
         .chain(rows.filter_map(|(_, membership)| membership))
         .collect();
-    Ok(Some(((info, memberships), facts)))
+    Some(((info, memberships), facts))
 }
 
 /// Runs one of the token lookups (`sql` selects the columns [`access_info_from_row`]
@@ -127,17 +187,16 @@ pub fn find_refresh(
     db: &impl Db,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    read_token(
-        db,
-        "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, r.expires_at,
-                g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, u.disabled
-         FROM refresh_tokens r
-         JOIN grants g ON g.id = r.grant_id
-         JOIN users u ON u.id = g.user_id
-         WHERE r.token_hash = ?1",
-        token_hash,
-    )
+    read_token(db, FIND_REFRESH, token_hash)
 }
+
+const FIND_REFRESH: &str =
+    "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, r.expires_at,
+            g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, u.disabled
+     FROM refresh_tokens r
+     JOIN grants g ON g.id = r.grant_id
+     JOIN users u ON u.id = g.user_id
+     WHERE r.token_hash = ?1";
 
 /// Distinct sets of token facts, each with how many tokens share it.
 pub type FactCounts = Vec<(TokenFacts, i64)>;

@@ -31,8 +31,11 @@ pub(crate) use codes::test_code;
 pub use codes::{find_code, issue_code, use_code, NewCode};
 pub use direct::{issue_direct, DirectGrant};
 pub use lookup::{
-    find_access, find_access_with_memberships, find_refresh, token_facts_counts, AccessInfo,
+    find_access, find_access_with_memberships, find_token, token_facts_counts, AccessInfo,
+    MemberAccess, TokenKind,
 };
+#[cfg(feature = "postgres")]
+pub use lookup::{find_access_with_memberships_awaited, find_token_awaited};
 pub use refresh::{find_refresh_token, keep, rotate, rotate_again};
 pub use revoke::{
     find_revocation, revoke_after_attack, revoke_all, revoke_grant, revoke_token,

@@ -9,6 +9,7 @@
 
 pub mod copy;
 pub mod migrate;
+mod server_reads;
 mod session;
 mod sweeper;
 
@@ -21,6 +22,7 @@ use deadpool::managed::{Object, Pool, PoolError};
 use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
 
+pub use server_reads::ServerReads;
 use session::SessionManager;
 
 use super::health::{self, WriteFailures};
@@ -54,6 +56,8 @@ pub struct PgStore {
     writes: WriterMetrics,
     /// Whether the last server write failed for want of disk (or another resource).
     write_failures: Arc<WriteFailures>,
+    /// The request handlers' own reading connections (see `server_reads.rs`).
+    server_reads: Arc<ServerReads>,
 }
 
 impl PgStore {
@@ -83,6 +87,7 @@ impl PgStore {
                 })?;
         config.connect_timeout(POOL_WAIT);
         let runtime = Arc::new(DriverRuntime::start()?);
+        let server_reads = Arc::new(ServerReads::new(config.clone()));
         let pool = Pool::builder(SessionManager { config })
             .max_size(CONNECTIONS as usize)
             .wait_timeout(Some(POOL_WAIT))
@@ -101,6 +106,7 @@ impl PgStore {
             size: Arc::default(),
             writes: WriterMetrics::default(),
             write_failures: Arc::default(),
+            server_reads,
         };
         store.transaction(|db| schema(db, &store.name))?;
         Ok(store)
@@ -149,6 +155,11 @@ impl PgStore {
         self.with_conn(health::postgres_writable)?;
         self.write_failures
             .recheck(|| self.transaction(health::probe_write))
+    }
+
+    /// Reads a request handler awaits on the server's runtime, without a blocking thread.
+    pub fn server_reads(&self) -> &ServerReads {
+        &self.server_reads
     }
 
     /// The write metrics [`PgStore::write`] records into.

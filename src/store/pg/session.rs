@@ -8,9 +8,9 @@
 //! connection runs it while it waits, writes the request, sleeps in its own `epoll` until
 //! the answer comes, and reads it, with no other thread involved.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult};
 use tokio::runtime::Runtime;
@@ -21,8 +21,7 @@ use super::super::StoreError;
 /// A connection, its driver's runtime, and its prepared statements.
 pub struct Session {
     client: Client,
-    /// Prepared statements by PostgreSQL text, so each is described once per connection.
-    statements: RefCell<HashMap<String, Statement>>,
+    statements: Statements,
     /// Runs the connection's driver task, only while a thread waits in [`Session::block_on`].
     /// Always `Some` until dropped.
     runtime: Option<Runtime>,
@@ -50,7 +49,7 @@ impl Session {
         })?;
         Ok(Session {
             client,
-            statements: RefCell::default(),
+            statements: Statements::default(),
             runtime: Some(runtime),
         })
     }
@@ -71,14 +70,7 @@ impl Session {
 
     /// The prepared statement for `sql`, described by the server the first time only.
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(statement) = self.statements.borrow().get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.client.prepare(sql).await?;
-        self.statements
-            .borrow_mut()
-            .insert(sql.to_owned(), statement.clone());
-        Ok(statement)
+        self.statements.prepare(&self.client, sql).await
     }
 
     /// Whether the connection is gone. The driver runs only while someone waits on it, so
@@ -129,5 +121,31 @@ impl Manager for SessionManager {
             return Err(RecycleError::message("connection closed"));
         }
         Ok(())
+    }
+}
+
+/// One connection's prepared statements by PostgreSQL text, so each is described once.
+/// The lock is held only to look up or insert, never across an await.
+#[derive(Default)]
+pub struct Statements(Mutex<HashMap<String, Statement>>);
+
+impl Statements {
+    /// The prepared statement for `sql` on `client` (the connection these belong to).
+    pub async fn prepare(
+        &self,
+        client: &Client,
+        sql: &str,
+    ) -> Result<Statement, tokio_postgres::Error> {
+        let cached = self.locked().get(sql).cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = client.prepare(sql).await?;
+        self.locked().insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Statement>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
