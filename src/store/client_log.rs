@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::sql::Db;
+use super::sql::{execute_later_skipping_locked, Db};
 use super::{iso8601, now, StoreError};
 use crate::oauth::{TokenFacts, RETENTION};
 
@@ -65,14 +65,12 @@ pub fn record(db: &impl Db, attempt: &Attempt) -> Result<(), StoreError> {
             &attempt.presented,
         ],
     )?;
-    db.execute_later(
-        &format!(
-            "DELETE FROM client_attempts WHERE id IN (
-                 SELECT id FROM client_attempts WHERE client_id = ?1 AND id <= (
-                     SELECT id FROM client_attempts WHERE client_id = ?1
-                     ORDER BY id DESC LIMIT 1 OFFSET ?2){})",
-            db.skip_locked()
-        ),
+    execute_later_skipping_locked(
+        db,
+        "DELETE FROM client_attempts WHERE id IN (
+             SELECT id FROM client_attempts WHERE client_id = ?1 AND id <= (
+                 SELECT id FROM client_attempts WHERE client_id = ?1
+                 ORDER BY id DESC LIMIT 1 OFFSET ?2)/* lock */)",
         &[&attempt.client_id, &KEEP_PER_CLIENT],
     )?;
     Ok(())

@@ -8,6 +8,8 @@
 //! - audit rows for the audit retention (`serve --audit-retention`, 365 days by default);
 //!   older ones are deleted, the oldest first, [`AUDIT_ROWS_PER_STEP`] rows examined per
 //!   transaction.
+//! - ACME challenge offers past their `expires_at` (ones an instance left behind when it
+//!   died mid-order), [`ACME_CHALLENGES_PER_STEP`] rows per transaction.
 //!
 //! Users, clients, brands and organizations are never deleted here.
 
@@ -37,6 +39,24 @@ const HISTORY_ROWS_PER_STEP: i64 = 2048;
 /// Audit rows examined per transaction at most, so pruning a long trail never holds the
 /// write lock for long.
 pub const AUDIT_ROWS_PER_STEP: i64 = 512;
+
+/// Expired ACME challenge offers deleted per transaction at most.
+pub const ACME_CHALLENGES_PER_STEP: i64 = 256;
+
+/// Deletes up to [`ACME_CHALLENGES_PER_STEP`] challenge offers that expired by `now`
+/// (Unix seconds). Each step starts from the beginning (`after` is unused: deleted rows
+/// are gone), and the walk ends at the first step that found fewer than a full window.
+pub fn prune_acme_challenges(tx: &impl Db, _after: i64, now: i64) -> Result<Step, StoreError> {
+    let deleted = tx.execute(
+        "DELETE FROM acme_challenges WHERE (kind, name) IN (
+             SELECT kind, name FROM acme_challenges WHERE expires_at <= ?1 LIMIT ?2)",
+        &[&now, &ACME_CHALLENGES_PER_STEP],
+    )?;
+    Ok(Step {
+        next: (deleted as i64 == ACME_CHALLENGES_PER_STEP).then_some(0),
+        deleted,
+    })
+}
 
 /// Deletes the audit rows older than `cutoff` (Unix seconds) among the
 /// [`AUDIT_ROWS_PER_STEP`] next ones by id after `after`. Rows are appended in time
@@ -371,6 +391,33 @@ mod tests {
         assert_eq!(left, [3, 4]);
     }
     on_both_backends!(old_audit_rows_are_pruned_in_windows);
+
+    fn expired_acme_challenge_offers_go_and_live_ones_stay(db: &impl Db) {
+        use crate::store::acme::{challenge, offer_challenge};
+        let expired = ACME_CHALLENGES_PER_STEP + 3;
+        for n in 0..expired {
+            offer_challenge(db, "http-01", &format!("dead{n}"), "k", NOW - n).expect("offer");
+        }
+        offer_challenge(db, "tls-alpn-01", "a.example", "live", NOW + 1).expect("offer");
+        let step = prune_acme_challenges(db, 0, NOW).expect("prune");
+        assert_eq!(
+            step,
+            Step {
+                next: Some(0),
+                deleted: ACME_CHALLENGES_PER_STEP as usize
+            },
+            "one bounded window"
+        );
+        let rest = walk(|after| prune_acme_challenges(db, after, NOW), || false);
+        assert_eq!(rest.expect("walk"), 3);
+        let left: Vec<String> = db
+            .query_all("SELECT name FROM acme_challenges", &[], |r| r.get(0))
+            .expect("left");
+        assert_eq!(left, ["a.example"]);
+        let live = challenge(db, "tls-alpn-01", "a.example").expect("read");
+        assert_eq!(live, Some(("live".to_owned(), NOW + 1)));
+    }
+    on_both_backends!(expired_acme_challenge_offers_go_and_live_ones_stay);
 
     #[test]
     fn a_walk_stops_between_windows_when_asked() {

@@ -151,7 +151,8 @@ enum Backend {
 }
 
 /// How a command opens an SQLite file. A PostgreSQL database is never created by a typo
-/// (it must exist); commands that only read refuse an older schema there too.
+/// (it must exist); commands that only read refuse an empty database or an older schema
+/// there too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
     /// [`Store::open`]: may create the file.

@@ -265,6 +265,27 @@ pub(crate) fn lock_rows(
     Ok(())
 }
 
+/// Runs a write whose subquery picks rows to delete and, at [`LOCK_CLAUSE_HERE`], skips
+/// those another write job holds ([`Db::skip_locked`]), so that concurrent trims of one
+/// table never wait for each other. Sent later, as [`Db::execute_later`]; the statement
+/// text is built once per `sql`.
+pub(crate) fn execute_later_skipping_locked(
+    db: &impl Db,
+    sql: &str,
+    params: &[&dyn Param],
+) -> Result<(), StoreError> {
+    debug_assert!(sql.contains(LOCK_CLAUSE_HERE), "{sql}");
+    let skip_locked = db.skip_locked();
+    if skip_locked.is_empty() {
+        return db.execute_later(sql, params);
+    }
+    db.execute_later(&locking_sql(sql, skip_locked), params)
+}
+
+/// Marks where a statement's lock clause goes when it is not at the statement's end (a
+/// locking subquery). A comment, so the text runs as written where nothing is locked.
+const LOCK_CLAUSE_HERE: &str = "/* lock */";
+
 /// Statement texts derived from fixed ones, kept for the process: built once per text
 /// instead of on every statement (there are few, all written in the source).
 pub(crate) type TextCache = OnceLock<RwLock<HashMap<String, Arc<str>>>>;
@@ -291,13 +312,21 @@ pub(crate) fn cached_text(
     built
 }
 
-/// `select` with `for_update` appended, built once per `select` (a locked read runs on
-/// every code exchange and refresh).
+/// `select` with `for_update` in place of [`LOCK_CLAUSE_HERE`], or appended where it has
+/// none, built once per `select` (a locked read runs on every code exchange and refresh).
 fn locking_sql(select: &str, for_update: &'static str) -> Arc<str> {
     static LOCKING: TextCache = OnceLock::new();
-    let fits =
-        |held: &str| held.len() == select.len() + for_update.len() && held.ends_with(for_update);
-    cached_text(&LOCKING, select, fits, || format!("{select}{for_update}"))
+    let (at, marker) = match select.find(LOCK_CLAUSE_HERE) {
+        Some(at) => (at, LOCK_CLAUSE_HERE.len()),
+        None => (select.len(), 0),
+    };
+    let fits = |held: &str| {
+        held.len() == select.len() - marker + for_update.len()
+            && held.get(at..at + for_update.len()) == Some(for_update)
+    };
+    cached_text(&LOCKING, select, fits, || {
+        format!("{}{for_update}{}", &select[..at], &select[at + marker..])
+    })
 }
 
 impl Db for rusqlite::Connection {
@@ -410,20 +439,30 @@ mod tests {
     #[test]
     fn a_locked_read_is_built_once_per_statement() {
         let select = "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes'";
-        let first = locking_sql(select, " FOR UPDATE");
-        assert_eq!(
-            &*first,
-            "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes' FOR UPDATE"
-        );
-        let again = locking_sql(select, " FOR UPDATE");
-        assert!(Arc::ptr_eq(&first, &again), "the text built the first time");
-        let other = locking_sql(select, " FOR SHARE");
-        assert_eq!(
-            &*other,
-            "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes' FOR SHARE"
-        );
-        let other_select = locking_sql("SELECT 2", " FOR UPDATE");
-        assert_eq!(&*other_select, "SELECT 2 FOR UPDATE");
+        let trim = "DELETE FROM t WHERE k IN (SELECT k FROM t LIMIT 16/* lock */) AND cached";
+        // (statement, clause, the text built): in this order, so each statement's
+        // text is looked up again with another clause.
+        let table = [
+            (select, " FOR UPDATE", "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes' FOR UPDATE"),
+            (select, " FOR SHARE", "SELECT 1 FROM t WHERE k = ?1 AND cached = 'yes' FOR SHARE"),
+            ("SELECT 2", " FOR UPDATE", "SELECT 2 FOR UPDATE"),
+            (
+                trim,
+                " FOR UPDATE SKIP LOCKED",
+                "DELETE FROM t WHERE k IN (SELECT k FROM t LIMIT 16 FOR UPDATE SKIP LOCKED) AND cached",
+            ),
+            (
+                trim,
+                " FOR UPDATE",
+                "DELETE FROM t WHERE k IN (SELECT k FROM t LIMIT 16 FOR UPDATE) AND cached",
+            ),
+        ];
+        for (statement, clause, want) in table {
+            let first = locking_sql(statement, clause);
+            assert_eq!(&*first, want);
+            let again = locking_sql(statement, clause);
+            assert!(Arc::ptr_eq(&first, &again), "{want}: built once");
+        }
     }
 
     #[test]

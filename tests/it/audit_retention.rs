@@ -1,6 +1,7 @@
 //! Audit retention: `audit prune --older-than` and `serve --audit-retention` delete audit
 //! rows past the retention, oldest first, in small transactions, and keep newer ones; on
-//! PostgreSQL also with two servers on one database (one sweeps at a time).
+//! PostgreSQL also with two servers on one database (one sweeps at a time). The same
+//! sweep deletes the expired ACME challenge offers a dead instance left behind.
 
 use std::time::{Duration, Instant};
 
@@ -58,9 +59,17 @@ fn audit_retention_a_running_server_prunes_past_its_retention() {
     o.add_user("a@example.com", "pw");
     add_audit_rows(&o, 1100, 10 * DAY, "old");
     add_audit_rows(&o, 5, DAY / 2, "recent");
+    // Offers a dead instance left behind: one long expired, one still live.
+    o.sql(
+        "INSERT INTO acme_challenges (kind, name, key_authorization, expires_at)
+         VALUES ('http-01', 'dead', 'k', 1), ('http-01', 'live', 'k', 4102444800)",
+    );
     expect_exit(&o, &["serve", "--audit-retention", "soon"], 2);
     let server = o.serve(&["--audit-retention", "7d"]);
-    wait_until_swept(&o, &[&server], |o| count(o, "old") == 0);
+    let challenges = |o: &Oauthd| o.sql("SELECT name FROM acme_challenges ORDER BY name");
+    wait_until_swept(&o, &[&server], |o| {
+        count(o, "old") == 0 && challenges(o) == "live"
+    });
     assert_eq!(count(&o, "recent"), 5);
     assert_eq!(count(&o, "user_add"), 1);
 }

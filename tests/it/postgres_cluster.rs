@@ -112,8 +112,7 @@ fn backup_and_restore_on_a_postgres_url_name_the_postgresql_tools() {
 fn reading_commands_refuse_an_older_postgres_schema_and_a_writing_one_upgrades_it() {
     let cluster = crate::pg_support::shared();
     let o = crate::support::Oauthd::on_postgres_cluster(cluster);
-    let url = o.pg.clone().expect("url");
-    let name = url.rsplit('/').next().expect("database name");
+    let name = database_name(&o);
     let baseline = include_str!("../../src/store/pg/schema.sql");
     cluster.sql(
         name,
@@ -124,17 +123,63 @@ fn reading_commands_refuse_an_older_postgres_schema_and_a_writing_one_upgrades_i
         ),
     );
     let version = || cluster.sql(name, "SELECT version FROM oauthd_schema");
-    for args in [&["check"][..], &["user", "list"], &["key", "list"]] {
-        let stderr = crate::support::expect_exit(&o, args, 1);
+    let reading: [&[&str]; 3] = [&["check"], &["user", "list"], &["key", "list"]];
+    refused_until_a_command_writes(&o, &reading, 11, version);
+    assert_ne!(version(), "11", "a writing command upgrades it");
+}
+
+/// Commands that only read refuse an empty database as they refuse an empty SQLite file
+/// (schema version 0, exit 1), and leave it empty: no table is created.
+#[cfg(feature = "postgres")]
+#[test]
+fn reading_commands_refuse_an_empty_postgres_database_and_create_nothing() {
+    let cluster = crate::pg_support::shared();
+    let o = crate::support::Oauthd::on_postgres_cluster(cluster);
+    let tables = || {
+        cluster.sql(
+            database_name(&o),
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+        )
+    };
+    assert_eq!(tables(), "0", "a fresh database");
+    let reading: [&[&str]; 5] = [
+        &["check"],
+        &["user", "list"],
+        &["client", "show", "c"],
+        &["audit"],
+        &["key", "list"],
+    ];
+    refused_until_a_command_writes(&o, &reading, 0, tables);
+    assert_ne!(tables(), "0", "a writing command creates the schema");
+}
+
+#[cfg(feature = "postgres")]
+fn database_name(o: &crate::support::Oauthd) -> &str {
+    let url = o.pg.as_deref().expect("url");
+    url.rsplit('/').next().expect("database name")
+}
+
+/// Each of the `reading` commands exits 1 naming schema version `found` as older, and
+/// leaves `state` (what the database holds) as it was; then a writing command (adding a
+/// user) makes the database usable, and a reading one lists the user.
+#[cfg(feature = "postgres")]
+fn refused_until_a_command_writes(
+    o: &crate::support::Oauthd,
+    reading: &[&[&str]],
+    found: i64,
+    state: impl Fn() -> String,
+) {
+    let before = state();
+    for args in reading {
+        let stderr = crate::support::expect_exit(o, args, 1);
         crate::support::assert_one_line_error(
             &stderr,
-            "schema version 11, older than this binary's",
+            &format!("schema version {found}, older than this binary's"),
         );
         assert!(stderr.contains("a command that writes"), "{stderr}");
-        assert_eq!(version(), "11", "{args:?} changed the schema");
+        assert_eq!(state(), before, "{args:?} changed the database");
     }
     o.add_user("a@example.com", "pw");
-    assert_ne!(version(), "11", "a writing command upgrades it");
     let users = o.json(&["user", "list"]);
     assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
 }

@@ -1,7 +1,7 @@
 //! Authorization codes: issuing one (with its grant), reading what the exchange decision
 //! needs, and carrying out its outcome (tokens, or the revocation of a replayed code).
 
-use super::super::sql::{lock_rows, Db};
+use super::super::sql::{execute_later_skipping_locked, lock_rows, Db};
 use super::super::{now, StoreError};
 use super::{insert_first_tokens, GrantRef, NewTokens, Origin, SecretHash};
 use crate::oauth::{ClientId, CodeFacts, Scope, RETENTION};
@@ -79,12 +79,10 @@ pub fn issue_code(
     // logins skip the codes another one is deleting, instead of queueing behind it; and
     // it comes after the inserts, so a login locks its user (the new grant's key) before
     // any code, in the order `user remove` takes them.
-    db.execute_later(
-        &format!(
-            "DELETE FROM authorization_codes WHERE code_hash IN
-                 (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16{})",
-            db.skip_locked()
-        ),
+    execute_later_skipping_locked(
+        db,
+        "DELETE FROM authorization_codes WHERE code_hash IN
+             (SELECT code_hash FROM authorization_codes WHERE expires_at < ?1 LIMIT 16/* lock */)",
         &[&RETENTION.codes_expired_before(at)],
     )?;
     origin.record(

@@ -117,9 +117,9 @@ pub fn migrate(db: &PgConn, name: &str) -> Result<(), StoreError> {
     bring_current(db, name, Older::Migrate)
 }
 
-/// As [`migrate`], for commands that only read: an older oauthd schema is refused
-/// unchanged (a command that writes, or `serve`, upgrades it), as an older SQLite file
-/// is. An empty database still gets the schema.
+/// As [`migrate`], for commands that only read: an empty database, or an older oauthd
+/// schema, is refused unchanged (a command that writes, or `serve`, creates or upgrades
+/// it), as an empty or older SQLite file is.
 pub fn migrate_unless_older(db: &PgConn, name: &str) -> Result<(), StoreError> {
     bring_current(db, name, Older::Refuse)
 }
@@ -134,8 +134,14 @@ enum Older {
 fn bring_current(db: &PgConn, name: &str, older: Older) -> Result<(), StoreError> {
     db.execute("SELECT pg_advisory_xact_lock(?1)", &[&MIGRATION_LOCK])?;
     let found = found(db)?;
-    if let (Older::Refuse, Found::Oauthd(version)) = (older, found) {
-        if version < SCHEMA_VERSION {
+    if older == Older::Refuse {
+        // An empty database is at version 0, as an empty SQLite file is.
+        let version = match found {
+            Found::Empty => Some(0),
+            Found::Oauthd(version) => Some(version),
+            Found::Foreign => None,
+        };
+        if let Some(version) = version.filter(|v| *v < SCHEMA_VERSION) {
             return Err(StoreError::NeedsMigration {
                 path: name.into(),
                 found: version,

@@ -1,7 +1,7 @@
 //! Housekeeping on PostgreSQL: what the SQLite writer does in its idle time, done by a task
 //! of the store's driver runtime. Every [`housekeeping::SWEEP_INTERVAL`] it runs one round
 //! on the runtime's blocking pool: the retention policy over every grant, then the audit
-//! trail past `serve --audit-retention`, each window its own short transaction.
+//! trail past `serve --audit-retention`, then the expired ACME challenge offers, each window its own short transaction.
 //!
 //! Several instances on one database would only repeat each other's work (and wait on each
 //! other's row locks): a round holds an advisory lock, and an instance that finds it taken
@@ -91,7 +91,7 @@ impl Drop for Sweeper {
 }
 
 /// One round, unless another instance's round holds the lock (`None`): the grants, then
-/// the audit trail. Returns the rows deleted.
+/// the audit trail, then the expired ACME challenge offers. Returns the rows deleted.
 pub fn sweep_round(
     store: &PgStore,
     audit_retention: Duration,
@@ -107,7 +107,15 @@ pub fn sweep_round(
             |after| window(conn, |tx| housekeeping::prune_audit(tx, after, cutoff)),
             &stopping,
         )?;
-        Ok(grants + audit)
+        let challenges = housekeeping::walk(
+            |after| {
+                window(conn, |tx| {
+                    housekeeping::prune_acme_challenges(tx, after, now())
+                })
+            },
+            &stopping,
+        )?;
+        Ok(grants + audit + challenges)
     })
 }
 

@@ -30,6 +30,8 @@ pub struct IdleWork {
     /// The audit row id the sweep's audit pruning has reached; `None` when the sweep is
     /// not pruning the audit trail.
     audit_after: Option<i64>,
+    /// Expired ACME challenge offers are deleted next (the last phase of a sweep).
+    acme_due: bool,
 }
 
 impl IdleWork {
@@ -44,13 +46,14 @@ impl IdleWork {
             truncate_at: Some(now + QUIET_BEFORE_TRUNCATE),
             audit_retention,
             audit_after: None,
+            acme_due: false,
         }
     }
 
     /// How long the writer may wait for a job before idle work is due. Zero while a sweep
     /// runs: its next step is due whenever the queue is empty.
     pub fn timeout(&self) -> Duration {
-        if self.sweep_after.is_some() || self.audit_after.is_some() {
+        if self.sweep_after.is_some() || self.audit_after.is_some() || self.acme_due {
             return Duration::ZERO;
         }
         let due = match self.truncate_at {
@@ -70,6 +73,8 @@ impl IdleWork {
         let now_instant = Instant::now();
         if self.audit_after.is_some() {
             self.audit_step(conn);
+        } else if self.acme_due {
+            self.acme_step(conn);
         } else if self.sweep_after.is_some() || now_instant >= self.next_sweep {
             self.sweep_step(conn);
         } else if self.truncate_at.is_some_and(|at| now_instant >= at) {
@@ -129,7 +134,29 @@ impl IdleWork {
                 self.audit_after = None;
             }
         }
+        // The audit trail is done: the expired challenge offers are next.
         if self.audit_after.is_none() {
+            self.acme_due = true;
+        }
+    }
+
+    /// Deletes the next window of expired ACME challenge offers; the sweep ends at the
+    /// first window that is not full.
+    fn acme_step(&mut self, conn: &Connection) {
+        match in_transaction(conn, |tx| housekeeping::prune_acme_challenges(tx, 0, now())) {
+            Ok(step) => {
+                tracing::debug!(deleted = step.deleted, "ACME challenge offers step");
+                if step.deleted > 0 {
+                    self.wrote();
+                }
+                self.acme_due = step.next.is_some();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ACME challenge offers step failed; retried next sweep");
+                self.acme_due = false;
+            }
+        }
+        if !self.acme_due {
             self.next_sweep = Instant::now() + self.sweep_interval;
             // Other processes (the admin CLI) write to the WAL too.
             if self.truncate_at.is_none() && wal_has_frames(&self.wal) {
