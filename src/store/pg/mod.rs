@@ -68,8 +68,8 @@ impl PgStore {
         PgStore::connect_then(url, migrate::migrate)
     }
 
-    /// As [`PgStore::connect`], for commands that only read: an older oauthd schema is
-    /// refused, not migrated.
+    /// As [`PgStore::connect`], for commands that only read: an empty database or an
+    /// older oauthd schema is refused, not migrated.
     pub fn connect_for_reading(url: &str) -> Result<PgStore, StoreError> {
         PgStore::connect_then(url, migrate::migrate_unless_older)
     }
