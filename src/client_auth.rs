@@ -75,8 +75,10 @@ pub async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<AuthenticatedClient, ApiError> {
-    let (client, ()) = authenticate_and(app, headers, params, |_| Ok(())).await?;
-    Ok(client)
+    let (client_id, presented_secret) = presented_credentials(headers, params)?;
+    let client_id = require_client_id(client_id)?;
+    let client = app.store.find_client(client_id.as_str().to_owned()).await?;
+    verify(client, presented_secret)
 }
 
 /// [`authenticate`], with `also` read in the same trip to the blocking pool: a request

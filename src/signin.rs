@@ -85,10 +85,7 @@ pub async fn identify_client(
     let Some(client_id) = params.non_empty("client_id").map(str::to_owned) else {
         return Ok(Err(UntrustedRequest::MissingClientId));
     };
-    let found = app
-        .store
-        .read(move |conn| store::clients::find(conn, &client_id))
-        .await?;
+    let found = app.store.find_client(client_id).await?;
     let Some(client) = found else {
         return Ok(Err(UntrustedRequest::UnknownClient));
     };

@@ -77,11 +77,17 @@ async fn grant(
     let polled = (grant == GrantType::DeviceCode)
         .then(|| params.non_empty("device_code").map(secret::sha256))
         .flatten();
-    let (client, device) = (client_auth::authenticate_and(app, headers, params, move |conn| {
-        polled.map_or(Ok(None), |hash| store::devices::find(conn, &hash))
-    })
-    .await)
-        .inspect_err(|_| early(oauth::AttemptReason::ClientAuthFailed))?;
+    let authenticated = match polled {
+        None => (client_auth::authenticate(app, headers, params).await).map(|c| (c, None)),
+        Some(hash) => {
+            client_auth::authenticate_and(app, headers, params, move |conn| {
+                store::devices::find(conn, &hash)
+            })
+            .await
+        }
+    };
+    let (client, device) =
+        authenticated.inspect_err(|_| early(oauth::AttemptReason::ClientAuthFailed))?;
     oauth::may_use_grant(
         &client.client.grant_types,
         client.client.public,

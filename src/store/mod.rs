@@ -313,6 +313,19 @@ impl Store {
         }
     }
 
+    /// The client `client_id` with its lists, for a request that authenticates it or
+    /// names it. On PostgreSQL it is read on the server's runtime (see `pg::ServerReads`).
+    pub async fn find_client(
+        &self,
+        client_id: String,
+    ) -> Result<Option<clients::Client>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.read(move |conn| clients::find(conn, &client_id)).await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => clients::find_awaited(pg.server_reads(), &client_id).await,
+        }
+    }
+
     /// What an introspection request needs: its client, and the token (`token_hash`), a
     /// user's access or refresh token (looked for in that order, or refresh first when
     /// `refresh_first`), else a client's own token. On PostgreSQL the client and the
