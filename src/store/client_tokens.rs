@@ -72,7 +72,7 @@ pub fn find(
 /// [`find`] on PostgreSQL, awaited on the server's runtime.
 #[cfg(feature = "postgres")]
 pub async fn find_awaited(
-    reads: &super::pg::ServerReads,
+    reads: &super::pg::ReadLine,
     token_hash: &SecretHash,
 ) -> Result<Option<(ClientAccessInfo, TokenFacts)>, StoreError> {
     let read = reads.query_opt(FIND, &[token_hash], client_token_from_row);

@@ -166,7 +166,7 @@ pub fn find(db: &impl Db, client_id: &str) -> Result<Option<Client>, StoreError>
 /// [`find`] on PostgreSQL (its one statement), awaited on the server's runtime.
 #[cfg(feature = "postgres")]
 pub async fn find_awaited(
-    reads: &super::pg::ServerReads,
+    reads: &super::pg::ReadLine,
     client_id: &str,
 ) -> Result<Option<Client>, StoreError> {
     let read = reads.query_opt(

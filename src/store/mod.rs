@@ -304,7 +304,8 @@ impl Store {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
-                let reads = pg.server_reads();
+                let reads = pg.server_reads().line().await?;
+                let reads = &*reads;
                 match grants::find_access_with_memberships_awaited(reads, &token_hash).await? {
                     Some(user) => Ok(TokenRow::User(user)),
                     None => client_token_awaited(reads, &token_hash).await,
@@ -322,7 +323,10 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(_) => self.read(move |conn| clients::find(conn, &client_id)).await,
             #[cfg(feature = "postgres")]
-            Backend::Postgres(pg) => clients::find_awaited(pg.server_reads(), &client_id).await,
+            Backend::Postgres(pg) => {
+                let line = pg.server_reads().line().await?;
+                clients::find_awaited(&line, &client_id).await
+            }
         }
     }
 
@@ -362,7 +366,9 @@ impl Store {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pg) => {
-                let reads = pg.server_reads();
+                // One line: the client and the token go out together.
+                let reads = pg.server_reads().line().await?;
+                let reads = &*reads;
                 let client = clients::find_awaited(reads, &client_id);
                 let Some(hash) = token_hash else {
                     return Ok((client.await?, TokenRow::None));
@@ -505,7 +511,7 @@ fn client_token<U>(
 /// [`client_token`] on PostgreSQL, awaited on the server's runtime.
 #[cfg(feature = "postgres")]
 async fn client_token_awaited<U>(
-    reads: &pg::ServerReads,
+    reads: &pg::ReadLine,
     token_hash: &crate::secret::SecretHash,
 ) -> Result<TokenRow<U>, StoreError> {
     Ok(client_tokens::find_awaited(reads, token_hash)

@@ -40,7 +40,7 @@ const FIND_ACCESS: &str =
 /// [`find_access`] or [`find_refresh`] on PostgreSQL, awaited on the server's runtime.
 #[cfg(feature = "postgres")]
 pub async fn find_token_awaited(
-    reads: &crate::store::pg::ServerReads,
+    reads: &crate::store::pg::ReadLine,
     kind: TokenKind,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
@@ -101,7 +101,7 @@ pub fn find_access_with_memberships(
 /// [`find_access_with_memberships`] on PostgreSQL, awaited on the server's runtime.
 #[cfg(feature = "postgres")]
 pub async fn find_access_with_memberships_awaited(
-    reads: &crate::store::pg::ServerReads,
+    reads: &crate::store::pg::ReadLine,
     token_hash: &SecretHash,
 ) -> Result<Option<(MemberAccess, TokenFacts)>, StoreError> {
     // Bound first: the parameter list must not live across the await.

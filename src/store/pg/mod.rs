@@ -22,7 +22,7 @@ use deadpool::managed::{Object, Pool, PoolError};
 use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
 
-pub use server_reads::ServerReads;
+pub use server_reads::{ReadLine, ServerReads};
 use session::SessionManager;
 
 use super::health::{self, WriteFailures};

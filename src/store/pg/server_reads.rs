@@ -29,12 +29,12 @@ const LINES: usize = 2;
 /// The server's reading connections, opened at first use, and again after one closed.
 pub struct ServerReads {
     config: Config,
-    lines: [tokio::sync::Mutex<Option<Arc<Line>>>; LINES],
+    lines: [tokio::sync::Mutex<Option<Arc<ReadLine>>>; LINES],
     next: AtomicUsize,
 }
 
-/// One connection and its prepared statements.
-struct Line {
+/// One of the connections, with its prepared statements.
+pub struct ReadLine {
     client: Client,
     statements: Statements,
 }
@@ -48,47 +48,11 @@ impl ServerReads {
         }
     }
 
-    /// Runs one shared-SQL read (`?N` placeholders) and decodes its rows. The parameters
-    /// are copied at once, so the read may move between threads. Await it only on the
-    /// server's runtime, which drives the connections it opens.
-    pub fn query_all<'r, T: Send + 'r>(
-        &'r self,
-        sql: &'r str,
-        params: &[&dyn Param],
-        mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError> + Send + 'r,
-    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'r {
-        let params: Vec<OwnedValue> = params.iter().map(|p| OwnedValue::from(p.value())).collect();
-        async move {
-            let line = self.line().await?;
-            let statement = line
-                .statements
-                .prepare(&line.client, &postgres_sql(sql))
-                .await?;
-            let rows: Vec<tokio_postgres::Row> = line
-                .client
-                .query_raw(&statement, params.iter().map(|p| PgValue(p.value())))
-                .await?
-                .try_collect()
-                .await?;
-            rows.iter().map(|r| decode(&Row::postgres(r))).collect()
-        }
-    }
-
-    /// [`ServerReads::query_all`] for at most one row.
-    pub fn query_opt<'r, T: Send + 'r>(
-        &'r self,
-        sql: &'r str,
-        params: &[&dyn Param],
-        decode: impl FnMut(&Row<'_>) -> Result<T, StoreError> + Send + 'r,
-    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + 'r {
-        let rows = self.query_all(sql, params, decode);
-        async move { Ok(rows.await?.into_iter().next()) }
-    }
-
     /// The next connection in turn, opened if it is not open (PostgreSQL restarted, or
     /// first use). Its slot stays locked while it opens, so concurrent reads wait for
-    /// that one connect instead of each opening their own.
-    async fn line(&self) -> Result<Arc<Line>, StoreError> {
+    /// that one connect instead of each opening their own. Await it, and its reads, only
+    /// on the server's runtime, which drives the connections it opens.
+    pub async fn line(&self) -> Result<Arc<ReadLine>, StoreError> {
         let slot = &self.lines[self.next.fetch_add(1, Ordering::Relaxed) % LINES];
         let mut slot = slot.lock().await;
         if let Some(line) = slot.as_ref().filter(|l| !l.client.is_closed()) {
@@ -100,11 +64,49 @@ impl ServerReads {
                 tracing::warn!(error = %e, "a PostgreSQL connection ended");
             }
         });
-        let line = Arc::new(Line {
+        let line = Arc::new(ReadLine {
             client,
             statements: Statements::default(),
         });
         *slot = Some(Arc::clone(&line));
         Ok(line)
+    }
+}
+
+impl ReadLine {
+    /// Runs one shared-SQL read (`?N` placeholders) and decodes its rows. The parameters
+    /// are copied at once, so the read may move between threads. Reads awaited together
+    /// on one line go out together and are answered in one wake-up of its backend.
+    pub fn query_all<'r, T: Send + 'r>(
+        &'r self,
+        sql: &'r str,
+        params: &[&dyn Param],
+        mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError> + Send + 'r,
+    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'r {
+        let params: Vec<OwnedValue> = params.iter().map(|p| OwnedValue::from(p.value())).collect();
+        async move {
+            let statement = self
+                .statements
+                .prepare(&self.client, &postgres_sql(sql))
+                .await?;
+            let rows: Vec<tokio_postgres::Row> = self
+                .client
+                .query_raw(&statement, params.iter().map(|p| PgValue(p.value())))
+                .await?
+                .try_collect()
+                .await?;
+            rows.iter().map(|r| decode(&Row::postgres(r))).collect()
+        }
+    }
+
+    /// [`ReadLine::query_all`] for at most one row.
+    pub fn query_opt<'r, T: Send + 'r>(
+        &'r self,
+        sql: &'r str,
+        params: &[&dyn Param],
+        decode: impl FnMut(&Row<'_>) -> Result<T, StoreError> + Send + 'r,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + 'r {
+        let rows = self.query_all(sql, params, decode);
+        async move { Ok(rows.await?.into_iter().next()) }
     }
 }
