@@ -291,14 +291,8 @@ pub fn full_disk_fails_writes_then_recovers(server: &Server, mnt: &Tmpfs) {
 #[test]
 fn serve_refuses_a_database_on_a_read_only_mount() {
     crate::support::sqlite_only!();
-    let o = Oauthd::new();
-    let Some(mnt) = Tmpfs::mount(&o, "8m") else {
+    let Some((mnt, o)) = Tmpfs::with_database("8m") else {
         return;
-    };
-    let o = Oauthd {
-        db: mnt.dir.join("oauthd.db"),
-        dir: o.dir,
-        pg: None,
     };
     o.add_user(EMAIL, PASSWORD);
     let before = std::fs::read(&o.db).expect("read");
@@ -311,14 +305,8 @@ fn serve_refuses_a_database_on_a_read_only_mount() {
 #[test]
 fn a_full_disk_answers_503_with_retry_after_logs_once_and_recovers() {
     crate::support::sqlite_only!();
-    let o = Oauthd::new();
-    let Some(mnt) = Tmpfs::mount(&o, "2m") else {
+    let Some((mnt, o)) = Tmpfs::with_database("2m") else {
         return;
-    };
-    let o = Oauthd {
-        db: mnt.dir.join("oauthd.db"),
-        dir: o.dir,
-        pg: None,
     };
     o.add_user(EMAIL, PASSWORD);
     o.add_client(CLIENT_ID, &[REDIRECT]);
