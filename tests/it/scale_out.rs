@@ -4,8 +4,9 @@
 //! reaches: a code is exchanged once, refresh-token reuse is caught, a revocation is seen
 //! at once, the first signing key is made once, a key rotation by the CLI reaches every
 //! instance, failed logins lock an account (and wrong `/device` user codes stop an
-//! address) after as many failures in total as on one instance, and an answered token
-//! survives killing its instance and crashing PostgreSQL.
+//! address) after as many failures in total as on one instance, an answered token
+//! survives killing its instance and crashing PostgreSQL, and a running server recovers
+//! when PostgreSQL restarts under it.
 //!
 //! The instance-against-instance tests without a PostgreSQL-only subject run on the
 //! store the suite runs on (`OAUTHD_TEST_STORE`), so two processes on one SQLite file
@@ -370,4 +371,68 @@ fn an_answered_token_survives_killing_its_instance_and_crashing_postgres() {
         400,
         "invalid_grant",
     );
+}
+
+/// PostgreSQL crashes and comes back under a running server (a restart, a failover):
+/// without restarting oauthd, bearer checks (read on the server's runtime) and token
+/// requests (pooled connections) work again, every answer meanwhile is 200 or 503 (never
+/// a 500, never a valid token refused), and afterwards no stale connection fails a
+/// request.
+#[test]
+fn a_running_server_recovers_when_postgres_restarts_under_it() {
+    let cluster = PgCluster::start();
+    let o = Oauthd::on_postgres_cluster(&cluster);
+    o.add_user(EMAIL, PASSWORD);
+    let secret = o.add_client(CLIENT_ID, &[REDIRECT]);
+    let server = o.serve(&[]);
+    let (access, refresh_token) = tokens(&exchange_as(
+        &server,
+        (CLIENT_ID, &secret),
+        &login_code(&server, json!({})),
+    ));
+    // Several connections of each kind are open and idle when PostgreSQL goes.
+    std::thread::scope(|threads| {
+        for _ in 0..4 {
+            threads.spawn(|| assert_eq!(get_bearer(&server, "/api/me", &access).status, 200));
+        }
+    });
+    cluster.crash_and_restart();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = get_bearer(&server, "/api/me", &access);
+        match r.status {
+            200 => break,
+            503 => assert!(
+                std::time::Instant::now() < deadline,
+                "still 503: {}",
+                r.body
+            ),
+            other => panic!(
+                "a valid token answered {other} after the restart: {}",
+                r.body
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Every stale connection (pooled or reading) is replaced, not handed to a request.
+    for n in 0..20 {
+        assert_eq!(
+            get_bearer(&server, "/api/me", &access).status,
+            200,
+            "check {n}"
+        );
+    }
+    let refreshed = post_form(
+        &server,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ],
+        Some(&basic(CLIENT_ID, &secret)),
+    );
+    tokens(&refreshed);
+    let code = login_code(&server, json!({}));
+    tokens(&exchange_as(&server, (CLIENT_ID, &secret), &code));
 }
