@@ -369,18 +369,21 @@ impl Acme {
         } else {
             "no certificate yet: TLS handshakes are refused until one is issued"
         };
-        tracing::warn!(
-            %domains, %error, failures, retry_at = %store::iso8601(next),
-            "ACME: certificate not issued; {serving}"
-        );
-        let (domains, error) = (domains.to_owned(), error.to_owned());
+        // Recorded first: once the log says so, `oauthd tls status` shows it too.
+        let (row_domains, row_error) = (domains.to_owned(), error.to_owned());
         let recorded = self
             .store
-            .write(move |conn| store::acme::record_failure(conn, &domains, &error, failures, next))
+            .write(move |conn| {
+                store::acme::record_failure(conn, &row_domains, &row_error, failures, next)
+            })
             .await;
         if recorded.is_err() {
             tracing::warn!("ACME: could not record the failed attempt");
         }
+        tracing::warn!(
+            %domains, %error, failures, retry_at = %store::iso8601(next),
+            "ACME: certificate not issued; {serving}"
+        );
     }
 
     /// The stored account for the directory, or a new one (stored at once).
