@@ -1,7 +1,6 @@
 //! The grant verbs on every backend: one code's life from issue to revocation, with its
 //! tokens refreshed, kept and rotated, read back through the lookups.
 
-use super::lookup::find_refresh;
 use super::*;
 use crate::oauth::{RevocationFacts, Successor, TokenState};
 use crate::store::test_backends::{on_both_backends, seed_user_and_client};
@@ -74,7 +73,9 @@ fn grant_verbs(db: &impl Db) {
         ("u", GRANT_EMAIL)
     );
     assert!(!facts.grant_revoked && !facts.rotated_out && !facts.user_disabled);
-    let (_, facts) = find_refresh(db, &[4; 32]).expect("refresh").expect("found");
+    let (_, facts) = find_token(db, TokenKind::Refresh, &[4; 32])
+        .expect("refresh")
+        .expect("found");
     assert_eq!(facts.expires_at, None);
     assert_eq!(successor_of(db, 4), None, "live");
 
@@ -84,7 +85,9 @@ fn grant_verbs(db: &impl Db) {
     assert_eq!(successor_of(db, 4), Some(Successor::Unused([8; 32])));
     assert_eq!(successor_of(db, 6), Some(Successor::UsedOrGone));
     keep(db, grant, &tokens(9, 10), Some("openid"), ORIGIN).expect("keep");
-    let (_, rotated) = find_refresh(db, &[6; 32]).expect("refresh").expect("kept");
+    let (_, rotated) = find_token(db, TokenKind::Refresh, &[6; 32])
+        .expect("refresh")
+        .expect("kept");
     assert!(rotated.rotated_out);
 
     let subject = id_token_facts(db, grant_id, Some(&[1; 32]))
@@ -129,7 +132,9 @@ fn grant_verbs(db: &impl Db) {
     };
     let second = issue_direct(db, &direct, &tokens(11, 12), ORIGIN).expect("direct");
     assert_ne!(second, grant_id);
-    assert!(find_refresh(db, &[12; 32]).expect("refresh").is_none());
+    assert!(find_token(db, TokenKind::Refresh, &[12; 32])
+        .expect("refresh")
+        .is_none());
     assert_eq!(revoke_where_client(db, "other").expect("by client"), 0);
     assert_eq!(revoke_where_user(db, "u").expect("by user"), 1);
     assert_eq!(revoke_all(db).expect("all"), 0, "none left live");

@@ -37,18 +37,14 @@ const FIND_ACCESS: &str =
      JOIN users u ON u.id = g.user_id
      WHERE a.token_hash = ?1";
 
-/// [`find_access`] or [`find_refresh`] on PostgreSQL, awaited on the server's runtime.
+/// [`find_token`] on PostgreSQL, awaited on the server's runtime.
 #[cfg(feature = "postgres")]
 pub async fn find_token_awaited(
     reads: &crate::store::pg::ReadLine,
     kind: TokenKind,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    let sql = match kind {
-        TokenKind::Access => FIND_ACCESS,
-        TokenKind::Refresh => FIND_REFRESH,
-    };
-    let read = reads.query_opt(sql, &[token_hash], access_info_from_row);
+    let read = reads.query_opt(kind.lookup(), &[token_hash], access_info_from_row);
     read.await
 }
 
@@ -59,16 +55,24 @@ pub enum TokenKind {
     Refresh,
 }
 
-/// [`find_access`] or [`find_refresh`].
+impl TokenKind {
+    /// The lookup of a token of this kind.
+    fn lookup(self) -> &'static str {
+        match self {
+            TokenKind::Access => FIND_ACCESS,
+            TokenKind::Refresh => FIND_REFRESH,
+        }
+    }
+}
+
+/// Reads an access or refresh token (rotated-out or not) and its facts, whatever they
+/// are: for introspection.
 pub fn find_token(
     db: &impl Db,
     kind: TokenKind,
     token_hash: &SecretHash,
 ) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    match kind {
-        TokenKind::Access => find_access(db, token_hash),
-        TokenKind::Refresh => find_refresh(db, token_hash),
-    }
+    read_token(db, kind.lookup(), token_hash)
 }
 
 /// An access token's facts with its user's organization memberships.
@@ -182,14 +186,7 @@ fn access_info_from_row(r: &Row<'_>) -> Result<(AccessInfo, TokenFacts), StoreEr
     Ok((info, facts))
 }
 
-/// Reads a refresh token (rotated-out or not) and its facts, for introspection.
-pub fn find_refresh(
-    db: &impl Db,
-    token_hash: &SecretHash,
-) -> Result<Option<(AccessInfo, TokenFacts)>, StoreError> {
-    read_token(db, FIND_REFRESH, token_hash)
-}
-
+/// A refresh token (rotated-out or not) and its facts, for introspection.
 const FIND_REFRESH: &str =
     "SELECT u.id, u.email, u.name, g.client_id, g.scope, r.created_at, r.expires_at,
             g.revoked_at IS NOT NULL, r.rotated_at IS NOT NULL, u.disabled

@@ -19,7 +19,6 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{Object, Pool, PoolError};
-use futures_util::TryStreamExt;
 use tokio::runtime::Handle;
 
 pub use server_reads::{ReadLine, ServerReads};
@@ -408,11 +407,7 @@ impl PgConn {
         sql: &str,
         params: &[&dyn Param],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        self.run(async {
-            let stmt = self.prepare(sql).await?;
-            let rows = self.client.client().query_raw(&stmt, bound(params)).await?;
-            Ok(rows.try_collect().await?)
-        })
+        self.run(self.client.query(sql, bound(params)))
     }
 }
 

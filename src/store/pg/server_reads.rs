@@ -1,5 +1,6 @@
 //! Single-statement reads that a server's request handlers await on the server's own
-//! runtime, without a blocking thread: the bearer check of every resource request.
+//! runtime, without a blocking thread: the bearer check of every resource request, an
+//! introspection's client and token, a token request's client.
 //!
 //! A verb on a blocking thread waits for PostgreSQL's answer by sleeping, and the hop to
 //! that thread and back costs more context switches: on the test machine about 50 µs of
@@ -13,11 +14,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
-use super::postgres_sql;
-use super::session::Statements;
+use super::session::{self, Statements};
 use crate::store::sql::postgres::{OwnedValue, PgValue};
 use crate::store::sql::{Param, Row};
 use crate::store::StoreError;
@@ -58,12 +57,7 @@ impl ServerReads {
         if let Some(line) = slot.as_ref().filter(|l| !l.client.is_closed()) {
             return Ok(Arc::clone(line));
         }
-        let (client, connection) = self.config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "a PostgreSQL connection ended");
-            }
-        });
+        let client = session::connect(&self.config).await?;
         let line = Arc::new(ReadLine {
             client,
             statements: Statements::default(),
@@ -85,15 +79,9 @@ impl ReadLine {
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send + 'r {
         let params: Vec<OwnedValue> = params.iter().map(|p| OwnedValue::from(p.value())).collect();
         async move {
-            let statement = self
+            let rows = self
                 .statements
-                .prepare(&self.client, &postgres_sql(sql))
-                .await?;
-            let rows: Vec<tokio_postgres::Row> = self
-                .client
-                .query_raw(&statement, params.iter().map(|p| PgValue(p.value())))
-                .await?
-                .try_collect()
+                .query(&self.client, sql, params.iter().map(|p| PgValue(p.value())))
                 .await?;
             rows.iter().map(|r| decode(&Row::postgres(r))).collect()
         }

@@ -16,7 +16,23 @@ use deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult};
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::super::StoreError;
+use futures_util::TryStreamExt;
+
+use super::postgres_sql;
+use crate::store::sql::postgres::PgValue;
+use crate::store::StoreError;
+
+/// Opens a connection and drives it with a task on the current runtime, which ends with
+/// the connection.
+pub async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
 
 /// A connection, its driver's runtime, and its prepared statements.
 pub struct Session {
@@ -38,15 +54,7 @@ impl Session {
                 path: "postgres".into(),
                 cause: format!("cannot start a connection's runtime: {e}"),
             })?;
-        let client = runtime.block_on(async {
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "a PostgreSQL connection ended");
-                }
-            });
-            Ok::<_, StoreError>(client)
-        })?;
+        let client = runtime.block_on(connect(config))?;
         Ok(Session {
             client,
             statements: Statements::default(),
@@ -71,6 +79,15 @@ impl Session {
     /// The prepared statement for `sql`, described by the server the first time only.
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
         self.statements.prepare(&self.client, sql).await
+    }
+
+    /// [`Statements::query`] on this connection.
+    pub async fn query<'p>(
+        &self,
+        sql: &str,
+        params: impl ExactSizeIterator<Item = PgValue<'p>>,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        self.statements.query(&self.client, sql, params).await
     }
 
     /// Whether the connection is gone. The driver runs only while someone waits on it, so
@@ -130,6 +147,22 @@ impl Manager for SessionManager {
 pub struct Statements(Mutex<HashMap<String, Statement>>);
 
 impl Statements {
+    /// Runs shared SQL (`?N` placeholders) on `client` with `params` and collects its
+    /// rows, the statement prepared once per connection.
+    pub async fn query<'p>(
+        &self,
+        client: &Client,
+        sql: &str,
+        params: impl ExactSizeIterator<Item = PgValue<'p>>,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let statement = self.prepare(client, &postgres_sql(sql)).await?;
+        Ok(client
+            .query_raw(&statement, params)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
     /// The prepared statement for `sql` on `client` (the connection these belong to).
     pub async fn prepare(
         &self,
