@@ -122,6 +122,19 @@ pub fn exchange_as(server: &Server, client: (&str, &str), code: &str) -> Reply {
     )
 }
 
+/// Refreshes `refresh_token` at `server` as the confidential `client` (id, secret).
+pub fn refresh_as(server: &Server, client: (&str, &str), refresh_token: &str) -> Reply {
+    post_form(
+        server,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+        Some(&basic(client.0, client.1)),
+    )
+}
+
 /// The access and refresh token of a successful token answer.
 pub fn tokens(r: &Reply) -> (String, String) {
     assert_eq!(r.status, 200, "{}", r.body);

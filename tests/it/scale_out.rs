@@ -40,15 +40,7 @@ fn tokens_across(s: &Seeded, from: &Server, at: &Server, scope: &str) -> Reply {
 }
 
 fn refresh_at(s: &Seeded, at: &Server, refresh_token: &str) -> Reply {
-    post_form(
-        at,
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-        Some(&basic(CLIENT_ID, &s.secret)),
-    )
+    refresh_as(at, (CLIENT_ID, &s.secret), refresh_token)
 }
 
 #[test]
@@ -355,16 +347,7 @@ fn an_answered_token_survives_killing_its_instance_and_crashing_postgres() {
     cluster.crash_and_restart();
     let b = o.serve(&[]);
     assert_eq!(get_bearer(&b, "/api/me", &access).status, 200);
-    let refreshed = post_form(
-        &b,
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh_token),
-        ],
-        Some(&basic(CLIENT_ID, &secret)),
-    );
-    tokens(&refreshed);
+    tokens(&refresh_as(&b, (CLIENT_ID, &secret), &refresh_token));
     // The code was spent before the crash and stays spent.
     assert_oauth_error(
         &exchange_as(&b, (CLIENT_ID, &secret), &code),
@@ -423,16 +406,7 @@ fn a_running_server_recovers_when_postgres_restarts_under_it() {
             "check {n}"
         );
     }
-    let refreshed = post_form(
-        &server,
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh_token),
-        ],
-        Some(&basic(CLIENT_ID, &secret)),
-    );
-    tokens(&refreshed);
+    tokens(&refresh_as(&server, (CLIENT_ID, &secret), &refresh_token));
     let code = login_code(&server, json!({}));
     tokens(&exchange_as(&server, (CLIENT_ID, &secret), &code));
 }
