@@ -152,10 +152,11 @@ impl Pebble {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// How many authorizations pebble validated or refused: one per order of one name
-    /// (authorizations are never reused here).
-    pub fn authorizations(&self) -> usize {
-        self.log().matches("by completed challenge").count()
+    /// How many orders pebble received. (Not its validations: a renewal's order may be
+    /// authorized by the still-valid authorization of the order before, without a new
+    /// challenge, as pebble did once despite `PEBBLE_AUTHZREUSE=0`.)
+    pub fn orders(&self) -> usize {
+        self.log().matches("Added order \"").count()
     }
 
     /// The `serve` flags pointing oauthd at this pebble.
